@@ -1,0 +1,1 @@
+"""Agents service: AI and human agents and the task queue they work."""

@@ -1,0 +1,1 @@
+"""Auth service: users, roles, signing keys and access tokens."""

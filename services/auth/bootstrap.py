@@ -1,0 +1,41 @@
+"""The first admin account, created once when the platform has none."""
+
+from __future__ import annotations
+
+import secrets
+
+from services.auth import users
+from services.auth.passwords import hash_password
+from shared.db import connect
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.settings import Settings
+
+
+async def ensure_first_admin(settings: Settings) -> str | None:
+    """Create the admin from ADMIN_EMAIL/ADMIN_PASSWORD when no admin exists.
+
+    Returns the generated password when none was configured, so the caller can print it
+    once; None when an admin already existed or the password was given.
+    """
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    password = given or secrets.token_urlsafe(18)
+    connection = await connect(settings.database_url, "auth")
+    try:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.first_admin'))")
+            if await connection.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"):
+                return None
+            admin = await users.insert_user(
+                connection, settings.admin_email, hash_password(password), "admin"
+            )
+            if admin is None:
+                raise RuntimeError(f"{settings.admin_email} exists but is not an admin")
+            await enqueue(
+                connection,
+                new_event("user.created", "auth", users.user_event_payload(admin)),
+                key=str(admin["id"]),
+            )
+    finally:
+        await connection.close()
+    return None if given else password

@@ -1,0 +1,61 @@
+"""The Ed25519 signing keys, kept in `auth.signing_keys` so every replica signs alike."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+
+def _public_jwk(kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    return {**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+async def active_signing_key(connection: asyncpg.Connection) -> SigningKey:
+    """The newest unretired key, created on first use (once, even with racing replicas)."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.signing_keys'))")
+        row = await connection.fetchrow(
+            "SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL "
+            "ORDER BY created_at DESC LIMIT 1"
+        )
+        if row is None:
+            key = Ed25519PrivateKey.generate()
+            kid = uuid.uuid4().hex
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode()
+            await connection.execute(
+                "INSERT INTO signing_keys (kid, private_pem, public_jwk) VALUES ($1, $2, $3)",
+                kid,
+                pem,
+                _public_jwk(kid, key),
+            )
+            return SigningKey(kid, key)
+    loaded = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
+    assert isinstance(loaded, Ed25519PrivateKey)
+    return SigningKey(row["kid"], loaded)
+
+
+async def public_jwks(connection: asyncpg.Connection) -> dict[str, Any]:
+    """Every key still able to verify tokens (active and recently retired)."""
+    rows = await connection.fetch(
+        "SELECT public_jwk FROM signing_keys "
+        "WHERE retired_at IS NULL OR retired_at > now() - interval '1 day' ORDER BY created_at"
+    )
+    return {"keys": [row["public_jwk"] for row in rows]}

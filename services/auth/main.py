@@ -1,0 +1,19 @@
+"""The auth service's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.auth.routes import router
+from shared.service import ServiceSpec, create_app
+
+SPEC = ServiceSpec(
+    name="auth",
+    title="Remit auth service",
+    description="Users, roles, sign-in and access tokens (JWKS for the other services).",
+    routers=(router,),
+)
+
+
+def create() -> FastAPI:
+    return create_app(SPEC)

@@ -1,0 +1,1 @@
+"""Campaigns service: Customers, payment records, campaigns of escalation steps and their scheduler."""

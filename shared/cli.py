@@ -1,0 +1,112 @@
+"""`remit`: run the platform (`up`), one service (`serve`), or the migrations (`migrate`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from types import FrameType
+
+from shared.errors import ConfigurationError
+from shared.settings import SERVICE_NAMES, Settings, get_settings
+
+
+def migrate_all(database_url: str) -> None:
+    from shared.migrations import migrate_url
+
+    async def run() -> None:
+        for name in SERVICE_NAMES:
+            await migrate_url(database_url, name, f"services.{name}")
+
+    asyncio.run(run())
+
+
+def bootstrap_admin(settings: Settings) -> str | None:
+    from services.auth.bootstrap import ensure_first_admin
+
+    return asyncio.run(ensure_first_admin(settings))
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate_all(get_settings().database_url)
+    print("migrations applied")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        f"services.{args.service}.main:create",
+        factory=True,
+        host=settings.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+    return 0
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    from shared.stack.platform import Platform, StackSettings
+
+    platform = Platform(StackSettings())
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        print("starting the embedded stack…", flush=True)
+        platform.start_infrastructure()
+        settings = platform.service_settings()
+        migrate_all(settings.database_url)
+        password = bootstrap_admin(settings)
+        platform.start_services()
+        platform.wait_healthy()
+        assert platform.gateway is not None
+        print(f"\nRemit is up: {platform.gateway.url}", flush=True)
+        print(f"  API docs:  {platform.gateway.url}/api/v1/auth/docs (one per service)")
+        print(f"  health:    {platform.gateway.url}/api/v1/health")
+        print(f"  logs:      {platform.log_dir}/<part>.log")
+        if password:
+            print(f"  admin:     {settings.admin_email} / {password}  (shown once; change it)")
+        print("Ctrl-C stops everything.", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except (ConfigurationError, RuntimeError, TimeoutError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        platform.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="remit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the whole platform").set_defaults(run=cmd_up)
+    commands.add_parser("migrate", help="apply every service's migrations").set_defaults(
+        run=cmd_migrate
+    )
+    serve = commands.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--port", type=int, required=True)
+    serve.set_defaults(run=cmd_serve)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""asyncpg access: one pool per service, confined to the service's own schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from shared.settings import Settings
+
+# asyncpg raises these when Postgres is unreachable or restarting; callers map them to 503.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def connect(database_url: str, schema: str) -> asyncpg.Connection:
+    """A single connection set up like the pool's, for one-off jobs (migrations, bootstrap)."""
+    connection = await asyncpg.connect(
+        database_url, server_settings={"search_path": f"{schema},public"}
+    )
+    await _init_connection(connection)
+    return connection
+
+
+async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (and `public`) unqualified."""
+    options: dict[str, Any] = {
+        "min_size": min(settings.database_pool_min, settings.database_pool_max),
+        "max_size": settings.database_pool_max,
+        "server_settings": {"search_path": f"{schema},public", "application_name": schema},
+        "init": _init_connection,
+        "command_timeout": 30,
+        "timeout": 5,
+    }
+    options.update(overrides)
+    pool = await asyncpg.create_pool(settings.database_url, **options)
+    assert pool is not None
+    return pool

@@ -1,0 +1,56 @@
+"""The event envelope every service publishes and consumes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.context import request_id_var
+
+HEADER_REQUEST_ID = "x-request-id"
+HEADER_TRACEPARENT = "traceparent"
+HEADER_EVENT_TYPE = "x-event-type"
+
+
+class Envelope(BaseModel):
+    """What travels on every topic; the topic is named after `type`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    producer: str
+    request_id: str | None = None
+    traceparent: str | None = None
+    payload: dict[str, Any]
+
+    def kafka_headers(self) -> dict[str, str]:
+        headers = {HEADER_EVENT_TYPE: self.type}
+        if self.request_id:
+            headers[HEADER_REQUEST_ID] = self.request_id
+        if self.traceparent:
+            headers[HEADER_TRACEPARENT] = self.traceparent
+        return headers
+
+
+def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelope:
+    """An envelope stamped with the current request ID and trace context."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return Envelope(
+        type=event_type,
+        producer=producer,
+        request_id=request_id_var.get(),
+        traceparent=carrier.get(HEADER_TRACEPARENT),
+        payload=payload,
+    )
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"

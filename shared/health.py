@@ -1,0 +1,82 @@
+"""Health of a service's dependencies, and of the whole platform."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
+
+from shared.settings import SERVICE_NAMES, Settings
+
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+
+
+async def _database(pool: asyncpg.Pool, timeout: float) -> str:
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.fetchval("SELECT 1")
+    except Exception:
+        return DISCONNECTED
+    return CONNECTED
+
+
+async def _redis(redis: Redis, timeout: float) -> str:
+    try:
+        async with asyncio.timeout(timeout):
+            await redis.ping()
+    except Exception:
+        return DISCONNECTED
+    return CONNECTED
+
+
+async def _kafka(broker: KafkaBroker, timeout: float) -> str:
+    try:
+        return CONNECTED if await broker.ping(timeout) else DISCONNECTED
+    except Exception:
+        return DISCONNECTED
+
+
+async def dependency_health(
+    pool: asyncpg.Pool, redis: Redis, broker: KafkaBroker, timeout: float
+) -> dict[str, str]:
+    database, cache, kafka = await asyncio.gather(
+        _database(pool, timeout), _redis(redis, timeout), _kafka(broker, timeout)
+    )
+    return {"database": database, "redis": cache, "kafka": kafka}
+
+
+def overall(parts: dict[str, str]) -> str:
+    healthy = {CONNECTED, "ok"}
+    return "ok" if all(state in healthy for state in parts.values()) else "degraded"
+
+
+async def _service_status(client: httpx.AsyncClient, url: str) -> str:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError:
+        return "unreachable"
+    if response.status_code == 200:
+        return "ok"
+    try:
+        return str(response.json().get("status", "degraded"))
+    except ValueError:
+        return "degraded"
+
+
+async def platform_health(settings: Settings, own: dict[str, str]) -> dict[str, Any]:
+    """The seed's shape: shared dependencies as seen from here, plus every service's own verdict."""
+    timeout = settings.health_timeout_ms / 1000
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        statuses = await asyncio.gather(
+            *(
+                _service_status(client, f"{settings.service_url(name)}/api/v1/{name}/health")
+                for name in SERVICE_NAMES
+            )
+        )
+    services = {**own, **dict(zip(SERVICE_NAMES, statuses, strict=True))}
+    return {"status": overall(services), "services": services}

@@ -1,0 +1,143 @@
+"""HTTP edge shared by every service: request IDs, access logs and the one error shape."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from shared.db import DATABASE_UNAVAILABLE
+from shared.errors import ApiError, error_body, joi_message
+
+logger = logging.getLogger("http")
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def error_response(request: Request, status: int, error: str | None, details: Any) -> JSONResponse:
+    request_id = _request_id(request)
+    return JSONResponse(
+        error_body(status, error, details, request_id),
+        status_code=status,
+        headers={REQUEST_ID_HEADER: request_id} if request_id else None,
+    )
+
+
+class RequestContextMiddleware:
+    """Assigns the request ID, logs one line per request and turns crashes into clean 500s."""
+
+    def __init__(self, app: ASGIApp, slow_request_ms: int = 1000) -> None:
+        self.app = app
+        self.slow_request_ms = slow_request_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode())
+        request_id = accept_request_id(incoming.decode("latin-1") if incoming else None)
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != REQUEST_ID_HEADER.lower().encode()
+                ]
+                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": scope["path"]})
+            if not response_started:
+                response = JSONResponse(
+                    error_body(
+                        500,
+                        None,
+                        "An unexpected error occurred; quote the request ID when reporting it",
+                        request_id,
+                    ),
+                    status_code=500,
+                )
+                await response(scope, receive, send_with_request_id)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": duration_ms,
+            }
+            if duration_ms >= self.slow_request_ms:
+                logger.warning("slow request", extra=fields)
+            else:
+                logger.info("request", extra=fields)
+            request_id_var.reset(token)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    details = joi_message(problems[0]) if problems else "Invalid request"
+    return error_response(request, 400, "Validation error", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    details: Any = exc.detail
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        details = f"Route {request.method} {request.url.path} does not exist"
+    elif exc.status_code == 405:
+        details = f"Method {request.method} is not allowed on {request.url.path}"
+    response = error_response(request, exc.status_code, None, details)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc.status, exc.error, exc.details)
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database unavailable", extra={"error": repr(exc)})
+    return error_response(request, 503, "Service unavailable", "Database is unavailable")
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("redis unavailable", extra={"error": repr(exc)})
+    return error_response(request, 503, "Service unavailable", "Redis is unavailable")
+
+
+def install_http_edge(app: FastAPI, slow_request_ms: int) -> None:
+    app.add_middleware(RequestContextMiddleware, slow_request_ms=slow_request_ms)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, _api_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _database_down)
+    app.add_exception_handler(RedisConnectionError, _redis_down)
+    app.add_exception_handler(RedisTimeoutError, _redis_down)

@@ -1,0 +1,57 @@
+"""The Kafka broker (FastStream over aiokafka), configured once for every service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from shared.settings import Settings
+from shared.topics import check_topic_name
+
+logger = logging.getLogger(__name__)
+
+
+def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
+    """acks=all and no linger: an awaited publish means the broker has the event.
+
+    Idempotent producers are off because Tansu rejects them; duplicates are absorbed by the
+    idempotent consumers instead (docs/architecture.md).
+    """
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        linger_ms=0,
+        enable_idempotence=False,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        allow_auto_create_topics=False,
+        logger=logging.getLogger(f"faststream.{client_id}"),
+        log_level=logging.DEBUG,
+    )
+
+
+async def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int = 4) -> None:
+    """Create the topics that do not exist yet; safe to run from every service at once."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [check_topic_name(t) for t in topics if t not in existing]
+        for topic in missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name=topic, num_partitions=partitions, replication_factor=1)]
+                )
+            except TopicAlreadyExistsError:
+                pass
+        if missing:
+            logger.info("topics created", extra={"topics": missing})
+    finally:
+        await admin.close()

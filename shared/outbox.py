@@ -1,0 +1,140 @@
+"""Transactional outbox: events are rows written with the state change, then relayed to Kafka.
+
+`enqueue` runs inside the caller's transaction, so an event exists exactly when its change
+committed. `OutboxRelay` publishes unpublished rows in id order and marks them; a publish that
+fails rolls the batch back and it is retried, so Kafka may see an event twice (never zero
+times) and consumers deduplicate by `event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from shared.db import DATABASE_UNAVAILABLE
+from shared.events import Envelope
+
+logger = logging.getLogger(__name__)
+
+
+def _channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+async def enqueue(connection: asyncpg.Connection, event: Envelope, key: str) -> None:
+    """Record `event` for publication, keyed by its aggregate id (per-key order is kept)."""
+    await connection.execute(
+        "INSERT INTO outbox (event_id, topic, event_key, envelope) VALUES ($1, $2, $3, $4)",
+        event.event_id,
+        event.type,
+        key,
+        event.model_dump(mode="json"),
+    )
+    await connection.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
+
+
+class OutboxRelay:
+    """Publishes one schema's outbox; replicas take turns through an advisory lock."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        schema: str,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._lock_key = int.from_bytes(
+            hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
+        )
+
+    async def publish_batch(self) -> int:
+        """Publish up to `batch_size` events; returns how many were published."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+                return 0
+            rows = await connection.fetch(
+                "SELECT id, topic, event_key, envelope FROM outbox "
+                "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            await asyncio.gather(*(self._publish(row) for row in rows))
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        envelope = Envelope.model_validate(row["envelope"])
+        await self.broker.publish(
+            json.dumps(row["envelope"]).encode(),
+            topic=row["topic"],
+            key=row["event_key"].encode(),
+            headers=envelope.kafka_headers(),
+        )
+
+    async def run(self) -> None:
+        """Relay forever: woken by NOTIFY on commit, polling as a fallback."""
+        listener = asyncio.create_task(self._listen())
+        backoff = self.poll_interval
+        try:
+            while True:
+                try:
+                    published = await self.publish_batch()
+                    backoff = self.poll_interval
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    logger.warning(
+                        "outbox relay failed; will retry",
+                        extra={"schema": self.schema, "error": repr(error), "retry_in_s": backoff},
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                if published < self.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    self._wake.clear()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection open (reconnecting after outages) to wake the relay."""
+        while True:
+            try:
+                connection = await self.pool.acquire()
+            except DATABASE_UNAVAILABLE:
+                await asyncio.sleep(self.poll_interval)
+                continue
+            try:
+                await connection.add_listener(_channel(self.schema), self._on_notify)
+                while not connection.is_closed():
+                    await asyncio.sleep(self.poll_interval)
+            except DATABASE_UNAVAILABLE:
+                await asyncio.sleep(self.poll_interval)
+            finally:
+                # Releasing resets the connection, which also drops the listener.
+                with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                    await self.pool.release(connection)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

@@ -1,0 +1,139 @@
+"""Composition root shared by the four services: one app factory, one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from redis.asyncio import Redis
+
+from shared.consumer import EventConsumer, Subscription
+from shared.db import create_pool
+from shared.health import dependency_health, overall, platform_health
+from shared.http import install_http_edge
+from shared.kafka import create_broker, ensure_topics
+from shared.logs import configure_logging
+from shared.outbox import OutboxRelay
+from shared.security import KeySet
+from shared.settings import ServiceName, Settings, get_settings
+from shared.topics import all_topics
+from shared.tracing import configure_tracing
+
+API_PREFIX = "/api/v1"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service different from another; everything else is shared."""
+
+    name: ServiceName
+    title: str
+    description: str
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Sequence[Subscription] = ()
+    openapi_tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    broker: KafkaBroker
+
+
+def resources(request: Request) -> Resources:
+    found: Resources = request.app.state.resources
+    return found
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
+    settings = get_settings()
+    pool = await create_pool(settings, spec.name)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    broker = create_broker(settings, client_id=spec.name)
+    EventConsumer(broker, pool, settings, spec.name, list(spec.subscriptions)).register()
+    await ensure_topics(settings, all_topics())
+    await broker.start()
+    relay = OutboxRelay(
+        pool,
+        broker,
+        spec.name,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval_ms / 1000,
+    )
+    relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
+    app.state.resources = Resources(settings, pool, redis, broker)
+    app.state.key_set = KeySet(settings)
+    logger.info("service started", extra={"port_hint": settings.service_url(spec.name)})
+    try:
+        yield
+    finally:
+        relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay_task
+        await broker.stop()
+        await redis.aclose()
+        await pool.close()
+
+
+def _health_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    async def own_dependencies(request: Request) -> dict[str, str]:
+        found = resources(request)
+        return await dependency_health(
+            found.pool, found.redis, found.broker, found.settings.health_timeout_ms / 1000
+        )
+
+    @router.get(f"/{spec.name}/health", summary=f"Health of the {spec.name} service")
+    async def service_health(request: Request) -> JSONResponse:
+        parts = await own_dependencies(request)
+        body = {"status": overall(parts), "service": spec.name, "services": parts}
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @router.get("/health", summary="Health of the whole platform (any service answers)")
+    async def health(request: Request) -> JSONResponse:
+        body = await platform_health(resources(request).settings, await own_dependencies(request))
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    return router
+
+
+def create_app(spec: ServiceSpec) -> FastAPI:
+    """The service's FastAPI app: its routes under /api/v1, docs, health, events, telemetry."""
+    settings = get_settings()
+    configure_logging(spec.name, settings.log_level)
+    configure_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        docs_url=f"{API_PREFIX}/{spec.name}/docs",
+        openapi_url=f"{API_PREFIX}/{spec.name}/openapi.json",
+        redoc_url=None,
+        openapi_tags=list(spec.openapi_tags) or None,
+        lifespan=lambda app: _lifespan(app, spec),
+    )
+    install_http_edge(app, settings.slow_request_ms)
+    app.include_router(_health_router(spec), prefix=API_PREFIX)
+    for router in spec.routers:
+        app.include_router(router, prefix=API_PREFIX)
+    FastAPIInstrumentor.instrument_app(app)
+    AsyncPGInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+    return app

@@ -1,0 +1,109 @@
+"""Typed settings read from the environment, shared by every service and the stack runner."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigurationError
+
+ServiceName = Literal["auth", "campaigns", "notifier", "agents"]
+SERVICE_NAMES: tuple[ServiceName, ...] = ("auth", "campaigns", "notifier", "agents")
+
+
+class Settings(BaseSettings):
+    """Everything a service needs to run; names match the env vars (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = Field(description="Postgres URL, e.g. postgresql://user:pw@host:5432/db")
+    database_pool_min: int = Field(default=1, ge=0)
+    database_pool_max: int = Field(default=10, ge=1)
+    redis_url: str = Field(description="Redis URL, e.g. redis://localhost:6379/0")
+    kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list")
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
+    kafka_consumer_max_retries: int = Field(default=3, ge=0)
+    kafka_retry_backoff_ms: int = Field(default=200, ge=0)
+
+    outbox_poll_interval_ms: int = Field(default=1000, ge=10)
+    outbox_batch_size: int = Field(default=500, ge=1)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_from: str = "Remit <billing@remit.local>"
+
+    openai_api_key: SecretStr | None = None
+
+    access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
+    admin_email: str = "admin@remit.local"
+    admin_password: SecretStr | None = None
+
+    otel_exporter_otlp_endpoint: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    slow_request_ms: int = Field(default=1000, ge=1)
+
+    host: str = "127.0.0.1"
+    auth_url: str = "http://127.0.0.1:8101"
+    campaigns_url: str = "http://127.0.0.1:8102"
+    agents_url: str = "http://127.0.0.1:8103"
+    notifier_url: str = "http://127.0.0.1:8104"
+    health_timeout_ms: int = Field(default=2000, ge=10)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("must be a comma-separated list of host:port")
+        return value
+
+    def service_url(self, service: ServiceName) -> str:
+        return str(getattr(self, f"{service}_url"))
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad variable, named as the operator sets it."""
+    lines = []
+    for problem in error.errors():
+        variable = "_".join(str(part) for part in problem["loc"]).upper()
+        if problem["type"] == "missing":
+            lines.append(f"{variable} is required but not set")
+        else:
+            lines.append(f"{variable} is invalid: {problem['msg']}")
+    return "; ".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings; a missing or malformed variable stops start-up naming it."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None

@@ -1,0 +1,1 @@
+"""The embedded stack `remit up` and the tests start: real servers from PyPI wheels."""

@@ -1,0 +1,184 @@
+"""The whole platform on one machine: embedded servers where no URL is given, four services
+as separate processes, and the gateway in front of them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import SERVICE_NAMES, ServiceName, Settings
+from shared.stack.processes import ManagedProcess, ensure_port_free, wait_for_port
+from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class StackSettings(BaseSettings):
+    """Where `remit up` puts things; every port is a variable of its own."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    smtp_host: str | None = None
+
+    state_dir: Path = Path(".state")
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    auth_port: int = Field(default=8101, ge=1, le=65535)
+    campaigns_port: int = Field(default=8102, ge=1, le=65535)
+    agents_port: int = Field(default=8103, ge=1, le=65535)
+    notifier_port: int = Field(default=8104, ge=1, le=65535)
+    postgres_port: int = Field(default=55432, ge=1, le=65535)
+    redis_port: int = Field(default=56379, ge=1, le=65535)
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    startup_timeout_s: float = 60.0
+
+    def service_port(self, service: ServiceName) -> int:
+        return int(getattr(self, f"{service}_port"))
+
+
+class Platform:
+    """Starts and stops everything `remit up` runs, in dependency order."""
+
+    def __init__(self, settings: StackSettings, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.extra_env = extra_env or {}
+        self.postgres: EmbeddedPostgres | None = None
+        self.redis: EmbeddedRedis | None = None
+        self.kafka: EmbeddedKafka | None = None
+        self.smtp: SmtpSink | None = None
+        self.services: dict[ServiceName, ManagedProcess] = {}
+        self.gateway: Gateway | None = None
+        self.env: dict[str, str] = {}
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        wanted = [("GATEWAY_PORT", s.gateway_port)]
+        wanted += [(f"{name.upper()}_PORT", s.service_port(name)) for name in SERVICE_NAMES]
+        if not s.database_url:
+            wanted.append(("POSTGRES_PORT", s.postgres_port))
+        if not s.redis_url:
+            wanted.append(("REDIS_PORT", s.redis_port))
+        if not s.kafka_bootstrap_servers:
+            wanted.append(("KAFKA_PORT", s.kafka_port))
+        if not s.smtp_host:
+            wanted.append(("SMTP_PORT", s.smtp_port))
+        for variable, port in wanted:
+            ensure_port_free(port, variable)
+
+    def start_infrastructure(self) -> dict[str, str]:
+        """Embedded Postgres, Redis, broker and SMTP sink for each URL not given."""
+        self._check_ports()
+        s = self.settings
+        env: dict[str, str] = {}
+        if s.database_url:
+            env["DATABASE_URL"] = s.database_url
+        else:
+            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.postgres_port, self.log_dir)
+            self.postgres.start()
+            asyncio.run(_create_database(self.postgres.admin_url, self.postgres.database))
+            env["DATABASE_URL"] = self.postgres.url
+        if s.redis_url:
+            env["REDIS_URL"] = s.redis_url
+        else:
+            self.redis = EmbeddedRedis(s.redis_port, self.state_dir / "redis", self.log_dir)
+            self.redis.start()
+            env["REDIS_URL"] = self.redis.url
+        if s.kafka_bootstrap_servers:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = s.kafka_bootstrap_servers
+        else:
+            self.kafka = EmbeddedKafka(s.kafka_port, self.log_dir)
+            self.kafka.start()
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+            # Tansu makes every group join wait session/2: use Kafka's lowest sane values.
+            env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            env.setdefault("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
+        if not s.smtp_host:
+            self.smtp = SmtpSink(s.smtp_port, self.state_dir / "mail", self.log_dir)
+            self.smtp.start()
+            env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(s.smtp_port), "SMTP_TLS": "none"})
+        for name in SERVICE_NAMES:
+            env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{s.service_port(name)}"
+        self.env = {**os.environ, **env, **self.extra_env}
+        return env
+
+    def service_settings(self) -> Settings:
+        """The settings the services get, for work done in this process (migrations, tests)."""
+        fields = Settings.model_fields
+        return Settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in fields})
+
+    def start_services(self) -> None:
+        for name in SERVICE_NAMES:
+            process = ManagedProcess(
+                name,
+                [sys.executable, "-m", "shared.cli", "serve", name,
+                 "--port", str(self.settings.service_port(name))],
+                self.log_dir / f"{name}.log",
+                env=self.env,
+                cwd=REPO_ROOT,
+            )
+            process.start()
+            self.services[name] = process
+        for name, process in self.services.items():
+            wait_for_port(self.settings.service_port(name), self.settings.startup_timeout_s, process)
+        self.gateway = Gateway(
+            self.settings.gateway_port,
+            REPO_ROOT / "deploy" / "Caddyfile",
+            {name: self.settings.service_port(name) for name in SERVICE_NAMES},
+            self.log_dir,
+        )
+        self.gateway.start()
+
+    def wait_healthy(self) -> dict[str, object]:
+        """Poll the platform health through the gateway until every part is up."""
+        assert self.gateway is not None
+        deadline = time.monotonic() + self.settings.startup_timeout_s
+        last: object = None
+        while time.monotonic() < deadline:
+            for name, process in self.services.items():
+                if not process.running:
+                    raise RuntimeError(f"{name} exited during start-up:\n{process.tail()}")
+            try:
+                response = httpx.get(f"{self.gateway.url}/api/v1/health", timeout=5)
+                last = response.json()
+                if response.status_code == 200:
+                    return dict(response.json())
+            except (httpx.HTTPError, ValueError) as error:
+                last = repr(error)
+            time.sleep(0.5)
+        raise TimeoutError(f"platform not healthy after {self.settings.startup_timeout_s}s: {last}")
+
+    def stop_services(self) -> None:
+        if self.gateway:
+            self.gateway.stop()
+        for process in self.services.values():
+            process.stop()
+        self.services.clear()
+
+    def stop(self) -> None:
+        self.stop_services()
+        for part in (self.smtp, self.kafka, self.redis, self.postgres):
+            if part is not None:
+                part.stop()
+
+
+async def _create_database(admin_url: str, database: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url)
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()

@@ -1,0 +1,89 @@
+"""The test session runs the real platform: embedded Postgres, Redis and Kafka-protocol broker
+(or the ones named by DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP_SERVERS, or testcontainers
+with TEST_INFRA=containers), the four services as processes, and the Caddy gateway."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.cli import bootstrap_admin, migrate_all
+from shared.settings import Settings
+from shared.stack.platform import Platform, StackSettings
+from shared.stack.processes import free_port
+from tests.infra import containers_env
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    state_dir = Path(tempfile.mkdtemp(prefix="remit-test-"))
+    external = containers_env() if os.environ.get("TEST_INFRA") == "containers" else {}
+    stack_settings = StackSettings(
+        state_dir=state_dir,
+        gateway_port=free_port(),
+        auth_port=free_port(),
+        campaigns_port=free_port(),
+        agents_port=free_port(),
+        notifier_port=free_port(),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        kafka_port=free_port(),
+        smtp_port=free_port(),
+        **{key.lower(): value for key, value in external.items()},
+    )
+    stack = Platform(
+        stack_settings,
+        extra_env={
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "OUTBOX_POLL_INTERVAL_MS": "200",
+            "LOG_LEVEL": "INFO",
+        },
+    )
+    try:
+        stack.start_infrastructure()
+        migrate_all(stack.env["DATABASE_URL"])
+        bootstrap_admin(stack.service_settings())
+        stack.start_services()
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(platform: Platform) -> Settings:
+    """Settings as the services see them, for tests that use the shared library directly."""
+    return platform.service_settings()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(platform: Platform) -> str:
+    assert platform.gateway is not None
+    return platform.gateway.url
+
+
+@pytest.fixture
+async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def admin_token(gateway_url: str) -> str:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        response = await http.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["accessToken"])

@@ -1,0 +1,31 @@
+"""Platform and per-service health, through the gateway."""
+
+from __future__ import annotations
+
+import pytest
+
+SERVICES = ("auth", "campaigns", "notifier", "agents")
+
+
+async def test_platform_health_has_the_guides_shape(client):
+    response = await client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["services"]["database"] == "connected"
+    assert body["services"]["redis"] == "connected"
+    assert body["services"]["kafka"] == "connected"
+    for name in SERVICES:
+        assert body["services"][name] == "ok"
+    assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_each_service_answers_its_own_health(client, service):
+    response = await client.get(f"/api/v1/{service}/health")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "service": service,
+        "services": {"database": "connected", "redis": "connected", "kafka": "connected"},
+    }
