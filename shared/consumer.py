@@ -113,16 +113,20 @@ class EventConsumer:
                 kind=trace.SpanKind.CONSUMER,
                 attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
             ):
-                await self._dispatch(topic, body, headers)
+                await self._dispatch(topic, message.raw_message.key, body, headers)  # type: ignore[union-attr]
         finally:
             request_id_var.reset(token)
 
-    async def _dispatch(self, topic: str, body: bytes, headers: Mapping[str, str]) -> None:
+    async def _dispatch(
+        self, topic: str, key: bytes | None, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         subscription = self.by_topic[topic]
         try:
             event = Envelope.model_validate_json(body)
         except ValidationError as error:
-            await self._dead_letter(topic, body, headers, subscription, f"invalid envelope: {error}")
+            await self._dead_letter(
+                topic, key, body, headers, subscription, f"invalid envelope: {error}"
+            )
             return
         attempts = self.settings.kafka_consumer_max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -136,7 +140,7 @@ class EventConsumer:
                 raise
             except Exception as error:
                 if attempt == attempts:
-                    await self._dead_letter(topic, body, headers, subscription, repr(error))
+                    await self._dead_letter(topic, key, body, headers, subscription, repr(error))
                     return
                 logger.warning(
                     "event handler failed; retrying",
@@ -154,6 +158,7 @@ class EventConsumer:
     async def _dead_letter(
         self,
         topic: str,
+        key: bytes | None,
         body: bytes,
         headers: Mapping[str, str],
         subscription: Subscription,
@@ -166,6 +171,7 @@ class EventConsumer:
         await self.broker.publish(
             body,
             topic=dead_letter_topic(topic),
+            key=key,
             headers={
                 **headers,
                 "x-dlq-error": error[:2000],

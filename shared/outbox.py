@@ -132,7 +132,8 @@ class OutboxRelay:
             except DATABASE_UNAVAILABLE:
                 await asyncio.sleep(self.poll_interval)
             finally:
-                # Releasing resets the connection, which also drops the listener.
+                with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                    await connection.remove_listener(_channel(self.schema), self._on_notify)
                 with contextlib.suppress(*DATABASE_UNAVAILABLE):
                     await self.pool.release(connection)
 

@@ -11,16 +11,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 
-def configure_tracing(service: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Install the process's tracer provider; spans are exported only when OTLP is set."""
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        return current
+def build_tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
+    """Spans named for `service`, exported over OTLP/HTTP only when an endpoint is set."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if otlp_endpoint:
         provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(otlp_endpoint)))
-    trace.set_tracer_provider(provider)
     return provider
+
+
+def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
+    """Install the process's tracer provider once."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(build_tracer_provider(service, otlp_endpoint))
 
 
 def _otlp_exporter(endpoint: str) -> SpanExporter:

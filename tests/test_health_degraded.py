@@ -1,0 +1,57 @@
+"""Health turns 503 `degraded`, naming the part that is down, and recovers by itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.faults
+
+
+async def _health(client):
+    return await client.get("/api/v1/health")
+
+
+async def test_redis_down_degrades_health_and_recovers(platform, client):
+    if platform.redis is None:
+        pytest.skip("Redis is external (REDIS_URL given); cannot stop it from here")
+    platform.redis.stop()
+    try:
+        down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
+        body = down.json()
+        assert body["status"] == "degraded"
+        assert body["services"]["redis"] == "disconnected"
+        assert body["services"]["database"] == "connected"
+        service = await client.get("/api/v1/campaigns/health")
+        assert service.status_code == 503
+        assert service.json()["services"]["redis"] == "disconnected"
+    finally:
+        platform.redis.start()
+    await eventually(lambda: _health(client), lambda r: r.status_code == 200)
+
+
+async def test_postgres_down_degrades_health_and_api_answers_503(platform, client):
+    if platform.postgres is None:
+        pytest.skip("Postgres is external (DATABASE_URL given); cannot stop it from here")
+    platform.postgres.stop()
+    try:
+        down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
+        assert down.json()["status"] == "degraded"
+        assert down.json()["services"]["database"] == "disconnected"
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}
+        )
+        assert login.status_code == 503
+        body = login.json()
+        assert body["error"] == "Service unavailable"
+        assert body["details"] == "Database is unavailable"
+        assert body["requestId"] == login.headers["x-request-id"]
+        assert "Traceback" not in login.text
+    finally:
+        platform.postgres.start()
+    await eventually(lambda: _health(client), lambda r: r.status_code == 200, timeout=60)
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}
+    )
+    assert login.status_code == 401

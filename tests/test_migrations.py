@@ -1,0 +1,56 @@
+"""Migrations apply once, re-run as no-ops, and survive concurrent runners."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from shared.db import connect
+from shared.migrations import Migration, migrate, service_migrations
+from shared.settings import SERVICE_NAMES
+
+
+async def test_rerunning_every_services_migrations_is_a_no_op(settings):
+    for name in SERVICE_NAMES:
+        connection = await connect(settings.database_url, name)
+        try:
+            applied = await migrate(connection, name, service_migrations(f"services.{name}"))
+        finally:
+            await connection.close()
+        assert applied == [], f"{name} re-applied {applied}"
+
+
+async def test_concurrent_runners_apply_each_migration_exactly_once(settings):
+    schema = f"mig_{uuid.uuid4().hex[:12]}"
+    # Not idempotent on purpose: applying either twice would raise.
+    migrations = [
+        Migration("001_things", "CREATE TABLE things (id int PRIMARY KEY)"),
+        Migration("002_seed", "INSERT INTO things VALUES (1)"),
+    ]
+    connections = [await connect(settings.database_url, schema) for _ in range(6)]
+    try:
+        results = await asyncio.gather(
+            *(migrate(connection, schema, migrations) for connection in connections)
+        )
+        applied = [versions for versions in results if versions]
+        assert applied == [["001_things", "002_seed"]]
+        assert await connections[0].fetchval(f"SELECT count(*) FROM {schema}.things") == 1
+        assert (
+            await connections[0].fetchval(f"SELECT count(*) FROM {schema}.schema_migrations") == 2
+        )
+    finally:
+        await connections[0].execute(f"DROP SCHEMA {schema} CASCADE")
+        for connection in connections:
+            await connection.close()
+
+
+async def test_guides_user_query_runs_on_our_schema(settings):
+    connection = await connect(settings.database_url, "auth")
+    try:
+        rows = await connection.fetch(
+            "SELECT email, is_active, failed_login_attempts FROM auth.users WHERE email = $1",
+            "admin@example.com",
+        )
+    finally:
+        await connection.close()
+    assert [row["is_active"] for row in rows] == [True]

@@ -1,0 +1,112 @@
+"""The outbox relays every committed event (also across a broker outage) and none rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from shared.db import connect, create_pool
+from shared.events import new_event
+from shared.kafka import create_broker, ensure_topics
+from shared.migrations import migrate, service_migrations
+from shared.outbox import OutboxRelay, enqueue
+from tests.helpers import eventually
+
+
+@pytest.fixture
+async def outbox_schema(settings):
+    schema = f"outbox_{uuid.uuid4().hex[:10]}"
+    connection = await connect(settings.database_url, schema)
+    await migrate(connection, schema, service_migrations("tests"))
+    pool = await create_pool(settings, schema)
+    yield schema, pool
+    await pool.close()
+    await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    await connection.close()
+
+
+@pytest.fixture
+async def relay(settings, outbox_schema):
+    schema, pool = outbox_schema
+    broker = create_broker(settings, client_id=f"test-{schema}")
+    await broker.start()
+    relay = OutboxRelay(pool, broker, schema, batch_size=50, poll_interval=0.2)
+    task = asyncio.create_task(relay.run())
+    yield relay
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await broker.stop()
+
+
+async def _read_event_ids(settings, topic: str, expected: int, timeout: float = 60) -> list[str]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(set(seen)) < expected:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    seen.extend(json.loads(record.value)["event_id"] for record in records)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_events_written_while_broker_paused_are_all_delivered(platform, settings, outbox_schema, relay):
+    if platform.kafka is None:
+        pytest.skip("broker is external (KAFKA_BOOTSTRAP_SERVERS given); cannot pause it")
+    schema, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    written: list[str] = []
+    platform.kafka.process.signal(signal.SIGSTOP)
+    try:
+        for index in range(40):
+            async with pool.acquire() as connection, connection.transaction():
+                event = new_event(topic, "tests", {"n": index})
+                await enqueue(connection, event, key=f"k{index % 5}")
+                written.append(str(event.event_id))
+        await asyncio.sleep(2)
+        unpublished = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        assert unpublished == 40
+    finally:
+        platform.kafka.process.signal(signal.SIGCONT)
+    seen = await _read_event_ids(settings, topic, expected=40)
+    assert set(seen) == set(written)
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
+        lambda unpublished: unpublished == 0,
+    )
+
+
+async def test_rolled_back_change_publishes_nothing(settings, outbox_schema, relay):
+    schema, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    kept = new_event(topic, "tests", {"kept": True})
+    dropped = new_event(topic, "tests", {"kept": False})
+    with contextlib.suppress(RuntimeError):
+        async with pool.acquire() as connection, connection.transaction():
+            await enqueue(connection, dropped, key="same")
+            raise RuntimeError("the state change failed")
+    async with pool.acquire() as connection, connection.transaction():
+        await enqueue(connection, kept, key="same")
+    seen = await _read_event_ids(settings, topic, expected=1)
+    assert set(seen) == {str(kept.event_id)}
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 1

@@ -1,0 +1,83 @@
+"""A missing or malformed setting stops start-up with a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from shared.db import create_pool
+from shared.errors import ConfigurationError
+from shared.settings import get_settings
+from shared.stack.processes import PortInUseError, ensure_port_free
+
+GOOD = {
+    "DATABASE_URL": "postgresql://u@127.0.0.1:5432/db",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+}
+
+
+@pytest.fixture
+def environment(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env file around
+    for name in (*GOOD, "DATABASE_POOL_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_missing_required_variable_is_named(environment):
+    environment.setenv("REDIS_URL", GOOD["REDIS_URL"])
+    environment.setenv("KAFKA_BOOTSTRAP_SERVERS", GOOD["KAFKA_BOOTSTRAP_SERVERS"])
+    with pytest.raises(ConfigurationError, match="DATABASE_URL is required but not set"):
+        get_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_POOL_MAX", "lots", "DATABASE_POOL_MAX is invalid"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL is invalid: Value error, must start with postgresql://"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS is invalid"),
+        ("SMTP_TLS", "maybe", "SMTP_TLS is invalid"),
+    ],
+)
+def test_malformed_variable_is_named(environment, variable, value, message):
+    for name, good in GOOD.items():
+        environment.setenv(name, good)
+    environment.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=message):
+        get_settings()
+
+
+def test_service_refuses_to_start_naming_the_variable():
+    env = {k: v for k, v in os.environ.items() if k not in GOOD}
+    env.update({"REDIS_URL": GOOD["REDIS_URL"], "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"})
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "serve", "auth", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=60, cwd="/",
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL is required but not set" in result.stderr
+
+
+async def test_pool_size_follows_database_pool_max(settings):
+    pool = await create_pool(settings.model_copy(update={"database_pool_max": 3}), "auth")
+    try:
+        assert pool.get_max_size() == 3
+    finally:
+        await pool.close()
+
+
+def test_taken_port_is_reported_with_its_variable():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} \\(GATEWAY_PORT\\) is already in use"):
+            ensure_port_free(port, "GATEWAY_PORT")
