@@ -25,7 +25,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared.context import request_id_var
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import HEADER_REQUEST_ID, Envelope, dead_letter_topic
 from shared.settings import Settings
 from shared.tracing import context_from_headers
@@ -33,7 +33,7 @@ from shared.tracing import context_from_headers
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+Handler = Callable[[Connection, Envelope], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,7 @@ class Subscription:
         return f"{self.handler.__module__}.{self.handler.__qualname__}"
 
 
-async def handle_once(
-    pool: asyncpg.Pool, consumer: str, event: Envelope, handler: Handler
-) -> bool:
+async def handle_once(pool: asyncpg.Pool, consumer: str, event: Envelope, handler: Handler) -> bool:
     """Run `handler` unless `consumer` already processed `event`; True when it ran."""
     async with pool.acquire() as connection, connection.transaction():
         first_time = await connection.fetchval(

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.settings import Settings
 
+# A connection of our own or one borrowed from a pool: store functions take either.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# Queries that need no transaction may also run on the pool itself.
+Executor: TypeAlias = "Connection | asyncpg.Pool[asyncpg.Record]"
+
 # asyncpg raises these when Postgres is unreachable or restarting; callers map them to 503.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,

@@ -21,7 +21,9 @@ class ApiError(Exception):
         self.details = details
 
 
-def error_body(status: int, error: str | None, details: Any, request_id: str | None) -> dict[str, Any]:
+def error_body(
+    status: int, error: str | None, details: Any, request_id: str | None
+) -> dict[str, Any]:
     return {
         "error": error or HTTPStatus(status).phrase,
         "details": details,
@@ -79,8 +81,7 @@ def joi_message(problem: dict[str, Any]) -> str:
         return f"{field} length must be at least {ctx.get('min_length')} characters long"
     if kind == "string_too_long":
         return (
-            f"{field} length must be less than or equal to "
-            f"{ctx.get('max_length')} characters long"
+            f"{field} length must be less than or equal to {ctx.get('max_length')} characters long"
         )
     if kind == "literal_error" or kind == "enum":
         return f"{field} must be one of [{ctx.get('expected', '')}]".replace("'", "")

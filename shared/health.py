@@ -16,36 +16,36 @@ CONNECTED = "connected"
 DISCONNECTED = "disconnected"
 
 
-async def _database(pool: asyncpg.Pool, timeout: float) -> str:
+async def _database(pool: asyncpg.Pool, limit_s: float) -> str:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             await pool.fetchval("SELECT 1")
     except Exception:
         return DISCONNECTED
     return CONNECTED
 
 
-async def _redis(redis: Redis, timeout: float) -> str:
+async def _redis(redis: Redis, limit_s: float) -> str:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             await redis.ping()
     except Exception:
         return DISCONNECTED
     return CONNECTED
 
 
-async def _kafka(broker: KafkaBroker, timeout: float) -> str:
+async def _kafka(broker: KafkaBroker, limit_s: float) -> str:
     try:
-        return CONNECTED if await broker.ping(timeout) else DISCONNECTED
+        return CONNECTED if await broker.ping(limit_s) else DISCONNECTED
     except Exception:
         return DISCONNECTED
 
 
 async def dependency_health(
-    pool: asyncpg.Pool, redis: Redis, broker: KafkaBroker, timeout: float
+    pool: asyncpg.Pool, redis: Redis, broker: KafkaBroker, limit_s: float
 ) -> dict[str, str]:
     database, cache, kafka = await asyncio.gather(
-        _database(pool, timeout), _redis(redis, timeout), _kafka(broker, timeout)
+        _database(pool, limit_s), _redis(redis, limit_s), _kafka(broker, limit_s)
     )
     return {"database": database, "redis": cache, "kafka": kafka}
 
@@ -78,5 +78,5 @@ async def platform_health(settings: Settings, own: dict[str, str]) -> dict[str, 
                 for name in SERVICE_NAMES
             )
         )
-    services = {**own, **dict(zip(SERVICE_NAMES, statuses, strict=True))}
+    services: dict[str, str] = {**own, **dict(zip(SERVICE_NAMES, statuses, strict=True))}
     return {"status": overall(services), "services": services}

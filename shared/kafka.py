@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -45,12 +46,10 @@ async def ensure_topics(settings: Settings, topics: Iterable[str], partitions: i
         existing = set(await admin.list_topics())
         missing = [check_topic_name(t) for t in topics if t not in existing]
         for topic in missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another service won the race
                 await admin.create_topics(
                     [NewTopic(name=topic, num_partitions=partitions, replication_factor=1)]
                 )
-            except TopicAlreadyExistsError:
-                pass
         if missing:
             logger.info("topics created", extra={"topics": missing})
     finally:

@@ -20,9 +20,7 @@ class _ContextFilter(logging.Filter):
         record.service = self.service
         record.request_id = getattr(record, "request_id", None) or request_id_var.get()
         span_context = trace.get_current_span().get_span_context()
-        record.trace_id = (
-            format(span_context.trace_id, "032x") if span_context.is_valid else None
-        )
+        record.trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
         return True
 
 
@@ -32,8 +30,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler.addFilter(_ContextFilter(service))
     handler.setFormatter(
         JsonFormatter(
-            "%(levelname)s %(service)s %(name)s %(message)s "
-            "%(request_id)s %(trace_id)s",
+            "%(levelname)s %(service)s %(name)s %(message)s %(request_id)s %(trace_id)s",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",
         )

@@ -11,9 +11,7 @@ import logging
 from dataclasses import dataclass
 from importlib import resources
 
-import asyncpg
-
-from shared.db import connect
+from shared.db import Connection, connect
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +35,12 @@ def load_migrations(package: str) -> list[Migration]:
 
 
 def _lock_key(schema: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"migrations:{schema}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"migrations:{schema}".encode()).digest()[:8], "big", signed=True
+    )
 
 
-async def migrate(connection: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[str]:
+async def migrate(connection: Connection, schema: str, migrations: list[Migration]) -> list[str]:
     """Apply the migrations `schema` has not seen yet; returns the versions applied now."""
     applied_now: list[str] = []
     async with connection.transaction():

@@ -17,7 +17,7 @@ import logging
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import Envelope
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
-async def enqueue(connection: asyncpg.Connection, event: Envelope, key: str) -> None:
+async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
     """Record `event` for publication, keyed by its aggregate id (per-key order is kept)."""
     await connection.execute(
         "INSERT INTO outbox (event_id, topic, event_key, envelope) VALUES ($1, $2, $3, $4)",
@@ -64,7 +64,9 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` events; returns how many were published."""
         async with self.pool.acquire() as connection, connection.transaction():
-            if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+            if not await connection.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", self._lock_key
+            ):
                 return 0
             rows = await connection.fetch(
                 "SELECT id, topic, event_key, envelope FROM outbox "
@@ -120,22 +122,20 @@ class OutboxRelay:
     async def _listen(self) -> None:
         """Keep a LISTEN connection open (reconnecting after outages) to wake the relay."""
         while True:
-            try:
-                connection = await self.pool.acquire()
-            except DATABASE_UNAVAILABLE:
-                await asyncio.sleep(self.poll_interval)
-                continue
-            try:
-                await connection.add_listener(_channel(self.schema), self._on_notify)
-                while not connection.is_closed():
-                    await asyncio.sleep(self.poll_interval)
-            except DATABASE_UNAVAILABLE:
-                await asyncio.sleep(self.poll_interval)
-            finally:
-                with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                    await connection.remove_listener(_channel(self.schema), self._on_notify)
-                with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                    await self.pool.release(connection)
+            with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                async with self.pool.acquire() as connection:
+                    await self._wait_for_notifications(connection)
+            await asyncio.sleep(self.poll_interval)
+
+    async def _wait_for_notifications(self, connection: Connection) -> None:
+        closed = asyncio.Event()
+        connection.add_termination_listener(lambda _: closed.set())
+        await connection.add_listener(_channel(self.schema), self._on_notify)
+        try:
+            await closed.wait()
+        finally:
+            with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                await connection.remove_listener(_channel(self.schema), self._on_notify)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

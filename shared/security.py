@@ -27,26 +27,60 @@ ALGORITHM = "EdDSA"
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {
-            "users:read", "users:write", "customers:read", "customers:write",
-            "payments:read", "payments:write", "campaigns:read", "campaigns:write",
-            "tasks:read", "tasks:work", "tasks:admin", "agents:read", "agents:write",
-            "messages:read", "suppressions:write", "diagnostics:read",
+            "users:read",
+            "users:write",
+            "customers:read",
+            "customers:write",
+            "payments:read",
+            "payments:write",
+            "campaigns:read",
+            "campaigns:write",
+            "tasks:read",
+            "tasks:work",
+            "tasks:admin",
+            "agents:read",
+            "agents:write",
+            "messages:read",
+            "suppressions:write",
+            "diagnostics:read",
         }
     ),
     "manager": frozenset(
         {
-            "users:read", "customers:read", "customers:write", "payments:read",
-            "payments:write", "campaigns:read", "campaigns:write", "tasks:read",
-            "tasks:work", "agents:read", "agents:write", "messages:read", "suppressions:write",
+            "users:read",
+            "customers:read",
+            "customers:write",
+            "payments:read",
+            "payments:write",
+            "campaigns:read",
+            "campaigns:write",
+            "tasks:read",
+            "tasks:work",
+            "agents:read",
+            "agents:write",
+            "messages:read",
+            "suppressions:write",
         }
     ),
     "agent": frozenset(
-        {"customers:read", "payments:read", "campaigns:read", "tasks:read", "tasks:work",
-         "messages:read"}
+        {
+            "customers:read",
+            "payments:read",
+            "campaigns:read",
+            "tasks:read",
+            "tasks:work",
+            "messages:read",
+        }
     ),
     "viewer": frozenset(
-        {"customers:read", "payments:read", "campaigns:read", "tasks:read", "agents:read",
-         "messages:read"}
+        {
+            "customers:read",
+            "payments:read",
+            "campaigns:read",
+            "tasks:read",
+            "agents:read",
+            "messages:read",
+        }
     ),
 }
 ROLES = tuple(ROLE_PERMISSIONS)
@@ -80,14 +114,19 @@ class KeySet:
         self._lock = asyncio.Lock()
 
     def load(self, jwks: dict[str, Any]) -> None:
-        self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys}
+        self._keys = {
+            key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys if key.key_id is not None
+        }
         self._fetched_at = time.monotonic()
 
     async def key_for(self, kid: str) -> Any:
         stale = time.monotonic() - self._fetched_at > self.refresh_after_s
         if kid not in self._keys or stale:
             async with self._lock:
-                if kid not in self._keys or time.monotonic() - self._fetched_at > self.refresh_after_s:
+                if (
+                    kid not in self._keys
+                    or time.monotonic() - self._fetched_at > self.refresh_after_s
+                ):
                     await self._fetch()
         if kid not in self._keys:
             raise _unauthorized("Invalid token: signed with an unknown key", "Invalid token")
@@ -101,7 +140,9 @@ class KeySet:
         except httpx.HTTPError as error:
             if self._keys:
                 return
-            raise ApiError(503, "Service unavailable", "Cannot reach the auth service's keys") from error
+            raise ApiError(
+                503, "Service unavailable", "Cannot reach the auth service's keys"
+            ) from error
         self.load(response.json())
 
 
@@ -155,11 +196,15 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def require(permission: str) -> Any:
-    """A dependency giving the caller, refusing with 403 when their role lacks `permission`."""
+    """`Annotated[Principal, require("x:y")]`: the caller, or 403 when their role lacks it."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
         if permission not in principal.permissions:
-            raise ApiError(403, "Forbidden", f"Your role '{principal.role}' lacks the '{permission}' permission")
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"Your role '{principal.role}' lacks the '{permission}' permission",
+            )
         return principal
 
     return Depends(check)

@@ -134,6 +134,6 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router, prefix=API_PREFIX)
     FastAPIInstrumentor.instrument_app(app)
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument()
     return app

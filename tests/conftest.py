@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ ADMIN_PASSWORD = "correct-horse-battery-staple"
 def platform() -> Iterator[Platform]:
     state_dir = Path(tempfile.mkdtemp(prefix="remit-test-"))
     external = containers_env() if os.environ.get("TEST_INFRA") == "containers" else {}
-    stack_settings = StackSettings(
+    options: dict[str, Any] = dict(
         state_dir=state_dir,
         gateway_port=free_port(),
         auth_port=free_port(),
@@ -40,6 +41,7 @@ def platform() -> Iterator[Platform]:
         smtp_port=free_port(),
         **{key.lower(): value for key, value in external.items()},
     )
+    stack_settings = StackSettings(**options)
     stack = Platform(
         stack_settings,
         extra_env={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -21,7 +22,7 @@ async def _dead_letters(settings, topic, wanted_keys, timeout=60):
         heartbeat_interval_ms=500,
     )
     await consumer.start()
-    found = {}
+    found: dict[str, Any] = {}
     try:
         async with asyncio.timeout(timeout):
             while not wanted_keys <= set(found):
@@ -35,26 +36,45 @@ async def _dead_letters(settings, topic, wanted_keys, timeout=60):
 
 
 async def test_poison_and_failing_events_are_dead_lettered_without_blocking(settings):
-    from tests.test_event_flow import _directory_row  # same read model, same helper
     from tests.helpers import eventually
+    from tests.test_event_flow import _directory_row  # same read model, same helper
 
-    poison_key, failing_key, good_user = "poison-" + uuid.uuid4().hex, "failing-" + uuid.uuid4().hex, uuid.uuid4()
-    failing = Envelope(type="user.created", producer="tests", payload={"email": "no-user-id@example.com"})
+    poison_key, failing_key, good_user = (
+        "poison-" + uuid.uuid4().hex,
+        "failing-" + uuid.uuid4().hex,
+        uuid.uuid4(),
+    )
+    failing = Envelope(
+        type="user.created", producer="tests", payload={"email": "no-user-id@example.com"}
+    )
     good = Envelope(
         type="user.created",
         producer="tests",
-        payload={"userId": str(good_user), "email": "after@example.com", "role": "viewer", "isActive": True},
+        payload={
+            "userId": str(good_user),
+            "email": "after@example.com",
+            "role": "viewer",
+            "isActive": True,
+        },
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
         # Same partition for all three: the good one must not wait behind the bad ones forever.
-        await producer.send_and_wait("user.created", b"{not json", key=poison_key.encode(), partition=0)
         await producer.send_and_wait(
-            "user.created", json.dumps(failing.model_dump(mode="json")).encode(), key=failing_key.encode(), partition=0
+            "user.created", b"{not json", key=poison_key.encode(), partition=0
         )
         await producer.send_and_wait(
-            "user.created", json.dumps(good.model_dump(mode="json")).encode(), key=str(good_user).encode(), partition=0
+            "user.created",
+            json.dumps(failing.model_dump(mode="json")).encode(),
+            key=failing_key.encode(),
+            partition=0,
+        )
+        await producer.send_and_wait(
+            "user.created",
+            json.dumps(good.model_dump(mode="json")).encode(),
+            key=str(good_user).encode(),
+            partition=0,
         )
     finally:
         await producer.stop()

@@ -81,7 +81,9 @@ async def test_unhandled_error_is_a_clean_500():
     async def boom() -> None:
         raise RuntimeError("secret internals")
 
-    async with AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t") as http:
+    async with AsyncClient(
+        transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as http:
         response = await http.get("/boom", headers={"X-Request-ID": "trace-me-1"})
     body = _assert_error_shape(response, 500, "Internal Server Error")
     assert body["requestId"] == "trace-me-1"

@@ -24,7 +24,9 @@ async def _directory_row(settings, user_id):
 async def _processed_rows(settings, event_id):
     connection = await connect(settings.database_url, "agents")
     try:
-        return await connection.fetch("SELECT * FROM processed_events WHERE event_id = $1", event_id)
+        return await connection.fetch(
+            "SELECT * FROM processed_events WHERE event_id = $1", event_id
+        )
     finally:
         await connection.close()
 
@@ -32,7 +34,11 @@ async def _processed_rows(settings, event_id):
 async def _create_user(client, admin_token, request_id):
     response = await client.post(
         "/api/v1/users",
-        json={"email": f"u{uuid.uuid4().hex[:8]}@example.com", "password": "a-long-password-1", "role": "agent"},
+        json={
+            "email": f"u{uuid.uuid4().hex[:8]}@example.com",
+            "password": "a-long-password-1",
+            "role": "agent",
+        },
         headers={"Authorization": f"Bearer {admin_token}", "X-Request-ID": request_id},
     )
     assert response.status_code == 201, response.text
@@ -40,7 +46,9 @@ async def _create_user(client, admin_token, request_id):
     return response.json()
 
 
-async def test_request_id_crosses_http_outbox_kafka_and_consumer(platform, settings, client, admin_token):
+async def test_request_id_crosses_http_outbox_kafka_and_consumer(
+    platform, settings, client, admin_token
+):
     request_id = f"flow-{uuid.uuid4()}"
     user = await _create_user(client, admin_token, request_id)
     user_id = uuid.UUID(user["id"])
@@ -63,10 +71,20 @@ async def test_request_id_crosses_http_outbox_kafka_and_consumer(platform, setti
     assert [r["request_id"] for r in processed] == [request_id]
 
     def lines(service):
-        return [r for r in log_records(platform.log_dir / f"{service}.log") if r.get("request_id") == request_id]
+        return [
+            r
+            for r in log_records(platform.log_dir / f"{service}.log")
+            if r.get("request_id") == request_id
+        ]
 
-    auth_lines = await eventually(_async(lambda: lines("auth")), lambda found: any(r.get("path") == "/api/v1/users" for r in found))
-    agents_lines = await eventually(_async(lambda: lines("agents")), lambda found: any(r["message"] == "event handled" for r in found))
+    auth_lines = await eventually(
+        _async(lambda: lines("auth")),
+        lambda found: any(r.get("path") == "/api/v1/users" for r in found),
+    )
+    agents_lines = await eventually(
+        _async(lambda: lines("agents")),
+        lambda found: any(r["message"] == "event handled" for r in found),
+    )
     http_line = next(r for r in auth_lines if r.get("path") == "/api/v1/users")
     assert http_line["method"] == "POST" and http_line["status"] == 201
     assert http_line["level"] == "INFO" and http_line["service"] == "auth"
@@ -90,21 +108,40 @@ async def test_redelivered_event_is_handled_once(platform, settings):
         type="user.created",
         producer="auth",
         request_id=f"redeliver-{uuid.uuid4()}",
-        payload={"userId": str(user_id), "email": "twice@example.com", "role": "viewer", "isActive": True},
+        payload={
+            "userId": str(user_id),
+            "email": "twice@example.com",
+            "role": "viewer",
+            "isActive": True,
+        },
     )
+    assert event.request_id
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
         body = json.dumps(event.model_dump(mode="json")).encode()
         for _ in range(3):
-            await producer.send_and_wait("user.created", body, key=str(user_id).encode(), headers=[("x-request-id", event.request_id.encode())])
+            await producer.send_and_wait(
+                "user.created",
+                body,
+                key=str(user_id).encode(),
+                headers=[("x-request-id", event.request_id.encode())],
+            )
     finally:
         await producer.stop()
 
     def handled_lines():
-        return [r for r in log_records(platform.log_dir / "agents.log") if r.get("event_id") == str(event.event_id)]
+        return [
+            r
+            for r in log_records(platform.log_dir / "agents.log")
+            if r.get("event_id") == str(event.event_id)
+        ]
 
     found = await eventually(_async(handled_lines), lambda lines: len(lines) == 3)
-    assert sorted(r["message"] for r in found) == ["duplicate event skipped", "duplicate event skipped", "event handled"]
+    assert sorted(r["message"] for r in found) == [
+        "duplicate event skipped",
+        "duplicate event skipped",
+        "event handled",
+    ]
     assert len(await _processed_rows(settings, event.event_id)) == 1
     assert (await _directory_row(settings, user_id))["email"] == "twice@example.com"

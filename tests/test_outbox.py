@@ -68,10 +68,12 @@ async def _read_event_ids(settings, topic: str, expected: int, timeout: float = 
     return seen
 
 
-async def test_events_written_while_broker_paused_are_all_delivered(platform, settings, outbox_schema, relay):
+async def test_events_written_while_broker_paused_are_all_delivered(
+    platform, settings, outbox_schema, relay
+):
     if platform.kafka is None:
         pytest.skip("broker is external (KAFKA_BOOTSTRAP_SERVERS given); cannot pause it")
-    schema, pool = outbox_schema
+    _, pool = outbox_schema
     topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])
     written: list[str] = []
@@ -96,7 +98,7 @@ async def test_events_written_while_broker_paused_are_all_delivered(platform, se
 
 
 async def test_rolled_back_change_publishes_nothing(settings, outbox_schema, relay):
-    schema, pool = outbox_schema
+    _, pool = outbox_schema
     topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])
     kept = new_event(topic, "tests", {"kept": True})

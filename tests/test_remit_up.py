@@ -21,14 +21,24 @@ def _start(state_dir, ports):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "SMTP_HOST", "ADMIN_PASSWORD")
+        if k
+        not in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "SMTP_HOST",
+            "ADMIN_PASSWORD",
+        )
     }
     env.update({name: str(port) for name, port in ports.items()})
     env["STATE_DIR"] = str(state_dir)
     env["ADMIN_EMAIL"] = "first@example.com"
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "up"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output = []
     deadline = time.monotonic() + 60
@@ -49,7 +59,7 @@ def _stop(process, sig):
     assert len(tree) >= 9  # postgres, redis, broker, smtp sink, four services, gateway
     process.send_signal(sig)
     assert process.wait(60) == 0
-    gone, alive = psutil.wait_procs(tree, timeout=15)
+    _, alive = psutil.wait_procs(tree, timeout=15)
     assert alive == [], f"left behind: {[p.info if hasattr(p, 'info') else p for p in alive]}"
 
 
@@ -57,8 +67,15 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
     ports = {
         name: free_port()
         for name in (
-            "GATEWAY_PORT", "AUTH_PORT", "CAMPAIGNS_PORT", "AGENTS_PORT", "NOTIFIER_PORT",
-            "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "SMTP_PORT",
+            "GATEWAY_PORT",
+            "AUTH_PORT",
+            "CAMPAIGNS_PORT",
+            "AGENTS_PORT",
+            "NOTIFIER_PORT",
+            "POSTGRES_PORT",
+            "REDIS_PORT",
+            "KAFKA_PORT",
+            "SMTP_PORT",
         )
     }
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
@@ -66,16 +83,22 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
     process, output = _start(tmp_path / "state", ports)
     assert time.monotonic() - started < 60
     assert f"Remit is up: {gateway}" in output
-    password = re.search(r"admin:\s+first@example.com / (\S+)", output).group(1)
+    found = re.search(r"admin:\s+first@example.com / (\S+)", output)
+    assert found, output
+    password = found.group(1)
     health = httpx.get(f"{gateway}/api/v1/health", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    login = httpx.post(f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password})
+    login = httpx.post(
+        f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password}
+    )
     assert login.status_code == 200
     _stop(process, signal.SIGINT)
 
     process, output = _start(tmp_path / "state", ports)
     assert "admin:" not in output  # the admin exists: no new password is printed
-    login = httpx.post(f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password})
+    login = httpx.post(
+        f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password}
+    )
     assert login.status_code == 200, "Postgres data did not survive the restart"
     _stop(process, signal.SIGTERM)
 
@@ -89,7 +112,11 @@ def test_taken_port_stops_up_with_a_clear_error(tmp_path):
         taken = holder.getsockname()[1]
         env = {**os.environ, "STATE_DIR": str(tmp_path), "GATEWAY_PORT": str(taken)}
         result = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "up"], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "shared.cli", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"port {taken} (GATEWAY_PORT) is already in use" in result.stderr

@@ -42,7 +42,11 @@ def test_missing_required_variable_is_named(environment):
     ("variable", "value", "message"),
     [
         ("DATABASE_POOL_MAX", "lots", "DATABASE_POOL_MAX is invalid"),
-        ("DATABASE_URL", "mysql://x", "DATABASE_URL is invalid: Value error, must start with postgresql://"),
+        (
+            "DATABASE_URL",
+            "mysql://x",
+            "DATABASE_URL is invalid: Value error, must start with postgresql://",
+        ),
         ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS is invalid"),
         ("SMTP_TLS", "maybe", "SMTP_TLS is invalid"),
     ],
@@ -60,7 +64,11 @@ def test_service_refuses_to_start_naming_the_variable():
     env.update({"REDIS_URL": GOOD["REDIS_URL"], "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"})
     result = subprocess.run(
         [sys.executable, "-m", "shared.cli", "serve", "auth", "--port", "1"],
-        env=env, capture_output=True, text=True, timeout=60, cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
     )
     assert result.returncode == 2
     assert "DATABASE_URL is required but not set" in result.stderr
@@ -79,5 +87,7 @@ def test_taken_port_is_reported_with_its_variable():
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(PortInUseError, match=f"port {port} \\(GATEWAY_PORT\\) is already in use"):
+        with pytest.raises(
+            PortInUseError, match=f"port {port} \\(GATEWAY_PORT\\) is already in use"
+        ):
             ensure_port_free(port, "GATEWAY_PORT")

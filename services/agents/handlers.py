@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
-
 from shared.consumer import Subscription
+from shared.db import Connection
 from shared.events import Envelope
 
 
-async def remember_user(connection: asyncpg.Connection, event: Envelope) -> None:
+async def remember_user(connection: Connection, event: Envelope) -> None:
     """Keep the user directory in step with auth's `user.*` events."""
     payload = event.payload
     await connection.execute(

@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.db import Connection
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def _public_jwk(kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"}
 
 
-async def active_signing_key(connection: asyncpg.Connection) -> SigningKey:
+async def active_signing_key(connection: Connection) -> SigningKey:
     """The newest unretired key, created on first use (once, even with racing replicas)."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.signing_keys'))")
@@ -52,7 +53,7 @@ async def active_signing_key(connection: asyncpg.Connection) -> SigningKey:
     return SigningKey(row["kid"], loaded)
 
 
-async def public_jwks(connection: asyncpg.Connection) -> dict[str, Any]:
+async def public_jwks(connection: Connection) -> dict[str, Any]:
     """Every key still able to verify tokens (active and recently retired)."""
     rows = await connection.fetch(
         "SELECT public_jwk FROM signing_keys "

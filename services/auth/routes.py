@@ -58,7 +58,7 @@ async def me(principal: CurrentPrincipal, deps: Deps) -> User:
 async def create_user(
     body: CreateUserRequest,
     deps: Deps,
-    _: Principal = require("users:write"),
+    _: Annotated[Principal, require("users:write")],
 ) -> User:
     password_hash = hash_password(body.password)
     async with deps.pool.acquire() as connection, connection.transaction():
@@ -71,7 +71,9 @@ async def create_user(
 
 
 @router.get("/users/{user_id}", response_model=User, tags=["users"])
-async def get_user(user_id: uuid.UUID, deps: Deps, _: Principal = require("users:read")) -> User:
+async def get_user(
+    user_id: uuid.UUID, deps: Deps, _: Annotated[Principal, require("users:read")]
+) -> User:
     return await _existing_user(deps, user_id)
 
 

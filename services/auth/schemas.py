@@ -21,7 +21,7 @@ class LoginRequest(ApiModel):
 class TokenResponse(ApiModel):
     access_token: str
     expires_in: int
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
 
 
 class CreateUserRequest(ApiModel):

@@ -7,11 +7,15 @@ from typing import Any
 
 import asyncpg
 
-USER_COLUMNS = "id, email, role, is_active, failed_login_attempts, last_login_at, created_at, updated_at"
+from shared.db import Connection, Executor
+
+USER_COLUMNS = (
+    "id, email, role, is_active, failed_login_attempts, last_login_at, created_at, updated_at"
+)
 
 
 async def insert_user(
-    connection: asyncpg.Connection, email: str, password_hash: str, role: str
+    connection: Connection, email: str, password_hash: str, role: str
 ) -> asyncpg.Record | None:
     """The new user, or None when the email is taken (case-insensitively)."""
     record: asyncpg.Record | None = await connection.fetchrow(
@@ -25,21 +29,21 @@ async def insert_user(
     return record
 
 
-async def user_by_email(connection: asyncpg.Connection | asyncpg.Pool, email: str) -> asyncpg.Record | None:
+async def user_by_email(connection: Executor, email: str) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await connection.fetchrow(
         f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
     )
     return record
 
 
-async def user_by_id(connection: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> asyncpg.Record | None:
+async def user_by_id(connection: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await connection.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id
     )
     return record
 
 
-async def record_login(connection: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> None:
+async def record_login(connection: Executor, user_id: uuid.UUID) -> None:
     await connection.execute(
         "UPDATE users SET last_login_at = now(), failed_login_attempts = 0, updated_at = now() "
         "WHERE id = $1",
@@ -47,7 +51,7 @@ async def record_login(connection: asyncpg.Connection | asyncpg.Pool, user_id: u
     )
 
 
-async def record_failed_login(connection: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> None:
+async def record_failed_login(connection: Executor, user_id: uuid.UUID) -> None:
     await connection.execute(
         "UPDATE users SET failed_login_attempts = failed_login_attempts + 1, updated_at = now() "
         "WHERE id = $1",

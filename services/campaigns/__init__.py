@@ -1,1 +1,1 @@
-"""Campaigns service: Customers, payment records, campaigns of escalation steps and their scheduler."""
+"""Campaigns service: customers, payment records, campaigns of escalation steps, scheduler."""

@@ -1,1 +1,1 @@
-"""Notifier service: SMS, voice and email delivery through Twilio and SMTP, with the suppression list."""
+"""Notifier service: SMS, voice and email via Twilio and SMTP, with the suppression list."""

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import Field
@@ -85,7 +86,9 @@ class Platform:
         if s.database_url:
             env["DATABASE_URL"] = s.database_url
         else:
-            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.postgres_port, self.log_dir)
+            self.postgres = EmbeddedPostgres(
+                self.state_dir / "postgres", s.postgres_port, self.log_dir
+            )
             self.postgres.start()
             asyncio.run(_create_database(self.postgres.admin_url, self.postgres.database))
             env["DATABASE_URL"] = self.postgres.url
@@ -107,7 +110,9 @@ class Platform:
         if not s.smtp_host:
             self.smtp = SmtpSink(s.smtp_port, self.state_dir / "mail", self.log_dir)
             self.smtp.start()
-            env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(s.smtp_port), "SMTP_TLS": "none"})
+            env.update(
+                {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(s.smtp_port), "SMTP_TLS": "none"}
+            )
         for name in SERVICE_NAMES:
             env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{s.service_port(name)}"
         self.env = {**os.environ, **env, **self.extra_env}
@@ -116,14 +121,22 @@ class Platform:
     def service_settings(self) -> Settings:
         """The settings the services get, for work done in this process (migrations, tests)."""
         fields = Settings.model_fields
-        return Settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in fields})
+        values: dict[str, Any] = {k.lower(): v for k, v in self.env.items() if k.lower() in fields}
+        return Settings(**values)
 
     def start_services(self) -> None:
         for name in SERVICE_NAMES:
             process = ManagedProcess(
                 name,
-                [sys.executable, "-m", "shared.cli", "serve", name,
-                 "--port", str(self.settings.service_port(name))],
+                [
+                    sys.executable,
+                    "-m",
+                    "shared.cli",
+                    "serve",
+                    name,
+                    "--port",
+                    str(self.settings.service_port(name)),
+                ],
                 self.log_dir / f"{name}.log",
                 env=self.env,
                 cwd=REPO_ROOT,
@@ -131,7 +144,9 @@ class Platform:
             process.start()
             self.services[name] = process
         for name, process in self.services.items():
-            wait_for_port(self.settings.service_port(name), self.settings.startup_timeout_s, process)
+            wait_for_port(
+                self.settings.service_port(name), self.settings.startup_timeout_s, process
+            )
         self.gateway = Gateway(
             self.settings.gateway_port,
             REPO_ROOT / "deploy" / "Caddyfile",

