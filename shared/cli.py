@@ -70,7 +70,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         platform.wait_healthy()
         assert platform.gateway is not None
         print(f"\nRemit is up: {platform.gateway.url}", flush=True)
-        print(f"  API docs:  {platform.gateway.url}/api/v1/auth/docs (one per service)")
+        print(f"  API docs:  {platform.gateway.url}/api/v1/docs")
         print(f"  health:    {platform.gateway.url}/api/v1/health")
         print(f"  logs:      {platform.log_dir}/<part>.log")
         if password:

@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -27,7 +28,7 @@ from shared.kafka import create_broker, ensure_topics
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.security import KeySet
-from shared.settings import ServiceName, Settings, get_settings
+from shared.settings import SERVICE_NAMES, ServiceName, Settings, get_settings
 from shared.topics import all_topics
 from shared.tracing import configure_tracing
 
@@ -105,6 +106,18 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
         parts = await own_dependencies(request)
         body = {"status": overall(parts), "service": spec.name, "services": parts}
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @router.get("/docs", include_in_schema=False)
+    async def platform_docs() -> HTMLResponse:
+        """One Swagger UI with a selector over every service's OpenAPI document."""
+        specs = [
+            {"url": f"{API_PREFIX}/{name}/openapi.json", "name": name} for name in SERVICE_NAMES
+        ]
+        return get_swagger_ui_html(
+            openapi_url=specs[0]["url"],
+            title="Remit API",
+            swagger_ui_parameters={"urls": specs, "layout": "StandaloneLayout"},
+        )
 
     @router.get("/health", summary="Health of the whole platform (any service answers)")
     async def health(request: Request) -> JSONResponse:

@@ -29,3 +29,13 @@ async def test_each_service_answers_its_own_health(client, service):
         "service": service,
         "services": {"database": "connected", "redis": "connected", "kafka": "connected"},
     }
+
+
+async def test_docs_select_between_every_services_openapi(client):
+    page = await client.get("/api/v1/docs")
+    assert page.status_code == 200
+    for name in SERVICES:
+        assert f"/api/v1/{name}/openapi.json" in page.text
+        spec = await client.get(f"/api/v1/{name}/openapi.json")
+        assert spec.status_code == 200
+        assert f"/api/v1/{name}/health" in spec.json()["paths"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.helpers import eventually
@@ -55,3 +57,28 @@ async def test_postgres_down_degrades_health_and_api_answers_503(platform, clien
         "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}
     )
     assert login.status_code == 401
+
+
+async def test_broker_paused_degrades_health_and_recovers(platform, client):
+    if platform.kafka is None:
+        pytest.skip("broker is external (KAFKA_BOOTSTRAP_SERVERS given); cannot pause it")
+    platform.kafka.process.signal(signal.SIGSTOP)
+    try:
+        down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
+        assert down.json()["services"]["kafka"] == "disconnected"
+    finally:
+        platform.kafka.process.signal(signal.SIGCONT)
+    await eventually(lambda: _health(client), lambda r: r.status_code == 200)
+
+
+async def test_a_stopped_service_is_named_in_platform_health(platform, client):
+    notifier = platform.services["notifier"]
+    notifier.stop()
+    try:
+        down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
+        assert down.json()["status"] == "degraded"
+        assert down.json()["services"]["notifier"] == "unreachable"
+        assert down.json()["services"]["auth"] == "ok"
+    finally:
+        notifier.start()
+    await eventually(lambda: _health(client), lambda r: r.status_code == 200, timeout=60)
