@@ -1,0 +1,131 @@
+"""`make bench`: figures with a baseline measured in the same run, on the embedded stack.
+
+Outbox relay: events written through `enqueue` and published by `OutboxRelay`, against the
+baseline of raw aiokafka producing the same number of envelope-sized messages (acks=all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from shared.db import connect, create_pool
+from shared.events import new_event
+from shared.kafka import create_broker, ensure_topics
+from shared.migrations import migrate, service_migrations
+from shared.outbox import OutboxRelay, enqueue
+from shared.settings import Settings
+from shared.stack.platform import Platform, StackSettings
+from shared.stack.processes import free_port
+
+EVENTS = 20_000
+
+
+async def _raw_produce(settings: Settings, topic: str, payload: bytes) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0
+    )
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [
+            await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(EVENTS)
+        ]
+        await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+async def _outbox_relay(settings: Settings, topic: str) -> tuple[float, float]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    connection = await connect(settings.database_url, schema)
+    await migrate(connection, schema, service_migrations("tests"))
+    pool = await create_pool(settings, schema)
+    try:
+        started = time.perf_counter()
+        for start in range(0, EVENTS, 500):
+            async with pool.acquire() as tx, tx.transaction():
+                for i in range(start, start + 500):
+                    await enqueue(tx, new_event(topic, "bench", {"n": i}), key=str(i % 64))
+        write_s = time.perf_counter() - started
+        broker = create_broker(settings, client_id="bench")
+        await broker.start()
+        relay = OutboxRelay(pool, broker, schema, batch_size=settings.outbox_batch_size)
+        started = time.perf_counter()
+        while await relay.publish_batch():
+            pass
+        publish_s = time.perf_counter() - started
+        await broker.stop()
+        return write_s, publish_s
+    finally:
+        await pool.close()
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        await connection.close()
+
+
+def _row(name: str, value: float, unit: str, baseline: float | None) -> dict[str, Any]:
+    return {
+        "figure": name,
+        "value": round(value, 1),
+        "unit": unit,
+        "baseline": round(baseline, 1) if baseline else None,
+        "ratio": round(value / baseline, 3) if baseline else None,
+    }
+
+
+async def _measure(settings: Settings) -> list[dict[str, Any]]:
+    topic = f"bench.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    sample = new_event(topic, "bench", {"n": 0}).model_dump(mode="json")
+    raw_s = await _raw_produce(settings, topic, json.dumps(sample).encode())
+    write_s, publish_s = await _outbox_relay(settings, topic)
+    raw_rate = EVENTS / raw_s
+    return [
+        _row("raw aiokafka produce (baseline)", raw_rate, "events/s", None),
+        _row("outbox relay publish", EVENTS / publish_s, "events/s", raw_rate),
+        _row("outbox enqueue (500 per transaction)", EVENTS / write_s, "events/s", raw_rate),
+    ]
+
+
+def main() -> None:
+    state_dir = Path(tempfile.mkdtemp(prefix="remit-bench-"))
+    stack = Platform(
+        StackSettings(
+            state_dir=state_dir,
+            postgres_port=free_port(),
+            redis_port=free_port(),
+            kafka_port=free_port(),
+            smtp_port=free_port(),
+            gateway_port=free_port(),
+            auth_port=free_port(),
+            campaigns_port=free_port(),
+            agents_port=free_port(),
+            notifier_port=free_port(),
+        )
+    )
+    try:
+        stack.start_infrastructure()
+        rows = asyncio.run(_measure(stack.service_settings()))
+    finally:
+        stack.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    print(f"{'figure':40} {'value':>12} {'unit':10} {'baseline':>12} {'ratio':>7}")
+    for row in rows:
+        baseline = "" if row["baseline"] is None else f"{row['baseline']:12.1f}"
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:7.3f}"
+        print(f"{row['figure']:40} {row['value']:12.1f} {row['unit']:10} {baseline:>12} {ratio:>7}")
+    Path("bench-results.json").write_text(json.dumps({"events": EVENTS, "figures": rows}, indent=2))
+    print("written to bench-results.json")
+
+
+if __name__ == "__main__":
+    main()
