@@ -59,6 +59,7 @@ class EmbeddedPostgres:
         ensure_user_exists(POSTGRES_USER)
         ensure_prefix_permissions(self.data_dir)
         binaries = _postgres_bin()
+        ensure_prefix_permissions(binaries)  # e.g. a clone under a 0700 mktemp directory
         ensure_folder_permissions(binaries, 0o055)
         ensure_folder_permissions(binaries.parent / "lib", 0o044)
         owner = pwd.getpwnam(POSTGRES_USER)
