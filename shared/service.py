@@ -64,32 +64,35 @@ def resources(request: Request) -> Resources:
 @asynccontextmanager
 async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
     settings = get_settings()
-    pool = await create_pool(settings, spec.name)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    broker = create_broker(settings, client_id=spec.name)
-    EventConsumer(broker, pool, settings, spec.name, list(spec.subscriptions)).register()
-    await ensure_topics(settings, all_topics())
-    await broker.start()
-    relay = OutboxRelay(
-        pool,
-        broker,
-        spec.name,
-        batch_size=settings.outbox_batch_size,
-        poll_interval=settings.outbox_poll_interval_ms / 1000,
-    )
-    relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
-    app.state.resources = Resources(settings, pool, redis, broker)
-    app.state.key_set = KeySet(settings)
-    logger.info("service started", extra={"port_hint": settings.service_url(spec.name)})
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        pool = await create_pool(settings, spec.name)
+        cleanup.push_async_callback(pool.close)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        cleanup.push_async_callback(redis.aclose)
+        broker = create_broker(settings, client_id=spec.name)
+        EventConsumer(broker, pool, settings, spec.name, list(spec.subscriptions)).register()
+        await ensure_topics(settings, all_topics())
+        await broker.start()
+        cleanup.push_async_callback(broker.stop)
+        relay = OutboxRelay(
+            pool,
+            broker,
+            spec.name,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_ms / 1000,
+        )
+        relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
+        cleanup.push_async_callback(_cancel, relay_task)
+        app.state.resources = Resources(settings, pool, redis, broker)
+        app.state.key_set = KeySet(settings)
+        logger.info("service started")
         yield
-    finally:
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay_task
-        await broker.stop()
-        await redis.aclose()
-        await pool.close()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _health_router(spec: ServiceSpec) -> APIRouter:

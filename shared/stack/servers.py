@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import subprocess
 import sys
 import sysconfig
 import warnings
@@ -70,8 +71,6 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = self._run_as()
         if not (self.data_dir / "PG_VERSION").exists():
-            import subprocess
-
             subprocess.run(
                 [
                     str(_postgres_bin() / "initdb"),
