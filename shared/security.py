@@ -24,64 +24,32 @@ ISSUER = "remit-auth"
 AUDIENCE = "remit-api"
 ALGORITHM = "EdDSA"
 
+# Each role has every permission of the one before it, plus its own.
+_VIEWER = frozenset(
+    {
+        "customers:read",
+        "payments:read",
+        "campaigns:read",
+        "tasks:read",
+        "agents:read",
+        "messages:read",
+    }
+)
+_AGENT = _VIEWER | {"tasks:work"}
+_MANAGER = _AGENT | {
+    "users:read",
+    "customers:write",
+    "payments:write",
+    "campaigns:write",
+    "agents:write",
+    "suppressions:write",
+}
+_ADMIN = _MANAGER | {"users:write", "tasks:admin", "diagnostics:read"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset(
-        {
-            "users:read",
-            "users:write",
-            "customers:read",
-            "customers:write",
-            "payments:read",
-            "payments:write",
-            "campaigns:read",
-            "campaigns:write",
-            "tasks:read",
-            "tasks:work",
-            "tasks:admin",
-            "agents:read",
-            "agents:write",
-            "messages:read",
-            "suppressions:write",
-            "diagnostics:read",
-        }
-    ),
-    "manager": frozenset(
-        {
-            "users:read",
-            "customers:read",
-            "customers:write",
-            "payments:read",
-            "payments:write",
-            "campaigns:read",
-            "campaigns:write",
-            "tasks:read",
-            "tasks:work",
-            "agents:read",
-            "agents:write",
-            "messages:read",
-            "suppressions:write",
-        }
-    ),
-    "agent": frozenset(
-        {
-            "customers:read",
-            "payments:read",
-            "campaigns:read",
-            "tasks:read",
-            "tasks:work",
-            "messages:read",
-        }
-    ),
-    "viewer": frozenset(
-        {
-            "customers:read",
-            "payments:read",
-            "campaigns:read",
-            "tasks:read",
-            "agents:read",
-            "messages:read",
-        }
-    ),
+    "admin": _ADMIN,
+    "manager": _MANAGER,
+    "agent": _AGENT,
+    "viewer": _VIEWER,
 }
 ROLES = tuple(ROLE_PERMISSIONS)
 

