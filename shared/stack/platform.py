@@ -49,10 +49,8 @@ class StackSettings(BaseSettings):
 
 def isolated_settings(state_dir: Path) -> StackSettings:
     """Settings for a private stack (tests, benchmarks): every port free, state in `state_dir`."""
-    ports = {
-        name: free_port()
-        for name, field in StackSettings.model_fields.items()
-        if name.endswith("_port")
+    ports: dict[str, Any] = {
+        name: free_port() for name in StackSettings.model_fields if name.endswith("_port")
     }
     return StackSettings(state_dir=state_dir, **ports)
 
