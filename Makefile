@@ -1,4 +1,5 @@
-# Every target bootstraps .venv from requirements.lock when it is missing or older than the lock.
+# run, test, lint, bench and lock bootstrap .venv from requirements.lock when it is missing
+# or older than the lock (or pyproject.toml).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

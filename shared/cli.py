@@ -9,7 +9,7 @@ import sys
 from types import FrameType
 
 from shared.errors import ConfigurationError
-from shared.settings import SERVICE_NAMES, Settings, get_settings
+from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_settings, load_settings
 
 
 def migrate_all(database_url: str) -> None:
@@ -29,7 +29,7 @@ def bootstrap_admin(settings: Settings) -> str | None:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    migrate_all(get_settings().database_url)
+    migrate_all(load_settings(DatabaseSettings).database_url)
     print("migrations applied")
     return 0
 
@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_up(_: argparse.Namespace) -> int:
     from shared.stack.platform import Platform, StackSettings
 
-    platform = Platform(StackSettings())
+    platform = Platform(load_settings(StackSettings))
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -4,8 +4,8 @@ A handler runs inside one Postgres transaction together with the `(consumer, eve
 in `processed_events`, so its effect and the record that it happened commit or roll back
 together: a redelivered event finds the row and is skipped. A handler that keeps failing is
 retried with exponential backoff, then the event goes to `<topic>.dlq` with the error and the
-partition moves on. Database outages are not the event's fault: the message is not committed
-and comes back once the database is reachable again.
+partition moves on. A failure while the database is unreachable is not the event's fault: the
+message is not committed and comes back, with a growing pause, once the database is back.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared.context import request_id_var
-from shared.db import DATABASE_UNAVAILABLE, Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.events import HEADER_REQUEST_ID, Envelope, dead_letter_topic
 from shared.settings import Settings
 from shared.tracing import context_from_headers
@@ -86,6 +86,7 @@ class EventConsumer:
         self.settings = settings
         self.service = service
         self.by_topic = {subscription.topic: subscription for subscription in subscriptions}
+        self._outage_streak = 0
 
     def register(self) -> None:
         if not self.by_topic:
@@ -132,11 +133,12 @@ class EventConsumer:
                 ran = await handle_once(
                     self.pool, subscription.consumer_name, event, subscription.handler
                 )
-            except DATABASE_UNAVAILABLE:
-                # Not the event's fault: leave it uncommitted and let the broker redeliver.
-                await asyncio.sleep(self._backoff(attempt))
-                raise
             except Exception as error:
+                if not await self._database_reachable():
+                    # Not the event's fault: leave it uncommitted; the broker redelivers it.
+                    self._outage_streak += 1
+                    await asyncio.sleep(self._backoff(self._outage_streak))
+                    raise
                 if attempt == attempts:
                     await self._dead_letter(topic, key, body, headers, subscription, repr(error))
                     return
@@ -146,9 +148,18 @@ class EventConsumer:
                 )
                 await asyncio.sleep(self._backoff(attempt))
                 continue
+            self._outage_streak = 0
             message = "event handled" if ran else "duplicate event skipped"
             logger.info(message, extra=self._log_fields(event, subscription))
             return
+
+    async def _database_reachable(self) -> bool:
+        try:
+            async with asyncio.timeout(self.settings.health_timeout_ms / 1000):
+                await self.pool.fetchval("SELECT 1")
+        except DATABASE_ERRORS:
+            return False
+        return True
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.kafka_retry_backoff_ms * 2 ** (attempt - 1), 30_000) / 1000)

@@ -25,6 +25,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
 )
+# Anything Postgres can answer with, an outage included.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -35,7 +35,7 @@ def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
     )
 
 
-async def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int = 4) -> None:
+async def ensure_topics(settings: Settings, topics: Iterable[str]) -> None:
     """Create the topics that do not exist yet; safe to run from every service at once."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -48,7 +48,13 @@ async def ensure_topics(settings: Settings, topics: Iterable[str], partitions: i
         for topic in missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another service won the race
                 await admin.create_topics(
-                    [NewTopic(name=topic, num_partitions=partitions, replication_factor=1)]
+                    [
+                        NewTopic(
+                            name=topic,
+                            num_partitions=settings.kafka_topic_partitions,
+                            replication_factor=settings.kafka_replication_factor,
+                        )
+                    ]
                 )
         if missing:
             logger.info("topics created", extra={"topics": missing})

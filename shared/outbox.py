@@ -1,9 +1,10 @@
 """Transactional outbox: events are rows written with the state change, then relayed to Kafka.
 
 `enqueue` runs inside the caller's transaction, so an event exists exactly when its change
-committed. `OutboxRelay` publishes unpublished rows in id order and marks them; a publish that
-fails rolls the batch back and it is retried, so Kafka may see an event twice (never zero
-times) and consumers deduplicate by `event_id`.
+committed. `OutboxRelay` publishes unpublished rows in id order, keys in parallel and each
+key's events one after another, and marks what the broker acknowledged; a failed publish holds
+back the rest of its key until the retry. An acknowledgement lost in transit means Kafka may
+see an event twice (never zero times): consumers deduplicate by `event_id`.
 """
 
 from __future__ import annotations
@@ -75,12 +76,31 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await asyncio.gather(*(self._publish(row) for row in rows))
+            by_key: dict[str, list[asyncpg.Record]] = {}
+            for row in rows:
+                by_key.setdefault(row["event_key"], []).append(row)
+            outcomes = await asyncio.gather(*(self._publish_in_order(g) for g in by_key.values()))
+            published = [event_id for done, _ in outcomes for event_id in done]
             await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published
             )
-        return len(rows)
+        failure = next((error for _, error in outcomes if error is not None), None)
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    async def _publish_in_order(
+        self, rows: list[asyncpg.Record]
+    ) -> tuple[list[int], Exception | None]:
+        """One key's events one after another; a failure holds back the rest of that key."""
+        done: list[int] = []
+        for row in rows:
+            try:
+                await self._publish(row)
+            except Exception as error:
+                return done, error
+            done.append(row["id"])
+        return done, None
 
     async def _publish(self, row: asyncpg.Record) -> None:
         envelope = Envelope.model_validate(row["envelope"])

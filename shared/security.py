@@ -88,17 +88,18 @@ class KeySet:
         self._fetched_at = time.monotonic()
 
     async def key_for(self, kid: str) -> Any:
-        stale = time.monotonic() - self._fetched_at > self.refresh_after_s
-        if kid not in self._keys or stale:
+        if kid not in self._keys or self._age() > self.refresh_after_s:
             async with self._lock:
-                if (
-                    kid not in self._keys
-                    or time.monotonic() - self._fetched_at > self.refresh_after_s
-                ):
+                # An unknown kid (rotation) refetches, but at most every few seconds, so a
+                # flood of forged kids cannot become a flood of JWKS requests.
+                if self._age() > (self.refresh_after_s if kid in self._keys else 5.0):
                     await self._fetch()
         if kid not in self._keys:
             raise _unauthorized("Invalid token: signed with an unknown key", "Invalid token")
         return self._keys[kid]
+
+    def _age(self) -> float:
+        return time.monotonic() - self._fetched_at
 
     async def _fetch(self) -> None:
         try:

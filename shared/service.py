@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,7 +13,6 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -27,6 +27,7 @@ from shared.http import install_http_edge
 from shared.kafka import create_broker, ensure_topics
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
+from shared.retention import prune_forever
 from shared.security import KeySet
 from shared.settings import SERVICE_NAMES, ServiceName, Settings, get_settings
 from shared.topics import all_topics
@@ -81,8 +82,8 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_ms / 1000,
         )
-        relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")
-        cleanup.push_async_callback(_cancel, relay_task)
+        for job, name in ((relay.run(), "outbox-relay"), (prune_forever(pool, settings), "prune")):
+            cleanup.push_async_callback(_cancel, asyncio.create_task(job, name=name))
         app.state.resources = Resources(settings, pool, redis, broker)
         app.state.key_set = KeySet(settings)
         logger.info("service started")
@@ -93,6 +94,34 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+_SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+# One Swagger UI with a selector over every service's OpenAPI document. The selector is part
+# of the standalone layout, whose preset FastAPI's own docs page does not load.
+_DOCS_PAGE = f"""<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>Remit API</title>
+<link rel="stylesheet" href="{_SWAGGER_UI}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{_SWAGGER_UI}/swagger-ui-bundle.js"></script>
+<script src="{_SWAGGER_UI}/swagger-ui-standalone-preset.js"></script>
+<script>
+SwaggerUIBundle({{
+  urls: {json.dumps([{"url": f"{API_PREFIX}/{n}/openapi.json", "name": n} for n in SERVICE_NAMES])},
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout",
+}});
+</script>
+</body>
+</html>
+"""
 
 
 def _health_router(spec: ServiceSpec) -> APIRouter:
@@ -112,15 +141,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/docs", include_in_schema=False)
     async def platform_docs() -> HTMLResponse:
-        """One Swagger UI with a selector over every service's OpenAPI document."""
-        specs = [
-            {"url": f"{API_PREFIX}/{name}/openapi.json", "name": name} for name in SERVICE_NAMES
-        ]
-        return get_swagger_ui_html(
-            openapi_url=specs[0]["url"],
-            title="Remit API",
-            swagger_ui_parameters={"urls": specs, "layout": "StandaloneLayout"},
-        )
+        return HTMLResponse(_DOCS_PAGE)
 
     @router.get("/health", summary="Health of the whole platform (any service answers)")
     async def health(request: Request) -> JSONResponse:

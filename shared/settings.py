@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
 
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 ServiceName = Literal["auth", "campaigns", "notifier", "agents"]
 SERVICE_NAMES: tuple[ServiceName, ...] = ("auth", "campaigns", "notifier", "agents")
 
 
-class Settings(BaseSettings):
-    """Everything a service needs to run; names match the env vars (case-insensitive)."""
+class DatabaseSettings(BaseSettings):
+    """What jobs that only touch Postgres (migrations) need."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = Field(description="Postgres URL, e.g. postgresql://user:pw@host:5432/db")
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+
+class Settings(DatabaseSettings):
+    """Everything a service needs to run; names match the env vars (case-insensitive)."""
+
     redis_url: str = Field(description="Redis URL, e.g. redis://localhost:6379/0")
     kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list")
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
@@ -29,9 +42,15 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
     kafka_consumer_max_retries: int = Field(default=3, ge=0)
     kafka_retry_backoff_ms: int = Field(default=200, ge=0)
+    kafka_topic_partitions: int = Field(default=4, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
 
     outbox_poll_interval_ms: int = Field(default=1000, ge=10)
     outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_retention_hours: int = Field(default=168, ge=1, description="Published outbox rows")
+    processed_event_retention_hours: int = Field(
+        default=336, ge=1, description="Dedup records; keep longer than the topics' retention"
+    )
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -47,7 +66,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
 
     access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
-    admin_email: str = "admin@remit.local"
+    admin_email: str = "admin@example.com"
     admin_password: SecretStr | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
@@ -60,13 +79,6 @@ class Settings(BaseSettings):
     agents_url: str = "http://127.0.0.1:8103"
     notifier_url: str = "http://127.0.0.1:8104"
     health_timeout_ms: int = Field(default=2000, ge=10)
-
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_scheme(cls, value: str) -> str:
-        if not value.startswith(("postgres://", "postgresql://")):
-            raise ValueError("must start with postgresql://")
-        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -100,10 +112,15 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def load_settings(kind: type[AnySettings], **values: Any) -> AnySettings:
+    """`kind` from the environment (and `values`); a bad variable raises naming it."""
+    try:
+        return kind(**values)
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process's settings; a missing or malformed variable stops start-up naming it."""
-    try:
-        return Settings()  # type: ignore[call-arg]
-    except ValidationError as error:
-        raise ConfigurationError(describe_validation_error(error)) from None
+    return load_settings(Settings)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from shared.events import Envelope
 from tests.helpers import eventually
+from tests.test_event_flow import _directory_row
 
 pytestmark = pytest.mark.faults
 
@@ -33,9 +38,31 @@ async def test_redis_down_degrades_health_and_recovers(platform, client):
     await eventually(lambda: _health(client), lambda r: r.status_code == 200)
 
 
-async def test_postgres_down_degrades_health_and_api_answers_503(platform, client):
+async def _publish_user_created(settings, user_id):
+    event = Envelope(
+        type="user.created",
+        producer="tests",
+        payload={
+            "userId": str(user_id),
+            "email": "during-outage@example.com",
+            "role": "viewer",
+            "isActive": True,
+        },
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            "user.created", event.model_dump_json().encode(), key=str(user_id).encode()
+        )
+    finally:
+        await producer.stop()
+
+
+async def test_postgres_down_degrades_health_and_api_answers_503(platform, settings, client):
     if platform.postgres is None:
         pytest.skip("Postgres is external (DATABASE_URL given); cannot stop it from here")
+    user_id = uuid.uuid4()
     platform.postgres.stop()
     try:
         down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
@@ -50,9 +77,14 @@ async def test_postgres_down_degrades_health_and_api_answers_503(platform, clien
         assert body["details"] == "Database is unavailable"
         assert body["requestId"] == login.headers["x-request-id"]
         assert "Traceback" not in login.text
+        # An event arriving during the outage waits for the database instead of being lost.
+        await _publish_user_created(settings, user_id)
+        await asyncio.sleep(2)
     finally:
         platform.postgres.start()
     await eventually(lambda: _health(client), lambda r: r.status_code == 200, timeout=60)
+    row = await eventually(lambda: _directory_row(settings, user_id), lambda r: r is not None)
+    assert row["email"] == "during-outage@example.com"
     login = await client.post(
         "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}
     )

@@ -32,7 +32,6 @@ def _start(state_dir, ports):
     }
     env.update({name: str(port) for name, port in ports.items()})
     env["STATE_DIR"] = str(state_dir)
-    env["ADMIN_EMAIL"] = "first@example.com"
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "up"],
         env=env,
@@ -83,13 +82,13 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
     process, output = _start(tmp_path / "state", ports)
     assert time.monotonic() - started < 60
     assert f"Remit is up: {gateway}" in output
-    found = re.search(r"admin:\s+first@example.com / (\S+)", output)
+    found = re.search(r"admin:\s+admin@example.com / (\S+)", output)
     assert found, output
     password = found.group(1)
     health = httpx.get(f"{gateway}/api/v1/health", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
     login = httpx.post(
-        f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password}
+        f"{gateway}/api/v1/auth/login", json={"email": "admin@example.com", "password": password}
     )
     assert login.status_code == 200
     _stop(process, signal.SIGINT)
@@ -97,7 +96,7 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
     process, output = _start(tmp_path / "state", ports)
     assert "admin:" not in output  # the admin exists: no new password is printed
     login = httpx.post(
-        f"{gateway}/api/v1/auth/login", json={"email": "first@example.com", "password": password}
+        f"{gateway}/api/v1/auth/login", json={"email": "admin@example.com", "password": password}
     )
     assert login.status_code == 200, "Postgres data did not survive the restart"
     _stop(process, signal.SIGTERM)
@@ -120,3 +119,47 @@ def test_taken_port_stops_up_with_a_clear_error(tmp_path):
         )
     assert result.returncode == 1
     assert f"port {taken} (GATEWAY_PORT) is already in use" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("GATEWAY_PORT", "eighty", "GATEWAY_PORT is invalid"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL is invalid"),
+    ],
+)
+def test_bad_setting_stops_up_naming_it(tmp_path, variable, value, message):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
+    ports = {
+        name: str(free_port())
+        for name in ("GATEWAY_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "SMTP_PORT")
+    }
+    env.update({**ports, "STATE_DIR": str(tmp_path), variable: value})
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_needs_only_the_database(settings):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env["DATABASE_URL"] = settings.database_url
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrations applied" in result.stdout

@@ -80,5 +80,5 @@ async def get_user(
 async def _existing_user(deps: Resources, user_id: uuid.UUID) -> User:
     user = await users.user_by_id(deps.pool, user_id)
     if user is None:
-        raise ApiError(404, "Not found", f"User {user_id} does not exist")
+        raise ApiError(404, "Not Found", f"User {user_id} does not exist")
     return User.model_validate(dict(user))

@@ -14,7 +14,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import SERVICE_NAMES, ServiceName, Settings
+from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
 from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
@@ -113,8 +113,11 @@ class Platform:
             self.kafka.start()
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
             # Tansu makes every group join wait session/2: use Kafka's lowest sane values.
-            env.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
-            env.setdefault("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
+            for variable, value in (
+                ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+                ("KAFKA_HEARTBEAT_INTERVAL_MS", "500"),
+            ):
+                env[variable] = os.environ.get(variable, value)
         if not s.smtp_host:
             self.smtp = SmtpSink(s.smtp_port, self.state_dir / "mail", self.log_dir)
             self.smtp.start()
@@ -130,7 +133,7 @@ class Platform:
         """The settings the services get, for work done in this process (migrations, tests)."""
         fields = Settings.model_fields
         values: dict[str, Any] = {k.lower(): v for k, v in self.env.items() if k.lower() in fields}
-        return Settings(**values)
+        return load_settings(Settings, **values)
 
     def start_services(self) -> None:
         for name in SERVICE_NAMES:
@@ -203,5 +206,11 @@ async def _create_database(admin_url: str, database: str) -> None:
     try:
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+    # The guide's slow-query diagnostics read pg_stat_statements (preloaded at start-up).
+    connection = await asyncpg.connect(admin_url.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     finally:
         await connection.close()
