@@ -14,11 +14,18 @@ class ConfigurationError(RuntimeError):
 class ApiError(Exception):
     """A failure the caller should see: rendered as `{"error", "details", "requestId"}`."""
 
-    def __init__(self, status: int, error: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {error}: {details}")
         self.status = status
         self.error = error
         self.details = details
+        self.headers = headers or {}
 
 
 def error_body(

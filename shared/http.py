@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import ApiError, error_body, joi_message
+from shared.ratelimit import STATE_KEY as RATE_LIMIT_STATE_KEY
 
 logger = logging.getLogger("http")
 
@@ -64,6 +65,13 @@ class RequestContextMiddleware:
                     if name.lower() != REQUEST_ID_HEADER.lower().encode()
                 ]
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                limited = scope["state"].get(RATE_LIMIT_STATE_KEY, {})
+                present = {name.lower() for name, _ in headers}
+                headers.extend(
+                    (name.lower().encode(), value.encode())
+                    for name, value in limited.items()
+                    if name.lower().encode() not in present
+                )
                 message["headers"] = headers
             await send(message)
 
@@ -119,7 +127,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(request, exc.status, exc.error, exc.details)
+    response = error_response(request, exc.status, exc.error, exc.details)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -8,17 +8,26 @@ up (key rotation), so no service trusts the network.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import jwt
 from fastapi import Depends, Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.errors import ApiError
+from shared.ratelimit import client_ip, enforce
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.resources import Resources
+
+logger = logging.getLogger(__name__)
 
 ISSUER = "remit-auth"
 AUDIENCE = "remit-api"
@@ -44,7 +53,7 @@ _MANAGER = _AGENT | {
     "agents:write",
     "suppressions:write",
 }
-_ADMIN = _MANAGER | {"users:write", "tasks:admin", "diagnostics:read"}
+_ADMIN = _MANAGER | {"users:write", "keys:rotate", "tasks:admin", "diagnostics:read"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": _ADMIN,
     "manager": _MANAGER,
@@ -61,6 +70,7 @@ class Principal:
     user_id: uuid.UUID
     role: str
     token_id: str
+    issued_at: float
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -151,14 +161,66 @@ async def verify_access_token(token: str, keys: KeySet) -> Principal:
     except jwt.PyJWTError as error:
         raise _unauthorized(f"Invalid token: {error}", "Invalid token") from None
     try:
-        return Principal(uuid.UUID(claims["sub"]), str(claims.get("role")), str(claims["jti"]))
-    except ValueError:
+        return Principal(
+            uuid.UUID(claims["sub"]),
+            str(claims.get("role")),
+            str(claims["jti"]),
+            float(claims["iat"]),
+        )
+    except (ValueError, TypeError):
         raise _unauthorized("Invalid token: malformed subject", "Invalid token") from None
 
 
+def _revocation_key(user_id: uuid.UUID) -> str:
+    return f"auth:revoked_before:{user_id}"
+
+
+async def revoke_access_tokens(redis: Redis, user_id: uuid.UUID, access_token_ttl: int) -> bool:
+    """Refuse, in every service, the user's access tokens issued before now.
+
+    False when Redis is unreachable: the tokens then live out their (short) lifetime, while
+    the sessions behind them, revoked in Postgres, can no longer be refreshed.
+    """
+    try:
+        await redis.set(_revocation_key(user_id), repr(time.time()), ex=access_token_ttl + 60)
+    except RedisError as error:
+        logger.error("could not revoke access tokens", extra={"error": repr(error)})
+        return False
+    return True
+
+
+async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
+    try:
+        revoked_before = await redis.get(_revocation_key(principal.user_id))
+    except RedisError as error:
+        # Fails open like the rate limits: a Redis outage must not take the API down.
+        logger.warning("revocation check unavailable; allowing", extra={"error": repr(error)})
+        return
+    if revoked_before is not None and principal.issued_at < float(revoked_before):
+        raise _unauthorized("Session has been revoked; log in again", "Invalid token")
+
+
 async def current_principal(request: Request) -> Principal:
-    keys: KeySet = request.app.state.key_set
-    return await verify_access_token(bearer_token(request), keys)
+    """The verified caller; verified once per request even when several dependencies ask."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    found: Resources = request.app.state.resources
+    principal = await verify_access_token(bearer_token(request), found.keys)
+    await _check_not_revoked(found.redis, principal)
+    request.state.principal = principal
+    return principal
+
+
+async def enforce_api_limit(request: Request) -> None:
+    """The general API limit: per user when the token is good, else per client address."""
+    try:
+        caller = f"user:{(await current_principal(request)).user_id}"
+    except ApiError:
+        caller = f"ip:{client_ip(request)}"  # the route itself will refuse a bad token
+    found: Resources = request.app.state.resources
+    verdict = await found.limiter.hit(found.settings.api_rate_limit, "api", caller)
+    enforce(request, [verdict])
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

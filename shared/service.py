@@ -11,10 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -27,9 +25,11 @@ from shared.http import install_http_edge
 from shared.kafka import create_broker, ensure_topics
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
+from shared.ratelimit import RateLimiter
+from shared.resources import Resources, resources
 from shared.retention import prune_forever
-from shared.security import KeySet
-from shared.settings import SERVICE_NAMES, ServiceName, Settings, get_settings
+from shared.security import KeySet, enforce_api_limit
+from shared.settings import SERVICE_NAMES, ServiceName, get_settings
 from shared.topics import all_topics
 from shared.tracing import configure_tracing
 
@@ -47,19 +47,6 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscription] = ()
     openapi_tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
-
-
-@dataclass
-class Resources:
-    settings: Settings
-    pool: asyncpg.Pool
-    redis: Redis
-    broker: KafkaBroker
-
-
-def resources(request: Request) -> Resources:
-    found: Resources = request.app.state.resources
-    return found
 
 
 @asynccontextmanager
@@ -84,8 +71,14 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         )
         for job, name in ((relay.run(), "outbox-relay"), (prune_forever(pool, settings), "prune")):
             cleanup.push_async_callback(_cancel, asyncio.create_task(job, name=name))
-        app.state.resources = Resources(settings, pool, redis, broker)
-        app.state.key_set = KeySet(settings)
+        app.state.resources = Resources(
+            settings,
+            pool,
+            redis,
+            broker,
+            KeySet(settings),
+            RateLimiter(settings.redis_url, settings.rate_limit_window),
+        )
         logger.info("service started")
         yield
 
@@ -169,7 +162,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     install_http_edge(app, settings.slow_request_ms)
     app.include_router(_health_router(spec), prefix=API_PREFIX)
     for router in spec.routers:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(enforce_api_limit)])
     FastAPIInstrumentor.instrument_app(app)
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument()

@@ -66,6 +66,18 @@ class Settings(DatabaseSettings):
     openai_api_key: SecretStr | None = None
 
     access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
+    refresh_token_ttl: int = Field(default=14 * 86400, ge=60, description="Seconds")
+    password_reset_ttl: int = Field(default=1800, ge=60, description="Seconds")
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_duration: int = Field(default=900, ge=1, description="Seconds an account stays locked")
+    public_url: str = Field(
+        default="http://127.0.0.1:8080", description="Base of links sent to people (resets)"
+    )
+
+    rate_limit_window: int = Field(default=900, ge=1, description="Seconds (15 min default)")
+    api_rate_limit: int = Field(default=1000, ge=1, description="Requests per window per caller")
+    login_rate_limit_per_ip: int = Field(default=100, ge=1)
+    login_rate_limit_per_account: int = Field(default=10, ge=1)
     admin_email: str = "admin@example.com"
     admin_password: SecretStr | None = None
 

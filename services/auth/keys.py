@@ -60,3 +60,17 @@ async def public_jwks(connection: Connection) -> dict[str, Any]:
         "WHERE retired_at IS NULL OR retired_at > now() - interval '1 day' ORDER BY created_at"
     )
     return {"keys": [row["public_jwk"] for row in rows]}
+
+
+async def rotate_signing_key(connection: Connection, access_token_ttl: int) -> SigningKey:
+    """Retire the current key and sign with a new one from now on.
+
+    Retired keys stay in the JWKS for a day (longer than any access token lives), so tokens
+    already issued keep verifying until they expire.
+    """
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.signing_keys'))")
+        await connection.execute(
+            "UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL"
+        )
+        return await active_signing_key(connection)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.auth.routes import router
+from services.auth.user_routes import router as user_router
 from shared.service import ServiceSpec, create_app
 
 SPEC = ServiceSpec(
     name="auth",
     title="Remit auth service",
     description="Users, roles, sign-in and access tokens (JWKS for the other services).",
-    routers=(router,),
+    routers=(router, user_router),
 )
 
 

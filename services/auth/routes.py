@@ -1,84 +1,195 @@
-"""HTTP routes of the auth service."""
+"""HTTP routes of the auth service: sign-in, sessions, keys and password resets."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request, Response
 
-from services.auth import users
-from services.auth.keys import active_signing_key, public_jwks
+from services.auth import resets, sessions, users
+from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
+from services.auth.lockout import Outcome, decide
 from services.auth.passwords import DUMMY_HASH, hash_password, verify_password
-from services.auth.schemas import CreateUserRequest, LoginRequest, TokenResponse, User
+from services.auth.schemas import (
+    LoginRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    SigningKeyInfo,
+    TokenResponse,
+    User,
+)
 from services.auth.tokens import issue_access_token
+from services.auth.user_routes import existing_user
+from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
 from shared.outbox import enqueue
-from shared.security import CurrentPrincipal, Principal, require
-from shared.service import Resources, resources
+from shared.ratelimit import client_ip, enforce
+from shared.resources import Deps, Resources
+from shared.security import CurrentPrincipal, Principal, require, revoke_access_tokens
 
-router = APIRouter()
-Deps = Annotated[Resources, Depends(resources)]
+router = APIRouter(tags=["auth"])
+INVALID_CREDENTIALS = ApiError(401, "Invalid credentials", "Email or password is incorrect")
 
 
-@router.post("/auth/login", response_model=TokenResponse, tags=["auth"])
-async def login(body: LoginRequest, deps: Deps) -> TokenResponse:
+async def _issue_tokens(
+    deps: Resources, connection: Connection, user_id: uuid.UUID, role: str, refresh: str
+) -> TokenResponse:
+    key = await active_signing_key(connection)
+    ttl = deps.settings.access_token_ttl
+    access = issue_access_token(key, user_id, role, timedelta(seconds=ttl))
+    return TokenResponse(access_token=access, refresh_token=refresh, expires_in=ttl)
+
+
+@router.post("/auth/login", response_model=TokenResponse)
+async def login(body: LoginRequest, deps: Deps, request: Request) -> TokenResponse:
+    settings = deps.settings
+    enforce(
+        request,
+        [
+            await deps.limiter.hit(
+                settings.login_rate_limit_per_ip, "login-ip", client_ip(request)
+            ),
+            await deps.limiter.hit(
+                settings.login_rate_limit_per_account, "login-account", body.email.lower()
+            ),
+        ],
+    )
     user = await users.user_by_email(deps.pool, body.email)
+    # Unknown emails pay for a hash check too, so timing does not reveal which accounts exist.
     password_ok = verify_password(user["password_hash"] if user else DUMMY_HASH, body.password)
     if user is None:
-        raise ApiError(401, "Invalid credentials", "Email or password is incorrect")
-    if not password_ok:
-        await users.record_failed_login(deps.pool, user["id"])
-        raise ApiError(401, "Invalid credentials", "Email or password is incorrect")
-    if not user["is_active"]:
-        raise ApiError(403, "Account is disabled", "Ask an administrator to reactivate it")
-    await users.record_login(deps.pool, user["id"])
+        raise INVALID_CREDENTIALS
+    now = datetime.now(UTC)
+    decision = decide(
+        password_ok=password_ok,
+        is_active=user["is_active"],
+        failed_attempts=user["failed_login_attempts"],
+        locked_until=user["locked_until"],
+        now=now,
+        max_failed=settings.max_failed_logins,
+        lockout=timedelta(seconds=settings.lockout_duration),
+    )
+    if decision.failed_attempts is not None:
+        await users.record_failed_login(
+            deps.pool, user["id"], decision.failed_attempts, decision.lock_until
+        )
+    if decision.outcome is Outcome.LOCKED:
+        assert decision.lock_until is not None
+        raise ApiError(
+            403,
+            "Account is locked",
+            f"Too many failed logins; try again after {decision.lock_until.isoformat()}",
+        )
+    if decision.outcome is Outcome.BAD_CREDENTIALS:
+        raise INVALID_CREDENTIALS
+    if decision.outcome is Outcome.DISABLED:
+        raise ApiError(403, "Account is disabled", "Contact an administrator to reactivate it")
+    async with deps.pool.acquire() as connection, connection.transaction():
+        await users.record_login(connection, user["id"])
+        refresh = await sessions.open_family(
+            connection, user["id"], timedelta(seconds=settings.refresh_token_ttl)
+        )
+        return await _issue_tokens(deps, connection, user["id"], user["role"], refresh)
+
+
+@router.post("/auth/refresh", response_model=TokenResponse)
+async def refresh(body: RefreshRequest, deps: Deps) -> TokenResponse:
+    ttl = timedelta(seconds=deps.settings.refresh_token_ttl)
     async with deps.pool.acquire() as connection:
-        key = await active_signing_key(connection)
-    ttl = deps.settings.access_token_ttl
-    token = issue_access_token(key, user["id"], user["role"], timedelta(seconds=ttl))
-    return TokenResponse(access_token=token, expires_in=ttl)
+        async with connection.transaction():
+            rotation = await sessions.rotate(connection, body.refresh_token, ttl)
+        if rotation.refused is sessions.Refusal.EXPIRED:
+            raise ApiError(401, "Token expired", "Refresh token has expired; log in again")
+        if rotation.refused is sessions.Refusal.REUSED:
+            raise ApiError(
+                401, "Invalid token", "Refresh token was already used; the session is revoked"
+            )
+        if rotation.refused is not None or rotation.user_id is None:
+            raise ApiError(401, "Invalid token", "Refresh token is not valid; log in again")
+        user = await users.user_by_id(connection, rotation.user_id)
+        if user is None or not user["is_active"]:
+            raise ApiError(403, "Account is disabled", "Contact an administrator to reactivate it")
+        assert rotation.refresh_token is not None
+        return await _issue_tokens(
+            deps, connection, user["id"], user["role"], rotation.refresh_token
+        )
 
 
-@router.get("/auth/.well-known/jwks.json", tags=["auth"])
-async def jwks(deps: Deps) -> dict[str, Any]:
+@router.post("/auth/logout", status_code=204)
+async def logout(body: RefreshRequest, deps: Deps) -> Response:
+    """Ends the session the refresh token belongs to (all its tokens)."""
+    async with deps.pool.acquire() as connection:
+        family = await sessions.family_of(connection, body.refresh_token)
+        if family is not None:
+            await sessions.revoke_family(connection, family, "logout")
+    return Response(status_code=204)
+
+
+@router.get("/auth/me", response_model=User)
+async def me(principal: CurrentPrincipal, deps: Deps) -> User:
+    return await existing_user(deps, principal.user_id)
+
+
+@router.get("/auth/.well-known/jwks.json")
+async def jwks(deps: Deps) -> dict[str, object]:
+    """The public keys that verify access tokens (current and recently retired)."""
     async with deps.pool.acquire() as connection:
         await active_signing_key(connection)
         return await public_jwks(connection)
 
 
-@router.get("/auth/me", response_model=User, tags=["auth"])
-async def me(principal: CurrentPrincipal, deps: Deps) -> User:
-    return await _existing_user(deps, principal.user_id)
+@router.post("/auth/keys/rotate", response_model=SigningKeyInfo, status_code=201)
+async def rotate_keys(
+    deps: Deps, _: Annotated[Principal, require("keys:rotate")]
+) -> SigningKeyInfo:
+    """Start signing with a new key; tokens signed with the old one stay valid until they expire."""
+    async with deps.pool.acquire() as connection:
+        key = await rotate_signing_key(connection, deps.settings.access_token_ttl)
+    return SigningKeyInfo(kid=key.kid)
 
 
-@router.post("/users", response_model=User, status_code=201, tags=["users"])
-async def create_user(
-    body: CreateUserRequest,
-    deps: Deps,
-    _: Annotated[Principal, require("users:write")],
-) -> User:
-    password_hash = hash_password(body.password)
+@router.post("/auth/password-reset", status_code=202)
+async def request_password_reset(
+    body: PasswordResetRequest, deps: Deps, request: Request
+) -> Response:
+    """Always 202, known email or not; an active account gets an emailed single-use link."""
+    enforce(
+        request,
+        [
+            await deps.limiter.hit(
+                deps.settings.login_rate_limit_per_ip, "reset-ip", client_ip(request)
+            )
+        ],
+    )
+    user = await users.user_by_email(deps.pool, body.email)
+    if user is not None and user["is_active"]:
+        ttl = timedelta(seconds=deps.settings.password_reset_ttl)
+        async with deps.pool.acquire() as connection, connection.transaction():
+            token = await resets.create_reset(connection, user["id"], ttl)
+            payload = {
+                "userId": str(user["id"]),
+                "email": user["email"],
+                "resetUrl": f"{deps.settings.public_url}/reset-password?token={token}",
+                "expiresAt": (datetime.now(UTC) + ttl).isoformat(),
+            }
+            event = new_event("auth.password_reset_requested", "auth", payload)
+            await enqueue(connection, event, key=str(user["id"]))
+    return Response(status_code=202)
+
+
+@router.post("/auth/password-reset/confirm", status_code=204)
+async def confirm_password_reset(body: PasswordResetConfirm, deps: Deps) -> Response:
+    """Sets the new password and ends every session of the account."""
+    password_hash = hash_password(body.new_password)
     async with deps.pool.acquire() as connection, connection.transaction():
-        user = await users.insert_user(connection, body.email, password_hash, body.role)
-        if user is None:
-            raise ApiError(409, "Conflict", f"A user with email {body.email} already exists")
-        event = new_event("user.created", "auth", users.user_event_payload(user))
-        await enqueue(connection, event, key=str(user["id"]))
-    return User.model_validate(dict(user))
-
-
-@router.get("/users/{user_id}", response_model=User, tags=["users"])
-async def get_user(
-    user_id: uuid.UUID, deps: Deps, _: Annotated[Principal, require("users:read")]
-) -> User:
-    return await _existing_user(deps, user_id)
-
-
-async def _existing_user(deps: Resources, user_id: uuid.UUID) -> User:
-    user = await users.user_by_id(deps.pool, user_id)
-    if user is None:
-        raise ApiError(404, "Not Found", f"User {user_id} does not exist")
-    return User.model_validate(dict(user))
+        user_id = await resets.consume_reset(connection, body.token)
+        if user_id is None:
+            raise ApiError(400, "Invalid token", "The reset link is invalid, used or expired")
+        await users.set_password(connection, user_id, password_hash)
+        await sessions.revoke_all_sessions(connection, user_id, "password reset")
+    await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
+    return Response(status_code=204)

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
 
 from shared.schemas import ApiModel
 
 Role = Literal["admin", "manager", "agent", "viewer"]
+Password = Field(min_length=12, max_length=1024)
 
 
 class LoginRequest(ApiModel):
@@ -20,14 +21,39 @@ class LoginRequest(ApiModel):
 
 class TokenResponse(ApiModel):
     access_token: str
-    expires_in: int
+    refresh_token: str
+    expires_in: int = Field(description="Seconds until the access token expires")
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+
+
+class RefreshRequest(ApiModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class PasswordResetRequest(ApiModel):
+    email: EmailStr
+
+
+class PasswordResetConfirm(ApiModel):
+    token: str = Field(min_length=1, max_length=512)
+    new_password: str = Password
 
 
 class CreateUserRequest(ApiModel):
     email: EmailStr
-    password: str = Field(min_length=12, max_length=1024)
+    password: str = Password
     role: Role
+
+
+class UpdateUserRequest(ApiModel):
+    role: Role | None = None
+    is_active: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateUserRequest:
+        if self.role is None and self.is_active is None:
+            raise ValueError("give at least one of role, isActive")
+        return self
 
 
 class User(ApiModel):
@@ -36,6 +62,18 @@ class User(ApiModel):
     role: Role
     is_active: bool
     failed_login_attempts: int
+    locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class UserPage(ApiModel):
+    items: list[User]
+    total: int
+    limit: int
+    offset: int
+
+
+class SigningKeyInfo(ApiModel):
+    kid: str

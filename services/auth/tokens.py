@@ -18,7 +18,7 @@ def issue_access_token(key: SigningKey, user_id: uuid.UUID, role: str, ttl: time
         "aud": AUDIENCE,
         "sub": str(user_id),
         "role": role,
-        "iat": now,
+        "iat": now.timestamp(),  # sub-second, so a revocation at time T is exact
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -10,7 +12,8 @@ import asyncpg
 from shared.db import Connection, Executor
 
 USER_COLUMNS = (
-    "id, email, role, is_active, failed_login_attempts, last_login_at, created_at, updated_at"
+    "id, email, role, is_active, failed_login_attempts, locked_until, last_login_at, "
+    "created_at, updated_at"
 )
 
 
@@ -29,33 +32,89 @@ async def insert_user(
     return record
 
 
-async def user_by_email(connection: Executor, email: str) -> asyncpg.Record | None:
-    record: asyncpg.Record | None = await connection.fetchrow(
+async def user_by_email(executor: Executor, email: str) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
         f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
     )
     return record
 
 
-async def user_by_id(connection: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
-    record: asyncpg.Record | None = await connection.fetchrow(
+async def user_by_id(executor: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id
     )
     return record
 
 
-async def record_login(connection: Executor, user_id: uuid.UUID) -> None:
-    await connection.execute(
-        "UPDATE users SET last_login_at = now(), failed_login_attempts = 0, updated_at = now() "
-        "WHERE id = $1",
+async def record_login(executor: Executor, user_id: uuid.UUID) -> None:
+    await executor.execute(
+        "UPDATE users SET last_login_at = now(), failed_login_attempts = 0, locked_until = NULL, "
+        "updated_at = now() WHERE id = $1",
         user_id,
     )
 
 
-async def record_failed_login(connection: Executor, user_id: uuid.UUID) -> None:
-    await connection.execute(
-        "UPDATE users SET failed_login_attempts = failed_login_attempts + 1, updated_at = now() "
+async def record_failed_login(
+    executor: Executor, user_id: uuid.UUID, failed_attempts: int, locked_until: datetime | None
+) -> None:
+    await executor.execute(
+        "UPDATE users SET failed_login_attempts = $2, locked_until = $3, updated_at = now() "
         "WHERE id = $1",
         user_id,
+        failed_attempts,
+        locked_until,
+    )
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    email: str | None = None
+    role: str | None = None
+    is_active: bool | None = None
+
+
+_MATCHING = (
+    "FROM users WHERE ($1::text IS NULL OR strpos(lower(email), lower($1)) > 0) "
+    "AND ($2::text IS NULL OR role = $2) AND ($3::boolean IS NULL OR is_active = $3)"
+)
+
+
+async def list_users(
+    executor: Executor, where: UserFilter, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """One page and the total matching (the total from the page itself when it has rows)."""
+    filters = (where.email, where.role, where.is_active)
+    rows = await executor.fetch(
+        f"SELECT {USER_COLUMNS}, count(*) OVER () AS total {_MATCHING} "
+        "ORDER BY created_at, id LIMIT $4 OFFSET $5",
+        *filters,
+        limit,
+        offset,
+    )
+    if rows:
+        return list(rows), int(rows[0]["total"])
+    return [], int(await executor.fetchval(f"SELECT count(*) {_MATCHING}", *filters))
+
+
+async def update_user(
+    connection: Connection, user_id: uuid.UUID, role: str | None, is_active: bool | None
+) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "UPDATE users SET role = coalesce($2, role), is_active = coalesce($3, is_active), "
+        f"updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}",
+        user_id,
+        role,
+        is_active,
+    )
+    return record
+
+
+async def set_password(connection: Connection, user_id: uuid.UUID, password_hash: str) -> None:
+    await connection.execute(
+        "UPDATE users SET password_hash = $2, failed_login_attempts = 0, locked_until = NULL, "
+        "updated_at = now() WHERE id = $1",
+        user_id,
+        password_hash,
     )
 
 

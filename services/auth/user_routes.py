@@ -1,0 +1,114 @@
+"""HTTP routes for administering users."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.auth import sessions, users
+from services.auth.passwords import hash_password
+from services.auth.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
+from shared.db import Connection
+from shared.errors import ApiError
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.resources import Deps, Resources
+from shared.security import Principal, require, revoke_access_tokens
+
+router = APIRouter(tags=["users"])
+
+
+async def existing_user(deps: Resources, user_id: uuid.UUID) -> User:
+    user = await users.user_by_id(deps.pool, user_id)
+    if user is None:
+        raise ApiError(404, "Not Found", f"User {user_id} does not exist")
+    return User.model_validate(dict(user))
+
+
+@router.get("/users", response_model=UserPage)
+async def list_users(
+    deps: Deps,
+    _: Annotated[Principal, require("users:read")],
+    email: Annotated[str | None, Query(max_length=320, description="Part of the email")] = None,
+    role: Role | None = None,
+    is_active: Annotated[bool | None, Query(alias="isActive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> UserPage:
+    rows, total = await users.list_users(
+        deps.pool, users.UserFilter(email, role, is_active), limit, offset
+    )
+    return UserPage(
+        items=[User.model_validate(dict(row)) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/users", response_model=User, status_code=201)
+async def create_user(
+    body: CreateUserRequest, deps: Deps, _: Annotated[Principal, require("users:write")]
+) -> User:
+    password_hash = hash_password(body.password)
+    async with deps.pool.acquire() as connection, connection.transaction():
+        user = await users.insert_user(connection, body.email, password_hash, body.role)
+        if user is None:
+            raise ApiError(409, "Conflict", f"A user with email {body.email} already exists")
+        event = new_event("user.created", "auth", users.user_event_payload(user))
+        await enqueue(connection, event, key=str(user["id"]))
+    return User.model_validate(dict(user))
+
+
+@router.get("/users/{user_id}", response_model=User)
+async def get_user(
+    user_id: uuid.UUID, deps: Deps, _: Annotated[Principal, require("users:read")]
+) -> User:
+    return await existing_user(deps, user_id)
+
+
+@router.patch("/users/{user_id}", response_model=User)
+async def update_user(
+    user_id: uuid.UUID,
+    body: UpdateUserRequest,
+    deps: Deps,
+    _: Annotated[Principal, require("users:write")],
+) -> User:
+    """Change a role or (de)activate; deactivation ends the user's sessions at once."""
+    async with deps.pool.acquire() as connection, connection.transaction():
+        before = await users.user_by_id(connection, user_id)
+        if before is None:
+            raise ApiError(404, "Not Found", f"User {user_id} does not exist")
+        await _keep_an_admin(connection, before, body)
+        user = await users.update_user(connection, user_id, body.role, body.is_active)
+        assert user is not None
+        deactivated = before["is_active"] and not user["is_active"]
+        if deactivated:
+            await sessions.revoke_all_sessions(connection, user_id, "deactivated")
+        event_type = "user.deactivated" if deactivated else "user.updated"
+        await enqueue(
+            connection, new_event(event_type, "auth", users.user_event_payload(user)), str(user_id)
+        )
+    if deactivated or before["role"] != user["role"]:
+        # Tokens carry the role: old ones must stop working everywhere, not in 15 minutes.
+        await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
+    return User.model_validate(dict(user))
+
+
+async def _keep_an_admin(connection: Connection, user: object, change: UpdateUserRequest) -> None:
+    record = dict(user)  # type: ignore[call-overload]
+    losing_admin = (
+        record["role"] == "admin"
+        and record["is_active"]
+        and (change.is_active is False or (change.role is not None and change.role != "admin"))
+    )
+    if not losing_admin:
+        return
+    others = await connection.fetchval(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
+        record["id"],
+    )
+    if others == 0:
+        raise ApiError(409, "Conflict", "This is the last active admin; promote another first")
