@@ -91,7 +91,8 @@ def joi_message(problem: dict[str, Any]) -> str:
             f"{field} length must be less than or equal to {ctx.get('max_length')} characters long"
         )
     if kind == "literal_error" or kind == "enum":
-        return f"{field} must be one of [{ctx.get('expected', '')}]".replace("'", "")
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{field} must be one of [{expected}]"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         words = {
             "greater_than_equal": "greater than or equal to",

@@ -87,6 +87,7 @@ class KeySet:
     def __init__(self, settings: Settings, refresh_after_s: float = 300.0) -> None:
         self.url = f"{settings.auth_url}/api/v1/auth/.well-known/jwks.json"
         self.refresh_after_s = refresh_after_s
+        self.min_refetch_s = 1.0
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -100,9 +101,13 @@ class KeySet:
     async def key_for(self, kid: str) -> Any:
         if kid not in self._keys or self._age() > self.refresh_after_s:
             async with self._lock:
-                # An unknown kid (rotation) refetches, but at most every few seconds, so a
-                # flood of forged kids cannot become a flood of JWKS requests.
-                if self._age() > (self.refresh_after_s if kid in self._keys else 5.0):
+                if kid not in self._keys:
+                    # An unknown kid (after a rotation) refetches, but at most once a second,
+                    # so forged kids cannot turn into a flood of JWKS requests.
+                    await asyncio.sleep(max(0.0, self.min_refetch_s - self._age()))
+                    if kid not in self._keys:
+                        await self._fetch()
+                elif self._age() > self.refresh_after_s:
                     await self._fetch()
         if kid not in self._keys:
             raise _unauthorized("Invalid token: signed with an unknown key", "Invalid token")
@@ -118,6 +123,7 @@ class KeySet:
                 response.raise_for_status()
         except httpx.HTTPError as error:
             if self._keys:
+                self._fetched_at = time.monotonic()  # a failed attempt also waits its turn
                 return
             raise ApiError(
                 503, "Service unavailable", "Cannot reach the auth service's keys"

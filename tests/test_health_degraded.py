@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.events import Envelope
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpers import eventually
 from tests.test_event_flow import _directory_row
 
@@ -33,6 +34,16 @@ async def test_redis_down_degrades_health_and_recovers(platform, client):
         service = await client.get("/api/v1/campaigns/health")
         assert service.status_code == 503
         assert service.json()["services"]["redis"] == "disconnected"
+        # Rate limits and token revocation fail open: sign-in and the API keep working.
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        assert login.status_code == 200
+        assert "x-ratelimit-limit" not in login.headers
+        me = await client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['accessToken']}"}
+        )
+        assert me.status_code == 200
     finally:
         platform.redis.start()
     await eventually(lambda: _health(client), lambda r: r.status_code == 200)

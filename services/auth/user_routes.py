@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Query
 
 from services.auth import sessions, users
@@ -41,7 +42,7 @@ async def list_users(
         deps.pool, users.UserFilter(email, role, is_active), limit, offset
     )
     return UserPage(
-        items=[User.model_validate(dict(row)) for row in rows],
+        items=[User.model_validate(row) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -97,18 +98,20 @@ async def update_user(
     return User.model_validate(dict(user))
 
 
-async def _keep_an_admin(connection: Connection, user: object, change: UpdateUserRequest) -> None:
-    record = dict(user)  # type: ignore[call-overload]
+async def _keep_an_admin(
+    connection: Connection, user: asyncpg.Record, change: UpdateUserRequest
+) -> None:
     losing_admin = (
-        record["role"] == "admin"
-        and record["is_active"]
-        and (change.is_active is False or (change.role is not None and change.role != "admin"))
+        user["role"] == "admin"
+        and user["is_active"]
+        and (change.is_active is False or change.role not in (None, "admin"))
     )
     if not losing_admin:
         return
-    others = await connection.fetchval(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
-        record["id"],
+    # Locking the other admins' rows stops two admins from removing each other at once.
+    others = await connection.fetch(
+        "SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
+        user["id"],
     )
-    if others == 0:
+    if not others:
         raise ApiError(409, "Conflict", "This is the last active admin; promote another first")

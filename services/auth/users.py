@@ -81,7 +81,7 @@ _MATCHING = (
 
 async def list_users(
     executor: Executor, where: UserFilter, limit: int, offset: int
-) -> tuple[list[asyncpg.Record], int]:
+) -> tuple[list[dict[str, Any]], int]:
     """One page and the total matching (the total from the page itself when it has rows)."""
     filters = (where.email, where.role, where.is_active)
     rows = await executor.fetch(
@@ -92,7 +92,8 @@ async def list_users(
         offset,
     )
     if rows:
-        return list(rows), int(rows[0]["total"])
+        page = [{k: v for k, v in row.items() if k != "total"} for row in rows]
+        return page, int(rows[0]["total"])
     return [], int(await executor.fetchval(f"SELECT count(*) {_MATCHING}", *filters))
 
 

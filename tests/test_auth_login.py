@@ -1,0 +1,85 @@
+"""Login as the guide describes it: credentials, disabled accounts, lock-out, enumeration."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from tests.auth_helpers import PASSWORD, auth_sql, bearer, login, new_user
+
+GUIDE_QUERY = "SELECT email, is_active, failed_login_attempts FROM auth.users WHERE email = $1"
+
+
+async def test_login_answers_tokens_and_counts_failures(client, settings, admin_token):
+    user = await new_user(client, admin_token)
+    for expected in (1, 2):
+        wrong = await login(client, user["email"], "not-the-password")
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "Invalid credentials"
+        rows = await auth_sql(settings, GUIDE_QUERY, user["email"])
+        assert rows[0]["failed_login_attempts"] == expected
+    ok = await login(client, user["email"])
+    assert ok.status_code == 200
+    body = ok.json()
+    assert set(body) == {"accessToken", "refreshToken", "expiresIn", "tokenType"}
+    assert body["expiresIn"] == 900 and body["tokenType"] == "Bearer"
+    assert (await auth_sql(settings, GUIDE_QUERY, user["email"]))[0]["failed_login_attempts"] == 0
+
+
+async def test_unknown_email_and_wrong_password_look_alike(client, admin_token):
+    user = await new_user(client, admin_token)
+    unknown = await login(client, "nobody-here@example.com", "whatever-password")
+    wrong = await login(client, user["email"], "whatever-password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["error"] == wrong.json()["error"] == "Invalid credentials"
+    assert unknown.json()["details"] == wrong.json()["details"]
+
+    async def timed(email):
+        started = time.perf_counter()
+        await login(client, email, "whatever-password")
+        return time.perf_counter() - started
+
+    # Four of each: the fifth failure would lock the known account.
+    unknown_s = statistics.median([await timed("nobody-here@example.com") for _ in range(4)])
+    known_s = statistics.median([await timed(user["email"]) for _ in range(3)])
+    assert abs(unknown_s - known_s) < max(0.05, 0.5 * known_s), (unknown_s, known_s)
+
+
+async def test_lockout_after_max_failures_then_expiry(client, settings, admin_token):
+    user = await new_user(client, admin_token)
+    for _ in range(4):
+        assert (await login(client, user["email"], "nope-nope-nope")).status_code == 401
+    locked = await login(client, user["email"], "nope-nope-nope")
+    assert locked.status_code == 403
+    assert locked.json()["error"] == "Account is locked"
+    assert "Too many failed logins" in locked.json()["details"]
+    assert (await login(client, user["email"])).status_code == 403  # even the right password
+    rows = await auth_sql(settings, GUIDE_QUERY, user["email"])
+    assert rows[0]["failed_login_attempts"] == 5
+
+    await auth_sql(
+        settings,
+        "UPDATE auth.users SET locked_until = now() - interval '1 second' WHERE email = $1",
+        user["email"],
+    )
+    assert (await login(client, user["email"])).status_code == 200
+    assert (await auth_sql(settings, GUIDE_QUERY, user["email"]))[0]["failed_login_attempts"] == 0
+
+
+async def test_disabled_account_and_the_guides_reactivation(client, settings, admin_token):
+    user = await new_user(client, admin_token)
+    off = await client.patch(
+        f"/api/v1/users/{user['id']}", json={"isActive": False}, headers=bearer(admin_token)
+    )
+    assert off.status_code == 200 and off.json()["isActive"] is False
+    disabled = await login(client, user["email"])
+    assert disabled.status_code == 403 and disabled.json()["error"] == "Account is disabled"
+    # A stranger guessing passwords learns nothing about the account being disabled.
+    assert (await login(client, user["email"], "wrong-password-x")).json()[
+        "error"
+    ] == "Invalid credentials"
+
+    await auth_sql(
+        settings, "UPDATE auth.users SET is_active = true WHERE email = $1", user["email"]
+    )
+    assert (await login(client, user["email"], PASSWORD)).status_code == 200

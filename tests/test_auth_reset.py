@@ -1,0 +1,75 @@
+"""Password reset: no account enumeration, an emailed single-use expiring link, sessions ended."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.auth_helpers import auth_sql, bearer, login, mails_to, new_user, reset_token_from, tokens
+from tests.helpers import eventually
+
+
+async def _request_reset(client, email):
+    return await client.post("/api/v1/auth/password-reset", json={"email": email})
+
+
+async def test_reset_link_is_emailed_single_use_and_ends_sessions(platform, client, admin_token):
+    user = await new_user(client, admin_token)
+    session = await tokens(client, user["email"])
+    assert (await _request_reset(client, user["email"])).status_code == 202
+
+    maildir = platform.state_dir / "mail"
+
+    async def inbox():
+        return mails_to(maildir, user["email"])
+
+    mails = await eventually(inbox, lambda found: len(found) == 1)
+    assert mails[0]["Subject"] == "Reset your Remit password"
+    token = reset_token_from(mails[0])
+
+    new_password = "a-brand-new-password"
+    done = await client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "newPassword": new_password}
+    )
+    assert done.status_code == 204
+    assert (await login(client, user["email"])).status_code == 401
+    assert (await login(client, user["email"], new_password)).status_code == 200
+    # Every session ended: the old refresh token and the old access token are refused.
+    assert (
+        await client.post("/api/v1/auth/refresh", json={"refreshToken": session["refreshToken"]})
+    ).status_code == 401
+    assert (
+        await client.get("/api/v1/auth/me", headers=bearer(session["accessToken"]))
+    ).status_code == 401
+
+    again = await client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "newPassword": "yet-another-password"},
+    )
+    assert again.status_code == 400 and again.json()["error"] == "Invalid token"
+
+
+async def test_unknown_email_gets_the_same_answer_and_no_mail(platform, client):
+    email = "no-such-account@example.com"
+    response = await _request_reset(client, email)
+    assert response.status_code == 202 and response.content == b""
+    await asyncio.sleep(1)
+    assert mails_to(platform.state_dir / "mail", email) == []
+
+
+async def test_expired_reset_link_is_refused(platform, settings, client, admin_token):
+    user = await new_user(client, admin_token)
+    await _request_reset(client, user["email"])
+
+    async def inbox():
+        return mails_to(platform.state_dir / "mail", user["email"])
+
+    token = reset_token_from((await eventually(inbox, lambda found: len(found) == 1))[0])
+    await auth_sql(
+        settings, "UPDATE auth.password_resets SET expires_at = now() - interval '1 second'"
+    )
+    expired = await client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "newPassword": "a-brand-new-password"},
+    )
+    assert expired.status_code == 400
+    assert "expired" in expired.json()["details"]

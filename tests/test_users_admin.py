@@ -1,0 +1,107 @@
+"""The user admin API: list with filters and pages, change role, (de)activate, guard rails."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.auth_helpers import bearer, new_user, tokens
+
+
+async def test_list_filters_and_pages(client, admin_token):
+    marker = uuid.uuid4().hex[:8]
+    created: list[dict[str, str]] = []
+    for role in ("viewer", "viewer", "manager"):
+        response = await client.post(
+            "/api/v1/users",
+            json={
+                "email": f"{marker}-{role}-{len(created)}@example.com",
+                "password": "long-enough-pass",
+                "role": role,
+            },
+            headers=bearer(admin_token),
+        )
+        created.append(response.json())
+    page = await client.get(
+        f"/api/v1/users?email={marker}&role=viewer&limit=1", headers=bearer(admin_token)
+    )
+    assert page.status_code == 200
+    body = page.json()
+    assert body["total"] == 2 and len(body["items"]) == 1 and body["limit"] == 1
+    second = await client.get(
+        f"/api/v1/users?email={marker}&role=viewer&limit=1&offset=1", headers=bearer(admin_token)
+    )
+    assert {body["items"][0]["id"], second.json()["items"][0]["id"]} == {
+        u["id"] for u in created[:2]
+    }
+    await client.patch(
+        f"/api/v1/users/{created[2]['id']}", json={"isActive": False}, headers=bearer(admin_token)
+    )
+    inactive = await client.get(
+        f"/api/v1/users?email={marker}&isActive=false", headers=bearer(admin_token)
+    )
+    assert [u["id"] for u in inactive.json()["items"]] == [created[2]["id"]]
+    beyond = await client.get(
+        f"/api/v1/users?email={marker}&offset=50", headers=bearer(admin_token)
+    )
+    assert beyond.json()["items"] == [] and beyond.json()["total"] == 3
+
+
+async def test_bad_updates_and_missing_users(client, admin_token):
+    user = await new_user(client, admin_token)
+    empty = await client.patch(f"/api/v1/users/{user['id']}", json={}, headers=bearer(admin_token))
+    assert empty.status_code == 400 and "at least one of role, isActive" in empty.json()["details"]
+    bad_role = await client.patch(
+        f"/api/v1/users/{user['id']}", json={"role": "owner"}, headers=bearer(admin_token)
+    )
+    assert bad_role.status_code == 400
+    assert bad_role.json()["details"] == '"role" must be one of [admin, manager, agent, viewer]'
+    missing = await client.get(f"/api/v1/users/{uuid.uuid4()}", headers=bearer(admin_token))
+    assert missing.status_code == 404 and missing.json()["error"] == "Not Found"
+    not_uuid = await client.get("/api/v1/users/42", headers=bearer(admin_token))
+    assert (
+        not_uuid.status_code == 400
+        and not_uuid.json()["details"] == '"user_id" must be a valid GUID'
+    )
+    weak = await client.post(
+        "/api/v1/users",
+        json={"email": "weak@example.com", "password": "short", "role": "viewer"},
+        headers=bearer(admin_token),
+    )
+    assert weak.status_code == 400
+    assert weak.json()["details"] == '"password" length must be at least 12 characters long'
+
+
+async def test_the_last_admin_cannot_be_removed(client, admin_token):
+    me = (await client.get("/api/v1/auth/me", headers=bearer(admin_token))).json()
+    others = await client.get("/api/v1/users?role=admin&isActive=true", headers=bearer(admin_token))
+    if others.json()["total"] == 1:
+        refused = await client.patch(
+            f"/api/v1/users/{me['id']}", json={"role": "viewer"}, headers=bearer(admin_token)
+        )
+        assert refused.status_code == 409 and "last active admin" in refused.json()["details"]
+    second = await new_user(client, admin_token, role="admin")
+    second_token = (await tokens(client, second["email"]))["accessToken"]
+    demoted = await client.patch(
+        f"/api/v1/users/{second['id']}", json={"isActive": False}, headers=bearer(second_token)
+    )
+    assert demoted.status_code == 200  # another admin remains
+
+
+async def test_passwords_and_tokens_never_reach_the_logs(platform, client, admin_token):
+    from tests.auth_helpers import PASSWORD
+    from tests.conftest import ADMIN_PASSWORD
+
+    user = await new_user(client, admin_token)
+    pair = await tokens(client, user["email"])
+    logs = "".join(
+        (platform.log_dir / f"{name}.log").read_text()
+        for name in ("auth", "campaigns", "agents", "notifier")
+    )
+    for secret in (
+        ADMIN_PASSWORD,
+        PASSWORD,
+        pair["refreshToken"],
+        pair["accessToken"],
+        admin_token,
+    ):
+        assert secret not in logs
