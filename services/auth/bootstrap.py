@@ -27,7 +27,7 @@ async def ensure_first_admin(settings: Settings) -> str | None:
             if await connection.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"):
                 return None
             admin = await users.insert_user(
-                connection, settings.admin_email, hash_password(password), "admin"
+                connection, settings.admin_email, await hash_password(password), "admin"
             )
             if admin is None:
                 raise RuntimeError(f"{settings.admin_email} exists but is not an admin")

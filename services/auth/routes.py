@@ -60,7 +60,9 @@ async def login(body: LoginRequest, deps: Deps, request: Request) -> TokenRespon
     )
     user = await users.user_by_email(deps.pool, body.email)
     # Unknown emails pay for a hash check too, so timing does not reveal which accounts exist.
-    password_ok = verify_password(user["password_hash"] if user else DUMMY_HASH, body.password)
+    password_ok = await verify_password(
+        user["password_hash"] if user else DUMMY_HASH, body.password
+    )
     if user is None:
         raise INVALID_CREDENTIALS
     now = datetime.now(UTC)
@@ -184,7 +186,7 @@ async def request_password_reset(
 @router.post("/auth/password-reset/confirm", status_code=204)
 async def confirm_password_reset(body: PasswordResetConfirm, deps: Deps) -> Response:
     """Sets the new password and ends every session of the account."""
-    password_hash = hash_password(body.new_password)
+    password_hash = await hash_password(body.new_password)
     async with deps.pool.acquire() as connection, connection.transaction():
         user_id = await resets.consume_reset(connection, body.token)
         if user_id is None:

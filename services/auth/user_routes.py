@@ -53,7 +53,7 @@ async def list_users(
 async def create_user(
     body: CreateUserRequest, deps: Deps, _: Annotated[Principal, require("users:write")]
 ) -> User:
-    password_hash = hash_password(body.password)
+    password_hash = await hash_password(body.password)
     async with deps.pool.acquire() as connection, connection.transaction():
         user = await users.insert_user(connection, body.email, password_hash, body.role)
         if user is None:

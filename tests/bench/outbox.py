@@ -1,19 +1,12 @@
-"""`make bench`: figures with a baseline measured in the same run, on the embedded stack.
-
-Outbox relay: events written through `enqueue` and published by `OutboxRelay`, against the
-baseline of raw aiokafka producing the same number of envelope-sized messages (acks=all).
-"""
+"""Outbox relay: events written through `enqueue` and published by `OutboxRelay`, against the
+baseline of raw aiokafka producing the same number of envelope-sized messages (acks=all)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import time
 import uuid
-from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -23,7 +16,7 @@ from shared.kafka import create_broker, ensure_topics
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
 from shared.settings import Settings
-from shared.stack.platform import Platform, isolated_settings
+from tests.bench.report import Row
 
 EVENTS = 20_000
 
@@ -71,17 +64,7 @@ async def _outbox_relay(settings: Settings, topic: str) -> tuple[float, float]:
         await connection.close()
 
 
-def _row(name: str, value: float, unit: str, baseline: float | None) -> dict[str, Any]:
-    return {
-        "figure": name,
-        "value": round(value, 1),
-        "unit": unit,
-        "baseline": round(baseline, 1) if baseline else None,
-        "ratio": round(value / baseline, 3) if baseline else None,
-    }
-
-
-async def _measure(settings: Settings) -> list[dict[str, Any]]:
+async def measure(settings: Settings) -> list[Row]:
     topic = f"bench.outbox_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])
     sample = new_event(topic, "bench", {"n": 0}).model_dump(mode="json")
@@ -89,29 +72,7 @@ async def _measure(settings: Settings) -> list[dict[str, Any]]:
     write_s, publish_s = await _outbox_relay(settings, topic)
     raw_rate = EVENTS / raw_s
     return [
-        _row("raw aiokafka produce (baseline)", raw_rate, "events/s", None),
-        _row("outbox relay publish", EVENTS / publish_s, "events/s", raw_rate),
-        _row("outbox enqueue (500 per transaction)", EVENTS / write_s, "events/s", raw_rate),
+        Row.of("raw aiokafka produce (baseline)", raw_rate, "events/s", None),
+        Row.of("outbox relay publish", EVENTS / publish_s, "events/s", raw_rate),
+        Row.of("outbox enqueue (500 per transaction)", EVENTS / write_s, "events/s", raw_rate),
     ]
-
-
-def main() -> None:
-    state_dir = Path(tempfile.mkdtemp(prefix="remit-bench-"))
-    stack = Platform(isolated_settings(state_dir))
-    try:
-        stack.start_infrastructure()
-        rows = asyncio.run(_measure(stack.service_settings()))
-    finally:
-        stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
-    print(f"{'figure':40} {'value':>12} {'unit':10} {'baseline':>12} {'ratio':>7}")
-    for row in rows:
-        baseline = "" if row["baseline"] is None else f"{row['baseline']:12.1f}"
-        ratio = "" if row["ratio"] is None else f"{row['ratio']:7.3f}"
-        print(f"{row['figure']:40} {row['value']:12.1f} {row['unit']:10} {baseline:>12} {ratio:>7}")
-    Path("bench-results.json").write_text(json.dumps({"events": EVENTS, "figures": rows}, indent=2))
-    print("written to bench-results.json")
-
-
-if __name__ == "__main__":
-    main()
