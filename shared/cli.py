@@ -7,8 +7,12 @@ import asyncio
 import signal
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from services.auth.bootstrap import FirstAdmin
 from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_settings, load_settings
 
 
@@ -22,7 +26,7 @@ def migrate_all(database_url: str) -> None:
     asyncio.run(run())
 
 
-def bootstrap_admin(settings: Settings) -> str | None:
+def bootstrap_admin(settings: Settings) -> FirstAdmin:
     from services.auth.bootstrap import ensure_first_admin
 
     return asyncio.run(ensure_first_admin(settings))
@@ -31,6 +35,19 @@ def bootstrap_admin(settings: Settings) -> str | None:
 def cmd_migrate(_: argparse.Namespace) -> int:
     migrate_all(load_settings(DatabaseSettings).database_url)
     print("migrations applied")
+    return 0
+
+
+def cmd_create_admin(_: argparse.Namespace) -> int:
+    """For deployments: the first admin, from ADMIN_EMAIL/ADMIN_PASSWORD or a printed password."""
+    settings = load_settings(Settings)
+    admin = bootstrap_admin(settings)
+    if not admin.created:
+        print("an admin exists already: nothing to do")
+    elif admin.generated_password:
+        print(f"admin created: {settings.admin_email} / {admin.generated_password}  (shown once)")
+    else:
+        print(f"admin created: {settings.admin_email} with ADMIN_PASSWORD")
     return 0
 
 
@@ -65,7 +82,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         platform.start_infrastructure()
         settings = platform.service_settings()
         migrate_all(settings.database_url)
-        password = bootstrap_admin(settings)
+        admin = bootstrap_admin(settings)
         platform.start_services()
         platform.wait_healthy()
         assert platform.gateway is not None
@@ -73,8 +90,11 @@ def cmd_up(_: argparse.Namespace) -> int:
         print(f"  API docs:  {platform.gateway.url}/api/v1/docs")
         print(f"  health:    {platform.gateway.url}/api/v1/health")
         print(f"  logs:      {platform.log_dir}/<part>.log")
-        if password:
-            print(f"  admin:     {settings.admin_email} / {password}  (shown once; change it)")
+        if admin.generated_password:
+            print(
+                f"  admin:     {settings.admin_email} / {admin.generated_password}"
+                "  (shown once; change it)"
+            )
         print("Ctrl-C stops everything.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
@@ -95,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply every service's migrations").set_defaults(
         run=cmd_migrate
     )
+    commands.add_parser(
+        "create-admin", help="create the first admin when there is none"
+    ).set_defaults(run=cmd_create_admin)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, required=True)

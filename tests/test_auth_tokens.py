@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 
 import pytest
 
 from tests.auth_helpers import auth_sql, bearer, forge, login, new_user, tokens
+from tests.helpers import eventually
+from tests.test_event_flow import _directory_row
 
 
 async def _me(client, token):
@@ -95,7 +98,7 @@ async def test_logout_revokes_the_session(client, admin_token):
     assert again.status_code == 401
 
 
-async def test_deactivation_cuts_off_a_live_session_at_once(client, admin_token):
+async def test_deactivation_cuts_off_a_live_session_at_once(client, settings, admin_token):
     user = await new_user(client, admin_token)
     pair = await tokens(client, user["email"])
     assert (await _me(client, pair["accessToken"])).status_code == 200
@@ -108,6 +111,12 @@ async def test_deactivation_cuts_off_a_live_session_at_once(client, admin_token)
     assert (
         await client.post("/api/v1/auth/refresh", json={"refreshToken": pair["refreshToken"]})
     ).status_code == 401
+    # user.deactivated reaches the other services (agents keeps a directory of users).
+    row = await eventually(
+        lambda: _directory_row(settings, uuid.UUID(user["id"])),
+        lambda r: r is not None and not r["is_active"],
+    )
+    assert row["email"] == user["email"]
 
 
 async def test_role_change_retires_tokens_carrying_the_old_role(client, admin_token):

@@ -163,3 +163,15 @@ def test_migrate_needs_only_the_database(settings):
     )
     assert result.returncode == 0, result.stderr
     assert "migrations applied" in result.stdout
+
+
+def test_create_admin_is_a_no_op_once_an_admin_exists(platform):
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "create-admin"],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "an admin exists already: nothing to do" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from services.auth import users
 from services.auth.passwords import hash_password
@@ -12,11 +13,16 @@ from shared.outbox import enqueue
 from shared.settings import Settings
 
 
-async def ensure_first_admin(settings: Settings) -> str | None:
+@dataclass(frozen=True)
+class FirstAdmin:
+    created: bool
+    generated_password: str | None = None  # to print once, when none was configured
+
+
+async def ensure_first_admin(settings: Settings) -> FirstAdmin:
     """Create the admin from ADMIN_EMAIL/ADMIN_PASSWORD when no admin exists.
 
-    Returns the generated password when none was configured, so the caller can print it
-    once; None when an admin already existed or the password was given.
+    A generated password (when ADMIN_PASSWORD is unset) is returned for printing once.
     """
     given = settings.admin_password.get_secret_value() if settings.admin_password else None
     password = given or secrets.token_urlsafe(18)
@@ -25,7 +31,7 @@ async def ensure_first_admin(settings: Settings) -> str | None:
         async with connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.first_admin'))")
             if await connection.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"):
-                return None
+                return FirstAdmin(created=False)
             admin = await users.insert_user(
                 connection, settings.admin_email, await hash_password(password), "admin"
             )
@@ -38,4 +44,4 @@ async def ensure_first_admin(settings: Settings) -> str | None:
             )
     finally:
         await connection.close()
-    return None if given else password
+    return FirstAdmin(created=True, generated_password=None if given else password)
