@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaProducer
+
+from shared.events import Envelope
 
 T = TypeVar("T")
 
@@ -35,3 +40,29 @@ def log_records(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return records
+
+
+def user_created(user_id: uuid.UUID, email: str, **payload: Any) -> Envelope:
+    """A `user.created` event as auth publishes it (payload fields can be overridden)."""
+    body = {"userId": str(user_id), "email": email, "role": "viewer", "isActive": True}
+    return Envelope(type="user.created", producer="tests", payload={**body, **payload})
+
+
+async def publish_raw(
+    bootstrap_servers: str,
+    topic: str,
+    records: list[tuple[bytes, bytes]],
+    *,
+    partition: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Put `(key, value)` records on a topic straight through aiokafka, bypassing our code."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(
+                topic, value, key=key, partition=partition, headers=headers
+            )
+    finally:
+        await producer.stop()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from shared.events import Envelope
+from tests.helpers import eventually, publish_raw, user_created
 
 
 async def _dead_letters(settings, topic, wanted_keys, timeout=60):
@@ -36,7 +36,6 @@ async def _dead_letters(settings, topic, wanted_keys, timeout=60):
 
 
 async def test_poison_and_failing_events_are_dead_lettered_without_blocking(settings):
-    from tests.helpers import eventually
     from tests.test_event_flow import _directory_row  # same read model, same helper
 
     poison_key, failing_key, good_user = (
@@ -47,37 +46,18 @@ async def test_poison_and_failing_events_are_dead_lettered_without_blocking(sett
     failing = Envelope(
         type="user.created", producer="tests", payload={"email": "no-user-id@example.com"}
     )
-    good = Envelope(
-        type="user.created",
-        producer="tests",
-        payload={
-            "userId": str(good_user),
-            "email": "after@example.com",
-            "role": "viewer",
-            "isActive": True,
-        },
+    good = user_created(good_user, "after@example.com")
+    # One partition for all three: the good one must not wait behind the bad ones forever.
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        "user.created",
+        [
+            (poison_key.encode(), b"{not json"),
+            (failing_key.encode(), failing.model_dump_json().encode()),
+            (str(good_user).encode(), good.model_dump_json().encode()),
+        ],
+        partition=0,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        # Same partition for all three: the good one must not wait behind the bad ones forever.
-        await producer.send_and_wait(
-            "user.created", b"{not json", key=poison_key.encode(), partition=0
-        )
-        await producer.send_and_wait(
-            "user.created",
-            json.dumps(failing.model_dump(mode="json")).encode(),
-            key=failing_key.encode(),
-            partition=0,
-        )
-        await producer.send_and_wait(
-            "user.created",
-            json.dumps(good.model_dump(mode="json")).encode(),
-            key=str(good_user).encode(),
-            partition=0,
-        )
-    finally:
-        await producer.stop()
 
     dead = await _dead_letters(settings, "user.created", {poison_key, failing_key})
     poison_headers = {k: v.decode() for k, v in dead[poison_key].headers}

@@ -3,14 +3,10 @@ request ID and trace of the HTTP call that caused it."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
-from aiokafka import AIOKafkaProducer
-
 from shared.db import connect
-from shared.events import Envelope
-from tests.helpers import eventually, log_records
+from tests.helpers import eventually, log_records, publish_raw, user_created
 
 
 async def _directory_row(settings, user_id):
@@ -104,31 +100,15 @@ def _async(function):
 
 async def test_redelivered_event_is_handled_once(platform, settings):
     user_id = uuid.uuid4()
-    event = Envelope(
-        type="user.created",
-        producer="auth",
-        request_id=f"redeliver-{uuid.uuid4()}",
-        payload={
-            "userId": str(user_id),
-            "email": "twice@example.com",
-            "role": "viewer",
-            "isActive": True,
-        },
-    )
+    event = user_created(user_id, "twice@example.com")
+    event = event.model_copy(update={"request_id": f"redeliver-{uuid.uuid4()}"})
     assert event.request_id
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        body = json.dumps(event.model_dump(mode="json")).encode()
-        for _ in range(3):
-            await producer.send_and_wait(
-                "user.created",
-                body,
-                key=str(user_id).encode(),
-                headers=[("x-request-id", event.request_id.encode())],
-            )
-    finally:
-        await producer.stop()
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        "user.created",
+        [(str(user_id).encode(), event.model_dump_json().encode())] * 3,
+        headers=[("x-request-id", event.request_id.encode())],
+    )
 
     def handled_lines():
         return [

@@ -7,11 +7,9 @@ import signal
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from shared.events import Envelope
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.helpers import eventually
+from tests.helpers import eventually, publish_raw, user_created
 from tests.test_event_flow import _directory_row
 
 pytestmark = pytest.mark.faults
@@ -49,27 +47,6 @@ async def test_redis_down_degrades_health_and_recovers(platform, client):
     await eventually(lambda: _health(client), lambda r: r.status_code == 200)
 
 
-async def _publish_user_created(settings, user_id):
-    event = Envelope(
-        type="user.created",
-        producer="tests",
-        payload={
-            "userId": str(user_id),
-            "email": "during-outage@example.com",
-            "role": "viewer",
-            "isActive": True,
-        },
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            "user.created", event.model_dump_json().encode(), key=str(user_id).encode()
-        )
-    finally:
-        await producer.stop()
-
-
 async def test_postgres_down_degrades_health_and_api_answers_503(platform, settings, client):
     if platform.postgres is None:
         pytest.skip("Postgres is external (DATABASE_URL given); cannot stop it from here")
@@ -89,7 +66,12 @@ async def test_postgres_down_degrades_health_and_api_answers_503(platform, setti
         assert body["requestId"] == login.headers["x-request-id"]
         assert "Traceback" not in login.text
         # An event arriving during the outage waits for the database instead of being lost.
-        await _publish_user_created(settings, user_id)
+        event = user_created(user_id, "during-outage@example.com")
+        await publish_raw(
+            settings.kafka_bootstrap_servers,
+            "user.created",
+            [(str(user_id).encode(), event.model_dump_json().encode())],
+        )
         await asyncio.sleep(2)
     finally:
         platform.postgres.start()
