@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +46,8 @@ class ServiceSpec:
     description: str
     routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscription] = ()
+    # Loops the service runs beside its HTTP API (e.g. the campaigns scheduler).
+    background: Sequence[Callable[[Resources], Coroutine[Any, Any, None]]] = ()
     openapi_tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
 
@@ -69,9 +71,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_ms / 1000,
         )
-        for job, name in ((relay.run(), "outbox-relay"), (prune_forever(pool, settings), "prune")):
-            cleanup.push_async_callback(_cancel, asyncio.create_task(job, name=name))
-        app.state.resources = Resources(
+        found = Resources(
             settings,
             pool,
             redis,
@@ -79,6 +79,14 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             KeySet(settings),
             RateLimiter(settings.redis_url, settings.rate_limit_window),
         )
+        app.state.resources = found
+        jobs = [
+            relay.run(),
+            prune_forever(pool, settings),
+            *(job(found) for job in spec.background),
+        ]
+        for job in jobs:
+            cleanup.push_async_callback(_cancel, asyncio.create_task(job))
         logger.info("service started")
         yield
 

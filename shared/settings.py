@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -73,6 +74,17 @@ class Settings(DatabaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base of links sent to people (resets)"
     )
+
+    contact_window_start: time = time(8, 0)
+    contact_window_end: time = time(21, 0)
+    contact_days: str = Field(default="mon,tue,wed,thu,fri,sat", description="Allowed weekdays")
+    contact_holidays: str = Field(default="", description="Comma-separated dates, YYYY-MM-DD")
+    scheduler_interval_ms: int = Field(default=1000, ge=10)
+    scheduler_batch_size: int = Field(default=500, ge=1)
+    step_max_attempts: int = Field(default=3, ge=1, description="Per step run, before it fails")
+    step_retry_delay: int = Field(default=300, ge=0, description="Seconds before a retry")
+    fail_campaign_on_step_failure: bool = False
+    cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read may live")
 
     rate_limit_window: int = Field(default=900, ge=1, description="Seconds (15 min default)")
     api_rate_limit: int = Field(default=1000, ge=1, description="Requests per window per caller")

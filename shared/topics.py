@@ -22,6 +22,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "campaign.resumed",
     "campaign.completed",
     "campaign.cancelled",
+    "campaign.failed",
     "payment.received",
     "task.created",
     "task.assigned",
@@ -32,6 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "message.delivered",
     "message.failed",
     "reply.received",
+    "reply.classified",
 )
 
 _VALID_TOPIC = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

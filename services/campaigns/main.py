@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.campaigns import scheduler
+from services.campaigns.api import campaigns, customers, payments
+from services.campaigns.handlers import SUBSCRIPTIONS
+from shared.resources import Resources
 from shared.service import ServiceSpec, create_app
+
+
+async def _scheduler(found: Resources) -> None:
+    await scheduler.run_forever(found.pool, found.settings)
+
 
 SPEC = ServiceSpec(
     name="campaigns",
     title="Remit campaigns service",
     description="Customers, payment records, campaigns of escalation steps and their scheduler.",
+    routers=(customers.router, payments.router, campaigns.router),
+    subscriptions=SUBSCRIPTIONS,
+    background=(_scheduler,),
 )
 
 

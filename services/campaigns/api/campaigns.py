@@ -1,0 +1,172 @@
+"""HTTP routes for campaigns: create, read, the lifecycle actions and the schedule preview."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.campaigns import operations
+from services.campaigns.api.schemas import (
+    Campaign,
+    CampaignIn,
+    CampaignPage,
+    CampaignStatus,
+    PauseIn,
+    Schedule,
+    ScheduledStep,
+)
+from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
+from services.campaigns.stores import campaigns, customers, payments
+from shared.errors import ApiError
+from shared.resources import Deps, Resources
+from shared.security import Principal, require
+
+router = APIRouter(tags=["campaigns"])
+Reader = Annotated[Principal, require("campaigns:read")]
+Writer = Annotated[Principal, require("campaigns:write")]
+
+
+def _campaign(row: Any) -> Campaign:
+    steps = [
+        {**step, "delay": timedelta(seconds=float(step.pop("delay_seconds")))}
+        for step in (dict(s) for s in row["steps"])
+    ]
+    return Campaign.model_validate({**dict(row), "steps": steps})
+
+
+@contextlib.contextmanager
+def _state_conflicts() -> Iterator[None]:
+    try:
+        yield
+    except IllegalTransitionError as error:
+        raise ApiError(409, "Conflict", str(error)) from None
+
+
+async def _fetch(deps: Resources, campaign_id: uuid.UUID) -> Campaign:
+    row = await campaigns.get(deps.pool, campaign_id)
+    if row is None:
+        raise ApiError(404, "Not Found", f"Campaign {campaign_id} does not exist")
+    return _campaign(row)
+
+
+@router.post("/campaigns", response_model=Campaign, status_code=201)
+async def create_campaign(body: CampaignIn, deps: Deps, principal: Writer) -> Campaign:
+    """A draft; references are checked now, everything else again at start."""
+    async with deps.pool.acquire() as connection, connection.transaction():
+        customer = await customers.get(connection, body.customer_id)
+        if customer is None:
+            raise ApiError(404, "Not Found", f"Customer {body.customer_id} does not exist")
+        payment = await payments.get(connection, body.payment_id)
+        if payment is None:
+            raise ApiError(404, "Not Found", f"Payment record {body.payment_id} does not exist")
+        campaign_id = await campaigns.insert(connection, body.model_dump(), principal.user_id)
+    return await _fetch(deps, campaign_id)
+
+
+@router.get("/campaigns", response_model=CampaignPage)
+async def list_campaigns(
+    deps: Deps,
+    _: Reader,
+    customer_id: Annotated[uuid.UUID | None, Query(alias="customerId")] = None,
+    payment_id: Annotated[uuid.UUID | None, Query(alias="paymentId")] = None,
+    status: CampaignStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CampaignPage:
+    page = await campaigns.page(deps.pool, customer_id, payment_id, status, limit, cursor)
+    return CampaignPage(
+        items=[_campaign(row) for row in page.rows],
+        total=page.total,
+        limit=limit,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/campaigns/{campaign_id}", response_model=Campaign)
+async def get_campaign(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Campaign:
+    return await _fetch(deps, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/start", response_model=Campaign)
+async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
+    """Now, or at `startAt` when one was set (the campaign is `scheduled` until then)."""
+    window = operations.contact_window(deps.settings)
+    with _state_conflicts():
+        async with deps.pool.acquire() as connection, connection.transaction():
+            await operations.start(connection, campaign_id, window, operations.utcnow())
+    return await _fetch(deps, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=Campaign)
+async def pause_campaign(
+    campaign_id: uuid.UUID, deps: Deps, _: Writer, body: PauseIn | None = None
+) -> Campaign:
+    """Stop sending until resumed (or until `until`, when given)."""
+    body = body or PauseIn()
+    now = operations.utcnow()
+    if body.until is not None and body.until <= now:
+        raise ApiError(400, "Validation error", '"until" must be in the future')
+    with _state_conflicts():
+        async with deps.pool.acquire() as connection, connection.transaction():
+            await operations.pause(
+                connection, campaign_id, now, until=body.until, reason=body.reason
+            )
+    return await _fetch(deps, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/resume", response_model=Campaign)
+async def resume_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
+    window = operations.contact_window(deps.settings)
+    with _state_conflicts():
+        async with deps.pool.acquire() as connection, connection.transaction():
+            await operations.resume(connection, campaign_id, window, operations.utcnow())
+    return await _fetch(deps, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=Campaign)
+async def cancel_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
+    with _state_conflicts():
+        async with deps.pool.acquire() as connection, connection.transaction():
+            await operations.end(
+                connection,
+                campaign_id,
+                Action.CANCEL,
+                "cancelled by an operator",
+                operations.utcnow(),
+            )
+    return await _fetch(deps, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/schedule", response_model=Schedule)
+async def campaign_schedule(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Schedule:
+    """When each step fires, moved into the customer's contact window; for a draft, a preview
+    as if it started now (or at its `startAt`)."""
+    campaign = await _fetch(deps, campaign_id)
+    customer = await customers.get(deps.pool, campaign.customer_id)
+    if customer is None:
+        raise ApiError(404, "Not Found", f"Customer {campaign.customer_id} does not exist")
+    window = operations.contact_window(deps.settings)
+    base = campaign.start_at or campaign.started_at or operations.utcnow()
+    runs = {run["position"]: run for run in await campaigns.runs(deps.pool, campaign_id)}
+    items = []
+    for step in campaign.steps:
+        planned = base + step.delay
+        run = runs.get(step.position)
+        scheduled = run["due_at"] if run else window.next_allowed(planned, customer["timezone"])
+        items.append(
+            ScheduledStep(
+                position=step.position,
+                channel=step.channel,
+                delay=step.delay,
+                planned_at=planned,
+                scheduled_at=scheduled,
+                moved=scheduled != planned,
+                status=run["status"] if run else "planned",
+            )
+        )
+    return Schedule(campaign_id=campaign_id, timezone=customer["timezone"], items=items)

@@ -1,0 +1,89 @@
+"""HTTP routes for customers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Query
+
+from services.campaigns.api.schemas import Customer, CustomerIn, CustomerPage, CustomerPatch
+from services.campaigns.stores import customers
+from shared.cache import Cache
+from shared.errors import ApiError
+from shared.resources import Deps, Resources
+from shared.security import Principal, require
+
+router = APIRouter(tags=["customers"])
+Reader = Annotated[Principal, require("customers:read")]
+Writer = Annotated[Principal, require("customers:write")]
+
+
+def _cache(deps: Resources) -> Cache:
+    return Cache(deps.redis, "campaigns", deps.settings.cache_ttl)
+
+
+async def load_customer(deps: Resources, customer_id: uuid.UUID) -> dict[str, Any]:
+    """The customer as the API shows it, from the cache when it is there."""
+
+    async def from_db() -> dict[str, Any] | None:
+        row = await customers.get(deps.pool, customer_id)
+        return Customer.model_validate(dict(row)).model_dump(mode="json") if row else None
+
+    found = await _cache(deps).get_or_load("customer", str(customer_id), from_db)
+    if found is None:
+        raise ApiError(404, "Not Found", f"Customer {customer_id} does not exist")
+    return found
+
+
+@router.post("/customers", response_model=Customer, status_code=201)
+async def create_customer(body: CustomerIn, deps: Deps, _: Writer) -> Customer:
+    async with deps.pool.acquire() as connection:
+        row = await customers.insert(connection, body.model_dump())
+    if row is None:
+        raise ApiError(409, "Conflict", f"A customer with externalRef {body.external_ref} exists")
+    return Customer.model_validate(dict(row))
+
+
+@router.get("/customers", response_model=CustomerPage)
+async def list_customers(
+    deps: Deps,
+    _: Reader,
+    q: Annotated[str | None, Query(max_length=200, description="Part of the name or email")] = None,
+    is_active: Annotated[bool | None, Query(alias="isActive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CustomerPage:
+    page = await customers.page(deps.pool, q, is_active, limit, cursor)
+    return CustomerPage(
+        items=[Customer.model_validate(row) for row in page.rows],
+        total=page.total,
+        limit=limit,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/customers/{customer_id}", response_model=Customer)
+async def get_customer(customer_id: uuid.UUID, deps: Deps, _: Reader) -> dict[str, Any]:
+    return await load_customer(deps, customer_id)
+
+
+@router.patch("/customers/{customer_id}", response_model=Customer)
+async def update_customer(
+    customer_id: uuid.UUID, body: CustomerPatch, deps: Deps, _: Writer
+) -> Customer:
+    """Change details, or deactivate with `{"isActive": false}`."""
+    async with deps.pool.acquire() as connection:
+        try:
+            row = await customers.update(
+                connection, customer_id, body.model_dump(exclude_unset=True)
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(
+                409, "Conflict", f"A customer with externalRef {body.external_ref} exists"
+            ) from None
+    await _cache(deps).forget("customer", str(customer_id))
+    if row is None:
+        raise ApiError(404, "Not Found", f"Customer {customer_id} does not exist")
+    return Customer.model_validate(dict(row))

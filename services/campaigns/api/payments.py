@@ -1,0 +1,123 @@
+"""HTTP routes for payment records and the money received against them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.campaigns import operations
+from services.campaigns.api.schemas import (
+    Payment,
+    PaymentIn,
+    PaymentPage,
+    PaymentPatch,
+    PaymentStatus,
+    ReceiptIn,
+)
+from services.campaigns.domain.lifecycle import Action
+from services.campaigns.stores import campaigns, customers, payments
+from shared.errors import ApiError
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.resources import Deps
+from shared.security import Principal, require
+
+router = APIRouter(tags=["payments"])
+Reader = Annotated[Principal, require("payments:read")]
+Writer = Annotated[Principal, require("payments:write")]
+
+
+def _payment(row: Any) -> Payment:
+    return Payment.model_validate({**dict(row), "currency": row["currency"].strip()})
+
+
+@router.post("/payments", response_model=Payment, status_code=201)
+async def create_payment(body: PaymentIn, deps: Deps, _: Writer) -> Payment:
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if await customers.get(connection, body.customer_id) is None:
+            raise ApiError(404, "Not Found", f"Customer {body.customer_id} does not exist")
+        row = await payments.insert(connection, body.model_dump())
+    if row is None:
+        raise ApiError(
+            409, "Conflict", f"Invoice {body.invoice_number} is already recorded for this customer"
+        )
+    return _payment(row)
+
+
+@router.get("/payments", response_model=PaymentPage)
+async def list_payments(
+    deps: Deps,
+    _: Reader,
+    customer_id: Annotated[uuid.UUID | None, Query(alias="customerId")] = None,
+    status: PaymentStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PaymentPage:
+    page = await payments.page(deps.pool, customer_id, status, limit, cursor)
+    return PaymentPage(
+        items=[_payment(row) for row in page.rows],
+        total=page.total,
+        limit=limit,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/payments/{payment_id}", response_model=Payment)
+async def get_payment(payment_id: uuid.UUID, deps: Deps, _: Reader) -> Payment:
+    row = await payments.get(deps.pool, payment_id)
+    if row is None:
+        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+    return _payment(row)
+
+
+@router.patch("/payments/{payment_id}", response_model=Payment)
+async def set_payment_status(
+    payment_id: uuid.UUID, body: PaymentPatch, deps: Deps, _: Writer
+) -> Payment:
+    """Mark a record disputed or written off (or open again); money goes through receipts."""
+    async with deps.pool.acquire() as connection, connection.transaction():
+        row = await payments.get(connection, payment_id, lock=True)
+        if row is None:
+            raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+        if row["status"] == "paid":
+            raise ApiError(409, "Conflict", "Payment record is paid; its status is final")
+        row = await payments.set_status(connection, payment_id, body.status)
+        if body.status == "written_off":
+            now = operations.utcnow()
+            for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
+                await operations.end(
+                    connection, campaign_id, Action.CANCEL, "payment written off", now
+                )
+    return _payment(row)
+
+
+@router.post("/payments/{payment_id}/receipts", response_model=Payment, status_code=201)
+async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: Writer) -> Payment:
+    """Money received: publishes `payment.received`; once fully paid, the payment's running
+    campaigns complete and their remaining steps are cancelled, in the same transaction."""
+    now = operations.utcnow()
+    async with deps.pool.acquire() as connection, connection.transaction():
+        before = await payments.get(connection, payment_id, lock=True)
+        if before is None:
+            raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+        if before["status"] in ("paid", "written_off"):
+            raise ApiError(409, "Conflict", f"Payment record is {before['status']}")
+        row = await payments.record_receipt(
+            connection, payment_id, body.amount, body.received_at or now, body.reference
+        )
+        payment = _payment(row)
+        event = new_event("payment.received", "campaigns", {
+            "paymentId": str(payment_id),
+            "customerId": str(row["customer_id"]),
+            "amount": f"{body.amount:.2f}",
+            "currency": payment.currency,
+            "amountPaid": f"{row['amount_paid']:.2f}",
+            "status": row["status"],
+        })  # fmt: skip
+        await enqueue(connection, event, str(payment_id))
+        if row["status"] == "paid":
+            for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
+                await operations.end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
+    return payment

@@ -1,0 +1,204 @@
+"""Request and response bodies of the campaigns API (customers, payments, campaigns)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, EmailStr, Field, PlainSerializer, model_validator
+
+from shared.contacts import PhoneNumber, TimeZone
+from shared.schemas import ApiModel
+
+Channel = Literal["email", "sms", "voice", "human"]
+CampaignStatus = Literal[
+    "draft", "scheduled", "active", "paused", "completed", "cancelled", "failed"
+]
+PaymentStatus = Literal["open", "partially_paid", "paid", "disputed", "written_off"]
+
+
+def _two_places(value: Decimal) -> Decimal:
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("must have at most 2 decimal places")
+    return value.quantize(Decimal("0.01"))
+
+
+Money = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=14),
+    AfterValidator(_two_places),
+    PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
+]
+MoneyOut = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CustomerIn(ApiModel):
+    company_name: Name
+    contact_name: Name
+    email: EmailStr | None = None
+    phone: PhoneNumber | None = None
+    timezone: TimeZone
+    external_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class CustomerPatch(ApiModel):
+    """Only the fields given change; email, phone and externalRef may be cleared with null."""
+
+    company_name: Name | None = None
+    contact_name: Name | None = None
+    email: EmailStr | None = None
+    phone: PhoneNumber | None = None
+    timezone: TimeZone | None = None
+    is_active: bool | None = None
+    external_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_stay_set(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("companyName", "contactName", "timezone", "isActive"):
+                if name in data and data[name] is None:
+                    raise ValueError(f'"{name}" must not be null')
+        return data
+
+
+class Customer(ApiModel):
+    id: uuid.UUID
+    company_name: str
+    contact_name: str
+    email: str | None
+    phone: str | None
+    timezone: str
+    is_active: bool
+    external_ref: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerPage(ApiModel):
+    items: list[Customer]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+class PaymentIn(ApiModel):
+    customer_id: uuid.UUID
+    invoice_number: Annotated[str, Field(min_length=1, max_length=64)]
+    amount: Money
+    currency: Currency
+    due_date: date
+
+
+class PaymentPatch(ApiModel):
+    status: Literal["open", "disputed", "written_off"]
+
+
+class ReceiptIn(ApiModel):
+    amount: Money
+    received_at: datetime | None = None
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class Payment(ApiModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    invoice_number: str
+    amount: MoneyOut
+    currency: str
+    due_date: date
+    amount_paid: MoneyOut
+    outstanding: MoneyOut
+    status: PaymentStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentPage(ApiModel):
+    items: list[Payment]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+class StepIn(ApiModel):
+    channel: Channel
+    delay: timedelta = Field(description='ISO 8601 duration from the start, e.g. "P3D", "PT30S"')
+    tone: Annotated[str, Field(min_length=1, max_length=40)] = "friendly"
+    template: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class CampaignIn(ApiModel):
+    name: Name
+    customer_id: uuid.UUID
+    payment_id: uuid.UUID
+    start_at: datetime | None = None
+    steps: Annotated[list[StepIn], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _ordered_steps(self) -> CampaignIn:
+        from services.campaigns.domain.start_checks import StepFacts, step_problem
+
+        problem = step_problem([StepFacts(s.channel, s.delay) for s in self.steps])
+        if problem:
+            raise ValueError(problem)
+        if self.start_at is not None and self.start_at.tzinfo is None:
+            raise ValueError("startAt needs a time zone offset, e.g. 2030-01-01T09:00:00+01:00")
+        return self
+
+
+class Step(ApiModel):
+    position: int
+    channel: Channel
+    delay: timedelta
+    tone: str
+    template: str | None
+
+
+class Campaign(ApiModel):
+    id: uuid.UUID
+    name: str
+    customer_id: uuid.UUID
+    payment_id: uuid.UUID
+    status: CampaignStatus
+    start_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    paused_until: datetime | None
+    pause_reason: str | None
+    flagged: bool
+    steps: list[Step]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignPage(ApiModel):
+    items: list[Campaign]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+class PauseIn(ApiModel):
+    until: datetime | None = None
+    reason: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ScheduledStep(ApiModel):
+    position: int
+    channel: Channel
+    delay: timedelta
+    planned_at: datetime = Field(description="Start plus delay")
+    scheduled_at: datetime = Field(description="Moved into the customer's contact window")
+    moved: bool
+    status: str
+
+
+class Schedule(ApiModel):
+    campaign_id: uuid.UUID
+    timezone: str
+    items: list[ScheduledStep]

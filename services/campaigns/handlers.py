@@ -1,0 +1,121 @@
+"""Events the campaigns service reacts to: task results and understood replies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import asyncpg
+
+from services.campaigns import operations
+from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
+from services.campaigns.stores import campaigns, customers
+from shared.consumer import Subscription
+from shared.db import Connection
+from shared.events import Envelope
+from shared.settings import get_settings
+
+
+async def _run(connection: Connection, step_run_id: uuid.UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await connection.fetchrow(
+        "SELECT id, campaign_id, status, attempts, channel FROM step_runs WHERE id = $1 FOR UPDATE",
+        step_run_id,
+    )
+    return row
+
+
+async def task_completed(connection: Connection, event: Envelope) -> None:
+    """A step's work is done: record it and complete the campaign after its last step."""
+    run = await _run(connection, uuid.UUID(event.payload["stepRunId"]))
+    if run is None or run["status"] not in ("pending", "emitted"):
+        return  # unknown, or already settled (cancelled by a payment, say)
+    await connection.execute(
+        "UPDATE step_runs SET status = 'completed', outcome = $2, finished_at = now(), "
+        "updated_at = now() WHERE id = $1",
+        run["id"],
+        event.payload.get("outcome"),
+    )
+    await operations.complete_if_done(connection, run["campaign_id"], operations.utcnow())
+
+
+async def task_failed(connection: Connection, event: Envelope) -> None:
+    """Retry the step later while attempts remain; then fail it (and the campaign, if set so)."""
+    settings = get_settings()
+    run = await _run(connection, uuid.UUID(event.payload["stepRunId"]))
+    if run is None or run["status"] not in ("pending", "emitted"):
+        return
+    campaign_id: uuid.UUID = run["campaign_id"]
+    reason = str(event.payload.get("reason", "unknown"))
+    now = operations.utcnow()
+    if int(run["attempts"]) < settings.step_max_attempts:
+        campaign = await operations.locked_campaign(connection, campaign_id)
+        customer = await customers.get(connection, campaign["customer_id"])
+        assert customer is not None
+        due = operations.contact_window(settings).next_allowed(
+            now + timedelta(seconds=settings.step_retry_delay), customer["timezone"]
+        )
+        await connection.execute(
+            "UPDATE step_runs SET status = 'pending', due_at = $2, last_error = $3, "
+            "updated_at = now() WHERE id = $1",
+            run["id"],
+            due,
+            reason,
+        )
+        return
+    await connection.execute(
+        "UPDATE step_runs SET status = 'failed', last_error = $2, finished_at = now(), "
+        "updated_at = now() WHERE id = $1",
+        run["id"],
+        reason,
+    )
+    if settings.fail_campaign_on_step_failure:
+        await operations.end(connection, campaign_id, Action.FAIL, f"step failed: {reason}", now)
+    else:
+        await operations.complete_if_done(connection, campaign_id, now)
+
+
+async def reply_classified(connection: Connection, event: Envelope) -> None:
+    """Act on what the customer meant: promise, dispute, opt-out, already paid."""
+    payload = event.payload
+    intent = payload.get("intent")
+    customer_id = uuid.UUID(payload["customerId"])
+    customer = await customers.get(connection, customer_id)
+    if customer is None:
+        return
+    now = operations.utcnow()
+    for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
+        campaign = await operations.locked_campaign(connection, campaign_id)
+        running = Status(campaign["status"])
+        try:
+            if intent == "promise_to_pay" and payload.get("promisedDate"):
+                until = operations.end_of_day(
+                    date.fromisoformat(payload["promisedDate"]), customer["timezone"]
+                )
+                if running is not Status.PAUSED:
+                    await operations.pause(
+                        connection, campaign_id, now, until=until, reason="promise to pay"
+                    )
+            elif intent in ("dispute", "wrong_person"):
+                if running is not Status.PAUSED:
+                    await operations.pause(connection, campaign_id, now, reason=intent, flag=True)
+                else:
+                    await campaigns.set_state(
+                        connection, campaign_id, flagged=True, pause_reason=intent
+                    )
+            elif intent == "opt_out":
+                channels = (payload["channel"],) if payload.get("channel") else ("sms", "voice")
+                await campaigns.stop_pending_runs(connection, campaign_id, "skipped", channels)
+                await operations.complete_if_done(connection, campaign_id, now)
+            elif intent == "paid":
+                await operations.end(
+                    connection, campaign_id, Action.COMPLETE, "customer reports paid", now
+                )
+        except IllegalTransitionError:
+            continue  # e.g. a scheduled campaign cannot be completed by a reply
+
+
+SUBSCRIPTIONS = (
+    Subscription("task.completed", task_completed),
+    Subscription("task.failed", task_failed),
+    Subscription("reply.classified", reply_classified),
+)

@@ -1,0 +1,229 @@
+"""What happens to a campaign, with its state change and its event in one transaction. Used by
+the HTTP routes, the event handlers and the scheduler alike."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.campaigns.domain.contact_window import ContactWindow, parse_holidays, parse_weekdays
+from services.campaigns.domain.lifecycle import Action, Status, transition
+from services.campaigns.domain.start_checks import (
+    CustomerFacts,
+    PaymentFacts,
+    StepFacts,
+    start_problem,
+)
+from services.campaigns.stores import campaigns, customers, payments
+from shared.db import Connection
+from shared.errors import ApiError
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.settings import Settings
+
+
+class CampaignCannotStartError(ApiError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(422, "Campaign cannot start", reason)
+
+
+def contact_window(settings: Settings) -> ContactWindow:
+    return ContactWindow(
+        opens=settings.contact_window_start,
+        closes=settings.contact_window_end,
+        weekdays=parse_weekdays(settings.contact_days),
+        holidays=parse_holidays(settings.contact_holidays),
+    )
+
+
+async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asyncpg.Record:
+    campaign = await campaigns.get(connection, campaign_id, lock=True)
+    if campaign is None:
+        raise ApiError(404, "Not Found", f"Campaign {campaign_id} does not exist")
+    return campaign
+
+
+async def _publish(
+    connection: Connection, event_type: str, campaign: asyncpg.Record, **extra: Any
+) -> None:
+    payload = {
+        "campaignId": str(campaign["id"]),
+        "customerId": str(campaign["customer_id"]),
+        "paymentId": str(campaign["payment_id"]),
+        **extra,
+    }
+    await enqueue(connection, new_event(event_type, "campaigns", payload), str(campaign["id"]))
+
+
+async def start(
+    connection: Connection, campaign_id: uuid.UUID, window: ContactWindow, now: datetime
+) -> None:
+    campaign = await locked_campaign(connection, campaign_id)
+    new_status = transition(
+        Status(campaign["status"]), Action.START, starts_later=campaign["start_at"] is not None
+    )
+    customer = await customers.get(connection, campaign["customer_id"])
+    payment = await payments.get(connection, campaign["payment_id"])
+    steps = await campaigns.steps(connection, campaign_id)
+    problem = start_problem(
+        CustomerFacts(
+            customer["id"],
+            customer["company_name"],
+            customer["is_active"],
+            customer["email"],
+            customer["phone"],
+        )
+        if customer
+        else None,
+        campaign["customer_id"],
+        PaymentFacts(
+            payment["id"], payment["customer_id"], payment["invoice_number"], payment["status"]
+        )
+        if payment
+        else None,
+        campaign["payment_id"],
+        [StepFacts(step["channel"], step["delay"]) for step in steps],
+        campaign["start_at"],
+        now,
+    )
+    if problem:
+        raise CampaignCannotStartError(problem)
+    assert customer is not None
+    base = campaign["start_at"] or now
+    await campaigns.create_runs(
+        connection,
+        campaign_id,
+        [
+            (
+                step["id"],
+                step["position"],
+                step["channel"],
+                window.next_allowed(base + step["delay"], customer["timezone"]),
+            )
+            for step in steps
+        ],
+    )
+    if new_status is Status.ACTIVE:
+        await campaigns.set_state(connection, campaign_id, status=new_status.value, started_at=now)
+        await _publish(connection, "campaign.started", campaign, startedAt=now.isoformat())
+    else:
+        await campaigns.set_state(connection, campaign_id, status=new_status.value)
+
+
+async def activate_due(connection: Connection) -> int:
+    """Scheduled campaigns whose start time has come become active."""
+    rows = await connection.fetch(
+        "UPDATE campaigns SET status = 'active', started_at = now(), updated_at = now() "
+        "WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= now() "
+        "ORDER BY start_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, customer_id, payment_id, started_at"
+    )
+    for row in rows:
+        await _publish(connection, "campaign.started", row, startedAt=row["started_at"].isoformat())
+    return len(rows)
+
+
+async def pause(
+    connection: Connection,
+    campaign_id: uuid.UUID,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    reason: str | None = None,
+    flag: bool = False,
+) -> None:
+    campaign = await locked_campaign(connection, campaign_id)
+    status = transition(Status(campaign["status"]), Action.PAUSE)
+    await campaigns.set_state(
+        connection,
+        campaign_id,
+        status=status.value,
+        paused_at=now,
+        paused_until=until,
+        pause_reason=reason,
+        flagged=campaign["flagged"] or flag,
+    )
+    await _publish(
+        connection,
+        "campaign.paused",
+        campaign,
+        until=until.isoformat() if until else None,
+        reason=reason,
+        flagged=campaign["flagged"] or flag,
+    )
+
+
+async def resume(
+    connection: Connection, campaign_id: uuid.UUID, window: ContactWindow, now: datetime
+) -> None:
+    """Back to active; pending steps move later by the time spent paused (into the window)."""
+    campaign = await locked_campaign(connection, campaign_id)
+    status = transition(Status(campaign["status"]), Action.RESUME)
+    paused_for = now - (campaign["paused_at"] or now)
+    customer = await customers.get(connection, campaign["customer_id"])
+    assert customer is not None
+    for run in await campaigns.runs(connection, campaign_id):
+        if run["status"] == "pending":
+            due = window.next_allowed(run["due_at"] + paused_for, customer["timezone"])
+            await connection.execute(
+                "UPDATE step_runs SET due_at = $2 WHERE id = $1", run["id"], due
+            )
+    await campaigns.set_state(
+        connection,
+        campaign_id,
+        status=status.value,
+        paused_at=None,
+        paused_until=None,
+        pause_reason=None,
+    )
+    await _publish(connection, "campaign.resumed", campaign)
+
+
+async def wake_due(connection: Connection, window: ContactWindow, now: datetime) -> int:
+    """Campaigns paused until a date that has come (a promise to pay) resume."""
+    ids = [
+        row["id"]
+        for row in await connection.fetch(
+            "SELECT id FROM campaigns WHERE status = 'paused' AND paused_until <= now() "
+            "ORDER BY paused_until LIMIT 500 FOR UPDATE SKIP LOCKED"
+        )
+    ]
+    for campaign_id in ids:
+        await resume(connection, campaign_id, window, now)
+    return len(ids)
+
+
+async def end(
+    connection: Connection, campaign_id: uuid.UUID, action: Action, reason: str, now: datetime
+) -> None:
+    """Cancel, complete or fail: remaining steps are cancelled and nothing more is sent."""
+    campaign = await locked_campaign(connection, campaign_id)
+    status = transition(Status(campaign["status"]), action)
+    await campaigns.stop_pending_runs(connection, campaign_id, "cancelled")
+    await campaigns.set_state(connection, campaign_id, status=status.value, ended_at=now)
+    event = {Action.CANCEL: "campaign.cancelled", Action.COMPLETE: "campaign.completed"}.get(
+        action, "campaign.failed"
+    )
+    await _publish(connection, event, campaign, reason=reason)
+
+
+async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: datetime) -> None:
+    campaign = await locked_campaign(connection, campaign_id)
+    if campaign["status"] in (Status.ACTIVE, Status.PAUSED) and not await campaigns.unfinished_runs(
+        connection, campaign_id
+    ):
+        await end(connection, campaign_id, Action.COMPLETE, "every step has run", now)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def end_of_day(day: date, zone: str) -> datetime:
+    """The first instant after `day` in the customer's time zone (a promise to pay by Friday
+    keeps the campaign quiet through Friday)."""
+    return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(zone)).astimezone(UTC)

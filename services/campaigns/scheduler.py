@@ -1,0 +1,108 @@
+"""The scheduler: due step runs are claimed with FOR UPDATE SKIP LOCKED and their
+`campaign.step_due` events written to the outbox in the same transaction, so any number of
+replicas can run it, and a crash between claim and publish leaves the run pending (the claim
+rolls back) while a committed claim is published by the relay: each run is emitted once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import asyncpg
+
+from services.campaigns import operations
+from services.campaigns.domain.contact_window import ContactWindow
+from shared.db import DATABASE_ERRORS, Connection
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_CLAIM = """
+SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
+       s.tone, s.template, c.customer_id, c.payment_id,
+       cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone,
+       p.invoice_number, p.amount, p.currency, p.due_date, p.amount_paid
+FROM step_runs r
+JOIN campaigns c ON c.id = r.campaign_id
+JOIN campaign_steps s ON s.id = r.step_id
+JOIN customers cu ON cu.id = c.customer_id
+JOIN payments p ON p.id = c.payment_id
+WHERE r.status = 'pending' AND r.due_at <= now() AND c.status = 'active'
+ORDER BY r.due_at
+LIMIT $1
+FOR UPDATE OF r SKIP LOCKED
+"""
+
+
+def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
+    """Everything the agents need to act on the step, so they never read our schema."""
+    return {
+        "campaignId": str(row["campaign_id"]),
+        "stepRunId": str(row["id"]),
+        "stepId": str(row["step_id"]),
+        "position": row["position"],
+        "channel": row["channel"],
+        "tone": row["tone"],
+        "template": row["template"],
+        "attempt": row["attempts"] + 1,
+        "dueAt": row["due_at"].isoformat(),
+        "customer": {
+            "id": str(row["customer_id"]),
+            "companyName": row["company_name"],
+            "contactName": row["contact_name"],
+            "email": row["email"],
+            "phone": row["phone"],
+            "timezone": row["timezone"],
+        },
+        "payment": {
+            "id": str(row["payment_id"]),
+            "invoiceNumber": row["invoice_number"],
+            "amount": f"{row['amount']:.2f}",
+            "amountPaid": f"{row['amount_paid']:.2f}",
+            "outstanding": f"{row['amount'] - row['amount_paid']:.2f}",
+            "currency": row["currency"].strip(),
+            "dueDate": row["due_date"].isoformat(),
+        },
+    }
+
+
+async def claim_due_steps(connection: Connection, batch_size: int) -> int:
+    """Claim and emit up to `batch_size` due runs; the caller holds the transaction."""
+    rows = await connection.fetch(_CLAIM, batch_size)
+    for row in rows:
+        event = new_event("campaign.step_due", "campaigns", step_due_payload(row))
+        await enqueue(connection, event, key=str(row["campaign_id"]))
+    if rows:
+        await connection.execute(
+            "UPDATE step_runs SET status = 'emitted', emitted_at = now(), attempts = attempts + 1, "
+            "updated_at = now() WHERE id = ANY($1::uuid[])",
+            [row["id"] for row in rows],
+        )
+    return len(rows)
+
+
+async def tick(pool: asyncpg.Pool, window: ContactWindow, batch_size: int, now: datetime) -> int:
+    """One pass: start campaigns whose time has come, wake promised ones, emit due steps."""
+    async with pool.acquire() as connection:
+        async with connection.transaction():
+            await operations.activate_due(connection)
+        async with connection.transaction():
+            await operations.wake_due(connection, window, now)
+        async with connection.transaction():
+            return await claim_due_steps(connection, batch_size)
+
+
+async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:
+    window = operations.contact_window(settings)
+    interval = settings.scheduler_interval_ms / 1000
+    while True:
+        try:
+            emitted = await tick(pool, window, settings.scheduler_batch_size, operations.utcnow())
+        except DATABASE_ERRORS as error:
+            logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
+            emitted = 0
+        if emitted < settings.scheduler_batch_size:
+            await asyncio.sleep(interval)

@@ -1,0 +1,168 @@
+"""The `campaigns.campaigns` store, with escalation steps and step runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection, Executor
+from shared.paging import Page, keyset_page
+
+COLUMNS = (
+    "t.id, t.name, t.customer_id, t.payment_id, t.status, t.start_at, t.started_at, t.ended_at, "
+    "t.paused_at, t.paused_until, t.pause_reason, t.flagged, t.created_at, t.updated_at, "
+    "(SELECT coalesce(json_agg(json_build_object('position', s.position, 'channel', s.channel, "
+    "'delay_seconds', extract(epoch FROM s.delay), 'tone', s.tone, 'template', s.template) "
+    "ORDER BY s.position), '[]') FROM campaign_steps s WHERE s.campaign_id = t.id) AS steps"
+)
+
+
+async def insert(
+    connection: Connection, fields: dict[str, Any], created_by: uuid.UUID
+) -> uuid.UUID:
+    campaign_id = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO campaigns (id, name, customer_id, payment_id, start_at, created_by) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        campaign_id,
+        fields["name"],
+        fields["customer_id"],
+        fields["payment_id"],
+        fields.get("start_at"),
+        created_by,
+    )
+    await connection.executemany(
+        "INSERT INTO campaign_steps (id, campaign_id, position, channel, delay, tone, template) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (
+                uuid.uuid4(),
+                campaign_id,
+                position,
+                s["channel"],
+                s["delay"],
+                s["tone"],
+                s.get("template"),
+            )
+            for position, s in enumerate(fields["steps"], start=1)
+        ],
+    )
+    return campaign_id
+
+
+async def get(
+    executor: Executor, campaign_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM campaigns t WHERE t.id = $1{' FOR UPDATE OF t' if lock else ''}",
+        campaign_id,
+    )
+    return record
+
+
+async def page(
+    executor: Executor,
+    customer_id: uuid.UUID | None,
+    payment_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    return await keyset_page(
+        executor,
+        f"{COLUMNS} FROM campaigns t",
+        "($1::uuid IS NULL OR t.customer_id = $1) AND ($2::uuid IS NULL OR t.payment_id = $2) "
+        "AND ($3::text IS NULL OR t.status = $3)",
+        [customer_id, payment_id, status],
+        limit,
+        cursor,
+    )
+
+
+async def running_for(
+    connection: Connection,
+    *,
+    customer_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Ids of the customer's (or payment's) campaigns still scheduled, active or paused, locked."""
+    rows = await connection.fetch(
+        "SELECT id FROM campaigns WHERE status IN ('scheduled', 'active', 'paused') "
+        "AND ($1::uuid IS NULL OR customer_id = $1) AND ($2::uuid IS NULL OR payment_id = $2) "
+        "ORDER BY id FOR UPDATE",
+        customer_id,
+        payment_id,
+    )
+    return [row["id"] for row in rows]
+
+
+async def set_state(connection: Connection, campaign_id: uuid.UUID, **fields: Any) -> None:
+    names = list(fields)
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    await connection.execute(
+        f"UPDATE campaigns SET {assignments}, updated_at = now() WHERE id = $1",
+        campaign_id,
+        *fields.values(),
+    )
+
+
+async def steps(executor: Executor, campaign_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(
+        await executor.fetch(
+            "SELECT id, position, channel, delay, tone, template FROM campaign_steps "
+            "WHERE campaign_id = $1 ORDER BY position",
+            campaign_id,
+        )
+    )
+
+
+async def create_runs(
+    connection: Connection, campaign_id: uuid.UUID, runs: list[tuple[uuid.UUID, int, str, datetime]]
+) -> None:
+    """One pending run per step: `(step_id, position, channel, due_at)`."""
+    await connection.executemany(
+        "INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(uuid.uuid4(), campaign_id, *run) for run in runs],
+    )
+
+
+async def runs(executor: Executor, campaign_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(
+        await executor.fetch(
+            "SELECT id, position, channel, due_at, status, attempts, outcome, last_error "
+            "FROM step_runs WHERE campaign_id = $1 ORDER BY position",
+            campaign_id,
+        )
+    )
+
+
+async def stop_pending_runs(
+    connection: Connection,
+    campaign_id: uuid.UUID,
+    status: str,
+    channels: tuple[str, ...] | None = None,
+) -> int:
+    """Pending (and emitted, unfinished) runs become `status`; returns how many."""
+    result = await connection.execute(
+        "UPDATE step_runs SET status = $2, finished_at = now(), updated_at = now() "
+        "WHERE campaign_id = $1 AND status IN ('pending', 'emitted') "
+        "AND ($3::text[] IS NULL OR channel = ANY($3))",
+        campaign_id,
+        status,
+        list(channels) if channels else None,
+    )
+    return int(result.split()[-1])
+
+
+async def unfinished_runs(connection: Connection, campaign_id: uuid.UUID) -> int:
+    return int(
+        await connection.fetchval(
+            "SELECT count(*) FROM step_runs "
+            "WHERE campaign_id = $1 AND status IN ('pending', 'emitted')",
+            campaign_id,
+        )
+    )

@@ -1,0 +1,98 @@
+"""The `campaigns.payments` store and its receipts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection, Executor
+from shared.paging import Page, keyset_page
+
+COLUMNS = (
+    "id, customer_id, invoice_number, amount, currency, due_date, amount_paid, "
+    "amount - amount_paid AS outstanding, status, created_at, updated_at"
+)
+
+
+async def insert(connection: Connection, fields: dict[str, Any]) -> asyncpg.Record | None:
+    """The new payment record, or None when the customer already has that invoice number."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "INSERT INTO payments (id, customer_id, invoice_number, amount, currency, due_date) "
+        "VALUES ($1, $2, $3, $4, $5, $6) "
+        f"ON CONFLICT (customer_id, invoice_number) DO NOTHING RETURNING {COLUMNS}",
+        uuid.uuid4(),
+        fields["customer_id"],
+        fields["invoice_number"],
+        fields["amount"],
+        fields["currency"],
+        fields["due_date"],
+    )
+    return record
+
+
+async def get(
+    executor: Executor, payment_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM payments WHERE id = $1{' FOR UPDATE' if lock else ''}", payment_id
+    )
+    return record
+
+
+async def page(
+    executor: Executor,
+    customer_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    return await keyset_page(
+        executor,
+        f"{COLUMNS} FROM payments t",
+        "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)",
+        [customer_id, status],
+        limit,
+        cursor,
+    )
+
+
+async def record_receipt(
+    connection: Connection,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    received_at: datetime,
+    reference: str | None,
+) -> asyncpg.Record:
+    """Add a receipt and bring the payment's amount paid and status up to date."""
+    await connection.execute(
+        "INSERT INTO payment_receipts (id, payment_id, amount, received_at, reference) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        uuid.uuid4(),
+        payment_id,
+        amount,
+        received_at,
+        reference,
+    )
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "UPDATE payments SET amount_paid = amount_paid + $2, "
+        "status = CASE WHEN amount_paid + $2 >= amount THEN 'paid' ELSE 'partially_paid' END, "
+        f"updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        payment_id,
+        amount,
+    )
+    assert record is not None
+    return record
+
+
+async def set_status(connection: Connection, payment_id: uuid.UUID, status: str) -> asyncpg.Record:
+    record: asyncpg.Record | None = await connection.fetchrow(
+        f"UPDATE payments SET status = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        payment_id,
+        status,
+    )
+    assert record is not None
+    return record
