@@ -18,6 +18,7 @@ from shared.settings import Settings
 from shared.stack.platform import Platform, isolated_settings
 from tests.infra import containers_env
 
+LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 
@@ -47,6 +48,9 @@ def platform() -> Iterator[Platform]:
         yield stack
     finally:
         stack.stop()
+        # Keep the services' logs of the last run where a failing test can be read against them.
+        shutil.rmtree(LAST_RUN_LOGS, ignore_errors=True)
+        shutil.copytree(stack.log_dir, LAST_RUN_LOGS, dirs_exist_ok=True)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 

@@ -64,7 +64,9 @@ async def create_campaign(body: CampaignIn, deps: Deps, principal: Writer) -> Ca
         payment = await payments.get(connection, body.payment_id)
         if payment is None:
             raise ApiError(404, "Not Found", f"Payment record {body.payment_id} does not exist")
-        campaign_id = await campaigns.insert(connection, body.model_dump(), principal.user_id)
+        campaign_id = await campaigns.insert(
+            connection, body.model_dump(by_alias=False), principal.user_id
+        )
     return await _fetch(deps, campaign_id)
 
 

@@ -40,7 +40,7 @@ async def load_customer(deps: Resources, customer_id: uuid.UUID) -> dict[str, An
 @router.post("/customers", response_model=Customer, status_code=201)
 async def create_customer(body: CustomerIn, deps: Deps, _: Writer) -> Customer:
     async with deps.pool.acquire() as connection:
-        row = await customers.insert(connection, body.model_dump())
+        row = await customers.insert(connection, body.model_dump(by_alias=False))
     if row is None:
         raise ApiError(409, "Conflict", f"A customer with externalRef {body.external_ref} exists")
     return Customer.model_validate(dict(row))
@@ -77,7 +77,7 @@ async def update_customer(
     async with deps.pool.acquire() as connection:
         try:
             row = await customers.update(
-                connection, customer_id, body.model_dump(exclude_unset=True)
+                connection, customer_id, body.model_dump(exclude_unset=True, by_alias=False)
             )
         except asyncpg.UniqueViolationError:
             raise ApiError(

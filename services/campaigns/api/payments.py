@@ -38,7 +38,7 @@ async def create_payment(body: PaymentIn, deps: Deps, _: Writer) -> Payment:
     async with deps.pool.acquire() as connection, connection.transaction():
         if await customers.get(connection, body.customer_id) is None:
             raise ApiError(404, "Not Found", f"Customer {body.customer_id} does not exist")
-        row = await payments.insert(connection, body.model_dump())
+        row = await payments.insert(connection, body.model_dump(by_alias=False))
     if row is None:
         raise ApiError(
             409, "Conflict", f"Invoice {body.invoice_number} is already recorded for this customer"

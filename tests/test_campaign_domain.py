@@ -1,0 +1,140 @@
+"""The campaigns service's pure rules: contact window, state machine, start checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.campaigns.domain.contact_window import ContactWindow, parse_weekdays
+from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status, transition
+from services.campaigns.domain.start_checks import (
+    CustomerFacts,
+    PaymentFacts,
+    StepFacts,
+    start_problem,
+)
+
+WINDOW = ContactWindow()  # 08:00 to 21:00, Monday to Saturday
+
+
+def local(zone: str, *args: int) -> datetime:
+    return datetime(*args, tzinfo=ZoneInfo(zone))  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("zone", "instant", "expected"),
+    [
+        # 03:00 on a Tuesday in New York moves to 08:00 that morning.
+        ("America/New_York", (2026, 3, 3, 3, 0), (2026, 3, 3, 8, 0)),
+        # Inside the window: unchanged.
+        ("Europe/Paris", (2026, 3, 3, 14, 30), (2026, 3, 3, 14, 30)),
+        # 21:00 is closed: next morning.
+        ("Europe/Paris", (2026, 3, 3, 21, 0), (2026, 3, 4, 8, 0)),
+        # Saturday night goes past Sunday to Monday morning.
+        ("Asia/Tokyo", (2026, 3, 7, 22, 0), (2026, 3, 9, 8, 0)),
+    ],
+)
+def test_contact_window_moves_into_local_hours(zone, instant, expected):
+    moved = WINDOW.next_allowed(local(zone, *instant), zone)
+    assert moved == local(zone, *expected)
+    assert moved.tzinfo == UTC
+
+
+def test_same_instant_lands_differently_in_two_zones():
+    instant = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)  # 08:00 Paris, 02:00 New York
+    assert WINDOW.next_allowed(instant, "Europe/Paris") == instant
+    assert WINDOW.next_allowed(instant, "America/New_York") == local(
+        "America/New_York", 2026, 3, 3, 8, 0
+    )
+
+
+def test_holidays_and_weekdays_are_configurable():
+    window = ContactWindow(
+        opens=time(9), closes=time(17), weekdays=parse_weekdays("mon,tue,wed,thu,fri"),
+        holidays=frozenset({date(2026, 12, 25)}),
+    )  # fmt: skip
+    # Christmas is a Friday: the next allowed moment is Monday 09:00.
+    moved = window.next_allowed(local("Europe/London", 2026, 12, 24, 18, 0), "Europe/London")
+    assert moved == local("Europe/London", 2026, 12, 28, 9, 0)
+    with pytest.raises(ValueError, match="unknown weekday"):
+        parse_weekdays("mon,funday")
+
+
+def test_dst_spring_forward_morning_is_handled():
+    # 2026-03-08: clocks jump 02:00→03:00 in New York; 02:30 does not exist locally.
+    moved = WINDOW.next_allowed(datetime(2026, 3, 8, 7, 30, tzinfo=UTC), "America/New_York")
+    assert moved == local("America/New_York", 2026, 3, 9, 8, 0)  # Sunday closed → Monday
+
+
+def test_transitions_and_illegal_ones_name_the_state():
+    assert transition(Status.DRAFT, Action.START) is Status.ACTIVE
+    assert transition(Status.DRAFT, Action.START, starts_later=True) is Status.SCHEDULED
+    assert transition(Status.ACTIVE, Action.PAUSE) is Status.PAUSED
+    assert transition(Status.PAUSED, Action.RESUME) is Status.ACTIVE
+    with pytest.raises(IllegalTransitionError, match="Campaign is completed; it cannot resume"):
+        transition(Status.COMPLETED, Action.RESUME)
+    with pytest.raises(IllegalTransitionError, match="Campaign is active; it cannot start"):
+        transition(Status.ACTIVE, Action.START)
+
+
+NOW = datetime(2026, 3, 3, 12, tzinfo=UTC)
+CUSTOMER = CustomerFacts(uuid.uuid4(), "Acme", True, "ap@acme.example", None)
+PAYMENT = PaymentFacts(uuid.uuid4(), CUSTOMER.id, "INV-1", "open")
+STEPS = [StepFacts("email", timedelta(0))]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"customer": None}, f"Customer {CUSTOMER.id} does not exist"),
+        (
+            {"customer": CustomerFacts(CUSTOMER.id, "Acme", False, "a@b.c", None)},
+            "Customer Acme is inactive",
+        ),
+        ({"payment": None}, f"Payment record {PAYMENT.id} does not exist"),
+        (
+            {"payment": PaymentFacts(PAYMENT.id, uuid.uuid4(), "INV-1", "open")},
+            "Payment record INV-1 belongs to another customer",
+        ),
+        (
+            {"payment": PaymentFacts(PAYMENT.id, CUSTOMER.id, "INV-1", "paid")},
+            "Payment record INV-1 is already paid",
+        ),
+        ({"steps": []}, "Campaign has no escalation steps"),
+        ({"steps": [StepFacts("fax", timedelta(0))]}, "Step 1 has unknown channel 'fax'"),
+        ({"steps": [StepFacts("email", timedelta(days=-1))]}, "Step 1 has a negative delay"),
+        (
+            {
+                "steps": [
+                    StepFacts("email", timedelta(days=3)),
+                    StepFacts("email", timedelta(days=1)),
+                ]
+            },
+            "Step 2 comes before step 1",
+        ),
+        (
+            {"steps": [StepFacts("sms", timedelta(0))]},
+            "Step 1 (sms) needs the customer's phone, which is missing",
+        ),
+        ({"start_at": NOW - timedelta(minutes=1)}, "is not in the future"),
+    ],
+)
+def test_each_start_problem_has_its_own_message(change, message):
+    facts = {"customer": CUSTOMER, "payment": PAYMENT, "steps": STEPS, "start_at": None} | change
+    problem = start_problem(
+        facts["customer"],
+        CUSTOMER.id,
+        facts["payment"],
+        PAYMENT.id,
+        facts["steps"],
+        facts["start_at"],
+        NOW,
+    )
+    assert problem is not None and message in problem
+
+
+def test_a_sound_campaign_can_start():
+    assert start_problem(CUSTOMER, CUSTOMER.id, PAYMENT, PAYMENT.id, STEPS, None, NOW) is None

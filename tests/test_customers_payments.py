@@ -1,0 +1,154 @@
+"""Customers and payment records through the gateway: validation, lists, cache, receipts."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.auth_helpers import bearer, new_user, tokens
+from tests.campaign_helpers import campaigns_sql, customer, payment
+
+
+async def test_customer_validation_reads_like_the_guide(client, admin_token):
+    bad_phone = await client.post(
+        "/api/v1/customers",
+        json={
+            "companyName": "X",
+            "contactName": "Y",
+            "phone": "555-1234",
+            "timezone": "Europe/Paris",
+        },
+        headers=bearer(admin_token),
+    )
+    assert bad_phone.status_code == 400
+    assert bad_phone.json()["details"].startswith('"phone" is not a valid phone number')
+    assert "+1XXXXXXXXXX" in bad_phone.json()["details"]
+    bad_zone = await client.post(
+        "/api/v1/customers",
+        json={"companyName": "X", "contactName": "Y", "timezone": "Mars/Olympus"},
+        headers=bearer(admin_token),
+    )
+    assert bad_zone.json()["details"].startswith('"timezone" must be an IANA time zone')
+    normalised = await customer(client, admin_token, phone="+1 (415) 555-2671")
+    assert normalised["phone"] == "+14155552671"
+
+
+async def test_customer_list_search_and_cursor(client, admin_token):
+    marker = uuid.uuid4().hex[:8]
+    made = [await customer(client, admin_token, companyName=f"{marker} Corp {i}") for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        query = f"/api/v1/customers?q={marker}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await client.get(query, headers=bearer(admin_token))).json()
+        assert page["total"] == 5
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [c["id"] for c in made]
+    by_email = await client.get(
+        f"/api/v1/customers?q={made[0]['email'][:11]}", headers=bearer(admin_token)
+    )
+    assert made[0]["id"] in [c["id"] for c in by_email.json()["items"]]
+    bad = await client.get("/api/v1/customers?cursor=garbage", headers=bearer(admin_token))
+    assert bad.status_code == 400 and bad.json()["details"] == '"cursor" is invalid'
+
+
+async def test_write_invalidates_the_cached_read(client, admin_token):
+    made = await customer(client, admin_token)
+    first = await client.get(f"/api/v1/customers/{made['id']}", headers=bearer(admin_token))
+    assert first.json()["contactName"] == "Ada Payer"
+    changed = await client.patch(
+        f"/api/v1/customers/{made['id']}",
+        json={"contactName": "Grace Payer", "isActive": False},
+        headers=bearer(admin_token),
+    )
+    assert changed.status_code == 200
+    after = await client.get(f"/api/v1/customers/{made['id']}", headers=bearer(admin_token))
+    assert after.json()["contactName"] == "Grace Payer" and after.json()["isActive"] is False
+    null_name = await client.patch(
+        f"/api/v1/customers/{made['id']}", json={"companyName": None}, headers=bearer(admin_token)
+    )
+    assert (
+        null_name.status_code == 400
+        and '"companyName" must not be null' in null_name.json()["details"]
+    )
+
+
+async def test_permissions_and_missing_resources(client, admin_token):
+    viewer = await new_user(client, admin_token, role="viewer")
+    token = (await tokens(client, viewer["email"]))["accessToken"]
+    listed = await client.get("/api/v1/customers", headers=bearer(token))
+    assert listed.status_code == 200
+    refused = await client.post(
+        "/api/v1/customers",
+        json={"companyName": "X", "contactName": "Y", "timezone": "UTC"},
+        headers=bearer(token),
+    )
+    assert refused.status_code == 403 and "customers:write" in refused.json()["details"]
+    missing = await client.get(f"/api/v1/customers/{uuid.uuid4()}", headers=bearer(admin_token))
+    assert missing.status_code == 404
+    anonymous = await client.get("/api/v1/customers")
+    assert anonymous.status_code == 401
+
+
+async def test_payments_receipts_and_exact_money(client, settings, admin_token):
+    owner = await customer(client, admin_token)
+    record = await payment(client, admin_token, owner["id"], amount="100.10")
+    assert (
+        record["amount"] == "100.10"
+        and record["amountPaid"] == "0.00"
+        and record["status"] == "open"
+    )
+    duplicate = await client.post(
+        "/api/v1/payments",
+        json={
+            "customerId": owner["id"],
+            "invoiceNumber": record["invoiceNumber"],
+            "amount": "1.00",
+            "currency": "EUR",
+            "dueDate": "2026-01-01",
+        },
+        headers=bearer(admin_token),
+    )
+    assert duplicate.status_code == 409
+    floaty = await client.post(
+        "/api/v1/payments",
+        json={
+            "customerId": owner["id"],
+            "invoiceNumber": "F-1",
+            "amount": "10.005",
+            "currency": "EUR",
+            "dueDate": "2026-01-01",
+        },
+        headers=bearer(admin_token),
+    )
+    assert floaty.status_code == 400 and "2 decimal places" in floaty.json()["details"]
+    part = await client.post(
+        f"/api/v1/payments/{record['id']}/receipts",
+        json={"amount": "0.10"},
+        headers=bearer(admin_token),
+    )
+    assert part.status_code == 201
+    assert part.json()["status"] == "partially_paid" and part.json()["outstanding"] == "100.00"
+    rest = await client.post(
+        f"/api/v1/payments/{record['id']}/receipts",
+        json={"amount": "100.00"},
+        headers=bearer(admin_token),
+    )
+    assert rest.json()["status"] == "paid" and rest.json()["amountPaid"] == "100.10"
+    more = await client.post(
+        f"/api/v1/payments/{record['id']}/receipts",
+        json={"amount": "1.00"},
+        headers=bearer(admin_token),
+    )
+    assert more.status_code == 409
+    events = await campaigns_sql(
+        settings,
+        "SELECT envelope FROM outbox WHERE topic = 'payment.received' AND event_key = $1 ORDER BY id",
+        record["id"],
+    )
+    assert [e["envelope"]["payload"]["status"] for e in events] == ["partially_paid", "paid"]
+    listed = await client.get(
+        f"/api/v1/payments?customerId={owner['id']}&status=paid", headers=bearer(admin_token)
+    )
+    assert [p["id"] for p in listed.json()["items"]] == [record["id"]]
