@@ -108,4 +108,6 @@ def joi_message(problem: dict[str, Any]) -> str:
         return f"{field} {_MESSAGES[kind]}"
     message = str(problem.get("msg", "is invalid"))
     message = message.removeprefix("Value error, ")
+    if field == '"value"':
+        return message  # a whole-body rule speaks for itself
     return f"{field} {message[0].lower() + message[1:] if message else 'is invalid'}"

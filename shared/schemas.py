@@ -12,3 +12,9 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", serialize_by_alias=True
     )
+
+
+class ApiResponse(ApiModel):
+    """Response bodies: built from database rows, whose extra columns are left out."""
+
+    model_config = ConfigDict(**{**ApiModel.model_config, "extra": "ignore"})

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.db import connect
+from shared.events import Envelope
 from tests.auth_helpers import bearer
+from tests.helpers import publish_raw
 
 
 async def customer(client, token, **fields: Any) -> dict[str, Any]:
@@ -15,7 +18,7 @@ async def customer(client, token, **fields: Any) -> dict[str, Any]:
         "contactName": "Ada Payer",
         "email": f"ap-{uuid.uuid4().hex[:8]}@acme.example.com",
         "phone": "+14155552671",
-        "timezone": "Europe/Paris",
+        "timezone": daytime_zone(),
         **fields,
     }
     response = await client.post("/api/v1/customers", json=body, headers=bearer(token))
@@ -75,3 +78,30 @@ async def events_for(settings, campaign_id: str, event_type: str) -> list[dict[s
         campaign_id,
     )
     return [row["envelope"] for row in rows]
+
+
+def daytime_zone() -> str:
+    """An IANA zone where it is early afternoon right now, so steps due now are sendable."""
+    hour = datetime.now(UTC).hour
+    offset = (13 - hour + 12) % 24 - 12  # local hour ≈ 13:00, offset within -12..+11
+    # Etc/GMT zones carry the inverted POSIX sign: Etc/GMT-3 is UTC+3.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+async def send_event(settings, event_type: str, key: str, payload: dict[str, Any]) -> Envelope:
+    """Publish an event as another service would (through Kafka, not our code)."""
+    event = Envelope(type=event_type, producer="tests", payload=payload)
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        event_type,
+        [(key.encode(), event.model_dump_json().encode())],
+    )
+    return event
+
+
+async def runs_of(settings, campaign_id: str) -> list[Any]:
+    return await campaigns_sql(
+        settings,
+        "SELECT * FROM step_runs WHERE campaign_id = $1 ORDER BY position",
+        uuid.UUID(campaign_id),
+    )

@@ -36,6 +36,10 @@ def platform() -> Iterator[Platform]:
             "ADMIN_EMAIL": ADMIN_EMAIL,
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "OUTBOX_POLL_INTERVAL_MS": "200",
+            "SCHEDULER_INTERVAL_MS": "200",
+            # Every day is a contact day, so tests pick a zone where it is daytime now.
+            "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
+            "STEP_RETRY_DELAY": "1",
             "LOG_LEVEL": "INFO",
         },
     )

@@ -49,7 +49,10 @@ async def test_list_filters_and_pages(client, admin_token):
 async def test_bad_updates_and_missing_users(client, admin_token):
     user = await new_user(client, admin_token)
     empty = await client.patch(f"/api/v1/users/{user['id']}", json={}, headers=bearer(admin_token))
-    assert empty.status_code == 400 and "at least one of role, isActive" in empty.json()["details"]
+    assert (
+        empty.status_code == 400
+        and "Give at least one of role, isActive" in empty.json()["details"]
+    )
     bad_role = await client.patch(
         f"/api/v1/users/{user['id']}", json={"role": "owner"}, headers=bearer(admin_token)
     )

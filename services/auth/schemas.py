@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import EmailStr, Field, model_validator
 
-from shared.schemas import ApiModel
+from shared.schemas import ApiModel, ApiResponse
 
 Role = Literal["admin", "manager", "agent", "viewer"]
 Password = Field(min_length=12, max_length=1024)
@@ -19,7 +19,7 @@ class LoginRequest(ApiModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class TokenResponse(ApiModel):
+class TokenResponse(ApiResponse):
     access_token: str
     refresh_token: str
     expires_in: int = Field(description="Seconds until the access token expires")
@@ -52,11 +52,11 @@ class UpdateUserRequest(ApiModel):
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateUserRequest:
         if self.role is None and self.is_active is None:
-            raise ValueError("give at least one of role, isActive")
+            raise ValueError("Give at least one of role, isActive")
         return self
 
 
-class User(ApiModel):
+class User(ApiResponse):
     id: uuid.UUID
     email: str
     role: Role
@@ -68,12 +68,12 @@ class User(ApiModel):
     updated_at: datetime
 
 
-class UserPage(ApiModel):
+class UserPage(ApiResponse):
     items: list[User]
     total: int
     limit: int
     offset: int
 
 
-class SigningKeyInfo(ApiModel):
+class SigningKeyInfo(ApiResponse):
     kid: str

@@ -33,8 +33,7 @@ Writer = Annotated[Principal, require("campaigns:write")]
 
 def _campaign(row: Any) -> Campaign:
     steps = [
-        {**step, "delay": timedelta(seconds=float(step.pop("delay_seconds")))}
-        for step in (dict(s) for s in row["steps"])
+        {**step, "delay": timedelta(seconds=float(step["delay_seconds"]))} for step in row["steps"]
     ]
     return Campaign.model_validate({**dict(row), "steps": steps})
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, EmailStr, Field, PlainSerializer, model_validator
 
 from shared.contacts import PhoneNumber, TimeZone
-from shared.schemas import ApiModel
+from shared.schemas import ApiModel, ApiResponse
 
 Channel = Literal["email", "sms", "voice", "human"]
 CampaignStatus = Literal[
@@ -66,7 +66,7 @@ class CustomerPatch(ApiModel):
         return data
 
 
-class Customer(ApiModel):
+class Customer(ApiResponse):
     id: uuid.UUID
     company_name: str
     contact_name: str
@@ -79,7 +79,7 @@ class Customer(ApiModel):
     updated_at: datetime
 
 
-class CustomerPage(ApiModel):
+class CustomerPage(ApiResponse):
     items: list[Customer]
     total: int
     limit: int
@@ -104,7 +104,7 @@ class ReceiptIn(ApiModel):
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
-class Payment(ApiModel):
+class Payment(ApiResponse):
     id: uuid.UUID
     customer_id: uuid.UUID
     invoice_number: str
@@ -118,7 +118,7 @@ class Payment(ApiModel):
     updated_at: datetime
 
 
-class PaymentPage(ApiModel):
+class PaymentPage(ApiResponse):
     items: list[Payment]
     total: int
     limit: int
@@ -147,11 +147,11 @@ class CampaignIn(ApiModel):
         if problem:
             raise ValueError(problem)
         if self.start_at is not None and self.start_at.tzinfo is None:
-            raise ValueError("startAt needs a time zone offset, e.g. 2030-01-01T09:00:00+01:00")
+            raise ValueError('"startAt" needs a time zone offset, e.g. 2030-01-01T09:00:00+01:00')
         return self
 
 
-class Step(ApiModel):
+class Step(ApiResponse):
     position: int
     channel: Channel
     delay: timedelta
@@ -159,7 +159,7 @@ class Step(ApiModel):
     template: str | None
 
 
-class Campaign(ApiModel):
+class Campaign(ApiResponse):
     id: uuid.UUID
     name: str
     customer_id: uuid.UUID
@@ -176,7 +176,7 @@ class Campaign(ApiModel):
     updated_at: datetime
 
 
-class CampaignPage(ApiModel):
+class CampaignPage(ApiResponse):
     items: list[Campaign]
     total: int
     limit: int
@@ -188,7 +188,7 @@ class PauseIn(ApiModel):
     reason: Annotated[str, Field(max_length=200)] | None = None
 
 
-class ScheduledStep(ApiModel):
+class ScheduledStep(ApiResponse):
     position: int
     channel: Channel
     delay: timedelta
@@ -198,7 +198,7 @@ class ScheduledStep(ApiModel):
     status: str
 
 
-class Schedule(ApiModel):
+class Schedule(ApiResponse):
     campaign_id: uuid.UUID
     timezone: str
     items: list[ScheduledStep]

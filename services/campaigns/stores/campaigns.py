@@ -14,9 +14,9 @@ from shared.paging import Page, keyset_page
 COLUMNS = (
     "t.id, t.name, t.customer_id, t.payment_id, t.status, t.start_at, t.started_at, t.ended_at, "
     "t.paused_at, t.paused_until, t.pause_reason, t.flagged, t.created_at, t.updated_at, "
-    "(SELECT coalesce(json_agg(json_build_object('position', s.position, 'channel', s.channel, "
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('position', s.position, 'channel', s.channel, "
     "'delay_seconds', extract(epoch FROM s.delay), 'tone', s.tone, 'template', s.template) "
-    "ORDER BY s.position), '[]') FROM campaign_steps s WHERE s.campaign_id = t.id) AS steps"
+    "ORDER BY s.position), '[]'::jsonb) FROM campaign_steps s WHERE s.campaign_id = t.id) AS steps"
 )
 
 

@@ -1,0 +1,352 @@
+"""Campaigns through the gateway: validation, start checks, lifecycle, events in and out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import (
+    campaign,
+    campaigns_sql,
+    customer,
+    events_for,
+    payment,
+    runs_of,
+    send_event,
+)
+from tests.helpers import eventually
+
+STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT2S"}]
+
+
+async def _post(client, token, path, body=None):
+    return await client.post(path, json=body, headers=bearer(token))
+
+
+async def test_steps_are_validated_on_create(client, admin_token):
+    owner = await customer(client, admin_token)
+    record = await payment(client, admin_token, owner["id"])
+    base = {"name": "x", "customerId": owner["id"], "paymentId": record["id"]}
+    cases = [
+        (
+            [{"channel": "fax", "delay": "P0D"}],
+            '"steps[0].channel" must be one of [email, sms, voice, human]',
+        ),
+        (
+            [{"channel": "email", "delay": "P3D"}, {"channel": "sms", "delay": "P1D"}],
+            "Step 2 comes before step 1",
+        ),
+        ([{"channel": "email", "delay": "-P1D"}], "Step 1 has a negative delay"),
+        ([], '"steps" '),
+        ([{"channel": "email", "delay": "three days"}], '"steps[0].delay"'),
+    ]
+    for steps, message in cases:
+        response = await _post(client, admin_token, "/api/v1/campaigns", {**base, "steps": steps})
+        assert response.status_code == 400, (steps, response.text)
+        assert message in response.json()["details"], response.json()["details"]
+    naive = await _post(
+        client,
+        admin_token,
+        "/api/v1/campaigns",
+        {**base, "steps": STEPS, "startAt": "2030-01-01T09:00:00"},
+    )
+    assert naive.status_code == 400 and "time zone offset" in naive.json()["details"]
+    unknown = await _post(
+        client,
+        admin_token,
+        "/api/v1/campaigns",
+        {**base, "customerId": str(uuid.uuid4()), "steps": STEPS},
+    )
+    assert unknown.status_code == 404
+
+
+async def test_start_checks_each_have_a_clear_message(client, settings, admin_token):
+    quiet = await customer(client, admin_token, phone=None)
+    other = await customer(client, admin_token)
+    cases = []
+    paid_record = await payment(client, admin_token, quiet["id"], amount="5.00")
+    await _post(
+        client, admin_token, f"/api/v1/payments/{paid_record['id']}/receipts", {"amount": "5.00"}
+    )
+    cases.append(({"paymentId": paid_record["id"]}, "is already paid"))
+    foreign = await payment(client, admin_token, other["id"])
+    cases.append(({"paymentId": foreign["id"]}, "belongs to another customer"))
+    own = await payment(client, admin_token, quiet["id"])
+    cases.append(
+        (
+            {"paymentId": own["id"], "steps": STEPS},
+            "Step 2 (sms) needs the customer's phone, which is missing",
+        )
+    )
+    for fields, message in cases:
+        made = await campaign(client, admin_token, customerId=quiet["id"], **fields)
+        refused = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/start")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "Campaign cannot start"
+        assert message in refused.json()["details"]
+        assert (await runs_of(settings, made["id"])) == []  # nothing half-started
+
+    made = await campaign(client, admin_token, customerId=quiet["id"], paymentId=own["id"])
+    await client.patch(
+        f"/api/v1/customers/{quiet['id']}", json={"isActive": False}, headers=bearer(admin_token)
+    )
+    inactive = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/start")
+    assert inactive.status_code == 422 and "is inactive" in inactive.json()["details"]
+    # The guide's query, on our tables.
+    rows = await campaigns_sql(
+        settings,
+        "SELECT c.*, cu.company_name, cu.is_active as customer_active FROM campaigns.campaigns c "
+        "JOIN campaigns.customers cu ON c.customer_id = cu.id WHERE c.id = $1",
+        uuid.UUID(made["id"]),
+    )
+    assert rows[0]["customer_active"] is False and rows[0]["status"] == "draft"
+
+
+async def test_past_start_date_and_illegal_transitions(client, admin_token):
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    made = await campaign(client, admin_token, startAt=soon)
+    import asyncio
+
+    await asyncio.sleep(1.5)
+    late = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/start")
+    assert late.status_code == 422 and "is not in the future" in late.json()["details"]
+    draft = await campaign(client, admin_token)
+    resumed = await _post(client, admin_token, f"/api/v1/campaigns/{draft['id']}/resume")
+    assert (
+        resumed.status_code == 409
+        and resumed.json()["details"] == "Campaign is draft; it cannot resume"
+    )
+
+
+async def test_a_campaign_runs_its_steps_and_completes(client, settings, admin_token):
+    made = await campaign(client, admin_token, steps=STEPS, start=True)
+    assert made["status"] == "active"
+    assert len(await events_for(settings, made["id"], "campaign.started")) == 1
+
+    async def due_events():
+        return await events_for(settings, made["id"], "campaign.step_due")
+
+    due = await eventually(due_events, lambda found: len(found) == 2)
+    first = due[0]["payload"]
+    assert first["channel"] == "email" and first["position"] == 1 and first["attempt"] == 1
+    assert first["customer"]["email"] and first["payment"]["outstanding"] == "1250.00"
+    assert first["payment"]["currency"] == "EUR"
+    for event in due:
+        await send_event(
+            settings,
+            "task.completed",
+            made["id"],
+            {
+                "campaignId": made["id"],
+                "stepRunId": event["payload"]["stepRunId"],
+                "outcome": "sent",
+            },
+        )
+
+    async def status():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()["status"]
+
+    await eventually(status, lambda s: s == "completed")
+    completed = await events_for(settings, made["id"], "campaign.completed")
+    assert [e["payload"]["reason"] for e in completed] == ["every step has run"]
+    assert [r["status"] for r in await runs_of(settings, made["id"])] == ["completed", "completed"]
+
+
+async def test_payment_mid_campaign_stops_it(client, settings, admin_token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "P1D"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    await eventually(
+        lambda: events_for(settings, made["id"], "campaign.step_due"), lambda f: len(f) == 1
+    )
+    paid = await _post(
+        client, admin_token, f"/api/v1/payments/{made['paymentId']}/receipts", {"amount": "1250.00"}
+    )
+    assert paid.json()["status"] == "paid"
+    after = (
+        await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    ).json()
+    assert after["status"] == "completed"
+    assert [r["status"] for r in await runs_of(settings, made["id"])] == ["cancelled", "cancelled"]
+    # Even if its time comes, the cancelled step is never emitted.
+    await campaigns_sql(
+        settings,
+        "UPDATE step_runs SET due_at = now() WHERE campaign_id = $1",
+        uuid.UUID(made["id"]),
+    )
+    import asyncio
+
+    await asyncio.sleep(1)
+    assert len(await events_for(settings, made["id"], "campaign.step_due")) == 1
+    reason = (await events_for(settings, made["id"], "campaign.completed"))[0]["payload"]["reason"]
+    assert reason == "paid in full"
+
+
+async def test_failed_task_is_retried_then_fails(client, settings, admin_token):
+    made = await campaign(client, admin_token, start=True)
+
+    async def due():
+        return await events_for(settings, made["id"], "campaign.step_due")
+
+    for attempt in (1, 2, 3):
+        events = await eventually(due, lambda found, n=attempt: len(found) == n)
+        assert events[-1]["payload"]["attempt"] == attempt
+        run_id = events[-1]["payload"]["stepRunId"]
+        await send_event(
+            settings,
+            "task.failed",
+            made["id"],
+            {"campaignId": made["id"], "stepRunId": run_id, "reason": "SMTP down"},
+        )
+    runs = await eventually(
+        lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "failed"
+    )
+    assert runs[0]["attempts"] == 3 and runs[0]["last_error"] == "SMTP down"
+
+    async def status():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()["status"]
+
+    await eventually(status, lambda s: s == "completed")
+
+
+async def test_replies_pause_flag_skip_and_complete(client, settings, admin_token):
+    steps = [
+        {"channel": "email", "delay": "P1D"},
+        {"channel": "sms", "delay": "P2D"},
+        {"channel": "voice", "delay": "P3D"},
+    ]
+
+    async def fetch(campaign_id):
+        return (
+            await client.get(f"/api/v1/campaigns/{campaign_id}", headers=bearer(admin_token))
+        ).json()
+
+    promised = await campaign(client, admin_token, steps=steps, start=True)
+    friday = (date.today() + timedelta(days=4)).isoformat()
+    await send_event(
+        settings,
+        "reply.classified",
+        promised["customerId"],
+        {"customerId": promised["customerId"], "intent": "promise_to_pay", "promisedDate": friday},
+    )
+    paused = await eventually(lambda: fetch(promised["id"]), lambda c: c["status"] == "paused")
+    zone = ZoneInfo(
+        (
+            await client.get(
+                f"/api/v1/customers/{promised['customerId']}", headers=bearer(admin_token)
+            )
+        ).json()["timezone"]
+    )
+    assert datetime.fromisoformat(paused["pausedUntil"]).astimezone(
+        zone
+    ).date() == date.fromisoformat(friday) + timedelta(days=1)
+    assert paused["pauseReason"] == "promise to pay" and paused["flagged"] is False
+
+    disputed = await campaign(client, admin_token, steps=steps, start=True)
+    await send_event(
+        settings,
+        "reply.classified",
+        disputed["customerId"],
+        {"customerId": disputed["customerId"], "intent": "dispute"},
+    )
+    flagged = await eventually(lambda: fetch(disputed["id"]), lambda c: c["status"] == "paused")
+    assert (
+        flagged["flagged"] is True
+        and flagged["pauseReason"] == "dispute"
+        and flagged["pausedUntil"] is None
+    )
+
+    opted = await campaign(client, admin_token, steps=steps, start=True)
+    await send_event(
+        settings,
+        "reply.classified",
+        opted["customerId"],
+        {"customerId": opted["customerId"], "intent": "opt_out"},
+    )
+    runs = await eventually(
+        lambda: runs_of(settings, opted["id"]), lambda r: r[1]["status"] == "skipped"
+    )
+    assert [r["status"] for r in runs] == ["pending", "skipped", "skipped"]
+
+    settled = await campaign(client, admin_token, steps=steps, start=True)
+    await send_event(
+        settings,
+        "reply.classified",
+        settled["customerId"],
+        {"customerId": settled["customerId"], "intent": "paid"},
+    )
+    await eventually(lambda: fetch(settled["id"]), lambda c: c["status"] == "completed")
+
+
+async def test_scheduled_start_pause_resume_cancel(client, settings, admin_token):
+    start_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    made = await campaign(client, admin_token, startAt=start_at, start=True)
+    assert made["status"] == "scheduled"
+
+    async def fetch():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()
+
+    await eventually(fetch, lambda c: c["status"] == "active")
+    assert len(await events_for(settings, made["id"], "campaign.started")) == 1
+    paused = await _post(
+        client, admin_token, f"/api/v1/campaigns/{made['id']}/pause", {"reason": "customer called"}
+    )
+    assert paused.json()["status"] == "paused"
+    resumed = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/resume")
+    assert resumed.json()["status"] == "active"
+    cancelled = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    again = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/cancel")
+    assert again.status_code == 409 and "Campaign is cancelled" in again.json()["details"]
+    kinds = [
+        row["topic"]
+        for row in await campaigns_sql(
+            settings, "SELECT topic FROM outbox WHERE event_key = $1 ORDER BY id", made["id"]
+        )
+    ]
+    assert [k for k in kinds if k != "campaign.step_due"] == [
+        "campaign.started",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.cancelled",
+    ]
+
+
+async def test_schedule_moves_a_night_step_into_the_morning(client, admin_token):
+    zone = ZoneInfo("America/New_York")
+    tomorrow = datetime.now(zone).date() + timedelta(days=1)
+    three_am = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 3, 0, tzinfo=zone)
+    owner = await customer(client, admin_token, timezone="America/New_York")
+    made = await campaign(
+        client, admin_token, customerId=owner["id"], startAt=three_am.isoformat(),
+        steps=[{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "PT6H"}],
+    )  # fmt: skip
+    for preview in (made, await campaign_started(client, admin_token, made["id"])):
+        schedule = (
+            await client.get(
+                f"/api/v1/campaigns/{preview['id']}/schedule", headers=bearer(admin_token)
+            )
+        ).json()
+        first, second = schedule["items"]
+        assert schedule["timezone"] == "America/New_York"
+        assert (
+            datetime.fromisoformat(first["scheduledAt"]).astimezone(zone).hour == 8
+            and first["moved"] is True
+        )
+        assert (
+            datetime.fromisoformat(second["scheduledAt"]).astimezone(zone).hour == 9
+            and second["moved"] is False
+        )
+
+
+async def campaign_started(client, token, campaign_id):
+    response = await client.post(f"/api/v1/campaigns/{campaign_id}/start", headers=bearer(token))
+    assert response.status_code == 200 and response.json()["status"] == "scheduled"
+    return response.json()
