@@ -20,8 +20,8 @@ from services.campaigns.domain.start_checks import (
 WINDOW = ContactWindow()  # 08:00 to 21:00, Monday to Saturday
 
 
-def local(zone: str, *args: int) -> datetime:
-    return datetime(*args, tzinfo=ZoneInfo(zone))  # type: ignore[misc]
+def local(zone: str, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone))
 
 
 @pytest.mark.parametrize(

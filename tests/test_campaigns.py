@@ -192,7 +192,11 @@ async def test_failed_task_is_retried_then_fails(client, settings, admin_token):
         return await events_for(settings, made["id"], "campaign.step_due")
 
     for attempt in (1, 2, 3):
-        events = await eventually(due, lambda found, n=attempt: len(found) == n)
+
+        def has_attempt(found: list[dict[str, object]], n: int = attempt) -> bool:
+            return len(found) == n
+
+        events = await eventually(due, has_attempt)
         assert events[-1]["payload"]["attempt"] == attempt
         run_id = events[-1]["payload"]["stepRunId"]
         await send_event(
