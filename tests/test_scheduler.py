@@ -1,0 +1,71 @@
+"""The scheduler emits every due step exactly once: with racing replicas, and when a replica
+dies between claiming steps and committing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from services.campaigns.scheduler import claim_due_steps
+from shared.db import connect, create_pool
+from tests.scheduler_seed import drop_schema, seed_due_runs
+
+
+@pytest.fixture
+async def due_schema(settings):
+    schema = await seed_due_runs(settings, runs=300, per_campaign=3)
+    yield schema
+    await drop_schema(settings, schema)
+
+
+async def _emitted_per_run(pool) -> Counter[str]:
+    rows = await pool.fetch(
+        "SELECT envelope->'payload'->>'stepRunId' AS run FROM outbox WHERE topic = 'campaign.step_due'"
+    )
+    return Counter(row["run"] for row in rows)
+
+
+async def _drain(pool, batch: int) -> int:
+    total = 0
+    while True:
+        async with pool.acquire() as connection, connection.transaction():
+            claimed = await claim_due_steps(connection, batch)
+        if not claimed:
+            return total
+        total += claimed
+
+
+async def test_racing_schedulers_emit_each_step_once(settings, due_schema):
+    pool = await create_pool(settings, due_schema, max_size=8)
+    try:
+        claimed = await asyncio.gather(*(_drain(pool, batch=7) for _ in range(4)))
+        assert sum(claimed) == 300
+        assert all(count > 0 for count in claimed), f"no real race: {claimed}"
+        emitted = await _emitted_per_run(pool)
+        assert len(emitted) == 300 and set(emitted.values()) == {1}
+        assert await pool.fetchval("SELECT count(*) FROM step_runs WHERE status <> 'emitted'") == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_scheduler_dying_mid_claim_loses_and_doubles_nothing(settings, due_schema):
+    pool = await create_pool(settings, due_schema)
+    doomed = await connect(settings.database_url, due_schema)
+    try:
+        transaction = doomed.transaction()
+        await transaction.start()
+        assert await claim_due_steps(doomed, 100) == 100  # claimed and written, not committed
+        # Another replica meanwhile skips the locked rows and takes the rest.
+        async with pool.acquire() as connection, connection.transaction():
+            assert await claim_due_steps(connection, 1000) == 200
+        await pool.execute("SELECT pg_terminate_backend($1)", doomed.get_server_pid())
+        await asyncio.sleep(0.2)
+        assert await _drain(pool, batch=50) == 100  # the dead replica's claim came back
+        emitted = await _emitted_per_run(pool)
+        assert len(emitted) == 300 and set(emitted.values()) == {1}
+    finally:
+        if not doomed.is_closed():
+            doomed.terminate()
+        await pool.close()
