@@ -14,12 +14,12 @@ from pathlib import Path
 
 from shared.cli import bootstrap_admin, migrate_all
 from shared.stack.platform import Platform, isolated_settings
-from tests.bench import auth, outbox
+from tests.bench import auth, campaigns, outbox
 from tests.bench.report import Row, print_table, write_json
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-123"
-PARTS = ("outbox", "auth")
+PARTS = ("outbox", "campaigns", "auth")
 
 
 def main(parts: list[str]) -> None:
@@ -42,6 +42,8 @@ def main(parts: list[str]) -> None:
         settings = stack.service_settings()
         if "outbox" in parts:
             rows += asyncio.run(outbox.measure(settings))
+        if "campaigns" in parts:
+            rows += asyncio.run(campaigns.measure(settings))
         if "auth" in parts:
             migrate_all(settings.database_url)
             bootstrap_admin(settings)
