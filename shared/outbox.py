@@ -30,12 +30,22 @@ def _channel(schema: str) -> str:
 
 async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
     """Record `event` for publication, keyed by its aggregate id (per-key order is kept)."""
+    await enqueue_many(connection, [(event, key)])
+
+
+async def enqueue_many(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
+    """Record several `(event, key)` pairs in one round trip, in the order given."""
+    if not events:
+        return
     await connection.execute(
-        "INSERT INTO outbox (event_id, topic, event_key, envelope) VALUES ($1, $2, $3, $4)",
-        event.event_id,
-        event.type,
-        key,
-        event.model_dump(mode="json"),
+        "INSERT INTO outbox (event_id, topic, event_key, envelope) "
+        "SELECT e.event_id, e.topic, e.event_key, e.envelope "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) "
+        "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, n) ORDER BY n",
+        [event.event_id for event, _ in events],
+        [event.type for event, _ in events],
+        [key for _, key in events],
+        [event.model_dump(mode="json") for event, _ in events],
     )
     await connection.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
 

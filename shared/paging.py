@@ -42,37 +42,35 @@ class Page:
 
 async def keyset_page(
     executor: Executor,
-    select: str,
+    columns: str,
+    table: str,
     where: str,
     args: list[Any],
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """`SELECT {select} FROM … WHERE {where}` one page at a time.
+    """`SELECT {columns} FROM {table} WHERE {where}`, one page at a time, with the total.
 
-    `select` is the select list and FROM clause (the main table aliased `t`); `where` uses
-    `$1…$n` for `args`. The total counts every match, whatever the cursor.
+    `table` is aliased `t`; `where` uses `$1…$n` for `args`. The page walks the
+    `(created_at, id)` index; the total is a separate count over the same filter.
     """
     after = Cursor.decode(cursor) if cursor else None
     n = len(args)
     rows = await executor.fetch(
-        f"WITH matching AS (SELECT {select} WHERE {where}) "
-        f"SELECT *, (SELECT count(*) FROM matching) AS total_matching FROM matching "
-        f"WHERE (${n + 1}::timestamptz IS NULL OR (created_at, id) > (${n + 1}, ${n + 2})) "
-        f"ORDER BY created_at, id LIMIT ${n + 3}",
+        f"SELECT {columns}, (SELECT count(*) FROM {table} WHERE {where}) AS total_matching "
+        f"FROM {table} WHERE {where} "
+        f"AND (${n + 1}::timestamptz IS NULL OR (t.created_at, t.id) > (${n + 1}, ${n + 2})) "
+        f"ORDER BY t.created_at, t.id LIMIT ${n + 3}",
         *args,
         after.created_at if after else None,
         after.id if after else None,
         limit + 1,
     )
     page = [{k: v for k, v in row.items() if k != "total_matching"} for row in rows[:limit]]
-    total = int(rows[0]["total_matching"]) if rows else await _count(executor, select, where, args)
+    if rows:
+        total = int(rows[0]["total_matching"])
+    else:
+        total = int(await executor.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args))
     more = len(rows) > limit
     next_cursor = Cursor(page[-1]["created_at"], page[-1]["id"]).encode() if more else None
     return Page(page, total, next_cursor)
-
-
-async def _count(executor: Executor, select: str, where: str, args: list[Any]) -> int:
-    return int(
-        await executor.fetchval(f"SELECT count(*) FROM (SELECT {select} WHERE {where}) m", *args)
-    )

@@ -73,7 +73,8 @@ async def page(
 ) -> Page:
     return await keyset_page(
         executor,
-        f"{COLUMNS} FROM campaigns t",
+        COLUMNS,
+        "campaigns t",
         "($1::uuid IS NULL OR t.customer_id = $1) AND ($2::uuid IS NULL OR t.payment_id = $2) "
         "AND ($3::text IS NULL OR t.status = $3)",
         [customer_id, payment_id, status],

@@ -70,7 +70,8 @@ async def page(
 ) -> Page:
     return await keyset_page(
         executor,
-        f"{COLUMNS} FROM customers t",
+        COLUMNS,
+        "customers t",
         "($1::text IS NULL OR lower(company_name) LIKE '%' || lower($1) || '%' "
         "OR lower(email) LIKE '%' || lower($1) || '%') AND ($2::boolean IS NULL OR is_active = $2)",
         [_escape_like(search) if search else None, is_active],

@@ -52,7 +52,8 @@ async def page(
 ) -> Page:
     return await keyset_page(
         executor,
-        f"{COLUMNS} FROM payments t",
+        COLUMNS,
+        "payments t",
         "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)",
         [customer_id, status],
         limit,
