@@ -101,12 +101,10 @@ class KeySet:
     async def key_for(self, kid: str) -> Any:
         if kid not in self._keys or self._age() > self.refresh_after_s:
             async with self._lock:
-                if kid not in self._keys:
+                if kid not in self._keys and self._age() >= self.min_refetch_s:
                     # An unknown kid (after a rotation) refetches, but at most once a second,
-                    # so forged kids cannot turn into a flood of JWKS requests.
-                    await asyncio.sleep(max(0.0, self.min_refetch_s - self._age()))
-                    if kid not in self._keys:
-                        await self._fetch()
+                    # so forged kids cannot turn into a flood of JWKS requests or waits.
+                    await self._fetch()
                 elif self._age() > self.refresh_after_s:
                     await self._fetch()
         if kid not in self._keys:
@@ -208,12 +206,18 @@ async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
 
 async def current_principal(request: Request) -> Principal:
     """The verified caller; verified once per request even when several dependencies ask."""
-    cached: Principal | None = getattr(request.state, "principal", None)
+    cached: Principal | ApiError | None = getattr(request.state, "principal", None)
+    if isinstance(cached, ApiError):
+        raise cached
     if cached is not None:
         return cached
     found: Resources = request.app.state.resources
-    principal = await verify_access_token(bearer_token(request), found.keys)
-    await _check_not_revoked(found.redis, principal)
+    try:
+        principal = await verify_access_token(bearer_token(request), found.keys)
+        await _check_not_revoked(found.redis, principal)
+    except ApiError as refusal:
+        request.state.principal = refusal  # the rate limit and the route ask once, not twice
+        raise
     request.state.principal = principal
     return principal
 

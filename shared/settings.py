@@ -68,6 +68,9 @@ class Settings(DatabaseSettings):
 
     access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
     refresh_token_ttl: int = Field(default=14 * 86400, ge=60, description="Seconds")
+    session_max_age: int = Field(
+        default=30 * 86400, ge=60, description="Seconds a login lasts, however often refreshed"
+    )
     password_reset_ttl: int = Field(default=1800, ge=60, description="Seconds")
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_duration: int = Field(default=900, ge=1, description="Seconds an account stays locked")
@@ -107,7 +110,7 @@ class Settings(DatabaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+        if not value.startswith(("redis://", "rediss://")):
             raise ValueError("must start with redis:// or rediss://")
         return value
 

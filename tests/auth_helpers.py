@@ -79,7 +79,8 @@ def mails_to(maildir: Path, address: str) -> list[Any]:
 def reset_token_from(message: Any) -> str:
     body = next(part for part in message.walk() if part.get_content_type() == "text/plain")
     found = re.search(
-        r"reset-password\?token=([A-Za-z0-9_\-]+)", body.get_payload(decode=True).decode()
+        r"/api/v1/auth/reset-password\?token=([A-Za-z0-9_\-]+)",
+        body.get_payload(decode=True).decode(),
     )
     assert found, "no reset link in the email"
     return found.group(1)

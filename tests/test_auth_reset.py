@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from tests.auth_helpers import auth_sql, bearer, login, mails_to, new_user, reset_token_from, tokens
 from tests.helpers import eventually
@@ -73,3 +74,30 @@ async def test_expired_reset_link_is_refused(platform, settings, client, admin_t
     )
     assert expired.status_code == 400
     assert "expired" in expired.json()["details"]
+
+
+async def test_the_emailed_link_opens_a_reset_page(client, platform, gateway_url, admin_token):
+    user = await new_user(client, admin_token)
+    await _request_reset(client, user["email"])
+
+    async def inbox():
+        return mails_to(platform.state_dir / "mail", user["email"])
+
+    message = (await eventually(inbox, lambda found: len(found) == 1))[0]
+    body = (
+        next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        .get_payload(decode=True)
+        .decode()
+    )
+    link = next(word for word in body.split() if word.startswith("http"))
+    assert link.startswith(f"{gateway_url}/api/v1/auth/reset-password?token=")
+    page = await client.get(link.removeprefix(gateway_url))
+    assert page.status_code == 200 and "password-reset/confirm" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_unknown_emails_lock_out_like_real_accounts(client):
+    email = f"ghost-{uuid.uuid4().hex[:8]}@example.com"
+    answers = [await login(client, email, "some-wrong-password") for _ in range(6)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 401, 403, 403]
+    assert answers[4].json()["error"] == "Account is locked"

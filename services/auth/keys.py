@@ -53,21 +53,20 @@ async def active_signing_key(connection: Connection) -> SigningKey:
     return SigningKey(row["kid"], loaded)
 
 
-async def public_jwks(connection: Connection) -> dict[str, Any]:
-    """Every key still able to verify tokens (active and recently retired)."""
+async def public_jwks(connection: Connection, access_token_ttl: int) -> dict[str, Any]:
+    """Every key that may still have signed a live token: the active one, and those retired
+    less than a token lifetime (plus a margin for clock skew) ago."""
     rows = await connection.fetch(
-        "SELECT public_jwk FROM signing_keys "
-        "WHERE retired_at IS NULL OR retired_at > now() - interval '1 day' ORDER BY created_at"
+        "SELECT public_jwk FROM signing_keys WHERE retired_at IS NULL "
+        "OR retired_at > now() - make_interval(secs => $1) ORDER BY created_at",
+        access_token_ttl + 300,
     )
     return {"keys": [row["public_jwk"] for row in rows]}
 
 
-async def rotate_signing_key(connection: Connection, access_token_ttl: int) -> SigningKey:
-    """Retire the current key and sign with a new one from now on.
-
-    Retired keys stay in the JWKS for a day (longer than any access token lives), so tokens
-    already issued keep verifying until they expire.
-    """
+async def rotate_signing_key(connection: Connection) -> SigningKey:
+    """Retire the current key and sign with a new one from now on; the retired key stays in
+    the JWKS while tokens it signed can still be alive (see `public_jwks`)."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.signing_keys'))")
         await connection.execute(

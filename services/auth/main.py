@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.auth.reset_page import router as reset_page
 from services.auth.routes import router
 from services.auth.user_routes import router as user_router
 from shared.service import ServiceSpec, create_app
@@ -12,7 +13,7 @@ SPEC = ServiceSpec(
     name="auth",
     title="Remit auth service",
     description="Users, roles, sign-in and access tokens (JWKS for the other services).",
-    routers=(router, user_router),
+    routers=(router, user_router, reset_page),
 )
 
 

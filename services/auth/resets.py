@@ -29,4 +29,9 @@ async def consume_reset(connection: Connection, token: str) -> uuid.UUID | None:
         "WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id",
         secret_hash(token),
     )
+    if user_id is not None:  # the other links sent to this user stop working too
+        await connection.execute(
+            "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+            user_id,
+        )
     return user_id

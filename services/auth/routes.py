@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from services.auth import resets, sessions, users
+from services.auth import resets, sessions, unknown_accounts, users
 from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
 from services.auth.lockout import Outcome, decide
 from services.auth.passwords import DUMMY_HASH, hash_password, verify_password
@@ -60,42 +60,50 @@ async def login(body: LoginRequest, deps: Deps, request: Request) -> TokenRespon
     )
     user = await users.user_by_email(deps.pool, body.email)
     # Unknown emails pay for a hash check too, so timing does not reveal which accounts exist.
-    password_ok = await verify_password(
-        user["password_hash"] if user else DUMMY_HASH, body.password
-    )
-    if user is None:
-        raise INVALID_CREDENTIALS
+    known_hash = user["password_hash"] if user else DUMMY_HASH
+    password_ok = await verify_password(known_hash, body.password)
     now = datetime.now(UTC)
-    decision = decide(
-        password_ok=password_ok,
-        is_active=user["is_active"],
-        failed_attempts=user["failed_login_attempts"],
-        locked_until=user["locked_until"],
-        now=now,
-        max_failed=settings.max_failed_logins,
-        lockout=timedelta(seconds=settings.lockout_duration),
-    )
-    if decision.failed_attempts is not None:
-        await users.record_failed_login(
-            deps.pool, user["id"], decision.failed_attempts, decision.lock_until
+    lockout = timedelta(seconds=settings.lockout_duration)
+    if user is None:
+        locked_until = await unknown_accounts.record_failure(
+            deps.redis, body.email, now, settings.max_failed_logins, lockout
         )
+        raise _locked(locked_until) if locked_until else INVALID_CREDENTIALS
+    async with deps.pool.acquire() as connection, connection.transaction():
+        # Locked and re-read: concurrent guesses on one account are counted one by one.
+        current = await users.user_by_email(connection, body.email, lock=True)
+        assert current is not None
+        decision = decide(
+            password_ok=password_ok,
+            is_active=current["is_active"],
+            failed_attempts=current["failed_login_attempts"],
+            locked_until=current["locked_until"],
+            now=now,
+            max_failed=settings.max_failed_logins,
+            lockout=lockout,
+        )
+        if decision.failed_attempts is not None:
+            await users.record_failed_login(
+                connection, current["id"], decision.failed_attempts, decision.lock_until
+            )
+        if decision.outcome is Outcome.SUCCESS:
+            await users.record_login(connection, current["id"])
+            refresh = await sessions.open_family(
+                connection, current["id"], timedelta(seconds=settings.refresh_token_ttl)
+            )
+            return await _issue_tokens(deps, connection, current["id"], current["role"], refresh)
     if decision.outcome is Outcome.LOCKED:
-        assert decision.lock_until is not None
-        raise ApiError(
-            403,
-            "Account is locked",
-            f"Too many failed logins; try again after {decision.lock_until.isoformat()}",
-        )
-    if decision.outcome is Outcome.BAD_CREDENTIALS:
-        raise INVALID_CREDENTIALS
+        raise _locked(decision.lock_until)
     if decision.outcome is Outcome.DISABLED:
         raise ApiError(403, "Account is disabled", "Contact an administrator to reactivate it")
-    async with deps.pool.acquire() as connection, connection.transaction():
-        await users.record_login(connection, user["id"])
-        refresh = await sessions.open_family(
-            connection, user["id"], timedelta(seconds=settings.refresh_token_ttl)
-        )
-        return await _issue_tokens(deps, connection, user["id"], user["role"], refresh)
+    raise INVALID_CREDENTIALS
+
+
+def _locked(until: datetime | None) -> ApiError:
+    assert until is not None
+    return ApiError(
+        403, "Account is locked", f"Too many failed logins; try again after {until.isoformat()}"
+    )
 
 
 @router.post("/auth/refresh", response_model=TokenResponse)
@@ -103,7 +111,12 @@ async def refresh(body: RefreshRequest, deps: Deps) -> TokenResponse:
     ttl = timedelta(seconds=deps.settings.refresh_token_ttl)
     async with deps.pool.acquire() as connection:
         async with connection.transaction():
-            rotation = await sessions.rotate(connection, body.refresh_token, ttl)
+            rotation = await sessions.rotate(
+                connection,
+                body.refresh_token,
+                ttl,
+                timedelta(seconds=deps.settings.session_max_age),
+            )
         if rotation.refused is sessions.Refusal.EXPIRED:
             raise ApiError(401, "Token expired", "Refresh token has expired; log in again")
         if rotation.refused is sessions.Refusal.REUSED:
@@ -141,7 +154,7 @@ async def jwks(deps: Deps) -> dict[str, object]:
     """The public keys that verify access tokens (current and recently retired)."""
     async with deps.pool.acquire() as connection:
         await active_signing_key(connection)
-        return await public_jwks(connection)
+        return await public_jwks(connection, deps.settings.access_token_ttl)
 
 
 @router.post("/auth/keys/rotate", response_model=SigningKeyInfo, status_code=201)
@@ -150,7 +163,7 @@ async def rotate_keys(
 ) -> SigningKeyInfo:
     """Start signing with a new key; tokens signed with the old one stay valid until they expire."""
     async with deps.pool.acquire() as connection:
-        key = await rotate_signing_key(connection, deps.settings.access_token_ttl)
+        key = await rotate_signing_key(connection)
     return SigningKeyInfo(kid=key.kid)
 
 
@@ -164,7 +177,10 @@ async def request_password_reset(
         [
             await deps.limiter.hit(
                 deps.settings.login_rate_limit_per_ip, "reset-ip", client_ip(request)
-            )
+            ),
+            await deps.limiter.hit(
+                deps.settings.login_rate_limit_per_account, "reset-account", body.email.lower()
+            ),
         ],
     )
     user = await users.user_by_email(deps.pool, body.email)
@@ -175,7 +191,7 @@ async def request_password_reset(
             payload = {
                 "userId": str(user["id"]),
                 "email": user["email"],
-                "resetUrl": f"{deps.settings.public_url}/reset-password?token={token}",
+                "resetUrl": f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}",
                 "expiresAt": (datetime.now(UTC) + ttl).isoformat(),
             }
             event = new_event("auth.password_reset_requested", "auth", payload)

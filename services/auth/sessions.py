@@ -48,14 +48,19 @@ async def _issue(connection: Connection, family_id: uuid.UUID, ttl: timedelta) -
     return token
 
 
-async def rotate(connection: Connection, token: str, ttl: timedelta) -> Rotation:
-    """Spend `token` for a new one in the same family; run inside a transaction."""
+async def rotate(
+    connection: Connection, token: str, ttl: timedelta, max_age: timedelta
+) -> Rotation:
+    """Spend `token` for a new one in the same family (a login lasts at most `max_age`);
+    run inside a transaction."""
     row = await connection.fetchrow(
-        "SELECT rt.id, rt.family_id, rt.used_at, rt.expires_at <= now() AS expired, "
+        "SELECT rt.id, rt.family_id, rt.used_at, "
+        "rt.expires_at <= now() OR f.created_at + $2::interval <= now() AS expired, "
         "f.user_id, f.revoked_at FROM refresh_tokens rt "
         "JOIN token_families f ON f.id = rt.family_id "
         "WHERE rt.token_hash = $1 FOR UPDATE OF rt, f",
         secret_hash(token),
+        max_age,
     )
     if row is None:
         return Rotation(refused=Refusal.UNKNOWN)

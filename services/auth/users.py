@@ -32,9 +32,13 @@ async def insert_user(
     return record
 
 
-async def user_by_email(executor: Executor, email: str) -> asyncpg.Record | None:
+async def user_by_email(
+    executor: Executor, email: str, *, lock: bool = False
+) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)"
+        + (" FOR UPDATE" if lock else ""),
+        email,
     )
     return record
 
