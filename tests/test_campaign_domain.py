@@ -138,3 +138,17 @@ def test_each_start_problem_has_its_own_message(change, message):
 
 def test_a_sound_campaign_can_start():
     assert start_problem(CUSTOMER, CUSTOMER.id, PAYMENT, PAYMENT.id, STEPS, None, NOW) is None
+
+
+def test_step_conditions():
+    from decimal import Decimal
+
+    from services.campaigns.domain.conditions import skip_reason
+
+    assert skip_reason({}, Decimal("10.00"), None) is None
+    assert skip_reason({"minOutstanding": "50.00"}, Decimal("49.99"), None) == (
+        "outstanding 49.99 is below minOutstanding 50.00"
+    )
+    assert skip_reason({"minOutstanding": "50.00"}, Decimal("50.00"), None) is None
+    assert skip_reason({"skipIfReplied": True}, Decimal("1"), NOW) == "the customer has replied"
+    assert skip_reason({"skipIfReplied": True}, Decimal("1"), None) is None

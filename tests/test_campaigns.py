@@ -354,3 +354,34 @@ async def campaign_started(client, token, campaign_id):
     response = await client.post(f"/api/v1/campaigns/{campaign_id}/start", headers=bearer(token))
     assert response.status_code == 200 and response.json()["status"] == "scheduled"
     return response.json()
+
+
+async def test_step_conditions_skip_steps_when_due(client, settings, admin_token):
+    steps = [
+        {"channel": "email", "delay": "P0D", "conditions": {"minOutstanding": "2000.00"}},
+        {"channel": "email", "delay": "PT3S", "conditions": {"skipIfReplied": True}},
+    ]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    assert made["steps"][0]["conditions"] == {"minOutstanding": "2000.00", "skipIfReplied": False}
+    first = await eventually(
+        lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "skipped"
+    )
+    assert first[0]["outcome"] == "outstanding 1250.00 is below minOutstanding 2000.00"
+    await send_event(
+        settings,
+        "reply.classified",
+        made["customerId"],
+        {"customerId": made["customerId"], "intent": "question"},
+    )
+    runs = await eventually(
+        lambda: runs_of(settings, made["id"]), lambda r: r[1]["status"] == "skipped", timeout=20
+    )
+    assert runs[1]["outcome"] == "the customer has replied"
+    assert await events_for(settings, made["id"], "campaign.step_due") == []
+
+    async def status():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()["status"]
+
+    await eventually(status, lambda s: s == "completed")

@@ -84,6 +84,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
         return
     now = operations.utcnow()
     for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
+        await campaigns.set_state(connection, campaign_id, last_reply_at=now)
         campaign = await operations.locked_campaign(connection, campaign_id)
         running = Status(campaign["status"])
         try:

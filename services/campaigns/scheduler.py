@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from services.campaigns import operations
+from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import new_event
@@ -32,7 +33,7 @@ WITH due AS (
     FOR UPDATE OF r SKIP LOCKED
 )
 SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
-       s.tone, s.template, c.customer_id, c.payment_id,
+       s.tone, s.template, s.conditions, c.customer_id, c.payment_id, c.last_reply_at,
        cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone,
        p.invoice_number, p.amount, p.currency, p.due_date, p.amount_paid
 FROM due
@@ -78,8 +79,17 @@ def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
 
 
 async def claim_due_steps(connection: Connection, batch_size: int) -> int:
-    """Claim and emit up to `batch_size` due runs; the caller holds the transaction."""
+    """Claim up to `batch_size` due runs and emit them (or skip those whose conditions fail);
+    the caller holds the transaction."""
     rows = await connection.fetch(_CLAIM, batch_size)
+    send, skip = [], []
+    for row in rows:
+        outstanding = row["amount"] - row["amount_paid"]
+        reason = skip_reason(row["conditions"], outstanding, row["last_reply_at"])
+        if reason:
+            skip.append((row, reason))
+        else:
+            send.append(row)
     await enqueue_many(
         connection,
         [
@@ -87,15 +97,23 @@ async def claim_due_steps(connection: Connection, batch_size: int) -> int:
                 new_event("campaign.step_due", "campaigns", step_due_payload(row)),
                 str(row["campaign_id"]),
             )
-            for row in rows
+            for row in send
         ],
     )
-    if rows:
+    if send:
         await connection.execute(
             "UPDATE step_runs SET status = 'emitted', emitted_at = now(), attempts = attempts + 1, "
             "updated_at = now() WHERE id = ANY($1::uuid[])",
-            [row["id"] for row in rows],
+            [row["id"] for row in send],
         )
+    for row, reason in skip:
+        await connection.execute(
+            "UPDATE step_runs SET status = 'skipped', outcome = $2, finished_at = now(), "
+            "updated_at = now() WHERE id = $1",
+            row["id"],
+            reason,
+        )
+        await operations.complete_if_done(connection, row["campaign_id"], operations.utcnow())
     return len(rows)
 
 

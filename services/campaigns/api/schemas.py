@@ -125,11 +125,23 @@ class PaymentPage(ApiResponse):
     next_cursor: str | None
 
 
+class StepConditions(ApiModel):
+    """Checked when the step falls due; a step whose conditions fail is skipped."""
+
+    min_outstanding: Money | None = Field(
+        default=None, description="Send only while at least this much is still owed"
+    )
+    skip_if_replied: bool = Field(
+        default=False, description="Skip once the customer has replied to the campaign"
+    )
+
+
 class StepIn(ApiModel):
     channel: Channel
     delay: timedelta = Field(description='ISO 8601 duration from the start, e.g. "P3D", "PT30S"')
     tone: Annotated[str, Field(min_length=1, max_length=40)] = "friendly"
     template: Annotated[str, Field(max_length=4000)] | None = None
+    conditions: StepConditions = Field(default_factory=StepConditions)
 
 
 class CampaignIn(ApiModel):
@@ -157,6 +169,7 @@ class Step(ApiResponse):
     delay: timedelta
     tone: str
     template: str | None
+    conditions: StepConditions
 
 
 class Campaign(ApiResponse):

@@ -15,7 +15,8 @@ COLUMNS = (
     "t.id, t.name, t.customer_id, t.payment_id, t.status, t.start_at, t.started_at, t.ended_at, "
     "t.paused_at, t.paused_until, t.pause_reason, t.flagged, t.created_at, t.updated_at, "
     "(SELECT coalesce(jsonb_agg(jsonb_build_object('position', s.position, 'channel', s.channel, "
-    "'delay_seconds', extract(epoch FROM s.delay), 'tone', s.tone, 'template', s.template) "
+    "'delay_seconds', extract(epoch FROM s.delay), 'tone', s.tone, 'template', s.template, "
+    "'conditions', s.conditions) "
     "ORDER BY s.position), '[]'::jsonb) FROM campaign_steps s WHERE s.campaign_id = t.id) AS steps"
 )
 
@@ -35,8 +36,9 @@ async def insert(
         created_by,
     )
     await connection.executemany(
-        "INSERT INTO campaign_steps (id, campaign_id, position, channel, delay, tone, template) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO campaign_steps "
+        "(id, campaign_id, position, channel, delay, tone, template, conditions) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [
             (
                 uuid.uuid4(),
@@ -46,6 +48,12 @@ async def insert(
                 s["delay"],
                 s["tone"],
                 s.get("template"),
+                {
+                    "minOutstanding": str(s["conditions"]["min_outstanding"])
+                    if s["conditions"]["min_outstanding"] is not None
+                    else None,
+                    "skipIfReplied": s["conditions"]["skip_if_replied"],
+                },
             )
             for position, s in enumerate(fields["steps"], start=1)
         ],
