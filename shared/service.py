@@ -48,6 +48,8 @@ class ServiceSpec:
     subscriptions: Sequence[Subscription] = ()
     # Loops the service runs beside its HTTP API (e.g. the campaigns scheduler).
     background: Sequence[Callable[[Resources], Coroutine[Any, Any, None]]] = ()
+    # Facts shown in the service's health that do not make it unhealthy (e.g. OpenAI's state).
+    health_notes: Callable[[Resources], dict[str, str]] | None = None
     openapi_tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
 
@@ -137,7 +139,9 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
     @router.get(f"/{spec.name}/health", summary=f"Health of the {spec.name} service")
     async def service_health(request: Request) -> JSONResponse:
         parts = await own_dependencies(request)
-        body = {"status": overall(parts), "service": spec.name, "services": parts}
+        body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
+        if spec.health_notes is not None:
+            body["notes"] = spec.health_notes(resources(request))
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @router.get("/docs", include_in_schema=False)

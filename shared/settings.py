@@ -65,6 +65,19 @@ class Settings(DatabaseSettings):
     smtp_from: str = "Remit <billing@remit.local>"
 
     openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = Field(default=None, description="Another OpenAI-compatible API")
+    openai_model: str = "gpt-4o-mini"
+    openai_temperature: float = Field(default=0.3, ge=0, le=2)
+    openai_timeout: float = Field(default=20.0, gt=0, description="Seconds per request")
+    openai_max_retries: int = Field(
+        default=3, ge=0, description="429/5xx/timeouts, exponential backoff with jitter"
+    )
+
+    task_stuck_after: int = Field(default=3600, ge=1, description="Seconds (1 h, as the guide)")
+    agent_heartbeat_timeout: int = Field(default=90, ge=1, description="Seconds")
+    task_max_send_attempts: int = Field(default=3, ge=1)
+    agents_worker_interval_ms: int = Field(default=500, ge=10)
+    reply_min_confidence: float = Field(default=0.6, ge=0, le=1)
 
     access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
     refresh_token_ttl: int = Field(default=14 * 86400, ge=60, description="Seconds")

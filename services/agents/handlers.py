@@ -3,28 +3,145 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+import asyncpg
+
+from services.agents.brain import shared_brain
+from services.agents.stores import tasks
 from shared.consumer import Subscription
 from shared.db import Connection
-from shared.events import Envelope
+from shared.events import Envelope, new_event
+from shared.outbox import enqueue
+from shared.settings import get_settings
 
 
 async def remember_user(connection: Connection, event: Envelope) -> None:
-    """Keep the user directory in step with auth's `user.*` events."""
+    """Keep the user directory in step with auth's `user.*` events.
+
+    Each event type has its own topic, so a deactivation may overtake the creation: the
+    newest event (by `occurred_at`) wins, whatever order they arrive in.
+    """
     payload = event.payload
     await connection.execute(
-        "INSERT INTO user_directory (user_id, email, role, is_active) VALUES ($1, $2, $3, $4) "
+        "INSERT INTO user_directory (user_id, email, role, is_active, event_at) "
+        "VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, role = EXCLUDED.role, "
-        "is_active = EXCLUDED.is_active, updated_at = now()",
+        "is_active = EXCLUDED.is_active, event_at = EXCLUDED.event_at, updated_at = now() "
+        "WHERE user_directory.event_at < EXCLUDED.event_at",
         uuid.UUID(payload["userId"]),
         payload["email"],
         payload["role"],
         payload["isActive"],
+        event.occurred_at,
     )
+
+
+async def create_task(connection: Connection, event: Envelope) -> None:
+    """One task per due step (and attempt), however often the event arrives; none for a
+    campaign that has already ended (its end may overtake the step on another topic)."""
+    if await connection.fetchval(
+        "SELECT 1 FROM ended_campaigns WHERE campaign_id = $1",
+        uuid.UUID(event.payload["campaignId"]),
+    ):
+        return
+    task = await tasks.insert(connection, event.payload, event.payload["channel"])
+    if task is not None:
+        await tasks.publish(connection, "task.created", task)
+
+
+async def _task_for(connection: Connection, payload: dict[str, object]) -> asyncpg.Record | None:
+    task_id = payload.get("taskId")
+    return await tasks.get(connection, uuid.UUID(str(task_id)), lock=True) if task_id else None
+
+
+async def message_done(connection: Connection, event: Envelope) -> None:
+    """Sent (or delivered): the step's work is done."""
+    task = await _task_for(connection, event.payload)
+    if task is None or task["status"] not in tasks.OPEN:
+        return
+    outcome = "delivered" if event.type == "message.delivered" else "sent"
+    await tasks.set_status(connection, task["id"], "completed", outcome=outcome)
+    await tasks.publish(connection, "task.completed", task, outcome=outcome)
+
+
+async def message_failed(connection: Connection, event: Envelope) -> None:
+    """Retry the send while tries remain and the failure is retryable; then fail the task."""
+    task = await _task_for(connection, event.payload)
+    if task is None or task["status"] not in tasks.OPEN:
+        return
+    reason = str(event.payload.get("reason", "unknown"))
+    tries = task["attempts"] + 1
+    if event.payload.get("retryable", True) and tries < get_settings().task_max_send_attempts:
+        await tasks.set_status(
+            connection,
+            task["id"],
+            "pending",
+            assigned_agent_id=None,
+            attempts=tries,
+            last_error=reason,
+        )
+        return
+    await tasks.set_status(connection, task["id"], "failed", attempts=tries, last_error=reason)
+    await tasks.publish(connection, "task.failed", task, reason=reason)
+
+
+async def campaign_ended(connection: Connection, event: Envelope) -> None:
+    """A campaign that completed or was cancelled leaves no work behind."""
+    await connection.execute(
+        "INSERT INTO ended_campaigns (campaign_id, status) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        uuid.UUID(event.payload["campaignId"]),
+        event.type.removeprefix("campaign."),
+    )
+    await connection.execute(
+        "UPDATE tasks SET status = 'cancelled', updated_at = now() "
+        "WHERE campaign_id = $1 AND status IN ('pending', 'assigned')",
+        uuid.UUID(event.payload["campaignId"]),
+    )
+
+
+async def understand_reply(connection: Connection, event: Envelope) -> None:
+    """Classify the reply for the campaigns service; questions and doubts go to a person."""
+    payload = event.payload
+    understood = await shared_brain().understand(
+        str(payload.get("text", "")), datetime.now(UTC).date()
+    )
+    classified = {
+        "customerId": payload["customerId"],
+        "campaignId": payload.get("campaignId"),
+        "channel": payload.get("channel"),
+        "text": payload.get("text"),
+        "intent": understood.intent,
+        "confidence": understood.confidence,
+        "promisedDate": understood.promised_date.isoformat() if understood.promised_date else None,
+    }
+    await enqueue(
+        connection, new_event("reply.classified", "agents", classified), payload["customerId"]
+    )
+    needs_person = understood.intent == "question" or (
+        understood.confidence < get_settings().reply_min_confidence
+    )
+    if needs_person and payload.get("campaignId"):
+        step = {
+            "campaignId": payload["campaignId"],
+            "stepRunId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")),
+            "attempt": 1,
+            "channel": "human",
+            "reply": classified,
+            "customer": payload.get("customer") or {"id": payload["customerId"]},
+        }
+        await create_task(connection, event.model_copy(update={"payload": step}))
 
 
 SUBSCRIPTIONS = (
     Subscription("user.created", remember_user),
     Subscription("user.updated", remember_user),
     Subscription("user.deactivated", remember_user),
+    Subscription("campaign.step_due", create_task),
+    Subscription("message.sent", message_done),
+    Subscription("message.delivered", message_done),
+    Subscription("message.failed", message_failed),
+    Subscription("campaign.completed", campaign_ended),
+    Subscription("campaign.cancelled", campaign_ended),
+    Subscription("reply.received", understand_reply),
 )

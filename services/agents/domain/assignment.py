@@ -1,0 +1,39 @@
+"""Who gets a task: an online agent that works the channel and is under its limit, the least
+loaded first (ties go to the agent idle longest). Pure."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: uuid.UUID
+    status: str
+    channels: frozenset[str]
+    max_concurrent: int
+    open_tasks: int
+    last_assigned_at: datetime | None
+
+
+def choose_agent(candidates: Sequence[Candidate], channel: str) -> Candidate | None:
+    eligible = [
+        agent
+        for agent in candidates
+        if agent.status == "online"
+        and channel in agent.channels
+        and agent.open_tasks < agent.max_concurrent
+    ]
+    if not eligible:
+        return None
+    return min(
+        eligible,
+        key=lambda agent: (
+            agent.open_tasks / agent.max_concurrent,
+            agent.last_assigned_at or datetime.min.replace(tzinfo=None),
+            str(agent.id),
+        ),
+    )

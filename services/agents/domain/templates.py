@@ -1,0 +1,123 @@
+"""Messages composed without OpenAI: one template per channel and tone, with variables. Pure."""
+
+from __future__ import annotations
+
+import contextlib
+import string
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.agents.domain.compliance import Draft, with_disclosures
+
+_SUBJECTS = {
+    "friendly": "A friendly reminder about invoice {invoice_number}",
+    "firm": "Invoice {invoice_number} is {days_overdue} days overdue",
+    "final": "Final reminder: invoice {invoice_number}",
+}
+_BODIES = {
+    ("email", "friendly"): (
+        "Dear {contact_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
+        "{amount} {currency} was due on {due_date}. If you have already paid, thank you and "
+        "please ignore this message; otherwise, we would be grateful for payment at your "
+        "earliest convenience.\n\nKind regards,\nAccounts receivable"
+    ),
+    ("email", "firm"): (
+        "Dear {contact_name},\n\nInvoice {invoice_number} for {amount} {currency} is now "
+        "{days_overdue} days past its due date of {due_date}. Please arrange payment or reply "
+        "to this email to agree a date.\n\nRegards,\nAccounts receivable"
+    ),
+    ("email", "final"): (
+        "Dear {contact_name},\n\nDespite our earlier reminders, invoice {invoice_number} for "
+        "{amount} {currency} (due {due_date}) remains unpaid. Please pay or contact us within "
+        "seven days so we can agree a way forward.\n\nRegards,\nAccounts receivable"
+    ),
+    ("sms", "friendly"): (
+        "Hi {contact_name}, a reminder that invoice {invoice_number} ({amount} {currency}) was "
+        "due {due_date}."
+    ),
+    ("sms", "firm"): (
+        "{contact_name}, invoice {invoice_number} ({amount} {currency}) is {days_overdue} days "
+        "overdue. Please pay or reply with a date."
+    ),
+    ("sms", "final"): (
+        "{contact_name}, final reminder: invoice {invoice_number} ({amount} {currency}) is "
+        "unpaid. Please pay or reply within 7 days."
+    ),
+    ("voice", "friendly"): (
+        "Hello, this is a call for {contact_name} at {company_name} about invoice "
+        "{invoice_number} for {amount} {currency}, which was due on {due_date}. To arrange "
+        "payment press 1, to speak to someone press 2."
+    ),
+    ("voice", "firm"): (
+        "Hello {contact_name}. Invoice {invoice_number} for {amount} {currency} is "
+        "{days_overdue} days overdue. To arrange payment press 1, to speak to someone press 2."
+    ),
+    ("voice", "final"): (
+        "Hello {contact_name}. This is a final reminder that invoice {invoice_number} for "
+        "{amount} {currency} is unpaid. To arrange payment press 1, to speak to someone press 2."
+    ),
+}
+TONES = tuple(_SUBJECTS)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a message may say about the debt (from the campaign.step_due payload)."""
+
+    contact_name: str
+    company_name: str
+    amount: str
+    currency: str
+    invoice_number: str
+    due_date: date
+    today: date
+
+    @property
+    def days_overdue(self) -> int:
+        return max(0, (self.today - self.due_date).days)
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "contact_name": self.contact_name,
+            "company_name": self.company_name,
+            "amount": self.amount,
+            "currency": self.currency,
+            "invoice_number": self.invoice_number,
+            "due_date": self.due_date.isoformat(),
+            "days_overdue": self.days_overdue,
+        }
+
+
+def facts_from_step(step: dict[str, Any], today: date) -> Facts:
+    customer, payment = step["customer"], step["payment"]
+    return Facts(
+        contact_name=customer["contactName"],
+        company_name=customer["companyName"],
+        amount=payment["outstanding"],
+        currency=payment["currency"],
+        invoice_number=payment["invoiceNumber"],
+        due_date=date.fromisoformat(payment["dueDate"]),
+        today=today,
+    )
+
+
+def _render(template: str, facts: Facts) -> str:
+    names = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    unknown = names - facts.variables().keys()
+    if unknown:
+        raise ValueError(f"unknown template variable(s): {', '.join(sorted(unknown))}")
+    return template.format_map(facts.variables())
+
+
+def compose(channel: str, tone: str, facts: Facts, custom: str | None = None) -> Draft:
+    """The step's own template when it has one that renders, else ours for channel and tone."""
+    tone = tone if tone in TONES else "friendly"
+    subject = _render(_SUBJECTS[tone], facts) if channel == "email" else None
+    body = None
+    if custom:
+        with contextlib.suppress(ValueError, KeyError, IndexError):
+            body = _render(custom, facts)
+    if body is None:
+        body = _render(_BODIES[(channel, tone)], facts)
+    return with_disclosures(Draft(channel, body, subject))

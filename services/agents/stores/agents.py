@@ -1,0 +1,129 @@
+"""The `agents.agents` store."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from services.agents.domain.assignment import Candidate
+from shared.db import Connection, Executor
+
+COLUMNS = (
+    "a.id, a.name, a.kind, a.status, a.channels, a.max_concurrent, a.user_id, "
+    "a.last_heartbeat_at, a.created_at, a.updated_at, "
+    "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
+    "AND t.status IN ('assigned', 'in_progress')) AS open_tasks"
+)
+DEFAULT_AI_AGENT = "Default AI agent"
+
+
+async def insert(connection: Connection, fields: dict[str, Any]) -> asyncpg.Record:
+    agent_id = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO agents (id, name, kind, status, channels, max_concurrent, user_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        agent_id,
+        fields["name"],
+        fields["kind"],
+        fields.get("status", "offline"),
+        sorted(fields["channels"]),
+        fields["max_concurrent"],
+        fields.get("user_id"),
+    )
+    found = await get(connection, agent_id)
+    assert found is not None
+    return found
+
+
+async def get(executor: Executor, agent_id: uuid.UUID) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM agents a WHERE a.id = $1", agent_id
+    )
+    return record
+
+
+async def by_user(executor: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM agents a WHERE a.user_id = $1", user_id
+    )
+    return record
+
+
+async def listing(executor: Executor, kind: str | None, status: str | None) -> list[asyncpg.Record]:
+    return list(
+        await executor.fetch(
+            f"SELECT {COLUMNS} FROM agents a WHERE ($1::text IS NULL OR a.kind = $1) "
+            "AND ($2::text IS NULL OR a.status = $2) ORDER BY a.created_at, a.id",
+            kind,
+            status,
+        )
+    )
+
+
+_UPDATABLE = ("name", "status", "channels", "max_concurrent")
+
+
+async def update(connection: Connection, agent_id: uuid.UUID, changes: dict[str, Any]) -> None:
+    names = [name for name in _UPDATABLE if changes.get(name) is not None]
+    if not names:
+        return
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    await connection.execute(
+        f"UPDATE agents SET {assignments}, updated_at = now() WHERE id = $1",
+        agent_id,
+        *(sorted(changes[n]) if n == "channels" else changes[n] for n in names),
+    )
+
+
+async def heartbeat(executor: Executor, agent_id: uuid.UUID) -> None:
+    await executor.execute(
+        "UPDATE agents SET last_heartbeat_at = now(), updated_at = now(), "
+        "status = CASE WHEN status = 'offline' THEN 'online' ELSE status END WHERE id = $1",
+        agent_id,
+    )
+
+
+async def candidates(connection: Connection) -> list[Candidate]:
+    """Every online agent with its load, locked so concurrent assigners count alike."""
+    rows = await connection.fetch(
+        "SELECT a.id, a.status, a.channels, a.max_concurrent, "
+        "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
+        " AND t.status IN ('assigned', 'in_progress')) AS open_tasks, "
+        "(SELECT max(t.updated_at) FROM tasks t WHERE t.assigned_agent_id = a.id) AS last_assigned "
+        "FROM agents a WHERE a.status = 'online' ORDER BY a.id FOR UPDATE OF a"
+    )
+    return [
+        Candidate(
+            row["id"],
+            row["status"],
+            frozenset(row["channels"]),
+            row["max_concurrent"],
+            row["open_tasks"],
+            row["last_assigned"],
+        )
+        for row in rows
+    ]
+
+
+async def ensure_default_ai_agent(connection: Connection) -> None:
+    """A fresh platform can run a campaign at once: one AI agent working every channel."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext('agents.default_ai'))")
+        await connection.execute(
+            "INSERT INTO agents (id, name, kind, status, channels, max_concurrent) "
+            "SELECT $1, $2, 'ai', 'online', ARRAY['email', 'sms', 'voice'], 50 "
+            "WHERE NOT EXISTS (SELECT 1 FROM agents WHERE kind = 'ai')",
+            uuid.uuid4(),
+            DEFAULT_AI_AGENT,
+        )
+
+
+async def beat_ai_agents(executor: Executor) -> None:
+    """AI agents live in this service: while it runs, they are alive."""
+    await executor.execute(
+        "UPDATE agents SET last_heartbeat_at = now(), "
+        "status = CASE WHEN status = 'offline' THEN 'online' ELSE status END "
+        "WHERE kind = 'ai' AND status <> 'disabled'"
+    )

@@ -1,0 +1,101 @@
+"""The `agents.tasks` store: the work queue."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection, Executor
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.paging import Page, keyset_page
+
+COLUMNS = (
+    "t.id, t.campaign_id, t.step_run_id, t.step_attempt, t.customer_id, t.channel, t.status, "
+    "t.assigned_agent_id, t.attempts, t.last_error, t.outcome, t.promised_date, t.note, t.step, "
+    "t.created_at, t.updated_at"
+)
+OPEN = ("pending", "assigned", "in_progress")
+
+
+async def insert(
+    connection: Connection, step: dict[str, Any], channel: str
+) -> asyncpg.Record | None:
+    """The new task for a due step, or None when that step (and attempt) already has one."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "INSERT INTO tasks "
+        "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
+        f"RETURNING {COLUMNS.replace('t.', '')}",
+        uuid.uuid4(),
+        uuid.UUID(step["campaignId"]),
+        uuid.UUID(step["stepRunId"]),
+        int(step.get("attempt", 1)),
+        uuid.UUID(step["customer"]["id"]),
+        channel,
+        step,
+    )
+    return record
+
+
+async def get(
+    executor: Executor, task_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM tasks t WHERE t.id = $1{' FOR UPDATE' if lock else ''}", task_id
+    )
+    return record
+
+
+async def page(
+    executor: Executor,
+    campaign_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    return await keyset_page(
+        executor,
+        COLUMNS,
+        "tasks t",
+        "($1::uuid IS NULL OR t.campaign_id = $1) "
+        "AND ($2::uuid IS NULL OR t.assigned_agent_id = $2) "
+        "AND ($3::text IS NULL OR t.status = $3)",
+        [campaign_id, agent_id, status],
+        limit,
+        cursor,
+    )
+
+
+async def set_status(
+    connection: Connection, task_id: uuid.UUID, status: str, **fields: Any
+) -> None:
+    names = list(fields)
+    extra = "".join(f", {name} = ${i}" for i, name in enumerate(names, start=3))
+    await connection.execute(
+        f"UPDATE tasks SET status = $2{extra}, updated_at = now() WHERE id = $1",
+        task_id,
+        status,
+        *fields.values(),
+    )
+
+
+def event_payload(task: asyncpg.Record, **extra: Any) -> dict[str, Any]:
+    return {
+        "taskId": str(task["id"]),
+        "campaignId": str(task["campaign_id"]),
+        "stepRunId": str(task["step_run_id"]),
+        "customerId": str(task["customer_id"]),
+        "channel": task["channel"],
+        **extra,
+    }
+
+
+async def publish(
+    connection: Connection, event_type: str, task: asyncpg.Record, **extra: Any
+) -> None:
+    event = new_event(event_type, "agents", event_payload(task, **extra))
+    await enqueue(connection, event, str(task["campaign_id"]))

@@ -1,0 +1,161 @@
+"""The agents service's loops: assign pending tasks, let AI agents work theirs, and repair what
+got stuck (lapsed heartbeats, tasks older than TASK_STUCK_AFTER)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.agents.brain import Brain
+from services.agents.domain.assignment import choose_agent
+from services.agents.domain.templates import facts_from_step
+from services.agents.stores import agents, tasks
+from shared.db import DATABASE_ERRORS, Connection
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def assign_pending(connection: Connection, limit: int = 200) -> int:
+    """Give pending tasks to eligible agents; run inside a transaction."""
+    pending = await connection.fetch(
+        f"SELECT {tasks.COLUMNS} FROM tasks t WHERE t.status = 'pending' "
+        "ORDER BY t.created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    if not pending:
+        return 0
+    candidates = {c.id: c for c in await agents.candidates(connection)}
+    assigned = 0
+    for task in pending:
+        agent = choose_agent(list(candidates.values()), task["channel"])
+        if agent is None:
+            continue
+        await tasks.set_status(connection, task["id"], "assigned", assigned_agent_id=agent.id)
+        await tasks.publish(connection, "task.assigned", task, agentId=str(agent.id))
+        candidates[agent.id] = replace(
+            agent, open_tasks=agent.open_tasks + 1, last_assigned_at=datetime.now(UTC)
+        )
+        assigned += 1
+    return assigned
+
+
+def idempotency_key(task: asyncpg.Record) -> str:
+    """One per step run and attempt and send try: a task reassigned after a crash asks again
+    with the same key (the notifier sends once); a retry after a failed send gets a new one."""
+    return f"{task['step_run_id']}:{task['step_attempt']}:{task['attempts']}"
+
+
+async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(
+            f"SELECT {tasks.COLUMNS} FROM tasks t JOIN agents a ON a.id = t.assigned_agent_id "
+            "WHERE t.status = 'assigned' AND a.kind = 'ai' ORDER BY t.updated_at "
+            "LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
+            limit,
+        )
+        for row in rows:
+            await tasks.set_status(connection, row["id"], "in_progress")
+        return list(rows)
+
+
+async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = 20) -> int:
+    """Compose each assigned AI task's message and ask the notifier to send it.
+
+    The task is marked in progress first and the message requested afterwards, outside any
+    lock: OpenAI may take seconds. A crash in between leaves the task in progress until the
+    reaper requeues it; the next try requests with the same idempotency key.
+    """
+    taken = await _take_ai_tasks(pool, limit)
+    for task in taken:
+        step: dict[str, Any] = task["step"]
+        facts = facts_from_step(step, datetime.now(UTC).date())
+        composed = await brain.compose(
+            task["channel"], step.get("tone", "friendly"), facts, step.get("template")
+        )
+        customer = step["customer"]
+        payload = {
+            "idempotencyKey": idempotency_key(task),
+            "taskId": str(task["id"]),
+            "campaignId": str(task["campaign_id"]),
+            "stepRunId": str(task["step_run_id"]),
+            "customerId": customer["id"],
+            "paymentId": step["payment"]["id"],
+            "channel": task["channel"],
+            "to": customer["email"] if task["channel"] == "email" else customer["phone"],
+            "timezone": customer["timezone"],
+            "subject": composed.draft.subject,
+            "body": composed.draft.body,
+            "composedBy": composed.source,
+        }
+        async with pool.acquire() as connection, connection.transaction():
+            current = await tasks.get(connection, task["id"], lock=True)
+            if current is None or current["status"] != "in_progress":
+                continue  # cancelled meanwhile (the campaign ended)
+            await enqueue(
+                connection,
+                new_event("message.requested", "agents", payload),
+                str(task["campaign_id"]),
+            )
+            await connection.execute(
+                "UPDATE tasks SET updated_at = now() WHERE id = $1", task["id"]
+            )
+    return len(taken)
+
+
+async def reset_stuck(connection: Connection, older_than_s: int) -> int:
+    """Tasks assigned or in progress for too long go back to pending (the guide's repair)."""
+    result = await connection.execute(
+        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+        "WHERE status IN ('assigned', 'in_progress') "
+        "AND updated_at < now() - make_interval(secs => $1)",
+        older_than_s,
+    )
+    return int(result.split()[-1])
+
+
+async def requeue_lapsed_agents(connection: Connection, timeout_s: int) -> int:
+    """Human agents whose heartbeat lapsed go offline; their unfinished tasks are requeued."""
+    lapsed = await connection.fetch(
+        "UPDATE agents SET status = 'offline', updated_at = now() "
+        "WHERE kind = 'human' AND status IN ('online', 'busy') "
+        "AND (last_heartbeat_at IS NULL OR last_heartbeat_at < now() - make_interval(secs => $1)) "
+        "RETURNING id",
+        timeout_s,
+    )
+    ids = [row["id"] for row in lapsed]
+    if ids:
+        await connection.execute(
+            "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+            "WHERE assigned_agent_id = ANY($1::uuid[]) AND status IN ('assigned', 'in_progress')",
+            ids,
+        )
+    return len(ids)
+
+
+async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> None:
+    interval = settings.agents_worker_interval_ms / 1000
+    async with pool.acquire() as connection:
+        await agents.ensure_default_ai_agent(connection)
+    while True:
+        try:
+            async with pool.acquire() as connection:
+                await agents.beat_ai_agents(connection)
+                async with connection.transaction():
+                    await requeue_lapsed_agents(connection, settings.agent_heartbeat_timeout)
+                    stuck = await reset_stuck(connection, settings.task_stuck_after)
+                    if stuck:
+                        logger.warning("stuck tasks returned to pending", extra={"count": stuck})
+                async with connection.transaction():
+                    await assign_pending(connection)
+            await work_ai_tasks(pool, brain)
+        except DATABASE_ERRORS as error:
+            logger.warning("agents worker pass failed; will retry", extra={"error": repr(error)})
+        await asyncio.sleep(interval)
