@@ -143,5 +143,6 @@ SUBSCRIPTIONS = (
     Subscription("message.failed", message_failed),
     Subscription("campaign.completed", campaign_ended),
     Subscription("campaign.cancelled", campaign_ended),
+    Subscription("campaign.failed", campaign_ended),
     Subscription("reply.received", understand_reply),
 )
