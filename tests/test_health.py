@@ -25,7 +25,9 @@ async def test_each_service_answers_its_own_health(client, service):
     response = await client.get(f"/api/v1/{service}/health")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body.pop("notes", None) == ({"openai": "not configured (templates)"} if service == "agents" else None)
+    assert body.pop("notes", None) == (
+        {"openai": "not configured (templates)"} if service == "agents" else None
+    )
     assert body == {
         "status": "ok",
         "service": service,

@@ -24,10 +24,11 @@ DENY_LIST = (
     r"\bdeport", r"\bseize\b", r"\bgarnish", r"\bwe will sue\b", r"\blegal action will\b",
     r"\bfinal warning\b", r"\bruin\b", r"\bshame\b", r"\bthreat",
 )  # fmt: skip
-_GSM7 = set(
+_GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+_GSM7_EXTENDED = set("^{}\\[~]|€")  # each costs two septets
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,12 @@ class Draft:
 
 
 def sms_segments(text: str) -> int:
-    """Segments the carrier will bill: GSM-7 160/153 per part, otherwise UCS-2 70/67."""
-    if all(char in _GSM7 for char in text):
-        return 1 if len(text) <= 160 else -(-len(text) // 153)
-    return 1 if len(text) <= 70 else -(-len(text) // 67)
+    """Segments the carrier will bill: GSM-7 160/153 septets per part, else UCS-2 70/67 units."""
+    if all(char in _GSM7_BASIC or char in _GSM7_EXTENDED for char in text):
+        septets = sum(2 if char in _GSM7_EXTENDED else 1 for char in text)
+        return 1 if septets <= 160 else -(-septets // 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else -(-units // 67)
 
 
 def with_disclosures(draft: Draft) -> Draft:

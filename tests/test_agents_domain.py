@@ -1,0 +1,87 @@
+"""The agents service's pure rules: assignment, compliance, templates, reply rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from services.agents.domain.assignment import Candidate, choose_agent
+from services.agents.domain.compliance import (
+    DEBT_COLLECTOR_NOTICE,
+    SMS_OPT_OUT,
+    Draft,
+    problems,
+    sms_segments,
+    with_disclosures,
+)
+from services.agents.domain.replies import classify
+from services.agents.domain.templates import Facts, compose
+
+
+def _agent(status="online", channels=("email",), limit=5, load=0, last=None):
+    return Candidate(uuid.uuid4(), status, frozenset(channels), limit, load, last)
+
+
+def test_assignment_prefers_the_least_loaded_eligible_agent():
+    busy = _agent(load=4)
+    idle = _agent(load=1)
+    offline = _agent(status="offline")
+    full = _agent(load=5)
+    sms_only = _agent(channels=("sms",))
+    assert choose_agent([busy, idle, offline, full, sms_only], "email") == idle
+    assert choose_agent([offline, full], "email") is None
+    assert choose_agent([busy, idle], "voice") is None
+    # Same load: the one idle longest goes first.
+    older = _agent(load=1, last=datetime(2026, 1, 1))
+    newer = _agent(load=1, last=datetime(2026, 6, 1))
+    assert choose_agent([newer, older], "email") == older
+
+
+def test_disclosures_are_added_and_checked():
+    sms = with_disclosures(Draft("sms", "Hi, invoice 12 is overdue."))
+    assert DEBT_COLLECTOR_NOTICE in sms.body and sms.body.endswith(SMS_OPT_OUT)
+    assert problems(sms) == []
+    assert "lacks the SMS opt-out line" in problems(
+        Draft("sms", f"Pay now. {DEBT_COLLECTOR_NOTICE}")
+    )
+    threat = with_disclosures(Draft("email", "Pay or we will have you arrested.", "Invoice"))
+    assert any("forbidden wording" in p for p in problems(threat))
+    assert "email without a subject" in problems(with_disclosures(Draft("email", "x")))
+
+
+def test_sms_segments():
+    assert sms_segments("a" * 160) == 1
+    assert sms_segments("a" * 161) == 2
+    assert sms_segments("ü" * 70) == 1  # ü is in the GSM alphabet
+    assert sms_segments("€" * 10) == 1
+    assert sms_segments("😀" * 40) == 2  # UCS-2: 70 per single part, 67 per part beyond
+    too_long = with_disclosures(Draft("sms", "x" * 500))
+    assert "SMS longer than 3 segments" in problems(too_long)
+
+
+FACTS = Facts("Ada", "Acme", "1250.00", "EUR", "INV-7", date(2026, 1, 31), date(2026, 2, 10))
+
+
+def test_templates_fill_variables_and_respect_custom_ones():
+    email = compose("email", "firm", FACTS)
+    assert email.subject == "Invoice INV-7 is 10 days overdue"
+    assert "1250.00 EUR" in email.body and problems(email) == []
+    custom = compose("sms", "friendly", FACTS, "Hello {contact_name}, {amount} {currency} please.")
+    assert custom.body.startswith("Hello Ada, 1250.00 EUR please.") and problems(custom) == []
+    broken = compose("sms", "friendly", FACTS, "Hello {nickname}")
+    assert broken.body.startswith("Hi Ada, a reminder")  # unknown variable: our template instead
+    assert problems(compose("voice", "final", FACTS)) == []
+
+
+def test_reply_rules():
+    today = date(2026, 11, 28)  # a Saturday
+    promise = classify("I'll pay on Friday", today)
+    assert promise.intent == "promise_to_pay" and promise.promised_date == date(2026, 12, 4)
+    assert classify("STOP", today).intent == "opt_out"
+    assert classify("We already paid this last week", today).intent == "paid"
+    assert classify("I dispute this charge", today).intent == "dispute"
+    assert classify("Wrong number", today).intent == "wrong_person"
+    question = classify("What is this invoice for?", today)
+    assert question.intent == "question"
+    vague = classify("I will pay", today)
+    assert vague.intent == "promise_to_pay" and vague.confidence < 0.6
