@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -82,15 +83,28 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             RateLimiter(settings.redis_url, settings.rate_limit_window),
         )
         app.state.resources = found
-        jobs = [
-            relay.run(),
-            prune_forever(pool, settings),
-            *(job(found) for job in spec.background),
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("outbox relay", relay.run),
+            ("pruning", functools.partial(prune_forever, pool, settings)),
+            *((job.__name__, functools.partial(job, found)) for job in spec.background),
         ]
-        for job in jobs:
-            cleanup.push_async_callback(_cancel, asyncio.create_task(job))
+        for name, start in jobs:
+            cleanup.push_async_callback(_cancel, asyncio.create_task(_supervised(name, start)))
         logger.info("service started")
         yield
+
+
+async def _supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a background job for the life of the service: a crash is logged and it restarts."""
+    while True:
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("background job crashed; restarting in 1 s", extra={"job": name})
+            await asyncio.sleep(1)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from services.agents.domain.assignment import Candidate, choose_agent
 from services.agents.domain.compliance import (
@@ -32,9 +32,11 @@ def test_assignment_prefers_the_least_loaded_eligible_agent():
     assert choose_agent([offline, full], "email") is None
     assert choose_agent([busy, idle], "voice") is None
     # Same load: the one idle longest goes first.
-    older = _agent(load=1, last=datetime(2026, 1, 1))
-    newer = _agent(load=1, last=datetime(2026, 6, 1))
+    older = _agent(load=1, last=datetime(2026, 1, 1, tzinfo=UTC))
+    newer = _agent(load=1, last=datetime(2026, 6, 1, tzinfo=UTC))
+    never = _agent(load=1)
     assert choose_agent([newer, older], "email") == older
+    assert choose_agent([newer, never, older], "email") == never
 
 
 def test_disclosures_are_added_and_checked():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def choose_agent(candidates: Sequence[Candidate], channel: str) -> Candidate | N
         eligible,
         key=lambda agent: (
             agent.open_tasks / agent.max_concurrent,
-            agent.last_assigned_at or datetime.min.replace(tzinfo=None),
+            agent.last_assigned_at or datetime.min.replace(tzinfo=UTC),
             str(agent.id),
         ),
     )

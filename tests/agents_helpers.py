@@ -1,0 +1,54 @@
+"""Helpers for the agents tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.db import connect
+from tests.auth_helpers import bearer, new_user, tokens
+
+
+async def agents_sql(settings, query: str, *args: Any) -> list[Any]:
+    connection = await connect(settings.database_url, "agents")
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
+
+
+async def human_agent(client, admin_token, channels=("human",)) -> tuple[dict[str, Any], str]:
+    """A person with an `agent` login registered as an online human agent; and their token."""
+    person = await new_user(client, admin_token, role="agent")
+    token = (await tokens(client, person["email"]))["accessToken"]
+    created = await client.post(
+        "/api/v1/agents",
+        json={
+            "name": person["email"],
+            "kind": "human",
+            "channels": list(channels),
+            "userId": person["id"],
+        },
+        headers=bearer(admin_token),
+    )
+    assert created.status_code == 201, created.text
+    beat = await client.post(
+        f"/api/v1/agents/{created.json()['id']}/heartbeat", headers=bearer(token)
+    )
+    assert beat.status_code == 200 and beat.json()["status"] == "online"
+    return beat.json(), token
+
+
+async def tasks_of(client, token, campaign_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/tasks?campaignId={campaign_id}", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def requested_messages(settings, campaign_id: str) -> list[dict[str, Any]]:
+    rows = await agents_sql(
+        settings,
+        "SELECT envelope FROM outbox WHERE topic = 'message.requested' "
+        "AND envelope->'payload'->>'campaignId' = $1 ORDER BY id",
+        campaign_id,
+    )
+    return [row["envelope"]["payload"] for row in rows]

@@ -1,0 +1,262 @@
+"""The agents service through the gateway: every due step becomes one task that an eligible
+agent works; results, replies and stuck work are handled."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from tests.agents_helpers import agents_sql, human_agent, requested_messages, tasks_of
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, events_for, runs_of, send_event
+from tests.helpers import eventually
+
+
+async def test_a_fresh_platform_has_an_ai_agent_for_every_channel(client, admin_token):
+    listed = await client.get("/api/v1/agents?kind=ai", headers=bearer(admin_token))
+    assert listed.status_code == 200
+    default = next(a for a in listed.json()["items"] if a["name"] == "Default AI agent")
+    assert default["status"] == "online" and set(default["channels"]) == {"email", "sms", "voice"}
+
+
+async def test_ai_step_becomes_one_task_one_message_and_completes_the_step(
+    client, settings, admin_token
+):
+    made = await campaign(client, admin_token, start=True)
+    requested = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
+    )
+    message = requested[0]
+    assert message["channel"] == "email" and message["to"].startswith("ap-")
+    assert "This is an attempt to collect a debt" in message["body"]
+    assert message["subject"] and message["composedBy"].startswith("template")
+    task = (await tasks_of(client, admin_token, made["id"]))[0]
+    assert task["status"] == "in_progress" and message["taskId"] == task["id"]
+    assert message["idempotencyKey"] == f"{task['stepRunId']}:1:0"
+
+    await send_event(
+        settings,
+        "message.sent",
+        made["id"],
+        {"taskId": task["id"], "idempotencyKey": message["idempotencyKey"]},
+    )
+    runs = await eventually(
+        lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "completed"
+    )
+    assert runs[0]["outcome"] == "sent"
+    # The guide's diagnostic query works on our tables.
+    rows = await agents_sql(
+        settings,
+        "SELECT t.*, a.status as agent_status FROM agents.tasks t LEFT JOIN agents.agents a "
+        "ON t.assigned_agent_id = a.id WHERE t.campaign_id = $1",
+        uuid.UUID(made["id"]),
+    )
+    assert [(r["status"], r["agent_status"]) for r in rows] == [("completed", "online")]
+
+
+async def test_a_redelivered_step_due_creates_no_second_task(client, settings, admin_token):
+    made = await campaign(client, admin_token, start=True)
+    due = await eventually(
+        lambda: events_for(settings, made["id"], "campaign.step_due"), lambda e: len(e) == 1
+    )
+    await send_event(
+        settings, "campaign.step_due", made["id"], due[0]["payload"]
+    )  # a new event id, same step
+    await eventually(lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1)
+    import asyncio
+
+    await asyncio.sleep(1.5)
+    assert len(await tasks_of(client, admin_token, made["id"])) == 1
+
+
+async def test_human_step_waits_for_a_person_who_claims_and_completes_it(
+    client, settings, admin_token
+):
+    steps = [{"channel": "human", "delay": "P0D"}, {"channel": "email", "delay": "P7D"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    task = (
+        await eventually(lambda: tasks_of(client, admin_token, made["id"]), lambda t: len(t) == 1)
+    )[0]
+    _, token = await human_agent(client, admin_token)
+    mine = await eventually(
+        lambda: client.get("/api/v1/tasks?assignee=me", headers=bearer(token)),
+        lambda r: any(t["id"] == task["id"] for t in r.json()["items"]),
+    )
+    assert mine.status_code == 200
+    claimed = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=bearer(token))
+    assert claimed.status_code == 200 and claimed.json()["status"] == "in_progress"
+    bad = await client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"outcome": "promise_to_pay"},
+        headers=bearer(token),
+    )
+    assert bad.status_code == 400 and '"promisedDate" is required' in bad.json()["details"]
+    friday = (date.today() + timedelta(days=5)).isoformat()
+    done = await client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"outcome": "promise_to_pay", "promisedDate": friday, "note": "Will pay Friday"},
+        headers=bearer(token),
+    )
+    assert done.status_code == 200 and done.json()["outcome"] == "promise_to_pay"
+
+    async def state():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()
+
+    paused = await eventually(state, lambda c: c["status"] == "paused")
+    assert paused["pauseReason"] == "promise to pay"
+    runs = await eventually(
+        lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "completed"
+    )
+    assert runs[0]["outcome"] == "promise_to_pay"
+    not_mine = await client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"outcome": "paid"},
+        headers=bearer(admin_token),
+    )
+    assert not_mine.status_code == 403  # the admin is no human agent
+
+
+async def test_lapsed_heartbeat_sends_the_agent_offline_and_requeues(client, settings, admin_token):
+    await human_agent(client, admin_token)
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "human", "delay": "P0D"}], start=True
+    )
+
+    async def task():
+        return await tasks_of(client, admin_token, made["id"])
+
+    assigned = await eventually(task, lambda t: len(t) == 1 and t[0]["status"] == "assigned")
+    holder = assigned[0]["assignedAgentId"]
+    await agents_sql(
+        settings,
+        "UPDATE agents SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+        uuid.UUID(holder),
+    )
+    offline = await eventually(
+        lambda: client.get(f"/api/v1/agents/{holder}", headers=bearer(admin_token)),
+        lambda r: r.json()["status"] == "offline",
+    )
+    assert offline.json()["openTasks"] == 0
+    requeued = await eventually(task, lambda t: t[0]["assignedAgentId"] != holder)
+    assert requeued[0]["status"] in ("pending", "assigned")
+
+
+async def test_stuck_task_is_reset_and_reassignment_reuses_the_idempotency_key(
+    client, settings, admin_token
+):
+    made = await campaign(client, admin_token, start=True)
+    first = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
+    )
+    task_id = first[0]["taskId"]
+    # A crash after the request: the task stays in progress until someone notices.
+    await agents_sql(
+        settings,
+        "UPDATE tasks SET updated_at = now() - interval '2 hours' WHERE id = $1",
+        uuid.UUID(task_id),
+    )
+    viewer_refused = await client.post("/api/v1/tasks/reset-stuck", headers=bearer(admin_token))
+    assert viewer_refused.status_code == 200
+    again = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 2
+    )
+    assert {m["idempotencyKey"] for m in again} == {first[0]["idempotencyKey"]}
+
+
+async def test_reset_stuck_reports_how_many(client, settings, admin_token):
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "human", "delay": "P0D"}], start=True
+    )
+    _, token = await human_agent(client, admin_token)
+    await eventually(
+        lambda: tasks_of(client, admin_token, made["id"]),
+        lambda t: len(t) == 1 and t[0]["status"] == "assigned",
+    )
+    await agents_sql(
+        settings,
+        "UPDATE tasks SET updated_at = now() - interval '90 minutes' WHERE campaign_id = $1",
+        uuid.UUID(made["id"]),
+    )
+    report = await client.post("/api/v1/tasks/reset-stuck", headers=bearer(admin_token))
+    assert report.status_code == 200 and report.json()["reset"] >= 1
+    forbidden = await client.post("/api/v1/tasks/reset-stuck", headers=bearer(token))
+    assert forbidden.status_code == 403 and "tasks:admin" in forbidden.json()["details"]
+
+
+async def test_failed_send_is_retried_then_fails_the_task(client, settings, admin_token):
+    made = await campaign(client, admin_token, start=True)
+    for tries in (1, 2, 3):
+
+        def sent_times(found: list[dict[str, object]], n: int = tries) -> bool:
+            return len(found) == n
+
+        messages = await eventually(lambda: requested_messages(settings, made["id"]), sent_times)
+        await send_event(
+            settings,
+            "message.failed",
+            made["id"],
+            {"taskId": messages[-1]["taskId"], "reason": "mailbox full", "retryable": True},
+        )
+    keys = [m["idempotencyKey"] for m in messages]
+    assert len(set(keys)) == 3  # each retry is a new send
+    failed = await eventually(
+        lambda: tasks_of(client, admin_token, made["id"]), lambda t: t[0]["status"] == "failed"
+    )
+    assert failed[0]["lastError"] == "mailbox full"
+    assert await eventually(
+        lambda: events_for(settings, made["id"], "campaign.step_due"), lambda e: len(e) == 2
+    )
+
+
+async def test_replies_are_understood_and_questions_go_to_a_person(client, settings, admin_token):
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
+    )
+    customer = made["customerId"]
+    await send_event(
+        settings,
+        "reply.received",
+        customer,
+        {
+            "customerId": customer,
+            "campaignId": made["id"],
+            "channel": "sms",
+            "text": "What is this invoice for?",
+        },
+    )
+
+    async def classified():
+        rows = await agents_sql(
+            settings,
+            "SELECT envelope FROM outbox WHERE topic = 'reply.classified' AND event_key = $1",
+            customer,
+        )
+        return [r["envelope"]["payload"] for r in rows]
+
+    found = await eventually(classified, lambda c: len(c) == 1)
+    assert found[0]["intent"] == "question"
+    tasks = await eventually(
+        lambda: tasks_of(client, admin_token, made["id"]),
+        lambda t: any(x["channel"] == "human" for x in t),
+    )
+    assert (
+        next(t for t in tasks if t["channel"] == "human")["step"]["reply"]["text"]
+        == "What is this invoice for?"
+    )
+    await send_event(
+        settings,
+        "reply.received",
+        customer,
+        {
+            "customerId": customer,
+            "campaignId": made["id"],
+            "channel": "sms",
+            "text": "I dispute this",
+        },
+    )
+    await eventually(
+        lambda: client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token)),
+        lambda r: r.json()["flagged"] is True,
+    )
