@@ -102,6 +102,18 @@ def joi_message(problem: dict[str, Any]) -> str:
         }[kind]
         limit = next(iter(ctx.values()), "")
         return f"{field} must be {words} {limit}"
+    if kind == "too_short":
+        return f"{field} must contain at least {ctx.get('min_length')} items"
+    if kind == "too_long":
+        return f"{field} must contain less than or equal to {ctx.get('max_length')} items"
+    if kind == "string_pattern_mismatch":
+        return f"{field} fails to match the required pattern: {ctx.get('pattern')}"
+    if kind in ("time_delta_parsing", "time_delta_type"):
+        return f'{field} must be an ISO 8601 duration such as "P3D" or "PT30S"'
+    if kind == "decimal_max_places":
+        return f"{field} must have at most {ctx.get('decimal_places')} decimal places"
+    if kind in ("decimal_max_digits", "decimal_whole_digits"):
+        return f"{field} has too many digits (at most 12 before the point)"
     if kind == "json_invalid":
         return f"Malformed JSON body: {ctx.get('error', 'could not be parsed')}"
     if kind in _MESSAGES:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -120,6 +120,30 @@ class Settings(DatabaseSettings):
     notifier_url: str = "http://127.0.0.1:8104"
     health_timeout_ms: int = Field(default=2000, ge=10)
 
+    @field_validator("contact_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        allowed = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        if not names or any(name not in allowed for name in names):
+            raise ValueError(f"must be a comma-separated list of {', '.join(allowed)}")
+        return value
+
+    @field_validator("contact_holidays")
+    @classmethod
+    def _dates(cls, value: str) -> str:
+        try:
+            [date.fromisoformat(part.strip()) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated dates, YYYY-MM-DD") from None
+        return value
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Settings:
+        if self.contact_window_start >= self.contact_window_end:
+            raise ValueError("CONTACT_WINDOW_START must be before CONTACT_WINDOW_END")
+        return self
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
@@ -147,6 +171,8 @@ def describe_validation_error(error: ValidationError) -> str:
         variable = "_".join(str(part) for part in problem["loc"]).upper()
         if problem["type"] == "missing":
             lines.append(f"{variable} is required but not set")
+        elif not variable:
+            lines.append(str(problem["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"{variable} is invalid: {problem['msg']}")
     return "; ".join(lines)

@@ -4,7 +4,9 @@ benchmark: no live scheduler competes there unless the test starts one."""
 from __future__ import annotations
 
 import uuid
+from datetime import time
 
+from services.campaigns.domain.contact_window import ContactWindow
 from shared.db import connect
 from shared.migrations import migrate, service_migrations
 from shared.settings import Settings
@@ -56,3 +58,9 @@ async def drop_schema(settings: Settings, schema: str) -> None:
         await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await connection.close()
+
+
+# Tests and the benchmark measure claiming, not the contact window: it is always open here.
+ALWAYS_OPEN = ContactWindow(
+    opens=time(0), closes=time(23, 59, 59, 999999), weekdays=frozenset(range(7))
+)

@@ -385,3 +385,106 @@ async def test_step_conditions_skip_steps_when_due(client, settings, admin_token
         ).json()["status"]
 
     await eventually(status, lambda s: s == "completed")
+
+
+async def test_review_fixes_for_edge_cases(client, settings, admin_token):
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
+    )
+    naive = await _post(
+        client,
+        admin_token,
+        f"/api/v1/campaigns/{made['id']}/pause",
+        {"until": "2031-01-01T09:00:00"},
+    )
+    assert naive.status_code == 400 and "time zone offset" in naive.json()["details"]
+    snake = await client.patch(
+        f"/api/v1/customers/{made['customerId']}",
+        json={"company_name": None},
+        headers=bearer(admin_token),
+    )
+    assert snake.status_code == 400
+    over = await _post(
+        client, admin_token, f"/api/v1/payments/{made['paymentId']}/receipts", {"amount": "2000.00"}
+    )
+    assert (
+        over.status_code == 400
+        and "exceeds the outstanding balance of 1250.00" in over.json()["details"]
+    )
+    await _post(
+        client, admin_token, f"/api/v1/payments/{made['paymentId']}/receipts", {"amount": "50.00"}
+    )
+    reopened = await client.patch(
+        f"/api/v1/payments/{made['paymentId']}",
+        json={"status": "open"},
+        headers=bearer(admin_token),
+    )
+    assert reopened.json()["status"] == "partially_paid"
+    # Deactivating the customer pauses its running campaigns.
+    await client.patch(
+        f"/api/v1/customers/{made['customerId']}",
+        json={"isActive": False},
+        headers=bearer(admin_token),
+    )
+    after = (
+        await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    ).json()
+    assert after["status"] == "paused" and after["pauseReason"] == "customer deactivated"
+    empty = await _post(
+        client,
+        admin_token,
+        "/api/v1/campaigns",
+        {
+            "name": "x",
+            "customerId": made["customerId"],
+            "paymentId": made["paymentId"],
+            "steps": [],
+        },
+    )
+    assert empty.json()["details"] == '"steps" must contain at least 1 items'
+
+
+async def test_disputed_payment_blocks_start_and_dispute_cancels_a_promise(
+    client, settings, admin_token
+):
+    draft = await campaign(client, admin_token)
+    await client.patch(
+        f"/api/v1/payments/{draft['paymentId']}",
+        json={"status": "disputed"},
+        headers=bearer(admin_token),
+    )
+    refused = await _post(client, admin_token, f"/api/v1/campaigns/{draft['id']}/start")
+    assert refused.status_code == 422 and "is disputed" in refused.json()["details"]
+
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
+    )
+    customer = made["customerId"]
+    await send_event(
+        settings,
+        "reply.classified",
+        customer,
+        {"customerId": customer, "intent": "promise_to_pay", "promisedDate": "2031-01-03"},
+    )
+
+    async def fetch():
+        return (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()
+
+    await eventually(fetch, lambda c: c["pausedUntil"] is not None)
+    await send_event(
+        settings, "reply.classified", customer, {"customerId": customer, "intent": "dispute"}
+    )
+    disputed = await eventually(fetch, lambda c: c["flagged"] is True)
+    assert disputed["pausedUntil"] is None and disputed["pauseReason"] == "dispute"
+
+
+async def test_a_campaign_paused_before_its_start_resumes_as_scheduled(client, admin_token):
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    made = await campaign(client, admin_token, startAt=later, start=True)
+    assert (await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/pause")).json()[
+        "status"
+    ] == "paused"
+    resumed = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/resume")
+    assert resumed.json()["status"] == "scheduled" and resumed.json()["startedAt"] is None

@@ -49,6 +49,10 @@ def test_missing_required_variable_is_named(environment):
         ),
         ("KAFKA_BOOTSTRAP_SERVERS", "nohostport", "KAFKA_BOOTSTRAP_SERVERS is invalid"),
         ("SMTP_TLS", "maybe", "SMTP_TLS is invalid"),
+        ("CONTACT_DAYS", "mon,funday", "CONTACT_DAYS is invalid"),
+        ("CONTACT_HOLIDAYS", "christmas", "CONTACT_HOLIDAYS is invalid"),
+        ("CONTACT_WINDOW_END", "07:00", "CONTACT_WINDOW_START must be before CONTACT_WINDOW_END"),
+        ("REDIS_URL", "unix:///tmp/redis.sock", "REDIS_URL is invalid"),
     ],
 )
 def test_malformed_variable_is_named(environment, variable, value, message):

@@ -100,8 +100,13 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
                 if running is not Status.PAUSED:
                     await operations.pause(connection, campaign_id, now, reason=intent, flag=True)
                 else:
+                    # A dispute outweighs a promise: no automatic resume at the promised date.
                     await campaigns.set_state(
-                        connection, campaign_id, flagged=True, pause_reason=intent
+                        connection,
+                        campaign_id,
+                        flagged=True,
+                        pause_reason=intent,
+                        paused_until=None,
                     )
             elif intent == "opt_out":
                 channels = (payload["channel"],) if payload.get("channel") else ("sms", "voice")
@@ -112,7 +117,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
                     connection, campaign_id, Action.COMPLETE, "customer reports paid", now
                 )
         except IllegalTransitionError:
-            continue  # e.g. a scheduled campaign cannot be completed by a reply
+            continue  # e.g. a draft or an ended campaign has nothing to change
 
 
 SUBSCRIPTIONS = (

@@ -124,6 +124,7 @@ async def activate_due(connection: Connection) -> int:
     )
     for row in rows:
         await _publish(connection, "campaign.started", row, startedAt=row["started_at"].isoformat())
+        await complete_if_done(connection, row["id"], row["started_at"])  # all steps skipped
     return len(rows)
 
 
@@ -162,7 +163,8 @@ async def resume(
 ) -> None:
     """Back to active; pending steps move later by the time spent paused (into the window)."""
     campaign = await locked_campaign(connection, campaign_id)
-    status = transition(Status(campaign["status"]), Action.RESUME)
+    starts_later = campaign["started_at"] is None and campaign["start_at"] is not None
+    status = transition(Status(campaign["status"]), Action.RESUME, starts_later=starts_later)
     paused_for = now - (campaign["paused_at"] or now)
     customer = await customers.get(connection, campaign["customer_id"])
     assert customer is not None

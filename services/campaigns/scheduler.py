@@ -42,7 +42,9 @@ JOIN campaigns c ON c.id = r.campaign_id
 JOIN campaign_steps s ON s.id = r.step_id
 JOIN customers cu ON cu.id = c.customer_id
 JOIN payments p ON p.id = c.payment_id
+WHERE c.status = 'active'
 ORDER BY r.due_at
+FOR SHARE OF c
 """
 
 
@@ -78,12 +80,22 @@ def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
     }
 
 
-async def claim_due_steps(connection: Connection, batch_size: int) -> int:
-    """Claim up to `batch_size` due runs and emit them (or skip those whose conditions fail);
-    the caller holds the transaction."""
+async def claim_due_steps(
+    connection: Connection, batch_size: int, window: ContactWindow, now: datetime
+) -> int:
+    """Claim up to `batch_size` due runs and emit them; the caller holds the transaction.
+
+    A run whose conditions fail is skipped; one that falls outside the customer's contact
+    window now (e.g. overdue after downtime, found at night) waits for the next opening.
+    The campaign row is share-locked, so a pause committing meanwhile wins.
+    """
     rows = await connection.fetch(_CLAIM, batch_size)
-    send, skip = [], []
+    send, skip, later = [], [], []
     for row in rows:
+        opening = window.next_allowed(now, row["timezone"])
+        if opening > now:
+            later.append((row["id"], opening))
+            continue
         outstanding = row["amount"] - row["amount_paid"]
         reason = skip_reason(row["conditions"], outstanding, row["last_reply_at"])
         if reason:
@@ -106,6 +118,10 @@ async def claim_due_steps(connection: Connection, batch_size: int) -> int:
             "updated_at = now() WHERE id = ANY($1::uuid[])",
             [row["id"] for row in send],
         )
+    if later:
+        await connection.executemany(
+            "UPDATE step_runs SET due_at = $2, updated_at = now() WHERE id = $1", later
+        )
     for row, reason in skip:
         await connection.execute(
             "UPDATE step_runs SET status = 'skipped', outcome = $2, finished_at = now(), "
@@ -125,7 +141,7 @@ async def tick(pool: asyncpg.Pool, window: ContactWindow, batch_size: int, now: 
         async with connection.transaction():
             await operations.wake_due(connection, window, now)
         async with connection.transaction():
-            return await claim_due_steps(connection, batch_size)
+            return await claim_due_steps(connection, batch_size, window, now)
 
 
 async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import statistics
 import time
+from datetime import UTC, datetime
 
 from services.campaigns.scheduler import claim_due_steps
 from services.campaigns.stores import customers
 from shared.db import create_pool
 from shared.settings import Settings
 from tests.bench.report import Row
-from tests.scheduler_seed import drop_schema, seed_due_runs
+from tests.scheduler_seed import ALWAYS_OPEN, drop_schema, seed_due_runs
 
 PENDING = 100_000
 BATCH = 500
@@ -31,7 +32,9 @@ async def _claim_all(settings: Settings, schema: str, bare: bool) -> float:
                         "FOR UPDATE SKIP LOCKED) RETURNING id", BATCH,
                     ))  # fmt: skip
                 else:
-                    claimed = await claim_due_steps(connection, BATCH)
+                    claimed = await claim_due_steps(
+                        connection, BATCH, ALWAYS_OPEN, datetime.now(UTC)
+                    )
             if not claimed:
                 return PENDING / (time.perf_counter() - started)
     finally:

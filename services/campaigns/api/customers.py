@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Query
 
+from services.campaigns import operations
 from services.campaigns.api.schemas import Customer, CustomerIn, CustomerPage, CustomerPatch
-from services.campaigns.stores import customers
+from services.campaigns.stores import campaigns, customers
 from shared.cache import Cache
 from shared.errors import ApiError
 from shared.resources import Deps, Resources
@@ -73,8 +74,9 @@ async def get_customer(customer_id: uuid.UUID, deps: Deps, _: Reader) -> dict[st
 async def update_customer(
     customer_id: uuid.UUID, body: CustomerPatch, deps: Deps, _: Writer
 ) -> Customer:
-    """Change details, or deactivate with `{"isActive": false}`."""
-    async with deps.pool.acquire() as connection:
+    """Change details, or deactivate with `{"isActive": false}`: a deactivated customer's
+    running campaigns pause (and can be resumed once they are active again)."""
+    async with deps.pool.acquire() as connection, connection.transaction():
         try:
             row = await customers.update(
                 connection, customer_id, body.model_dump(exclude_unset=True, by_alias=False)
@@ -83,6 +85,14 @@ async def update_customer(
             raise ApiError(
                 409, "Conflict", f"A customer with externalRef {body.external_ref} exists"
             ) from None
+        if row is not None and body.is_active is False:
+            now = operations.utcnow()
+            for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
+                campaign = await operations.locked_campaign(connection, campaign_id)
+                if campaign["status"] != "paused":
+                    await operations.pause(
+                        connection, campaign_id, now, reason="customer deactivated"
+                    )
     await _cache(deps).forget("customer", str(customer_id))
     if row is None:
         raise ApiError(404, "Not Found", f"Customer {customer_id} does not exist")

@@ -83,7 +83,11 @@ async def set_payment_status(
             raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
         if row["status"] == "paid":
             raise ApiError(409, "Conflict", "Payment record is paid; its status is final")
-        row = await payments.set_status(connection, payment_id, body.status)
+        # Money already received keeps a reopened record partially paid.
+        status = (
+            "partially_paid" if body.status == "open" and row["amount_paid"] > 0 else body.status
+        )
+        row = await payments.set_status(connection, payment_id, status)
         if body.status == "written_off":
             now = operations.utcnow()
             for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
@@ -104,6 +108,12 @@ async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: 
             raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
         if before["status"] in ("paid", "written_off"):
             raise ApiError(409, "Conflict", f"Payment record is {before['status']}")
+        if body.amount > before["outstanding"]:
+            raise ApiError(
+                400,
+                "Validation error",
+                f'"amount" exceeds the outstanding balance of {before["outstanding"]:.2f}',
+            )
         row = await payments.record_receipt(
             connection, payment_id, body.amount, body.received_at or now, body.reference
         )

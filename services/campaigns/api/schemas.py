@@ -27,7 +27,7 @@ def _two_places(value: Decimal) -> Decimal:
 
 Money = Annotated[
     Decimal,
-    Field(gt=0, max_digits=14),
+    Field(gt=0, max_digits=14, decimal_places=2),
     AfterValidator(_two_places),
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
 ]
@@ -60,9 +60,15 @@ class CustomerPatch(ApiModel):
     @classmethod
     def _required_stay_set(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for name in ("companyName", "contactName", "timezone", "isActive"):
-                if name in data and data[name] is None:
-                    raise ValueError(f'"{name}" must not be null')
+            required = {
+                "companyName": "company_name",
+                "contactName": "contact_name",
+                "timezone": "timezone",
+                "isActive": "is_active",
+            }
+            for alias, name in required.items():
+                if (alias in data and data[alias] is None) or (name in data and data[name] is None):
+                    raise ValueError(f'"{alias}" must not be null')
         return data
 
 
@@ -199,6 +205,12 @@ class CampaignPage(ApiResponse):
 class PauseIn(ApiModel):
     until: datetime | None = None
     reason: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> PauseIn:
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError('"until" needs a time zone offset, e.g. 2030-01-01T09:00:00+01:00')
+        return self
 
 
 class ScheduledStep(ApiResponse):

@@ -57,6 +57,8 @@ def transition(current: Status, action: Action, *, starts_later: bool = False) -
     """The state `action` leads to from `current`, or IllegalTransitionError."""
     if current not in _ALLOWED[action]:
         raise IllegalTransitionError(current, action)
+    if action in (Action.START, Action.RESUME) and starts_later:
+        return Status.SCHEDULED  # e.g. paused before its start time came
     if action is Action.START:
-        return Status.SCHEDULED if starts_later else Status.ACTIVE
+        return Status.ACTIVE
     return _TARGET[action]

@@ -72,6 +72,8 @@ def start_problem(
         return f"Payment record {payment.invoice_number} is already paid"
     if payment.status == "written_off":
         return f"Payment record {payment.invoice_number} is written off"
+    if payment.status == "disputed":
+        return f"Payment record {payment.invoice_number} is disputed; settle the dispute first"
     problem = step_problem(steps)
     if problem:
         return problem
