@@ -14,12 +14,12 @@ from pathlib import Path
 
 from shared.cli import bootstrap_admin, migrate_all
 from shared.stack.platform import Platform, isolated_settings
-from tests.bench import auth, campaigns, outbox
+from tests.bench import agents, auth, campaigns, outbox
 from tests.bench.report import Row, print_table, write_json
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-123"
-PARTS = ("outbox", "campaigns", "auth")
+PARTS = ("outbox", "campaigns", "agents", "auth")
 
 
 def main(parts: list[str]) -> None:
@@ -44,6 +44,8 @@ def main(parts: list[str]) -> None:
             rows += asyncio.run(outbox.measure(settings))
         if "campaigns" in parts:
             rows += asyncio.run(campaigns.measure(settings))
+        if "agents" in parts:
+            rows += asyncio.run(agents.measure(settings))
         if "auth" in parts:
             migrate_all(settings.database_url)
             bootstrap_admin(settings)

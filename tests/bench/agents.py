@@ -1,0 +1,89 @@
+"""Agents: tasks created (from `campaign.step_due`), assigned and completed (on `message.sent`)
+per second, each through the service's own handlers in a private schema; baseline: bare
+single-row INSERTs into the same table, one transaction each."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from services.agents import handlers, workers
+from shared.consumer import handle_once
+from shared.db import connect, create_pool
+from shared.events import Envelope
+from shared.migrations import migrate, service_migrations
+from shared.settings import Settings
+from tests.bench.report import Row
+from tests.scheduler_seed import drop_schema
+
+TASKS = 3_000
+
+
+def _step_due() -> Envelope:
+    campaign_id = str(uuid.uuid4())
+    return Envelope(
+        type="campaign.step_due",
+        producer="bench",
+        payload={
+            "campaignId": campaign_id, "stepRunId": str(uuid.uuid4()), "attempt": 1, "channel": "email",
+            "tone": "friendly", "template": None,
+            "customer": {"id": str(uuid.uuid4()), "email": "a@example.com", "phone": None,
+                         "timezone": "UTC", "companyName": "Acme", "contactName": "Ada"},
+            "payment": {"id": str(uuid.uuid4()), "invoiceNumber": "INV-1", "amount": "10.00",
+                        "amountPaid": "0.00", "outstanding": "10.00", "currency": "EUR", "dueDate": "2026-01-01"},
+        },
+    )  # fmt: skip
+
+
+async def measure(settings: Settings) -> list[Row]:
+    schema = f"bench_agents_{uuid.uuid4().hex[:8]}"
+    connection = await connect(settings.database_url, schema)
+    await migrate(connection, schema, service_migrations("services.agents"))
+    await connection.execute(
+        "INSERT INTO agents (id, name, kind, status, channels, max_concurrent) "
+        "VALUES ($1, 'bench', 'ai', 'online', ARRAY['email'], 1000000)",
+        uuid.uuid4(),
+    )
+    await connection.close()
+    pool = await create_pool(settings, schema, max_size=4)
+    try:
+        events = [_step_due() for _ in range(TASKS)]
+        started = time.perf_counter()
+        for event in events:
+            await handle_once(pool, "bench.create", event, handlers.create_task)
+        created = TASKS / (time.perf_counter() - started)
+
+        started = time.perf_counter()
+        while True:
+            async with pool.acquire() as tx, tx.transaction():
+                if not await workers.assign_pending(tx, limit=500):
+                    break
+        assigned = TASKS / (time.perf_counter() - started)
+
+        ids = [row["id"] for row in await pool.fetch("SELECT id FROM tasks")]
+        started = time.perf_counter()
+        for task_id in ids:
+            sent = Envelope(type="message.sent", producer="bench", payload={"taskId": str(task_id)})
+            await handle_once(pool, "bench.done", sent, handlers.message_done)
+        completed = TASKS / (time.perf_counter() - started)
+
+        started = time.perf_counter()
+        for _ in events:
+            async with pool.acquire() as tx, tx.transaction():
+                await tx.execute(
+                    "INSERT INTO tasks (id, campaign_id, step_run_id, customer_id, channel, step) "
+                    "VALUES ($1, $2, $3, $4, 'email', '{}')",
+                    uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(),
+                )  # fmt: skip
+        bare = TASKS / (time.perf_counter() - started)
+        assert await pool.fetchval("SELECT count(*) FROM tasks WHERE status = 'completed'") == TASKS
+    finally:
+        await pool.close()
+        await drop_schema(settings, schema)
+    note = f"{TASKS:,} tasks"
+    return [
+        Row.of("bare task INSERT, 1 per transaction (baseline)", bare, "tasks/s", None, note),
+        Row.of("tasks created from step_due (idempotent)", created, "tasks/s", bare, note),
+        Row.of("tasks assigned (least loaded, batches of 500)", assigned, "tasks/s", bare, note),
+        Row.of("tasks completed on message.sent", completed, "tasks/s", bare, note),
+    ]
