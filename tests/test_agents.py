@@ -260,3 +260,29 @@ async def test_replies_are_understood_and_questions_go_to_a_person(client, setti
         lambda: client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token)),
         lambda r: r.json()["flagged"] is True,
     )
+
+
+async def test_agent_input_is_checked(client, admin_token):
+    stranger = await client.post(
+        "/api/v1/agents",
+        json={"name": "Ghost", "kind": "human", "channels": ["human"], "userId": str(uuid.uuid4())},
+        headers=bearer(admin_token),
+    )
+    assert stranger.status_code == 400 and "is not an active user" in stranger.json()["details"]
+    no_user = await client.post(
+        "/api/v1/agents",
+        json={"name": "X", "kind": "human", "channels": ["human"]},
+        headers=bearer(admin_token),
+    )
+    assert (
+        no_user.status_code == 400
+        and '"userId" is required for a human agent' in no_user.json()["details"]
+    )
+    ai_human = await client.post(
+        "/api/v1/agents",
+        json={"name": "X", "kind": "ai", "channels": ["human"]},
+        headers=bearer(admin_token),
+    )
+    assert ai_human.status_code == 400
+    missing = await client.get(f"/api/v1/agents/{uuid.uuid4()}", headers=bearer(admin_token))
+    assert missing.status_code == 404

@@ -74,6 +74,7 @@ async def test_good_completion_is_used_with_disclosures(openai_api):
     sent = request.json()
     assert sent["model"] == "gpt-4o-mini" and sent["response_format"]["type"] == "json_schema"
     assert "INV-7" in sent["messages"][1]["content"]
+    assert "History: first contact" in sent["messages"][1]["content"]
     assert request.headers["authorization"] == "Bearer sk-test"
 
 

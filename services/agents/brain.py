@@ -105,9 +105,12 @@ class Brain:
             return None
         return answer if isinstance(answer, dict) else None
 
-    async def compose(self, channel: str, tone: str, facts: Facts, custom: str | None) -> Composed:
+    async def compose(
+        self, channel: str, tone: str, facts: Facts, custom: str | None, history: str = ""
+    ) -> Composed:
         fallback = compose(channel, tone, facts, custom)
-        answer = await self._json(_compose_prompt(channel, tone, facts), _DRAFT_SCHEMA, "message")
+        prompt = _compose_prompt(channel, tone, facts, history)
+        answer = await self._json(prompt, _DRAFT_SCHEMA, "message")
         if answer is None:
             return Composed(fallback, f"template ({self.status})")
         if not isinstance(answer.get("body"), str) or not answer["body"].strip():
@@ -135,7 +138,7 @@ class Brain:
         return Understanding(str(answer["intent"]), confidence, when)
 
 
-def _compose_prompt(channel: str, tone: str, facts: Facts) -> list[dict[str, str]]:
+def _compose_prompt(channel: str, tone: str, facts: Facts, history: str) -> list[dict[str, str]]:
     limits = {
         "sms": "at most 300 characters, plain text",
         "email": "a short email with a subject",
@@ -160,7 +163,8 @@ def _compose_prompt(channel: str, tone: str, facts: Facts) -> list[dict[str, str
                 f"Channel: {channel} ({limits}). Tone: {tone}.\n"
                 f"Contact: {facts.contact_name} at {facts.company_name}.\n"
                 f"Invoice {facts.invoice_number}: {facts.amount} {facts.currency} outstanding, "
-                f"due {facts.due_date.isoformat()}, {facts.days_overdue} days overdue."
+                f"due {facts.due_date.isoformat()}, {facts.days_overdue} days overdue.\n"
+                f"History: {history or 'first contact'}"
             ),
         },
     ]

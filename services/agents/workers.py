@@ -77,8 +77,12 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = 20) -> in
     for task in taken:
         step: dict[str, Any] = task["step"]
         facts = facts_from_step(step, datetime.now(UTC).date())
+        history = (
+            f"escalation step {step.get('position', 1)}, attempt {step.get('attempt', 1)}; "
+            f"{step['payment']['amountPaid']} {step['payment']['currency']} paid so far"
+        )
         composed = await brain.compose(
-            task["channel"], step.get("tone", "friendly"), facts, step.get("template")
+            task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
         )
         customer = step["customer"]
         payload = {

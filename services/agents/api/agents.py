@@ -29,6 +29,12 @@ async def _agent(deps: Deps, agent_id: uuid.UUID) -> Agent:
 @router.post("/agents", response_model=Agent, status_code=201)
 async def create_agent(body: AgentIn, deps: Deps, _: Writer) -> Agent:
     async with deps.pool.acquire() as connection:
+        if body.user_id is not None and not await connection.fetchval(
+            "SELECT is_active FROM user_directory WHERE user_id = $1", body.user_id
+        ):
+            raise ApiError(
+                400, "Validation error", f'"userId" {body.user_id} is not an active user'
+            )
         try:
             row = await agents.insert(connection, body.model_dump(by_alias=False))
         except asyncpg.UniqueViolationError:
