@@ -56,6 +56,14 @@ class Settings(DatabaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
+    twilio_api_url: str | None = Field(
+        default=None, description="Another Twilio API base URL (a test double or a proxy)"
+    )
+    sms_rate_per_second: int = Field(default=10, ge=1, description="Per sender number")
+    voice_rate_per_second: int = Field(default=1, ge=1, description="Per sender number")
+    email_rate_per_second: int = Field(default=20, ge=1, description="Per sender address")
+    max_calls_per_debt_per_week: int = Field(default=7, ge=1, description="Regulation F")
+    provider_max_retries: int = Field(default=3, ge=0, description="Twilio 429/5xx, backoff")
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.db import connect
 from tests.auth_helpers import bearer, new_user, tokens
+from tests.helpers import eventually
 
 
 async def agents_sql(settings, query: str, *args: Any) -> list[Any]:
@@ -20,15 +21,16 @@ async def human_agent(client, admin_token, channels=("human",)) -> tuple[dict[st
     """A person with an `agent` login registered as an online human agent; and their token."""
     person = await new_user(client, admin_token, role="agent")
     token = (await tokens(client, person["email"]))["accessToken"]
-    created = await client.post(
-        "/api/v1/agents",
-        json={
-            "name": person["email"],
-            "kind": "human",
-            "channels": list(channels),
-            "userId": person["id"],
-        },
-        headers=bearer(admin_token),
+    body = {
+        "name": person["email"],
+        "kind": "human",
+        "channels": list(channels),
+        "userId": person["id"],
+    }
+    # The agents service learns of new users from auth's events, a moment later.
+    created = await eventually(
+        lambda: client.post("/api/v1/agents", json=body, headers=bearer(admin_token)),
+        lambda response: response.status_code != 400,
     )
     assert created.status_code == 201, created.text
     beat = await client.post(

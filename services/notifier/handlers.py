@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import html
+import logging
 
 from services.notifier.email import send_email
+from services.notifier.stores import messages
 from shared.consumer import Subscription
 from shared.db import Connection
 from shared.events import Envelope
 from shared.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def queue_message(connection: Connection, event: Envelope) -> None:
+    """Queue a send request; a key seen before is not sent again (whatever the event id)."""
+    if not await messages.queue(connection, event.payload):
+        logger.info(
+            "duplicate send request ignored",
+            extra={"idempotency_key": event.payload.get("idempotencyKey")},
+        )
 
 
 async def send_password_reset(connection: Connection, event: Envelope) -> None:
@@ -29,4 +42,7 @@ async def send_password_reset(connection: Connection, event: Envelope) -> None:
     await send_email(get_settings(), payload["email"], "Reset your Remit password", text, markup)
 
 
-SUBSCRIPTIONS = (Subscription("auth.password_reset_requested", send_password_reset),)
+SUBSCRIPTIONS = (
+    Subscription("auth.password_reset_requested", send_password_reset),
+    Subscription("message.requested", queue_message),
+)

@@ -33,7 +33,10 @@ async def create_agent(body: AgentIn, deps: Deps, _: Writer) -> Agent:
             "SELECT is_active FROM user_directory WHERE user_id = $1", body.user_id
         ):
             raise ApiError(
-                400, "Validation error", f'"userId" {body.user_id} is not an active user'
+                400,
+                "Validation error",
+                f'"userId" {body.user_id} is not an active user '
+                "(a user created a moment ago may take a second to be known here)",
             )
         try:
             row = await agents.insert(connection, body.model_dump(by_alias=False))

@@ -1,0 +1,72 @@
+"""Request and response bodies of the notifier API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.schemas import ApiModel, ApiResponse
+
+MessageStatus = Literal[
+    "queued", "sending", "deferred", "sent", "delivered", "failed", "bounced", "suppressed"
+]
+SuppressionChannel = Literal["sms", "voice", "email", "all"]
+
+
+class Message(ApiResponse):
+    id: uuid.UUID
+    idempotency_key: str
+    task_id: uuid.UUID | None
+    campaign_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    channel: Literal["sms", "voice", "email"]
+    recipient: str
+    subject: str | None
+    body: str
+    status: MessageStatus
+    reason: str | None
+    provider_id: str | None
+    simulated: bool
+    attempts: int
+    send_after: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePage(ApiResponse):
+    items: list[Message]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+class SuppressionIn(ApiModel):
+    channel: SuppressionChannel
+    recipient: Annotated[str, Field(min_length=3, max_length=320)]
+    reason: Literal["do_not_call", "opt_out", "bounce", "manual"] = "manual"
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Suppression(ApiResponse):
+    id: uuid.UUID
+    channel: SuppressionChannel
+    recipient: str
+    reason: str
+    note: str | None
+    created_at: datetime
+
+
+class SuppressionList(ApiResponse):
+    items: list[Suppression]
+    total: int
+
+
+class SuppressionCheck(ApiResponse):
+    recipient: str
+    suppressed: bool
+    channels: list[str]

@@ -1,0 +1,164 @@
+"""Twilio webhooks: delivery reports, inbound SMS (STOP handling) and call input. Each request
+must carry a valid X-Twilio-Signature (the SDK's validator); a bad one changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from services.notifier.domain.guards import is_stop, normalise_phone, utcnow
+from services.notifier.providers import Providers, SendError
+from services.notifier.stores import messages
+from shared.errors import ApiError
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.resources import Deps, Resources
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+STOP_CONFIRMATION = (
+    "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
+)
+_DELIVERED = {"delivered", "completed"}
+_FAILED = {"failed", "undelivered", "busy", "no-answer", "canceled"}
+
+
+async def _verified_form(request: Request, deps: Resources) -> dict[str, Any]:
+    token = deps.settings.twilio_auth_token
+    if token is None:
+        raise ApiError(
+            503, "Service unavailable", "TWILIO_AUTH_TOKEN is not set; webhooks cannot be verified"
+        )
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    url = f"{deps.settings.public_url}{request.url.path}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    signature = request.headers.get("x-twilio-signature", "")
+    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+        raise ApiError(403, "Forbidden", "Invalid X-Twilio-Signature")
+    return form
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, media_type="application/xml")
+
+
+@router.post("/status")
+async def delivery_status(request: Request, deps: Deps) -> Response:
+    form = await _verified_form(request, deps)
+    sid = form.get("MessageSid") or form.get("CallSid")
+    state = (form.get("MessageStatus") or form.get("CallStatus") or "").lower()
+    async with deps.pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.provider_id = $1 FOR UPDATE", sid
+        )
+        if row is not None and row["status"] in ("sent", "sending"):
+            if state in _DELIVERED:
+                await messages.set_state(connection, row["id"], "delivered", delivered_at=utcnow())
+                await messages.publish(connection, "message.delivered", row, providerId=sid)
+            elif state in _FAILED:
+                reason = f"Twilio reports {state} ({form.get('ErrorCode') or 'no code'})"
+                await messages.set_state(connection, row["id"], "failed", reason=reason)
+                await messages.publish(
+                    connection,
+                    "message.failed",
+                    row,
+                    status="failed",
+                    reason=reason,
+                    retryable=state != "undelivered",
+                )
+    return Response(status_code=204)
+
+
+async def _reply(connection: Any, recipient: str, channel: str, text: str) -> None:
+    """Tell the agents what the customer said, on the campaign they last heard from."""
+    last = await connection.fetchrow(
+        "SELECT customer_id, campaign_id FROM messages "
+        "WHERE recipient = $1 AND customer_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+        recipient,
+    )
+    if last is None:
+        return
+    payload = {
+        "customerId": str(last["customer_id"]),
+        "campaignId": str(last["campaign_id"]) if last["campaign_id"] else None,
+        "channel": channel,
+        "from": recipient,
+        "text": text,
+    }
+    key = str(last["customer_id"])
+    await enqueue(connection, new_event("reply.received", "notifier", payload), key)
+
+
+@router.post("/sms")
+async def inbound_sms(request: Request, deps: Deps) -> Response:
+    form = await _verified_form(request, deps)
+    sender = normalise_phone(form.get("From", "")) or form.get("From", "")
+    text = form.get("Body", "")
+    stop = is_stop(text)
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if stop:
+            await messages.suppress(connection, "sms", sender, "opt_out", "STOP received")
+        await _reply(connection, sender, "sms", text)
+    if stop:
+        await _confirm_opt_out(deps, sender, form.get("MessageSid") or uuid.uuid4().hex)
+    return _twiml(str(MessagingResponse()))
+
+
+async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) -> None:
+    """One confirmation, even if Twilio retries the webhook (keyed by the inbound message)."""
+    request = {
+        "idempotencyKey": f"stop-confirmation:{inbound_sid}",
+        "channel": "sms",
+        "to": recipient,
+        "body": STOP_CONFIRMATION,
+    }
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if not await messages.queue(connection, request):
+            return
+        row = await connection.fetchrow(
+            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.idempotency_key = $1",
+            request["idempotencyKey"],
+        )
+        assert row is not None
+        try:
+            sent = await Providers(deps.settings).send("sms", recipient, None, STOP_CONFIRMATION)
+        except SendError as error:
+            await messages.set_state(connection, row["id"], "failed", reason=error.reason)
+            return
+        await messages.set_state(
+            connection,
+            row["id"],
+            "sent",
+            provider_id=sent.provider_id,
+            simulated=sent.simulated,
+            sent_at=utcnow(),
+            reason="opt-out confirmation",
+        )
+
+
+@router.post("/voice/gather")
+async def call_input(request: Request, deps: Deps) -> Response:
+    form = await _verified_form(request, deps)
+    digits, speech = form.get("Digits", ""), form.get("SpeechResult", "")
+    text = speech or {"1": "I will pay", "2": "I want to speak to someone about this"}.get(
+        digits, digits
+    )
+    async with deps.pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            "SELECT recipient, payment_id FROM messages WHERE provider_id = $1", form.get("CallSid")
+        )
+        if row is not None:
+            if row["payment_id"]:  # a person answered: Regulation F's quiet week starts
+                await connection.execute(
+                    "INSERT INTO conversations (id, payment_id, recipient) VALUES ($1, $2, $3)",
+                    uuid.uuid4(), row["payment_id"], row["recipient"],
+                )  # fmt: skip
+            await _reply(connection, row["recipient"], "voice", text)
+    response = VoiceResponse()
+    response.say("Thank you. Someone from our team will follow up. Goodbye.")
+    return _twiml(str(response))

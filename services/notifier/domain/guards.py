@@ -1,0 +1,137 @@
+"""The checks every message passes before it may be sent. Pure: the caller gathers the facts.
+
+In order: a valid recipient, the suppression list, consent for AI-voice calls (TCPA), the
+Regulation F call caps, then the contact hours at the recipient's local time (a message found
+outside them is deferred to the next allowed moment, never dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import timezone as phone_zones
+
+from shared.contacts import PHONE_FORMAT_HINT
+
+STOP_WORDS = frozenset(
+    {"stop", "end", "quit", "unsubscribe", "cancel", "revoke", "opt out", "optout", "stopall"}
+)
+SUPPRESSION_MESSAGES = {
+    "do_not_call": "Number is on the Do-Not-Call list",
+    "opt_out": "Recipient opted out",
+    "bounce": "Email address bounced",
+    "manual": "Recipient is suppressed",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # "send", "defer", "suppress", "fail"
+    reason: str | None = None
+    send_after: datetime | None = None
+    recipient: str | None = None  # normalised
+
+
+@dataclass(frozen=True)
+class Facts:
+    channel: str
+    recipient: str
+    timezone: str
+    now: datetime
+    suppression: str | None  # reason, when the recipient is suppressed for this channel
+    voice_consent: bool
+    calls_last_7_days: int
+    last_conversation_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    opens: time = time(8, 0)
+    closes: time = time(21, 0)
+    max_calls_per_week: int = 7
+    quiet_after_conversation: timedelta = timedelta(days=7)
+
+
+def normalise_phone(raw: str) -> str | None:
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def zones_for(recipient: str, channel: str, address_zone: str) -> list[str]:
+    """The customer's zone, and for phones also the zones the number's area may be in."""
+    zones = [address_zone]
+    if channel in ("sms", "voice"):
+        number = phonenumbers.parse(recipient, None)
+        zones += [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+    return list(dict.fromkeys(zones))
+
+
+def next_allowed(now: datetime, zones: list[str], policy: Policy) -> datetime:
+    """The first moment, from `now`, inside the contact hours in every zone at once."""
+    moment = now.replace(second=0, microsecond=0)
+    if moment < now:
+        moment += timedelta(minutes=1)
+    for _ in range(60 * 24 * 3 // 15):  # search three days in quarter hours
+        if all(
+            policy.opens <= moment.astimezone(ZoneInfo(z)).time() < policy.closes for z in zones
+        ):
+            return max(moment, now)
+        moment += timedelta(minutes=15) - timedelta(minutes=moment.minute % 15)
+    raise ValueError(f"no common contact hours for zones {zones}")
+
+
+def check(facts: Facts, policy: Policy) -> Verdict:
+    recipient = facts.recipient
+    if facts.channel in ("sms", "voice"):
+        normalised = normalise_phone(recipient)
+        if normalised is None:
+            return Verdict("fail", f"Invalid phone number: {PHONE_FORMAT_HINT}")
+        recipient = normalised
+    if facts.suppression:
+        return Verdict(
+            "suppress",
+            SUPPRESSION_MESSAGES.get(facts.suppression, facts.suppression),
+            recipient=recipient,
+        )
+    if facts.channel == "voice":
+        if not facts.voice_consent:
+            return Verdict(
+                "fail", "No recorded consent to AI-voice calls (TCPA)", recipient=recipient
+            )
+        if facts.calls_last_7_days >= policy.max_calls_per_week:
+            return Verdict(
+                "fail",
+                f"Regulation F: {policy.max_calls_per_week} call attempts for this debt in 7 days",
+                recipient=recipient,
+            )
+        if (
+            facts.last_conversation_at
+            and facts.now - facts.last_conversation_at < policy.quiet_after_conversation
+        ):
+            return Verdict(
+                "defer",
+                "Regulation F: no calls within 7 days after a conversation",
+                facts.last_conversation_at + policy.quiet_after_conversation,
+                recipient,
+            )
+    zones = zones_for(recipient, facts.channel, facts.timezone)
+    opening = next_allowed(facts.now, zones, policy)
+    if opening > facts.now:
+        return Verdict("defer", f"outside contact hours in {', '.join(zones)}", opening, recipient)
+    return Verdict("send", recipient=recipient)
+
+
+def is_stop(text: str) -> bool:
+    return text.strip().lower().rstrip(".!") in STOP_WORDS
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,159 @@
+"""The `notifier.messages` store and the facts the guards need."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection, Executor
+from shared.events import new_event
+from shared.outbox import enqueue
+from shared.paging import Page, keyset_page
+
+COLUMNS = (
+    "t.id, t.idempotency_key, t.task_id, t.campaign_id, t.customer_id, t.payment_id, t.channel, "
+    "t.recipient, t.timezone, t.subject, t.body, t.status, t.reason, t.provider_id, t.simulated, "
+    "t.attempts, t.send_after, t.sent_at, t.delivered_at, t.created_at, t.updated_at"
+)
+
+
+async def queue(connection: Connection, request: dict[str, Any]) -> bool:
+    """Record a send request; False when its idempotency key was seen before."""
+    inserted = await connection.fetchval(
+        "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
+        "channel, recipient, timezone, subject, body) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
+        uuid.uuid4(),
+        request["idempotencyKey"],
+        _uuid(request.get("taskId")),
+        _uuid(request.get("campaignId")),
+        _uuid(request.get("customerId")),
+        _uuid(request.get("paymentId")),
+        request["channel"],
+        request.get("to") or "",
+        request.get("timezone") or "UTC",
+        request.get("subject"),
+        request["body"],
+    )
+    return bool(inserted)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+async def take_ready(connection: Connection, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await connection.fetch(
+            f"SELECT {COLUMNS} FROM messages t WHERE t.status IN ('queued', 'deferred') "
+            "AND t.send_after <= now() ORDER BY t.send_after LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+    )
+
+
+async def suppression_reason(executor: Executor, channel: str, recipient: str) -> str | None:
+    reason: str | None = await executor.fetchval(
+        "SELECT reason FROM suppressions WHERE recipient = $1 AND channel IN ($2, 'all') "
+        "ORDER BY created_at LIMIT 1",
+        recipient,
+        channel,
+    )
+    return reason
+
+
+async def voice_facts(
+    executor: Executor, recipient: str, payment_id: uuid.UUID | None
+) -> tuple[bool, int, datetime | None]:
+    consent = bool(
+        await executor.fetchval("SELECT 1 FROM voice_consents WHERE recipient = $1", recipient)
+    )
+    calls = int(
+        await executor.fetchval(
+            "SELECT count(*) FROM messages WHERE payment_id = $1 AND channel = 'voice' "
+            "AND sent_at > now() - interval '7 days'",
+            payment_id,
+        )
+    )
+    last: datetime | None = await executor.fetchval(
+        "SELECT max(held_at) FROM conversations WHERE payment_id = $1", payment_id
+    )
+    return consent, calls, last
+
+
+async def set_state(
+    connection: Connection, message_id: uuid.UUID, status: str, **fields: Any
+) -> None:
+    names = list(fields)
+    extra = "".join(f", {name} = ${i}" for i, name in enumerate(names, start=3))
+    await connection.execute(
+        f"UPDATE messages SET status = $2{extra}, updated_at = now() WHERE id = $1",
+        message_id,
+        status,
+        *fields.values(),
+    )
+
+
+async def publish(
+    connection: Connection, event_type: str, message: asyncpg.Record, **extra: Any
+) -> None:
+    payload = {
+        "messageId": str(message["id"]),
+        "idempotencyKey": message["idempotency_key"],
+        "taskId": str(message["task_id"]) if message["task_id"] else None,
+        "campaignId": str(message["campaign_id"]) if message["campaign_id"] else None,
+        "customerId": str(message["customer_id"]) if message["customer_id"] else None,
+        "channel": message["channel"],
+        **extra,
+    }
+    await enqueue(
+        connection,
+        new_event(event_type, "notifier", payload),
+        str(message["campaign_id"] or message["id"]),
+    )
+
+
+async def page(
+    executor: Executor,
+    campaign_id: uuid.UUID | None,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    return await keyset_page(
+        executor,
+        COLUMNS,
+        "messages t",
+        "($1::uuid IS NULL OR t.campaign_id = $1) AND ($2::text IS NULL OR t.status = $2) "
+        "AND ($3::text IS NULL OR t.channel = $3)",
+        [campaign_id, status, channel],
+        limit,
+        cursor,
+    )
+
+
+async def get(executor: Executor, message_id: uuid.UUID) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM messages t WHERE t.id = $1", message_id
+    )
+    return record
+
+
+async def suppress(
+    executor: Executor, channel: str, recipient: str, reason: str, note: str | None = None
+) -> None:
+    await executor.execute(
+        "INSERT INTO suppressions (id, channel, recipient, reason, note) "
+        "VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (channel, recipient) DO NOTHING",
+        uuid.uuid4(),
+        channel,
+        recipient,
+        reason,
+        note,
+    )
