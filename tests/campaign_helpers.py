@@ -17,7 +17,9 @@ async def customer(client, token, **fields: Any) -> dict[str, Any]:
         "companyName": f"Acme {uuid.uuid4().hex[:6]}",
         "contactName": "Ada Payer",
         "email": f"ap-{uuid.uuid4().hex[:8]}@acme.example.com",
-        "phone": "+14155552671",
+        # A freephone number, unique per customer: it has no zone of its own, so the
+        # customer's (daytime) zone alone decides when it may be contacted.
+        "phone": f"+8001{uuid.uuid4().int % 10**7:07d}",
         "timezone": daytime_zone(),
         **fields,
     }
@@ -105,3 +107,22 @@ async def runs_of(settings, campaign_id: str) -> list[Any]:
         "SELECT * FROM step_runs WHERE campaign_id = $1 ORDER BY position",
         uuid.UUID(campaign_id),
     )
+
+
+def night_phone() -> str:
+    """A number whose own time zone is at night now: the notifier defers SMS to it, so a
+    test can drive a step's results itself without a real send racing it."""
+    from zoneinfo import ZoneInfo
+
+    candidates = {
+        "+14155552671": "America/Los_Angeles",
+        "+442079460123": "Europe/London",
+        "+81312345678": "Asia/Tokyo",
+        "+61291234567": "Australia/Sydney",
+        "+5511987654321": "America/Sao_Paulo",
+    }
+    for number, zone in candidates.items():
+        hour = datetime.now(ZoneInfo(zone)).hour
+        if hour < 7 or hour >= 22:  # an hour of margin around the 08:00-21:00 window
+            return number
+    raise AssertionError("no candidate number is at night now")

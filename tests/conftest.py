@@ -19,6 +19,7 @@ from shared.stack.platform import Platform, isolated_settings
 from tests.infra import containers_env
 
 LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"
+TWILIO_TOKEN = "test-twilio-auth-token"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 
@@ -40,6 +41,8 @@ def platform() -> Iterator[Platform]:
             # Every day is a contact day, so tests pick a zone where it is daytime now.
             "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
             "STEP_RETRY_DELAY": "1",
+            # Webhooks are verified with this token; with no account SID, sends stay simulated.
+            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "LOG_LEVEL": "INFO",
         },
     )

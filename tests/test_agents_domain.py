@@ -18,8 +18,8 @@ from services.agents.domain.replies import classify
 from services.agents.domain.templates import Facts, compose
 
 
-def _agent(status="online", channels=("email",), limit=5, load=0, last=None):
-    return Candidate(uuid.uuid4(), status, frozenset(channels), limit, load, last)
+def _agent(status="online", channels=("email",), limit=5, load=0, last=None, kind="ai"):
+    return Candidate(uuid.uuid4(), kind, status, frozenset(channels), limit, load, last)
 
 
 def test_assignment_prefers_the_least_loaded_eligible_agent():
@@ -37,6 +37,10 @@ def test_assignment_prefers_the_least_loaded_eligible_agent():
     never = _agent(load=1)
     assert choose_agent([newer, older], "email") == older
     assert choose_agent([newer, never, older], "email") == never
+    # People take human steps only, and only people take them.
+    person = _agent(kind="human", channels=("human", "email"))
+    assert choose_agent([person], "email") is None
+    assert choose_agent([person, idle], "human") == person
 
 
 def test_disclosures_are_added_and_checked():

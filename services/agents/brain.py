@@ -40,12 +40,9 @@ _REPLY_SCHEMA = {
     "required": ["intent", "confidence", "promisedDate"],
     "additionalProperties": False,
 }
-_TRANSIENT = (
-    openai.RateLimitError,
-    openai.APITimeoutError,
-    openai.APIConnectionError,
-    openai.InternalServerError,
-)
+# Whatever else goes wrong once the SDK has retried (429/5xx/timeouts with backoff), or with
+# a request the API refuses (say, a model without structured outputs): fall back, never stall.
+_UNAVAILABLE = openai.APIError
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class Brain:
             self.status = INVALID_KEY
             logger.error("OpenAI refused OPENAI_API_KEY; composing from templates until fixed")
             return None
-        except _TRANSIENT as error:
+        except _UNAVAILABLE as error:
             self.status = f"unavailable ({type(error).__name__})"
             logger.warning("OpenAI unavailable after retries", extra={"error": repr(error)})
             return None

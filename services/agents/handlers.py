@@ -95,7 +95,7 @@ async def campaign_ended(connection: Connection, event: Envelope) -> None:
     )
     await connection.execute(
         "UPDATE tasks SET status = 'cancelled', updated_at = now() "
-        "WHERE campaign_id = $1 AND status IN ('pending', 'assigned')",
+        "WHERE campaign_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
         uuid.UUID(event.payload["campaignId"]),
     )
 

@@ -44,7 +44,7 @@ JOIN customers cu ON cu.id = c.customer_id
 JOIN payments p ON p.id = c.payment_id
 WHERE c.status = 'active'
 ORDER BY r.due_at
-FOR SHARE OF c
+FOR SHARE OF c SKIP LOCKED
 """
 
 
@@ -87,7 +87,8 @@ async def claim_due_steps(
 
     A run whose conditions fail is skipped; one that falls outside the customer's contact
     window now (e.g. overdue after downtime, found at night) waits for the next opening.
-    The campaign row is share-locked, so a pause committing meanwhile wins.
+    The campaign row is share-locked, skipping campaigns being paused or ended right now (they
+    are claimed next pass, or not at all): waiting for them could deadlock with that change.
     """
     rows = await connection.fetch(_CLAIM, batch_size)
     send, skip, later = [], [], []

@@ -51,6 +51,13 @@ class Providers:
         self.settings = settings
         self._twilio: Client | None = None
 
+    async def close(self) -> None:
+        if self._twilio is not None:
+            http = self._twilio.http_client
+            if isinstance(http, AsyncTwilioHttpClient):
+                await http.close()
+            self._twilio = None
+
     @property
     def simulated(self) -> bool:
         return not (self.settings.twilio_account_sid and self.settings.twilio_auth_token)

@@ -167,12 +167,15 @@ async def settle_interrupted(pool: asyncpg.Pool) -> None:
 
 async def run_forever(pool: asyncpg.Pool, settings: Settings, limiter: RateLimiter) -> None:
     providers = Providers(settings)
-    while True:
-        try:
-            await settle_interrupted(pool)
-            sent = await send_ready(pool, settings, providers, limiter)
-        except DATABASE_ERRORS as error:
-            logger.warning("send loop failed; will retry", extra={"error": repr(error)})
-            sent = 0
-        if not sent:
-            await asyncio.sleep(0.2)
+    try:
+        while True:
+            try:
+                await settle_interrupted(pool)
+                sent = await send_ready(pool, settings, providers, limiter)
+            except DATABASE_ERRORS as error:
+                logger.warning("send loop failed; will retry", extra={"error": repr(error)})
+                sent = 0
+            if not sent:
+                await asyncio.sleep(0.2)
+    finally:
+        await providers.close()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 @dataclass(frozen=True)
 class Candidate:
     id: uuid.UUID
+    kind: str
     status: str
     channels: frozenset[str]
     max_concurrent: int
@@ -24,6 +25,8 @@ def choose_agent(candidates: Sequence[Candidate], channel: str) -> Candidate | N
         agent
         for agent in candidates
         if agent.status == "online"
+        # People take the human steps; messages are composed and sent by AI agents.
+        and (agent.kind == "human") == (channel == "human")
         and channel in agent.channels
         and agent.open_tasks < agent.max_concurrent
     ]

@@ -88,7 +88,7 @@ async def heartbeat(executor: Executor, agent_id: uuid.UUID) -> None:
 async def candidates(connection: Connection) -> list[Candidate]:
     """Every online agent with its load, locked so concurrent assigners count alike."""
     rows = await connection.fetch(
-        "SELECT a.id, a.status, a.channels, a.max_concurrent, "
+        "SELECT a.id, a.kind, a.status, a.channels, a.max_concurrent, "
         "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
         " AND t.status IN ('assigned', 'in_progress')) AS open_tasks, "
         "(SELECT max(t.updated_at) FROM tasks t WHERE t.assigned_agent_id = a.id) AS last_assigned "
@@ -97,6 +97,7 @@ async def candidates(connection: Connection) -> list[Candidate]:
     return [
         Candidate(
             row["id"],
+            row["kind"],
             row["status"],
             frozenset(row["channels"]),
             row["max_concurrent"],

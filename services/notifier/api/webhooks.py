@@ -125,11 +125,14 @@ async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) ->
             request["idempotencyKey"],
         )
         assert row is not None
+        providers = Providers(deps.settings)
         try:
-            sent = await Providers(deps.settings).send("sms", recipient, None, STOP_CONFIRMATION)
+            sent = await providers.send("sms", recipient, None, STOP_CONFIRMATION)
         except SendError as error:
             await messages.set_state(connection, row["id"], "failed", reason=error.reason)
             return
+        finally:
+            await providers.close()
         await messages.set_state(
             connection,
             row["id"],

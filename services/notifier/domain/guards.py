@@ -66,26 +66,32 @@ def normalise_phone(raw: str) -> str | None:
 
 
 def zones_for(recipient: str, channel: str, address_zone: str) -> list[str]:
-    """The customer's zone, and for phones also the zones the number's area may be in."""
+    """The customer's zone, and for a phone whose area code lies in one zone, that zone too
+    (a number spanning many zones, like a toll-free one, says nothing about the hour)."""
     zones = [address_zone]
     if channel in ("sms", "voice"):
-        number = phonenumbers.parse(recipient, None)
-        zones += [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+        number_zones = phone_zones.time_zones_for_number(phonenumbers.parse(recipient, None))
+        if len(number_zones) == 1 and number_zones[0] != "Etc/Unknown":
+            zones.append(number_zones[0])
     return list(dict.fromkeys(zones))
 
 
+def _open(moment: datetime, zones: list[str], policy: Policy) -> bool:
+    return all(policy.opens <= moment.astimezone(ZoneInfo(z)).time() < policy.closes for z in zones)
+
+
 def next_allowed(now: datetime, zones: list[str], policy: Policy) -> datetime:
-    """The first moment, from `now`, inside the contact hours in every zone at once."""
+    """`now` when it is inside the contact hours in every zone, else the first quarter hour
+    that is."""
+    if _open(now, zones, policy):
+        return now
     moment = now.replace(second=0, microsecond=0)
-    if moment < now:
-        moment += timedelta(minutes=1)
-    for _ in range(60 * 24 * 3 // 15):  # search three days in quarter hours
-        if all(
-            policy.opens <= moment.astimezone(ZoneInfo(z)).time() < policy.closes for z in zones
-        ):
-            return max(moment, now)
-        moment += timedelta(minutes=15) - timedelta(minutes=moment.minute % 15)
-    raise ValueError(f"no common contact hours for zones {zones}")
+    moment += timedelta(minutes=15 - moment.minute % 15)
+    for _ in range(4 * 24 * 3):  # three days in quarter hours
+        if _open(moment, zones, policy):
+            return moment
+        moment += timedelta(minutes=15)
+    raise ValueError(f"no common contact hours in {', '.join(zones)}")
 
 
 def check(facts: Facts, policy: Policy) -> Verdict:
@@ -123,7 +129,10 @@ def check(facts: Facts, policy: Policy) -> Verdict:
                 recipient,
             )
     zones = zones_for(recipient, facts.channel, facts.timezone)
-    opening = next_allowed(facts.now, zones, policy)
+    try:
+        opening = next_allowed(facts.now, zones, policy)
+    except ValueError as error:
+        return Verdict("fail", str(error), recipient=recipient)
     if opening > facts.now:
         return Verdict("defer", f"outside contact hours in {', '.join(zones)}", opening, recipient)
     return Verdict("send", recipient=recipient)

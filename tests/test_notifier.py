@@ -1,0 +1,193 @@
+"""The notifier through the gateway: sends once per key, guards, suppression API, webhooks."""
+
+from __future__ import annotations
+
+import uuid
+
+from twilio.request_validator import RequestValidator
+
+from shared.db import connect
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, send_event
+from tests.conftest import TWILIO_TOKEN
+from tests.helpers import eventually
+
+
+async def notifier_sql(settings, query, *args):
+    connection = await connect(settings.database_url, "notifier")
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
+
+
+async def _messages(client, token, campaign_id):
+    response = await client.get(f"/api/v1/messages?campaignId={campaign_id}", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_email_and_sms_steps_are_sent_and_complete_the_campaign(
+    platform, client, admin_token
+):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT1S"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    sent = await eventually(
+        lambda: _messages(client, admin_token, made["id"]),
+        lambda m: len(m) == 2 and all(x["status"] == "sent" for x in m),
+        timeout=45,
+    )
+    by_channel = {m["channel"]: m for m in sent}
+    assert by_channel["sms"]["simulated"] is True and by_channel["sms"]["providerId"].startswith(
+        "SIM"
+    )
+    assert by_channel["email"]["simulated"] is False
+    mailbox = platform.state_dir / "mail"
+    import mailbox as mb
+
+    assert any(m["To"] == by_channel["email"]["recipient"] for m in mb.Maildir(mailbox))
+    await eventually(
+        lambda: client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token)),
+        lambda r: r.json()["status"] == "completed",
+        timeout=45,
+    )
+
+
+async def test_a_repeated_request_is_sent_once(client, settings, admin_token):
+    key = f"test-{uuid.uuid4()}"
+    request = {
+        "idempotencyKey": key,
+        "channel": "sms",
+        "to": "+14155552671",
+        "timezone": "UTC",
+        "body": "hello",
+    }
+    for _ in range(3):
+        await send_event(settings, "message.requested", key, request)
+
+    async def rows():
+        return await notifier_sql(
+            settings, "SELECT status FROM messages WHERE idempotency_key = $1", key
+        )
+
+    await eventually(rows, lambda r: len(r) == 1 and r[0]["status"] in ("sent", "deferred"))
+    import asyncio
+
+    await asyncio.sleep(1)
+    assert len(await rows()) == 1
+
+
+async def test_suppression_list_api_and_guard(client, settings, admin_token):
+    number = "+14155550123"
+    added = await client.post(
+        "/api/v1/suppressions",
+        json={"channel": "sms", "recipient": "+1 415 555 0123", "reason": "do_not_call"},
+        headers=bearer(admin_token),
+    )
+    assert added.status_code == 201 and added.json()["recipient"] == number
+    check = await client.get(
+        f"/api/v1/suppressions/check?recipient={number.replace('+', '%2B')}",
+        headers=bearer(admin_token),
+    )
+    assert check.json() == {"recipient": number, "suppressed": True, "channels": ["sms"]}
+    key = f"test-{uuid.uuid4()}"
+    await send_event(
+        settings,
+        "message.requested",
+        key,
+        {"idempotencyKey": key, "channel": "sms", "to": number, "timezone": "UTC", "body": "x"},
+    )
+    rows = await eventually(
+        lambda: notifier_sql(
+            settings, "SELECT status, reason FROM messages WHERE idempotency_key = $1", key
+        ),
+        lambda r: len(r) == 1 and r[0]["status"] == "suppressed",
+    )
+    assert rows[0]["reason"] == "Number is on the Do-Not-Call list"
+    bad = await client.post(
+        "/api/v1/suppressions",
+        json={"channel": "sms", "recipient": "12"},
+        headers=bearer(admin_token),
+    )
+    assert bad.status_code == 400
+    removed = await client.delete(
+        f"/api/v1/suppressions/{added.json()['id']}", headers=bearer(admin_token)
+    )
+    assert removed.status_code == 204
+
+
+def _signed(gateway_url, path, form):
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{gateway_url}{path}", form)
+    return {"X-Twilio-Signature": signature}
+
+
+async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
+    client, gateway_url, settings, admin_token
+):
+    made = await campaign(
+        client,
+        admin_token,
+        steps=[{"channel": "sms", "delay": "P0D"}, {"channel": "sms", "delay": "P1D"}],
+        start=True,
+    )
+    first = await eventually(
+        lambda: _messages(client, admin_token, made["id"]),
+        lambda m: len(m) == 1 and m[0]["status"] == "sent",
+        timeout=45,
+    )
+    phone = first[0]["recipient"]
+    form = {"From": phone, "Body": "STOP", "MessageSid": "SM" + uuid.uuid4().hex}
+    path = "/api/v1/webhooks/twilio/sms"
+    forged = await client.post(
+        path, data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    )
+    assert forged.status_code == 403 and forged.json()["details"] == "Invalid X-Twilio-Signature"
+    assert (
+        await notifier_sql(
+            settings, "SELECT 1 FROM suppressions WHERE recipient = $1 AND channel = 'sms'", phone
+        )
+    ) == []
+    for _ in range(2):  # Twilio may retry a webhook: still one confirmation
+        answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+        assert answered.status_code == 200 and answered.text.startswith("<?xml")
+    assert (
+        len(
+            await notifier_sql(
+                settings,
+                "SELECT 1 FROM suppressions WHERE recipient = $1 AND channel = 'sms'",
+                phone,
+            )
+        )
+        == 1
+    )
+    confirmations = await notifier_sql(
+        settings,
+        "SELECT status FROM messages WHERE recipient = $1 AND reason = 'opt-out confirmation'",
+        phone,
+    )
+    assert [c["status"] for c in confirmations] == ["sent"]
+    replies = await notifier_sql(
+        settings,
+        "SELECT envelope FROM outbox WHERE topic = 'reply.received' AND event_key = $1",
+        made["customerId"],
+    )
+    assert replies and replies[-1]["envelope"]["payload"]["text"] == "STOP"
+
+
+async def test_delivery_callback_marks_the_message_delivered(
+    client, gateway_url, settings, admin_token
+):
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "sms", "delay": "P0D"}], start=True
+    )
+    sent = await eventually(
+        lambda: _messages(client, admin_token, made["id"]),
+        lambda m: len(m) == 1 and m[0]["status"] == "sent",
+        timeout=45,
+    )
+    path = "/api/v1/webhooks/twilio/status"
+    form = {"MessageSid": sent[0]["providerId"], "MessageStatus": "delivered"}
+    answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+    assert answered.status_code == 204
+    delivered = await client.get(f"/api/v1/messages/{sent[0]['id']}", headers=bearer(admin_token))
+    assert delivered.json()["status"] == "delivered" and delivered.json()["deliveredAt"]

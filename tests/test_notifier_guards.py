@@ -1,0 +1,60 @@
+"""The notifier's guards, free of I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.notifier.domain.guards import Facts, Policy, check, is_stop
+
+NOON_NY = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)  # 12:00 New York, 09:00 Los Angeles
+
+
+def facts(**overrides: Any) -> Facts:
+    values: dict[str, Any] = dict(
+        channel="sms", recipient="+14155552671", timezone="America/Los_Angeles", now=NOON_NY,
+        suppression=None, voice_consent=True, calls_last_7_days=0, last_conversation_at=None,
+    )  # fmt: skip
+    values.update(overrides)
+    return Facts(**values)
+
+
+def test_invalid_phone_is_refused_with_the_guides_format_hint():
+    verdict = check(facts(recipient="555-1234"), Policy())
+    assert verdict.action == "fail" and "+1XXXXXXXXXX" in str(verdict.reason)
+    assert check(facts(recipient="+1 (415) 555-2671"), Policy()).recipient == "+14155552671"
+
+
+def test_suppressed_recipient():
+    verdict = check(facts(suppression="do_not_call"), Policy())
+    assert verdict.action == "suppress" and verdict.reason == "Number is on the Do-Not-Call list"
+
+
+def test_voice_needs_consent_and_respects_regulation_f():
+    assert "TCPA" in str(check(facts(channel="voice", voice_consent=False), Policy()).reason)
+    capped = check(facts(channel="voice", calls_last_7_days=7), Policy())
+    assert capped.action == "fail" and "Regulation F" in str(capped.reason)
+    talked = NOON_NY - timedelta(days=2)
+    quiet = check(facts(channel="voice", last_conversation_at=talked), Policy())
+    assert quiet.action == "defer" and quiet.send_after == talked + timedelta(days=7)
+
+
+def test_contact_hours_in_both_the_address_and_the_area_code_zone():
+    # A San Francisco number for a customer in New York, at 08:30 New York = 05:30 San Francisco.
+    early = datetime(2026, 3, 3, 13, 30, tzinfo=UTC)
+    verdict = check(facts(timezone="America/New_York", now=early), Policy())
+    assert verdict.action == "defer"
+    assert verdict.send_after == datetime(2026, 3, 3, 16, 0, tzinfo=UTC)  # 08:00 San Francisco
+    # Late evening in Paris for an email: deferred to the next morning there.
+    late = datetime(2026, 3, 3, 21, 30, tzinfo=UTC)  # 22:30 Paris
+    email = check(
+        facts(channel="email", recipient="a@b.example", timezone="Europe/Paris", now=late), Policy()
+    )
+    assert email.action == "defer" and email.send_after == datetime(2026, 3, 4, 7, 0, tzinfo=UTC)
+    assert check(facts(), Policy()).action == "send"
+
+
+def test_stop_words():
+    for word in ("STOP", "stop.", "End", "QUIT", "unsubscribe", "Cancel", "REVOKE", "opt out"):
+        assert is_stop(word)
+    assert not is_stop("please stop by tomorrow")

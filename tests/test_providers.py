@@ -1,0 +1,173 @@
+"""Sending through the real `twilio` SDK against a fake Twilio API over HTTP, and through real
+`aiosmtplib` against a real `aiosmtpd` server."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+
+from services.notifier.providers import Providers, SendError
+from shared.settings import Settings
+from shared.stack.processes import free_port
+from tests.fakes import Reply, scripted_server
+
+SID = "AC" + "0" * 32
+
+
+def _settings(**overrides) -> Settings:
+    values = {
+        "database_url": "postgresql://unused@127.0.0.1/x",
+        "redis_url": "redis://127.0.0.1:1/0",
+        "kafka_bootstrap_servers": "127.0.0.1:1",
+        "twilio_account_sid": SID,
+        "twilio_auth_token": "secret",
+        "twilio_from_number": "+15005550006",
+        "provider_max_retries": 2,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
+    return {
+        "sid": sid,
+        "status": "queued",
+        "to": "+14155552671",
+        "from": "+15005550006",
+        "body": "x",
+    }
+
+
+@pytest.fixture
+def twilio_api():
+    with scripted_server() as server:
+        yield server
+
+
+async def test_sms_goes_through_the_twilio_sdk(twilio_api):
+    twilio_api.script(Reply(201, _twilio_message()))
+    sent = await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+        "sms", "+14155552671", None, "Hello"
+    )
+    assert sent.provider_id.startswith("SM") and sent.simulated is False
+    request = twilio_api.seen[0]
+    assert request.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
+    form = parse_qs(request.body.decode())
+    assert (
+        form["To"] == ["+14155552671"]
+        and form["Body"] == ["Hello"]
+        and form["From"] == ["+15005550006"]
+    )
+    assert request.headers["authorization"].startswith("Basic ")
+
+
+async def test_calls_carry_twiml_that_gathers_input(twilio_api):
+    twilio_api.script(Reply(201, {"sid": "CA" + "2" * 32, "status": "queued"}))
+    await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+        "voice", "+14155552671", None, "Hello Ada."
+    )
+    form = parse_qs(twilio_api.seen[0].body.decode())
+    assert twilio_api.seen[0].path.endswith("/Calls.json")
+    assert "<Gather" in form["Twiml"][0] and "Hello Ada." in form["Twiml"][0]
+
+
+async def test_rate_limit_is_retried_with_backoff(twilio_api):
+    twilio_api.script(
+        Reply(429, {"code": 20429, "message": "Too Many Requests", "status": 429}),
+        Reply(201, _twilio_message()),
+    )
+    sent = await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+        "sms", "+14155552671", None, "x"
+    )
+    assert sent.provider_id and len(twilio_api.seen) == 2
+
+
+async def test_outage_gives_up_retryable_after_the_limit(twilio_api):
+    twilio_api.script(Reply(503, {"code": 20500, "message": "Service Unavailable", "status": 503}))
+    with pytest.raises(SendError) as raised:
+        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+            "sms", "+14155552671", None, "x"
+        )
+    assert raised.value.retryable and "after 3 tries" in raised.value.reason
+    assert len(twilio_api.seen) == 3
+
+
+async def test_authentication_error_fails_fast_naming_the_settings(twilio_api):
+    twilio_api.script(Reply(401, {"code": 20003, "message": "Authenticate", "status": 401}))
+    with pytest.raises(SendError) as raised:
+        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+            "sms", "+14155552671", None, "x"
+        )
+    assert not raised.value.retryable
+    assert (
+        "TWILIO_ACCOUNT_SID" in raised.value.reason and "TWILIO_AUTH_TOKEN" in raised.value.reason
+    )
+    assert len(twilio_api.seen) == 1
+
+
+async def test_invalid_number_from_twilio(twilio_api):
+    twilio_api.script(
+        Reply(
+            400,
+            {
+                "code": 21211,
+                "message": "The 'To' number is not a valid phone number.",
+                "status": 400,
+            },
+        )
+    )
+    with pytest.raises(SendError, match="Invalid phone number"):
+        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
+            "sms", "+14155552671", None, "x"
+        )
+
+
+async def test_without_credentials_the_simulator_records_the_send():
+    sent = await Providers(_settings(twilio_account_sid=None)).send(
+        "sms", "+14155552671", None, "x"
+    )
+    assert sent.simulated and sent.provider_id.startswith("SIM")
+
+
+class _Refusing(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[Any] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def handle_message(self, message) -> None:
+        self.received.append(message)
+
+
+async def test_email_through_smtp_bounces_and_outages():
+    handler = _Refusing()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        providers = Providers(_settings(smtp_host="127.0.0.1", smtp_port=port))
+        sent = await providers.send("email", "ada@example.com", "Invoice", "Please pay")
+        assert sent.provider_id.startswith("<") and len(handler.received) == 1
+        assert handler.received[0]["Subject"] == "Invoice"
+        with pytest.raises(SendError) as bounced:
+            await providers.send("email", "gone@example.com", "Invoice", "Please pay")
+        assert bounced.value.bounced and not bounced.value.retryable
+    finally:
+        controller.stop()
+    down = Providers(_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="starttls"))
+    with pytest.raises(SendError) as failed:
+        await down.send("email", "ada@example.com", "Invoice", "Please pay")
+    assert failed.value.retryable
+    assert (
+        "SMTP connection failed: 127.0.0.1:" in failed.value.reason
+        and "starttls" in failed.value.reason
+    )
