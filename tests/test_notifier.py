@@ -191,3 +191,57 @@ async def test_delivery_callback_marks_the_message_delivered(
     assert answered.status_code == 204
     delivered = await client.get(f"/api/v1/messages/{sent[0]['id']}", headers=bearer(admin_token))
     assert delivered.json()["status"] == "delivered" and delivered.json()["deliveredAt"]
+
+
+async def test_voice_needs_consent_and_call_input_becomes_a_reply(
+    client, gateway_url, settings, admin_token
+):
+    from tests.campaign_helpers import customer
+
+    owner = await customer(client, admin_token)
+    steps = [{"channel": "voice", "delay": "P0D"}]
+    refused_campaign = await campaign(
+        client, admin_token, customerId=owner["id"], steps=steps, start=True
+    )
+    refused = await eventually(
+        lambda: _messages(client, admin_token, refused_campaign["id"]),
+        lambda m: len(m) == 1 and m[0]["status"] == "failed",
+    )
+    assert "TCPA" in refused[0]["reason"]
+
+    consent = await client.post(
+        "/api/v1/consents",
+        json={"recipient": owner["phone"], "source": "signed form"},
+        headers=bearer(admin_token),
+    )
+    assert consent.status_code == 201
+    second = await payment_for(client, admin_token, owner["id"])
+    made = await campaign(
+        client, admin_token, customerId=owner["id"], paymentId=second, steps=steps, start=True
+    )
+    call = (
+        await eventually(
+            lambda: _messages(client, admin_token, made["id"]),
+            lambda m: len(m) == 1 and m[0]["status"] == "sent",
+        )
+    )[0]
+    path = "/api/v1/webhooks/twilio/voice/gather"
+    form = {"CallSid": call["providerId"], "Digits": "1"}
+    answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+    assert answered.status_code == 200 and "<Say>" in answered.text
+    replies = await notifier_sql(
+        settings,
+        "SELECT envelope FROM outbox WHERE topic = 'reply.received' AND event_key = $1",
+        owner["id"],
+    )
+    assert replies[-1]["envelope"]["payload"]["text"] == "I will pay"
+    talks = await notifier_sql(
+        settings, "SELECT 1 FROM conversations WHERE recipient = $1", owner["phone"]
+    )
+    assert len(talks) == 1  # Regulation F's quiet week for this debt starts now
+
+
+async def payment_for(client, token, customer_id):
+    from tests.campaign_helpers import payment
+
+    return (await payment(client, token, customer_id))["id"]

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from shared.cli import bootstrap_admin, migrate_all
 from shared.stack.platform import Platform, isolated_settings
-from tests.bench import agents, auth, campaigns, outbox
+from tests.bench import agents, auth, campaigns, notifier, outbox
 from tests.bench.report import Row, print_table, write_json
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-123"
-PARTS = ("outbox", "campaigns", "agents", "auth")
+PARTS = ("outbox", "campaigns", "agents", "notifier", "auth")
 
 
 def main(parts: list[str]) -> None:
@@ -46,6 +46,8 @@ def main(parts: list[str]) -> None:
             rows += asyncio.run(campaigns.measure(settings))
         if "agents" in parts:
             rows += asyncio.run(agents.measure(settings))
+        if "notifier" in parts:
+            rows += asyncio.run(notifier.measure(settings))
         if "auth" in parts:
             migrate_all(settings.database_url)
             bootstrap_admin(settings)

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from services.notifier.api.schemas import (
+    Consent,
+    ConsentIn,
     Message,
     MessagePage,
     MessageStatus,
@@ -103,4 +105,28 @@ async def remove_suppression(suppression_id: uuid.UUID, deps: Deps, _: Writer) -
     result = await deps.pool.execute("DELETE FROM suppressions WHERE id = $1", suppression_id)
     if result.endswith(" 0"):
         raise ApiError(404, "Not Found", f"Suppression {suppression_id} does not exist")
+    return Response(status_code=204)
+
+
+@router.post("/consents", response_model=Consent, status_code=201)
+async def record_consent(body: ConsentIn, deps: Deps, _: Writer) -> Consent:
+    """Record a recipient's consent to AI-voice calls (TCPA); calls without it are refused."""
+    recipient = _normalised(body.recipient)
+    row = await deps.pool.fetchrow(
+        "INSERT INTO voice_consents (recipient, source) VALUES ($1, $2) "
+        "ON CONFLICT (recipient) DO UPDATE SET source = EXCLUDED.source RETURNING *",
+        recipient,
+        body.source,
+    )
+    assert row is not None
+    return Consent.model_validate(dict(row))
+
+
+@router.delete("/consents/{recipient}", status_code=204)
+async def withdraw_consent(recipient: str, deps: Deps, _: Writer) -> Response:
+    result = await deps.pool.execute(
+        "DELETE FROM voice_consents WHERE recipient = $1", _normalised(recipient)
+    )
+    if result.endswith(" 0"):
+        raise ApiError(404, "Not Found", f"No consent recorded for {recipient}")
     return Response(status_code=204)

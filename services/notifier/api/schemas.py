@@ -70,3 +70,16 @@ class SuppressionCheck(ApiResponse):
     recipient: str
     suppressed: bool
     channels: list[str]
+
+
+class ConsentIn(ApiModel):
+    recipient: Annotated[str, Field(min_length=3, max_length=32)]
+    source: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None, description="Where the consent was given (form, call recording, ...)"
+    )
+
+
+class Consent(ApiResponse):
+    recipient: str
+    granted_at: datetime
+    source: str | None
