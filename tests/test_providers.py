@@ -171,3 +171,83 @@ async def test_email_through_smtp_bounces_and_outages():
         "SMTP connection failed: 127.0.0.1:" in failed.value.reason
         and "starttls" in failed.value.reason
     )
+
+
+async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settings):
+    import uuid
+
+    from services.notifier.sender import send_ready
+    from services.notifier.stores import messages
+    from shared.db import connect, create_pool
+    from shared.migrations import migrate, service_migrations
+    from shared.ratelimit import RateLimiter
+    from tests.scheduler_seed import drop_schema
+
+    handler = _Refusing()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    schema = f"notifier_{uuid.uuid4().hex[:8]}"
+    connection = await connect(settings.database_url, schema)
+    await migrate(connection, schema, service_migrations("services.notifier"))
+    await connection.close()
+    pool = await create_pool(settings, schema)
+    local = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
+    )
+    local = local.model_copy(
+        update={
+            "contact_window_start": local.contact_window_start.replace(hour=0),
+            "contact_window_end": local.contact_window_end.replace(hour=23, minute=59),
+        }
+    )
+    providers = Providers(local)
+    try:
+        async with pool.acquire() as tx, tx.transaction():
+            await messages.queue(
+                tx,
+                {
+                    "idempotencyKey": "bounce-1",
+                    "channel": "email",
+                    "to": "gone@example.com",
+                    "timezone": "UTC",
+                    "subject": "x",
+                    "body": "y",
+                },
+            )
+        assert await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1)) == 1
+        row = await pool.fetchrow(
+            "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-1'"
+        )
+        assert row["status"] == "bounced" and "550" in row["reason"]
+        assert (
+            await pool.fetchval(
+                "SELECT reason FROM suppressions WHERE recipient = 'gone@example.com' AND channel = 'email'"
+            )
+            == "bounce"
+        )
+        event = await pool.fetchval("SELECT envelope FROM outbox WHERE topic = 'message.failed'")
+        assert event["payload"]["status"] == "bounced" and event["payload"]["retryable"] is False
+        # The next message to that address is refused before it reaches SMTP.
+        async with pool.acquire() as tx, tx.transaction():
+            await messages.queue(
+                tx,
+                {
+                    "idempotencyKey": "bounce-2",
+                    "channel": "email",
+                    "to": "gone@example.com",
+                    "timezone": "UTC",
+                    "subject": "x",
+                    "body": "y",
+                },
+            )
+        await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1))
+        again = await pool.fetchrow(
+            "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-2'"
+        )
+        assert again["status"] == "suppressed" and again["reason"] == "Email address bounced"
+    finally:
+        await providers.close()
+        await pool.close()
+        await drop_schema(settings, schema)
+        controller.stop()
