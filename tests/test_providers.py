@@ -219,6 +219,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
         row = await pool.fetchrow(
             "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-1'"
         )
+        assert row is not None
         assert row["status"] == "bounced" and "550" in row["reason"]
         assert (
             await pool.fetchval(
@@ -245,6 +246,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
         again = await pool.fetchrow(
             "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-2'"
         )
+        assert again is not None
         assert again["status"] == "suppressed" and again["reason"] == "Email address bounced"
     finally:
         await providers.close()
