@@ -71,6 +71,7 @@ class Settings(DatabaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "ssl"] = "none"
     smtp_from: str = "Remit <billing@remit.local>"
+    smtp_reply_to: str | None = Field(default=None, description="Defaults to SMTP_FROM's address")
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = Field(default=None, description="Another OpenAI-compatible API")

@@ -157,7 +157,11 @@ async def test_email_through_smtp_bounces_and_outages():
         providers = Providers(_settings(smtp_host="127.0.0.1", smtp_port=port))
         sent = await providers.send("email", "ada@example.com", "Invoice", "Please pay")
         assert sent.provider_id.startswith("<") and len(handler.received) == 1
-        assert handler.received[0]["Subject"] == "Invoice"
+        received = handler.received[0]
+        assert received["Subject"] == "Invoice" and received["Reply-To"] == "billing@remit.local"
+        assert received["List-Unsubscribe"] == "<mailto:billing@remit.local?subject=unsubscribe>"
+        kinds = {part.get_content_type() for part in received.walk()}
+        assert {"text/plain", "text/html"} <= kinds
         with pytest.raises(SendError) as bounced:
             await providers.send("email", "gone@example.com", "Invoice", "Please pay")
         assert bounced.value.bounced and not bounced.value.retryable

@@ -84,7 +84,7 @@ class Providers:
 
     async def _email(self, to: str, subject: str, body: str) -> Sent:
         try:
-            message_id = await send_email(self.settings, to, subject, body)
+            message_id = await send_email(self.settings, to, subject, body, unsubscribe=True)
         except SmtpUnavailableError as error:
             raise SendError(str(error), retryable=True) from error
         except aiosmtplib.SMTPRecipientsRefused as error:
