@@ -11,7 +11,7 @@ import pytest
 
 from shared.db import create_pool
 from shared.errors import ConfigurationError
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.stack.processes import PortInUseError, ensure_port_free
 
 GOOD = {
@@ -95,3 +95,13 @@ def test_taken_port_is_reported_with_its_variable():
             PortInUseError, match=f"port {port} \\(GATEWAY_PORT\\) is already in use"
         ):
             ensure_port_free(port, "GATEWAY_PORT")
+
+
+def test_env_example_lists_every_setting():
+    from pathlib import Path
+
+    from shared.stack.platform import StackSettings
+
+    listed = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
+    for name in (*Settings.model_fields, *StackSettings.model_fields):
+        assert f"{name.upper()}=" in listed, f"{name.upper()} missing from .env.example"

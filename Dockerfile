@@ -1,0 +1,18 @@
+# One image for every service; the command picks which (`remit serve <service> --port 8000`).
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir "uv==$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)" \
+    && uv pip install --system --no-cache -r requirements.lock
+COPY shared ./shared
+COPY services ./services
+COPY deploy ./deploy
+RUN uv pip install --system --no-cache --no-deps . \
+    && useradd --create-home --uid 10001 remit
+USER remit
+ENV SERVICE=auth HOST=0.0.0.0
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:8000/api/v1/{os.environ[\"SERVICE\"]}/health', timeout=2)"
+CMD ["sh", "-c", "exec remit serve \"$SERVICE\" --port 8000"]
