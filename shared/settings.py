@@ -123,6 +123,10 @@ class Settings(DatabaseSettings):
     slow_request_ms: int = Field(default=1000, ge=1)
 
     host: str = "127.0.0.1"
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client address",
+    )
     auth_url: str = "http://127.0.0.1:8101"
     campaigns_url: str = "http://127.0.0.1:8102"
     agents_url: str = "http://127.0.0.1:8103"
