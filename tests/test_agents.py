@@ -31,15 +31,9 @@ async def test_ai_step_becomes_one_task_one_message_and_completes_the_step(
     assert "This is an attempt to collect a debt" in message["body"]
     assert message["subject"] and message["composedBy"].startswith("template")
     task = (await tasks_of(client, admin_token, made["id"]))[0]
-    assert task["status"] == "in_progress" and message["taskId"] == task["id"]
+    assert task["status"] in ("in_progress", "completed") and message["taskId"] == task["id"]
     assert message["idempotencyKey"] == f"{task['stepRunId']}:1:0"
-
-    await send_event(
-        settings,
-        "message.sent",
-        made["id"],
-        {"taskId": task["id"], "idempotencyKey": message["idempotencyKey"]},
-    )
+    # The notifier sends it (to the SMTP sink) and its message.sent completes the step.
     runs = await eventually(
         lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "completed"
     )
@@ -146,7 +140,15 @@ async def test_lapsed_heartbeat_sends_the_agent_offline_and_requeues(client, set
 async def test_stuck_task_is_reset_and_reassignment_reuses_the_idempotency_key(
     client, settings, admin_token
 ):
-    made = await campaign(client, admin_token, start=True)
+    # An SMS to a number where it is night: the notifier defers it, so the task stays open.
+    owner = await customer(client, admin_token, phone=night_phone())
+    made = await campaign(
+        client,
+        admin_token,
+        customerId=owner["id"],
+        steps=[{"channel": "sms", "delay": "P0D"}],
+        start=True,
+    )
     first = await eventually(
         lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
     )
