@@ -298,7 +298,8 @@ async def test_replies_pause_flag_skip_and_complete(client, settings, admin_toke
 
 async def test_scheduled_start_pause_resume_cancel(client, settings, admin_token):
     start_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-    made = await campaign(client, admin_token, startAt=start_at, start=True)
+    steps = [{"channel": "email", "delay": "P1D"}]  # nothing sent (and completed) meanwhile
+    made = await campaign(client, admin_token, startAt=start_at, steps=steps, start=True)
     assert made["status"] == "scheduled"
 
     async def fetch():
