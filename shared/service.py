@@ -46,6 +46,8 @@ class ServiceSpec:
     title: str
     description: str
     routers: Sequence[APIRouter] = ()
+    # Routes for machines that authenticate otherwise (signed webhooks): no per-caller API limit.
+    unlimited_routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscription] = ()
     # Loops the service runs beside its HTTP API (e.g. the campaigns scheduler).
     background: Sequence[Callable[[Resources], Coroutine[Any, Any, None]]] = ()
@@ -189,6 +191,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.include_router(_health_router(spec), prefix=API_PREFIX)
     for router in spec.routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(enforce_api_limit)])
+    for router in spec.unlimited_routers:
+        app.include_router(router, prefix=API_PREFIX)
     FastAPIInstrumentor.instrument_app(app)
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument()

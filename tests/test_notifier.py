@@ -150,6 +150,7 @@ async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
     for _ in range(2):  # Twilio may retry a webhook: still one confirmation
         answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
         assert answered.status_code == 200 and answered.text.startswith("<?xml")
+        assert "x-ratelimit-limit" not in answered.headers  # signed webhooks are not API-limited
     assert (
         len(
             await notifier_sql(

@@ -54,6 +54,11 @@ def test_contact_hours_in_both_the_address_and_the_area_code_zone():
     assert check(facts(), Policy()).action == "send"
 
 
+def test_unknown_time_zone_fails_the_message_instead_of_the_loop():
+    verdict = check(facts(timezone="Mars/Olympus"), Policy())
+    assert verdict.action == "fail" and "IANA time zone" in str(verdict.reason)
+
+
 def test_stop_words():
     for word in ("STOP", "stop.", "End", "QUIT", "unsubscribe", "Cancel", "REVOKE", "opt out"):
         assert is_stop(word)

@@ -141,6 +141,8 @@ class _Refusing(Message):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("gone@"):
             return "550 5.1.1 No such user"
+        if address.startswith("full@"):
+            return "452 4.2.2 Mailbox full, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -165,6 +167,9 @@ async def test_email_through_smtp_bounces_and_outages():
         with pytest.raises(SendError) as bounced:
             await providers.send("email", "gone@example.com", "Invoice", "Please pay")
         assert bounced.value.bounced and not bounced.value.retryable
+        with pytest.raises(SendError) as later:
+            await providers.send("email", "full@example.com", "Invoice", "Please pay")
+        assert not later.value.bounced and later.value.retryable  # 4xx: try again, keep the address
     finally:
         controller.stop()
     down = Providers(_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="starttls"))
@@ -240,7 +245,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
                 {
                     "idempotencyKey": "bounce-2",
                     "channel": "email",
-                    "to": "gone@example.com",
+                    "to": "Gone@Example.com",  # addresses compare case-insensitively
                     "timezone": "UTC",
                     "subject": "x",
                     "body": "y",

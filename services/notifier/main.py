@@ -22,7 +22,8 @@ SPEC = ServiceSpec(
     name="notifier",
     title="Remit notifier service",
     description="SMS, voice and email through Twilio and SMTP, with the suppression list.",
-    routers=(messages.router, webhooks.router),
+    routers=(messages.router,),
+    unlimited_routers=(webhooks.router,),
     subscriptions=SUBSCRIPTIONS,
     background=(_send,),
 )

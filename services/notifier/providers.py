@@ -88,13 +88,16 @@ class Providers:
         except SmtpUnavailableError as error:
             raise SendError(str(error), retryable=True) from error
         except aiosmtplib.SMTPRecipientsRefused as error:
+            # Only a permanent (5xx) refusal of the address is a bounce; 4xx may pass later.
+            codes = [refusal.code for refusal in error.recipients]
+            permanent = bool(codes) and all(500 <= code < 600 for code in codes)
             raise SendError(
-                f"SMTP refused the address: {error}", retryable=False, bounced=True
+                f"SMTP refused the address: {error}", retryable=not permanent, bounced=permanent
             ) from error
         except aiosmtplib.SMTPResponseException as error:
-            permanent = 500 <= error.code < 600
+            # Not about the recipient (a refused login or sender): never suppress anyone for it.
             raise SendError(
-                f"SMTP {error.code}: {error.message}", retryable=not permanent, bounced=permanent
+                f"SMTP {error.code}: {error.message}", retryable=error.code < 500
             ) from error
         return Sent(message_id, simulated=False)
 

@@ -111,7 +111,14 @@ async def send_ready(
             sent = await providers.send(
                 fresh["channel"], fresh["recipient"], fresh["subject"], fresh["body"]
             )
-        except SendError as error:
+        except Exception as failure:
+            # Anything else (a network error on the way to Twilio, say) fails this message
+            # alone; the rest of the batch still goes out.
+            error = (
+                failure
+                if isinstance(failure, SendError)
+                else SendError(f"provider error: {failure!r}", retryable=True)
+            )
             async with pool.acquire() as connection, connection.transaction():
                 status = "bounced" if error.bounced else "failed"
                 await messages.set_state(connection, fresh["id"], status, reason=error.reason)

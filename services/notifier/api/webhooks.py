@@ -20,9 +20,7 @@ from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
-STOP_CONFIRMATION = (
-    "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
-)
+STOP_CONFIRMATION = "You have been unsubscribed and will receive no more text messages from us."
 _DELIVERED = {"delivered", "completed"}
 _FAILED = {"failed", "undelivered", "busy", "no-answer", "canceled"}
 

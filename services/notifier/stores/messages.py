@@ -34,12 +34,17 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
         _uuid(request.get("customerId")),
         _uuid(request.get("paymentId")),
         request["channel"],
-        request.get("to") or "",
+        recipient_key(request.get("to") or ""),
         request.get("timezone") or "UTC",
         request.get("subject"),
         request["body"],
     )
     return bool(inserted)
+
+
+def recipient_key(recipient: str) -> str:
+    """Email addresses compare case-insensitively; phones are normalised by the guards."""
+    return recipient.strip().lower() if "@" in recipient else recipient.strip()
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -153,7 +158,7 @@ async def suppress(
         "ON CONFLICT (channel, recipient) DO NOTHING",
         uuid.uuid4(),
         channel,
-        recipient,
+        recipient_key(recipient),
         reason,
         note,
     )
