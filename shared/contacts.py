@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -36,3 +37,19 @@ def check_time_zone(name: str) -> str:
 
 PhoneNumber = Annotated[str, AfterValidator(to_e164)]
 TimeZone = Annotated[str, AfterValidator(check_time_zone)]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """`"mon,tue,wed"` → `{0, 1, 2}`."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in WEEKDAYS]
+    if unknown:
+        raise ValueError(f"unknown weekday(s) {unknown}; use {', '.join(WEEKDAYS)}")
+    return frozenset(WEEKDAYS.index(name) for name in names)
+
+
+def parse_holidays(text: str) -> frozenset[date]:
+    return frozenset(date.fromisoformat(part.strip()) for part in text.split(",") if part.strip())

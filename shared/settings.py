@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contacts import parse_holidays, parse_weekdays
 from shared.errors import ConfigurationError
 
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
@@ -136,20 +137,26 @@ class Settings(DatabaseSettings):
     @field_validator("contact_days")
     @classmethod
     def _weekdays(cls, value: str) -> str:
-        names = [part.strip().lower() for part in value.split(",") if part.strip()]
-        allowed = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        if not names or any(name not in allowed for name in names):
-            raise ValueError(f"must be a comma-separated list of {', '.join(allowed)}")
+        if not parse_weekdays(value):
+            raise ValueError("needs at least one weekday")
         return value
 
     @field_validator("contact_holidays")
     @classmethod
     def _dates(cls, value: str) -> str:
         try:
-            [date.fromisoformat(part.strip()) for part in value.split(",") if part.strip()]
+            parse_holidays(value)
         except ValueError:
             raise ValueError("must be comma-separated dates, YYYY-MM-DD") from None
         return value
+
+    @property
+    def contact_weekdays(self) -> frozenset[int]:
+        return parse_weekdays(self.contact_days)
+
+    @property
+    def contact_holiday_dates(self) -> frozenset[date]:
+        return parse_holidays(self.contact_holidays)
 
     @model_validator(mode="after")
     def _window_order(self) -> Settings:

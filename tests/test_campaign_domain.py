@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.campaigns.domain.contact_window import ContactWindow, parse_weekdays
+from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status, transition
 from services.campaigns.domain.start_checks import (
     CustomerFacts,
@@ -16,6 +16,7 @@ from services.campaigns.domain.start_checks import (
     StepFacts,
     start_problem,
 )
+from shared.contacts import parse_weekdays
 
 WINDOW = ContactWindow()  # 08:00 to 21:00, Monday to Saturday
 

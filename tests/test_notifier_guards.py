@@ -63,3 +63,16 @@ def test_stop_words():
     for word in ("STOP", "stop.", "End", "QUIT", "unsubscribe", "Cancel", "REVOKE", "opt out"):
         assert is_stop(word)
     assert not is_stop("please stop by tomorrow")
+
+
+def test_closed_days_and_holidays_defer_to_the_next_open_day():
+    from datetime import date
+
+    policy = Policy(weekdays=frozenset(range(6)), holidays=frozenset({date(2026, 3, 9)}))
+    sunday_noon = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)  # a Sunday, Monday the 9th a holiday
+    verdict = check(
+        facts(channel="email", recipient="a@b.example", timezone="UTC", now=sunday_noon), policy
+    )
+    assert verdict.action == "defer" and verdict.send_after == datetime(
+        2026, 3, 10, 8, 0, tzinfo=UTC
+    )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.campaigns.domain.contact_window import ContactWindow, parse_holidays, parse_weekdays
+from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.lifecycle import Action, Status, transition
 from services.campaigns.domain.start_checks import (
     CustomerFacts,
@@ -35,8 +35,8 @@ def contact_window(settings: Settings) -> ContactWindow:
     return ContactWindow(
         opens=settings.contact_window_start,
         closes=settings.contact_window_end,
-        weekdays=parse_weekdays(settings.contact_days),
-        holidays=parse_holidays(settings.contact_holidays),
+        weekdays=settings.contact_weekdays,
+        holidays=settings.contact_holiday_dates,
     )
 
 

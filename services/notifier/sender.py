@@ -27,6 +27,8 @@ def policy(settings: Settings) -> Policy:
         opens=settings.contact_window_start,
         closes=settings.contact_window_end,
         max_calls_per_week=settings.max_calls_per_debt_per_week,
+        weekdays=settings.contact_weekdays,
+        holidays=settings.contact_holiday_dates,
     )
 
 

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
 
 @dataclass(frozen=True)
 class ContactWindow:
@@ -43,16 +41,3 @@ class ContactWindow:
         raise ValueError(
             "no allowed contact time within a year; check the contact days and holidays"
         )
-
-
-def parse_weekdays(text: str) -> frozenset[int]:
-    """`"mon,tue,wed"` → `{0, 1, 2}`."""
-    names = [part.strip().lower() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in WEEKDAYS]
-    if unknown:
-        raise ValueError(f"unknown weekday(s) {unknown}; use {', '.join(WEEKDAYS)}")
-    return frozenset(WEEKDAYS.index(name) for name in names)
-
-
-def parse_holidays(text: str) -> frozenset[date]:
-    return frozenset(date.fromisoformat(part.strip()) for part in text.split(",") if part.strip())

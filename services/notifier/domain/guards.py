@@ -8,7 +8,7 @@ outside them is deferred to the next allowed moment, never dropped).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -53,6 +53,8 @@ class Policy:
     closes: time = time(21, 0)
     max_calls_per_week: int = 7
     quiet_after_conversation: timedelta = timedelta(days=7)
+    weekdays: frozenset[int] = frozenset(range(7))
+    holidays: frozenset[date] = frozenset()
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -77,7 +79,13 @@ def zones_for(recipient: str, channel: str, address_zone: str) -> list[str]:
 
 
 def _open(moment: datetime, zones: list[str], policy: Policy) -> bool:
-    return all(policy.opens <= moment.astimezone(ZoneInfo(z)).time() < policy.closes for z in zones)
+    for zone in zones:
+        local = moment.astimezone(ZoneInfo(zone))
+        if local.weekday() not in policy.weekdays or local.date() in policy.holidays:
+            return False
+        if not policy.opens <= local.time() < policy.closes:
+            return False
+    return True
 
 
 def next_allowed(now: datetime, zones: list[str], policy: Policy) -> datetime:
@@ -87,7 +95,7 @@ def next_allowed(now: datetime, zones: list[str], policy: Policy) -> datetime:
         return now
     moment = now.replace(second=0, microsecond=0)
     moment += timedelta(minutes=15 - moment.minute % 15)
-    for _ in range(4 * 24 * 3):  # three days in quarter hours
+    for _ in range(4 * 24 * 14):  # two weeks in quarter hours (weekends, holidays)
         if _open(moment, zones, policy):
             return moment
         moment += timedelta(minutes=15)
