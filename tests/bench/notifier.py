@@ -33,6 +33,8 @@ async def measure(settings: Settings) -> list[Row]:
             "contact_window_start": settings.contact_window_start.replace(hour=0, minute=0),
             "contact_window_end": settings.contact_window_end.replace(hour=23, minute=59),
             "max_calls_per_debt_per_week": 1_000_000,
+            "contact_days": "mon,tue,wed,thu,fri,sat,sun",
+            "contact_holidays": "",
         }
     )
     schema = f"bench_notifier_{uuid.uuid4().hex[:8]}"
