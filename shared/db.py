@@ -58,3 +58,18 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
     pool = await asyncpg.create_pool(settings.database_url, **options)
     assert pool is not None
     return pool
+
+
+async def update_by_id(
+    connection: Connection, table: str, row_id: object, fields: dict[str, Any]
+) -> None:
+    """`UPDATE table SET field = value, …, updated_at = now() WHERE id = row_id`.
+
+    Table and field names come from our code, never from a request; values are parameters.
+    """
+    assignments = "".join(f"{name} = ${i}, " for i, name in enumerate(fields, start=2))
+    await connection.execute(
+        f"UPDATE {table} SET {assignments}updated_at = now() WHERE id = $1",
+        row_id,
+        *fields.values(),
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor
+from shared.db import Connection, Executor, update_by_id
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
@@ -73,14 +73,7 @@ async def page(
 async def set_status(
     connection: Connection, task_id: uuid.UUID, status: str, **fields: Any
 ) -> None:
-    names = list(fields)
-    extra = "".join(f", {name} = ${i}" for i, name in enumerate(names, start=3))
-    await connection.execute(
-        f"UPDATE tasks SET status = $2{extra}, updated_at = now() WHERE id = $1",
-        task_id,
-        status,
-        *fields.values(),
-    )
+    await update_by_id(connection, "tasks", task_id, {"status": status, **fields})
 
 
 def event_payload(task: asyncpg.Record, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor
+from shared.db import Connection, Executor, update_by_id
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -109,13 +109,7 @@ async def running_for(
 
 
 async def set_state(connection: Connection, campaign_id: uuid.UUID, **fields: Any) -> None:
-    names = list(fields)
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
-    await connection.execute(
-        f"UPDATE campaigns SET {assignments}, updated_at = now() WHERE id = $1",
-        campaign_id,
-        *fields.values(),
-    )
+    await update_by_id(connection, "campaigns", campaign_id, fields)
 
 
 async def steps(executor: Executor, campaign_id: uuid.UUID) -> list[asyncpg.Record]:

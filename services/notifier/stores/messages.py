@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor
+from shared.db import Connection, Executor, update_by_id
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
@@ -93,14 +93,7 @@ async def voice_facts(
 async def set_state(
     connection: Connection, message_id: uuid.UUID, status: str, **fields: Any
 ) -> None:
-    names = list(fields)
-    extra = "".join(f", {name} = ${i}" for i, name in enumerate(names, start=3))
-    await connection.execute(
-        f"UPDATE messages SET status = $2{extra}, updated_at = now() WHERE id = $1",
-        message_id,
-        status,
-        *fields.values(),
-    )
+    await update_by_id(connection, "messages", message_id, {"status": status, **fields})
 
 
 async def publish(
