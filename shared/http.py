@@ -35,6 +35,58 @@ def error_response(request: Request, status: int, error: str | None, details: An
     )
 
 
+class BodyLimitMiddleware:
+    """Refuses bodies over `max_bytes` with 413 in the error shape, whether the client declared
+    the length or streams it in chunks. The body is read up to the limit before the app sees
+    any of it, so a refused request never half-runs."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        first: Message = {"type": "http.request", "body": b"", "more_body": False}
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                first = message  # the client went away mid-body: the app sees that, not a body
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                if first["type"] == "http.request":
+                    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id")
+        body = error_body(
+            413, "Payload Too Large", f"Request body exceeds {self.max_bytes} bytes", request_id
+        )
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
 class RequestContextMiddleware:
     """Assigns the request ID, logs one line per request and turns crashes into clean 500s."""
 
@@ -142,7 +194,9 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 503, "Service unavailable", "Redis is unavailable")
 
 
-def install_http_edge(app: FastAPI, slow_request_ms: int) -> None:
+def install_http_edge(app: FastAPI, slow_request_ms: int, max_body_bytes: int = 1_048_576) -> None:
+    # Added first, so it runs inside the request context (the 413 carries the request ID).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, slow_request_ms=slow_request_ms)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

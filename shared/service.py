@@ -187,7 +187,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         openapi_tags=list(spec.openapi_tags) or None,
         lifespan=lambda app: _lifespan(app, spec),
     )
-    install_http_edge(app, settings.slow_request_ms)
+    install_http_edge(app, settings.slow_request_ms, settings.max_body_bytes)
     app.include_router(_health_router(spec), prefix=API_PREFIX)
     for router in spec.routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(enforce_api_limit)])

@@ -122,6 +122,7 @@ class Settings(DatabaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     slow_request_ms: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger bodies get 413")
 
     host: str = "127.0.0.1"
     forwarded_allow_ips: str = Field(
