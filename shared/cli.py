@@ -51,6 +51,18 @@ def cmd_create_admin(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shared.trace import from_database, from_logs, render
+
+    settings = load_settings(DatabaseSettings)
+    steps = asyncio.run(from_database(settings.database_url, args.request_id))
+    steps += from_logs(Path(args.logs), args.request_id)
+    print(render(steps))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -118,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "create-admin", help="create the first admin when there is none"
     ).set_defaults(run=cmd_create_admin)
+    trace = commands.add_parser("trace", help="one request's timeline across the services")
+    trace.add_argument("request_id")
+    trace.add_argument("--logs", default=".state/logs", help="where the services' logs are")
+    trace.set_defaults(run=cmd_trace)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, required=True)

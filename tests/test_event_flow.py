@@ -125,3 +125,35 @@ async def test_redelivered_event_is_handled_once(platform, settings):
     ]
     assert len(await _processed_rows(settings, event.event_id)) == 1
     assert (await _directory_row(settings, user_id))["email"] == "twice@example.com"
+
+
+async def test_trace_prints_the_requests_timeline_across_services(
+    platform, settings, client, admin_token
+):
+    import os
+    import subprocess
+    import sys
+
+    request_id = f"trace-{uuid.uuid4()}"
+    await _create_user(client, admin_token, request_id)
+
+    def run_trace() -> str:
+        env = {**os.environ, "DATABASE_URL": settings.database_url}
+        result = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "trace", request_id, "--logs", str(platform.log_dir)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    async def probe() -> str:
+        return run_trace()
+
+    timeline = await eventually(probe, lambda out: "event in" in out)
+    lines = timeline.splitlines()
+    assert any(
+        "auth" in line and "http" in line and "POST /api/v1/users → 201" in line for line in lines
+    )
+    assert any("auth" in line and "event out" in line and "user.created" in line for line in lines)
+    assert any("agents" in line and "event in" in line and "user.created" in line for line in lines)
+    assert lines == sorted(lines)  # in time order
