@@ -63,6 +63,21 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(_: argparse.Namespace) -> int:
+    from shared import diagnostics
+
+    settings = load_settings(Settings)
+
+    async def gather() -> dict[str, dict[str, object]]:
+        return {
+            "database": await diagnostics.database(settings.database_url),
+            "redis": await diagnostics.redis(settings.redis_url),
+        }
+
+    print(diagnostics.render(asyncio.run(gather())))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -134,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("request_id")
     trace.add_argument("--logs", default=".state/logs", help="where the services' logs are")
     trace.set_defaults(run=cmd_trace)
+    commands.add_parser(
+        "diagnose", help="the troubleshooting guide's database and Redis checks"
+    ).set_defaults(run=cmd_diagnose)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, required=True)

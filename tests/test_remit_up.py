@@ -175,3 +175,19 @@ def test_create_admin_is_a_no_op_once_an_admin_exists(platform):
     )
     assert result.returncode == 0, result.stderr
     assert "an admin exists already: nothing to do" in result.stdout
+
+
+def test_diagnose_runs_the_guides_checks(platform):
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "diagnose"],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in ("== database", "connections by state:", "database size:", "active queries:",
+                     "slowest statements:", "stuck tasks (over 1 h):", "== redis", "used memory:", "keys:"):  # fmt: skip
+        assert expected in out
+    assert "mean_ms" in out  # pg_stat_statements is created on the embedded Postgres
