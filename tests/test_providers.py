@@ -42,6 +42,15 @@ def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
     }
 
 
+async def _send(settings: Settings, *message: Any) -> Any:
+    """One send through a Providers that is closed afterwards (its aiohttp session too)."""
+    providers = Providers(settings)
+    try:
+        return await providers.send(*message)
+    finally:
+        await providers.close()
+
+
 @pytest.fixture
 def twilio_api():
     with scripted_server() as server:
@@ -50,8 +59,8 @@ def twilio_api():
 
 async def test_sms_goes_through_the_twilio_sdk(twilio_api):
     twilio_api.script(Reply(201, _twilio_message()))
-    sent = await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-        "sms", "+14155552671", None, "Hello"
+    sent = await _send(
+        _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "Hello"
     )
     assert sent.provider_id.startswith("SM") and sent.simulated is False
     request = twilio_api.seen[0]
@@ -67,8 +76,8 @@ async def test_sms_goes_through_the_twilio_sdk(twilio_api):
 
 async def test_calls_carry_twiml_that_gathers_input(twilio_api):
     twilio_api.script(Reply(201, {"sid": "CA" + "2" * 32, "status": "queued"}))
-    await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-        "voice", "+14155552671", None, "Hello Ada."
+    await _send(
+        _settings(twilio_api_url=twilio_api.url), "voice", "+14155552671", None, "Hello Ada."
     )
     form = parse_qs(twilio_api.seen[0].body.decode())
     assert twilio_api.seen[0].path.endswith("/Calls.json")
@@ -80,18 +89,14 @@ async def test_rate_limit_is_retried_with_backoff(twilio_api):
         Reply(429, {"code": 20429, "message": "Too Many Requests", "status": 429}),
         Reply(201, _twilio_message()),
     )
-    sent = await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-        "sms", "+14155552671", None, "x"
-    )
+    sent = await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
     assert sent.provider_id and len(twilio_api.seen) == 2
 
 
 async def test_outage_gives_up_retryable_after_the_limit(twilio_api):
     twilio_api.script(Reply(503, {"code": 20500, "message": "Service Unavailable", "status": 503}))
     with pytest.raises(SendError) as raised:
-        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-            "sms", "+14155552671", None, "x"
-        )
+        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
     assert raised.value.retryable and "after 3 tries" in raised.value.reason
     assert len(twilio_api.seen) == 3
 
@@ -99,9 +104,7 @@ async def test_outage_gives_up_retryable_after_the_limit(twilio_api):
 async def test_authentication_error_fails_fast_naming_the_settings(twilio_api):
     twilio_api.script(Reply(401, {"code": 20003, "message": "Authenticate", "status": 401}))
     with pytest.raises(SendError) as raised:
-        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-            "sms", "+14155552671", None, "x"
-        )
+        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
     assert not raised.value.retryable
     assert (
         "TWILIO_ACCOUNT_SID" in raised.value.reason and "TWILIO_AUTH_TOKEN" in raised.value.reason
@@ -121,15 +124,11 @@ async def test_invalid_number_from_twilio(twilio_api):
         )
     )
     with pytest.raises(SendError, match="Invalid phone number"):
-        await Providers(_settings(twilio_api_url=twilio_api.url)).send(
-            "sms", "+14155552671", None, "x"
-        )
+        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
 
 
 async def test_without_credentials_the_simulator_records_the_send():
-    sent = await Providers(_settings(twilio_account_sid=None)).send(
-        "sms", "+14155552671", None, "x"
-    )
+    sent = await _send(_settings(twilio_account_sid=None), "sms", "+14155552671", None, "x")
     assert sent.simulated and sent.provider_id.startswith("SIM")
 
 
@@ -171,6 +170,7 @@ async def test_email_through_smtp_bounces_and_outages():
             await providers.send("email", "full@example.com", "Invoice", "Please pay")
         assert not later.value.bounced and later.value.retryable  # 4xx: try again, keep the address
     finally:
+        await providers.close()
         controller.stop()
     down = Providers(_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="starttls"))
     with pytest.raises(SendError) as failed:
