@@ -66,3 +66,17 @@ async def publish_raw(
             )
     finally:
         await producer.stop()
+
+
+def run_remit(*args: str, env: dict[str, str], timeout: float = 120) -> Any:
+    """Run the `remit` command line as an operator would, in a fresh process."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

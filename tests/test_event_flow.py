@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from shared.db import connect
-from tests.helpers import eventually, log_records, publish_raw, user_created
+from tests.helpers import eventually, log_records, publish_raw, run_remit, user_created
 
 
 async def _directory_row(settings, user_id):
@@ -131,20 +131,17 @@ async def test_trace_prints_the_requests_timeline_across_services(
     platform, settings, client, admin_token
 ):
     import os
-    import subprocess
-    import sys
 
     request_id = f"trace-{uuid.uuid4()}"
     await _create_user(client, admin_token, request_id)
 
     def run_trace() -> str:
         env = {**os.environ, "DATABASE_URL": settings.database_url}
-        result = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "trace", request_id, "--logs", str(platform.log_dir)],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        result = run_remit(
+            "trace", request_id, "--logs", str(platform.log_dir), env=env, timeout=60
+        )
         assert result.returncode == 0, result.stderr
-        return result.stdout
+        return str(result.stdout)
 
     async def probe() -> str:
         return run_trace()

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from shared.stack.processes import free_port
+from tests.helpers import run_remit
 
 
 def _start(state_dir, ports):
@@ -110,13 +111,7 @@ def test_taken_port_stops_up_with_a_clear_error(tmp_path):
         holder.listen()
         taken = holder.getsockname()[1]
         env = {**os.environ, "STATE_DIR": str(tmp_path), "GATEWAY_PORT": str(taken)}
-        result = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "up"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_remit("up", env=env, timeout=60)
     assert result.returncode == 1
     assert f"port {taken} (GATEWAY_PORT) is already in use" in result.stderr
 
@@ -139,13 +134,7 @@ def test_bad_setting_stops_up_naming_it(tmp_path, variable, value, message):
         for name in ("GATEWAY_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "SMTP_PORT")
     }
     env.update({**ports, "STATE_DIR": str(tmp_path), variable: value})
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "up"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_remit("up", env=env, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -154,37 +143,19 @@ def test_bad_setting_stops_up_naming_it(tmp_path, variable, value, message):
 def test_migrate_needs_only_the_database(settings):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env["DATABASE_URL"] = settings.database_url
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_remit("migrate", env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "migrations applied" in result.stdout
 
 
 def test_create_admin_is_a_no_op_once_an_admin_exists(platform):
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "create-admin"],
-        env=platform.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_remit("create-admin", env=platform.env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "an admin exists already: nothing to do" in result.stdout
 
 
 def test_diagnose_runs_the_guides_checks(platform):
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "diagnose"],
-        env=platform.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_remit("diagnose", env=platform.env, timeout=60)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in ("== database", "connections by state:", "database size:", "active queries:",
