@@ -126,3 +126,16 @@ def night_phone() -> str:
         if hour < 7 or hour >= 22:  # an hour of margin around the 08:00-21:00 window
             return number
     raise AssertionError("no candidate number is at night now")
+
+
+async def deferred_sms_campaign(client, token) -> dict[str, Any]:
+    """A started one-step SMS campaign whose message the notifier defers (it is night at the
+    number): the test itself plays the step's results, with no real send racing it."""
+    owner = await customer(client, token, phone=night_phone())
+    return await campaign(
+        client,
+        token,
+        customerId=owner["id"],
+        steps=[{"channel": "sms", "delay": "P0D"}],
+        start=True,
+    )

@@ -8,7 +8,13 @@ from datetime import date, timedelta
 
 from tests.agents_helpers import agents_sql, human_agent, requested_messages, tasks_of
 from tests.auth_helpers import bearer
-from tests.campaign_helpers import campaign, customer, events_for, night_phone, runs_of, send_event
+from tests.campaign_helpers import (
+    campaign,
+    deferred_sms_campaign,
+    events_for,
+    runs_of,
+    send_event,
+)
 from tests.helpers import eventually
 
 
@@ -140,15 +146,7 @@ async def test_lapsed_heartbeat_sends_the_agent_offline_and_requeues(client, set
 async def test_stuck_task_is_reset_and_reassignment_reuses_the_idempotency_key(
     client, settings, admin_token
 ):
-    # An SMS to a number where it is night: the notifier defers it, so the task stays open.
-    owner = await customer(client, admin_token, phone=night_phone())
-    made = await campaign(
-        client,
-        admin_token,
-        customerId=owner["id"],
-        steps=[{"channel": "sms", "delay": "P0D"}],
-        start=True,
-    )
+    made = await deferred_sms_campaign(client, admin_token)
     first = await eventually(
         lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
     )
@@ -188,15 +186,7 @@ async def test_reset_stuck_reports_how_many(client, settings, admin_token):
 
 
 async def test_failed_send_is_retried_then_fails_the_task(client, settings, admin_token):
-    # An SMS to a number where it is night: the notifier defers it, the test plays the results.
-    owner = await customer(client, admin_token, phone=night_phone())
-    made = await campaign(
-        client,
-        admin_token,
-        customerId=owner["id"],
-        steps=[{"channel": "sms", "delay": "P0D"}],
-        start=True,
-    )
+    made = await deferred_sms_campaign(client, admin_token)
     for tries in (1, 2, 3):
 
         def sent_times(found: list[dict[str, object]], n: int = tries) -> bool:

@@ -11,8 +11,8 @@ from tests.campaign_helpers import (
     campaign,
     campaigns_sql,
     customer,
+    deferred_sms_campaign,
     events_for,
-    night_phone,
     payment,
     runs_of,
     send_event,
@@ -187,15 +187,7 @@ async def test_payment_mid_campaign_stops_it(client, settings, admin_token):
 
 
 async def test_failed_task_is_retried_then_fails(client, settings, admin_token):
-    # An SMS to a number where it is night: the notifier defers it, the test plays the results.
-    owner = await customer(client, admin_token, phone=night_phone())
-    made = await campaign(
-        client,
-        admin_token,
-        customerId=owner["id"],
-        steps=[{"channel": "sms", "delay": "P0D"}],
-        start=True,
-    )
+    made = await deferred_sms_campaign(client, admin_token)
 
     async def due():
         return await events_for(settings, made["id"], "campaign.step_due")
