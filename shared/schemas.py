@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Self
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from shared.paging import Page
 
 
 class ApiModel(BaseModel):
@@ -18,3 +23,20 @@ class ApiResponse(ApiModel):
     """Response bodies: built from database rows, whose extra columns are left out."""
 
     model_config = ConfigDict(**{**ApiModel.model_config, "extra": "ignore"})
+
+
+class CursorPage(ApiResponse):
+    """One page of a list endpoint; subclasses declare `items: list[TheItem]`."""
+
+    total: int
+    limit: int
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page, limit: int, item: Callable[[dict[str, Any]], Any]) -> Self:
+        return cls(
+            items=[item(row) for row in page.rows],  # type: ignore[call-arg]
+            total=page.total,
+            limit=limit,
+            next_cursor=page.next_cursor,
+        )

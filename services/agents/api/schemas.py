@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from shared.schemas import ApiModel, ApiResponse
+from shared.schemas import ApiModel, ApiResponse, CursorPage
 
 Channel = Literal["email", "sms", "voice", "human"]
 AgentStatus = Literal["online", "offline", "busy", "disabled"]
@@ -77,11 +77,8 @@ class Task(ApiResponse):
     updated_at: datetime
 
 
-class TaskPage(ApiResponse):
+class TaskPage(CursorPage):
     items: list[Task]
-    total: int
-    limit: int
-    next_cursor: str | None
 
 
 class CompleteIn(ApiModel):

@@ -57,12 +57,7 @@ async def list_tasks(
                 400, "Validation error", '"assignee" must be "me" or an agent id'
             ) from None
     page = await tasks.page(deps.pool, campaign_id, agent_id, status, limit, cursor)
-    return TaskPage(
-        items=[Task.model_validate(row) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        next_cursor=page.next_cursor,
-    )
+    return TaskPage.of(page, limit, Task.model_validate)
 
 
 @router.get("/tasks/{task_id}", response_model=Task)

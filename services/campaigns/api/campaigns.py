@@ -80,12 +80,7 @@ async def list_campaigns(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> CampaignPage:
     page = await campaigns.page(deps.pool, customer_id, payment_id, status, limit, cursor)
-    return CampaignPage(
-        items=[_campaign(row) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        next_cursor=page.next_cursor,
-    )
+    return CampaignPage.of(page, limit, _campaign)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=Campaign)

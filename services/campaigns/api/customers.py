@@ -57,12 +57,7 @@ async def list_customers(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> CustomerPage:
     page = await customers.page(deps.pool, q, is_active, limit, cursor)
-    return CustomerPage(
-        items=[Customer.model_validate(row) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        next_cursor=page.next_cursor,
-    )
+    return CustomerPage.of(page, limit, Customer.model_validate)
 
 
 @router.get("/customers/{customer_id}", response_model=Customer)

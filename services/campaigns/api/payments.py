@@ -56,12 +56,7 @@ async def list_payments(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentPage:
     page = await payments.page(deps.pool, customer_id, status, limit, cursor)
-    return PaymentPage(
-        items=[_payment(row) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        next_cursor=page.next_cursor,
-    )
+    return PaymentPage.of(page, limit, _payment)
 
 
 @router.get("/payments/{payment_id}", response_model=Payment)

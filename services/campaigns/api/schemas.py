@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, EmailStr, Field, PlainSerializer, model_validator
 
 from shared.contacts import PhoneNumber, TimeZone
-from shared.schemas import ApiModel, ApiResponse
+from shared.schemas import ApiModel, ApiResponse, CursorPage
 
 Channel = Literal["email", "sms", "voice", "human"]
 CampaignStatus = Literal[
@@ -85,11 +85,8 @@ class Customer(ApiResponse):
     updated_at: datetime
 
 
-class CustomerPage(ApiResponse):
+class CustomerPage(CursorPage):
     items: list[Customer]
-    total: int
-    limit: int
-    next_cursor: str | None
 
 
 class PaymentIn(ApiModel):
@@ -124,11 +121,8 @@ class Payment(ApiResponse):
     updated_at: datetime
 
 
-class PaymentPage(ApiResponse):
+class PaymentPage(CursorPage):
     items: list[Payment]
-    total: int
-    limit: int
-    next_cursor: str | None
 
 
 class StepConditions(ApiModel):
@@ -195,11 +189,8 @@ class Campaign(ApiResponse):
     updated_at: datetime
 
 
-class CampaignPage(ApiResponse):
+class CampaignPage(CursorPage):
     items: list[Campaign]
-    total: int
-    limit: int
-    next_cursor: str | None
 
 
 class PauseIn(ApiModel):

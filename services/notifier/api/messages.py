@@ -50,12 +50,7 @@ async def list_messages(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> MessagePage:
     page = await messages.page(deps.pool, campaign_id, status, channel, limit, cursor)
-    return MessagePage(
-        items=[Message.model_validate(row) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        next_cursor=page.next_cursor,
-    )
+    return MessagePage.of(page, limit, Message.model_validate)
 
 
 @router.get("/messages/{message_id}", response_model=Message)

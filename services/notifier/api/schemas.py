@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shared.schemas import ApiModel, ApiResponse
+from shared.schemas import ApiModel, ApiResponse, CursorPage
 
 MessageStatus = Literal[
     "queued", "sending", "deferred", "sent", "delivered", "failed", "bounced", "suppressed"
@@ -38,11 +38,8 @@ class Message(ApiResponse):
     updated_at: datetime
 
 
-class MessagePage(ApiResponse):
+class MessagePage(CursorPage):
     items: list[Message]
-    total: int
-    limit: int
-    next_cursor: str | None
 
 
 class SuppressionIn(ApiModel):
