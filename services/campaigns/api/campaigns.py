@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -22,6 +22,7 @@ from services.campaigns.api.schemas import (
 )
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
 from services.campaigns.stores import campaigns, customers, payments
+from shared.db import Connection
 from shared.errors import ApiError
 from shared.resources import Deps, Resources
 from shared.security import Principal, require
@@ -88,14 +89,22 @@ async def get_campaign(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Campaig
     return await _fetch(deps, campaign_id)
 
 
+async def _act(
+    deps: Resources, campaign_id: uuid.UUID, action: Callable[[Connection], Awaitable[None]]
+) -> Campaign:
+    """Run one lifecycle operation in its own transaction; an illegal one is a 409."""
+    with _state_conflicts():
+        async with deps.pool.acquire() as connection, connection.transaction():
+            await action(connection)
+    return await _fetch(deps, campaign_id)
+
+
 @router.post("/campaigns/{campaign_id}/start", response_model=Campaign)
 async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
     """Now, or at `startAt` when one was set (the campaign is `scheduled` until then)."""
     window = operations.contact_window(deps.settings)
-    with _state_conflicts():
-        async with deps.pool.acquire() as connection, connection.transaction():
-            await operations.start(connection, campaign_id, window, operations.utcnow())
-    return await _fetch(deps, campaign_id)
+    now = operations.utcnow()
+    return await _act(deps, campaign_id, lambda c: operations.start(c, campaign_id, window, now))
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=Campaign)
@@ -107,35 +116,29 @@ async def pause_campaign(
     now = operations.utcnow()
     if body.until is not None and body.until <= now:
         raise ApiError(400, "Validation error", '"until" must be in the future')
-    with _state_conflicts():
-        async with deps.pool.acquire() as connection, connection.transaction():
-            await operations.pause(
-                connection, campaign_id, now, until=body.until, reason=body.reason
-            )
-    return await _fetch(deps, campaign_id)
+    until, reason = body.until, body.reason
+    return await _act(
+        deps,
+        campaign_id,
+        lambda c: operations.pause(c, campaign_id, now, until=until, reason=reason),
+    )
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=Campaign)
 async def resume_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
     window = operations.contact_window(deps.settings)
-    with _state_conflicts():
-        async with deps.pool.acquire() as connection, connection.transaction():
-            await operations.resume(connection, campaign_id, window, operations.utcnow())
-    return await _fetch(deps, campaign_id)
+    now = operations.utcnow()
+    return await _act(deps, campaign_id, lambda c: operations.resume(c, campaign_id, window, now))
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=Campaign)
 async def cancel_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
-    with _state_conflicts():
-        async with deps.pool.acquire() as connection, connection.transaction():
-            await operations.end(
-                connection,
-                campaign_id,
-                Action.CANCEL,
-                "cancelled by an operator",
-                operations.utcnow(),
-            )
-    return await _fetch(deps, campaign_id)
+    now = operations.utcnow()
+    return await _act(
+        deps,
+        campaign_id,
+        lambda c: operations.end(c, campaign_id, Action.CANCEL, "cancelled by an operator", now),
+    )
 
 
 @router.get("/campaigns/{campaign_id}/schedule", response_model=Schedule)
