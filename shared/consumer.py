@@ -24,14 +24,12 @@ from faststream.message import StreamMessage
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.context import request_id_var
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import HEADER_REQUEST_ID, Envelope, dead_letter_topic
 from shared.settings import Settings
-from shared.tracing import context_from_headers
+from shared.tracing import HEADER_TRACEPARENT, continued
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[Connection, Envelope], Awaitable[None]]
 
@@ -104,17 +102,14 @@ class EventConsumer:
     async def consume(self, body: bytes, message: KafkaMessage) -> None:
         topic = message.raw_message.topic  # type: ignore[union-attr]
         headers = {key: value for key, value in message.headers.items() if isinstance(value, str)}
-        token = request_id_var.set(headers.get(HEADER_REQUEST_ID))
-        try:
-            with tracer.start_as_current_span(
-                f"{topic} process",
-                context=context_from_headers(headers),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
-            ):
-                await self._dispatch(topic, message.raw_message.key, body, headers)  # type: ignore[union-attr]
-        finally:
-            request_id_var.reset(token)
+        with continued(
+            f"{topic} process",
+            headers.get(HEADER_REQUEST_ID),
+            headers.get(HEADER_TRACEPARENT),
+            trace.SpanKind.CONSUMER,
+            {"messaging.system": "kafka", "messaging.destination.name": topic},
+        ):
+            await self._dispatch(topic, message.raw_message.key, body, headers)  # type: ignore[union-attr]
 
     async def _dispatch(
         self, topic: str, key: bytes | None, body: bytes, headers: Mapping[str, str]

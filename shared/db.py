@@ -60,6 +60,22 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
     return pool
 
 
+def pool_usage(pool: asyncpg.Pool) -> dict[str, int]:
+    """This process's connections: open (`size`), lent out (`inUse`), `idle`, and the bounds.
+
+    `inUse` reaching `max` means callers queue for a connection (the guide's "connection pool
+    exhausted"). The outbox relay's LISTEN connection is always one of those in use.
+    """
+    size, idle = pool.get_size(), pool.get_idle_size()
+    return {
+        "size": size,
+        "inUse": size - idle,
+        "idle": idle,
+        "min": pool.get_min_size(),
+        "max": pool.get_max_size(),
+    }
+
+
 async def update_by_id(
     connection: Connection, table: str, row_id: object, fields: dict[str, Any]
 ) -> None:

@@ -6,13 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.context import request_id_var
+from shared.tracing import HEADER_TRACEPARENT, current_traceparent
 
 HEADER_REQUEST_ID = "x-request-id"
-HEADER_TRACEPARENT = "traceparent"
 HEADER_EVENT_TYPE = "x-event-type"
 
 
@@ -41,13 +40,11 @@ class Envelope(BaseModel):
 
 def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelope:
     """An envelope stamped with the current request ID and trace context."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
     return Envelope(
         type=event_type,
         producer=producer,
         request_id=request_id_var.get(),
-        traceparent=carrier.get(HEADER_TRACEPARENT),
+        traceparent=current_traceparent(),
         payload=payload,
     )
 

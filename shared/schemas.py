@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.paging import Page
@@ -40,3 +40,11 @@ class CursorPage(ApiResponse):
             limit=limit,
             next_cursor=page.next_cursor,
         )
+
+
+class ErrorBody(ApiResponse):
+    """The one error shape every service answers with (see `shared.errors.error_body`)."""
+
+    error: str = Field(description="Short name of the failure, e.g. `Validation error`")
+    details: Any = Field(description="What went wrong, for people (usually a sentence)")
+    request_id: str | None = Field(description="Quote it when reporting a problem")

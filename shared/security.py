@@ -53,7 +53,14 @@ _MANAGER = _AGENT | {
     "agents:write",
     "suppressions:write",
 }
-_ADMIN = _MANAGER | {"users:write", "keys:rotate", "tasks:admin", "diagnostics:read"}
+_ADMIN = _MANAGER | {
+    "users:write",
+    "keys:rotate",
+    "tasks:admin",
+    "diagnostics:read",
+    "diagnostics:write",
+    "clock:advance",
+}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": _ADMIN,
     "manager": _MANAGER,

@@ -19,12 +19,14 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 
+from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
-from shared.db import create_pool
+from shared.db import create_pool, pool_usage
 from shared.health import dependency_health, overall, platform_health
 from shared.http import install_http_edge
 from shared.kafka import create_broker, ensure_topics
 from shared.logs import configure_logging
+from shared.openapi import document_errors, error_responses
 from shared.outbox import OutboxRelay
 from shared.ratelimit import RateLimiter
 from shared.resources import Resources, resources
@@ -90,6 +92,8 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             ("pruning", functools.partial(prune_forever, pool, settings)),
             *((job.__name__, functools.partial(job, found)) for job in spec.background),
         ]
+        if settings.clock_control:
+            jobs.append(("clock", functools.partial(clock.follow, redis)))
         for name, start in jobs:
             cleanup.push_async_callback(_cancel, asyncio.create_task(_supervised(name, start)))
         logger.info("service started")
@@ -156,6 +160,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
     async def service_health(request: Request) -> JSONResponse:
         parts = await own_dependencies(request)
         body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
+        body["pool"] = pool_usage(resources(request).pool)
         if spec.health_notes is not None:
             body["notes"] = spec.health_notes(resources(request))
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
@@ -188,9 +193,15 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         lifespan=lambda app: _lifespan(app, spec),
     )
     install_http_edge(app, settings.slow_request_ms, settings.max_body_bytes)
+    document_errors(app)
     app.include_router(_health_router(spec), prefix=API_PREFIX)
     for router in spec.routers:
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(enforce_api_limit)])
+        app.include_router(
+            router,
+            prefix=API_PREFIX,
+            dependencies=[Depends(enforce_api_limit)],
+            responses=error_responses(429),
+        )
     for router in spec.unlimited_routers:
         app.include_router(router, prefix=API_PREFIX)
     FastAPIInstrumentor.instrument_app(app)

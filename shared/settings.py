@@ -105,6 +105,10 @@ class Settings(DatabaseSettings):
     contact_window_end: time = time(21, 0)
     contact_days: str = Field(default="mon,tue,wed,thu,fri,sat", description="Allowed weekdays")
     contact_holidays: str = Field(default="", description="Comma-separated dates, YYYY-MM-DD")
+    clock_control: bool = Field(
+        default=False,
+        description="Admins may move the platform clock forward (tests, demos; not production)",
+    )
     scheduler_interval_ms: int = Field(default=1000, ge=10)
     scheduler_batch_size: int = Field(default=500, ge=1)
     step_max_attempts: int = Field(default=3, ge=1, description="Per step run, before it fails")

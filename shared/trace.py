@@ -1,6 +1,7 @@
 """`remit trace <request-id>`: one request's timeline across every service, from the services'
 own records: HTTP lines in their logs, events each published (outbox) and handled
-(processed events). For operators holding only the X-Request-ID a customer quoted."""
+(processed events), and the tasks and messages the request led to. For operators holding
+only the X-Request-ID a customer quoted."""
 
 from __future__ import annotations
 
@@ -56,17 +57,53 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
                 )
                 for row in handled
             ]
+        tasks = await connection.fetch(
+            "SELECT created_at, id, channel, status, outcome FROM agents.tasks "
+            "WHERE request_id = $1",
+            request_id,
+        )
+        steps += [
+            Step(
+                row["created_at"],
+                "agents",
+                "task",
+                f"{row['channel']} task {row['id']}: {row['status']}"
+                + (f" ({row['outcome']})" if row["outcome"] else ""),
+            )
+            for row in tasks
+        ]
+        messages = await connection.fetch(
+            "SELECT created_at, channel, recipient, status, reason FROM notifier.messages "
+            "WHERE request_id = $1",
+            request_id,
+        )
+        steps += [
+            Step(
+                row["created_at"],
+                "notifier",
+                "message",
+                f"{row['channel']} to {row['recipient']}: {row['status']}"
+                + (f" ({row['reason']})" if row["reason"] else ""),
+            )
+            for row in messages
+        ]
     finally:
         await connection.close()
     return steps
 
 
+def _service_logs(log_dir: Path) -> list[tuple[str, Path]]:
+    """Each service's log, and its replicas' (<service>-2.log, ...)."""
+    found: list[tuple[str, Path]] = []
+    for service in SERVICE_NAMES:
+        paths = [log_dir / f"{service}.log", *sorted(log_dir.glob(f"{service}-*.log"))]
+        found += [(service, path) for path in paths if path.exists()]
+    return found
+
+
 def from_logs(log_dir: Path, request_id: str) -> list[Step]:
     steps: list[Step] = []
-    for name in SERVICE_NAMES:
-        path = log_dir / f"{name}.log"
-        if not path.exists():
-            continue
+    for service, path in _service_logs(log_dir):
         for line in path.read_text(errors="replace").splitlines():
             if request_id not in line:
                 continue
@@ -80,7 +117,7 @@ def from_logs(log_dir: Path, request_id: str) -> list[Step]:
                 f"{record['method']} {record['path']} → {record['status']} "
                 f"in {record['duration_ms']} ms"
             )
-            steps.append(Step(datetime.fromisoformat(record["time"]), name, "http", what))
+            steps.append(Step(datetime.fromisoformat(record["time"]), service, "http", what))
     return steps
 
 

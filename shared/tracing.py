@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from shared.context import request_id_var
+
+HEADER_TRACEPARENT = "traceparent"
+tracer = trace.get_tracer(__name__)
 
 
 def build_tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
@@ -34,3 +40,30 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:
 def context_from_headers(headers: Mapping[str, str]) -> Context:
     """The trace context a Kafka message carried (W3C `traceparent`)."""
     return propagate.extract(dict(headers))
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(HEADER_TRACEPARENT)
+
+
+@contextmanager
+def continued(
+    span_name: str,
+    request_id: str | None,
+    traceparent: str | None,
+    kind: trace.SpanKind,
+    attributes: Mapping[str, str] | None = None,
+) -> Iterator[None]:
+    """Work done on behalf of an earlier request (an event, a step it scheduled): its logs
+    carry that request's ID and its span joins that request's trace."""
+    token = request_id_var.set(request_id)
+    carrier = {HEADER_TRACEPARENT: traceparent} if traceparent else {}
+    try:
+        with tracer.start_as_current_span(
+            span_name, context=context_from_headers(carrier), kind=kind, attributes=attributes
+        ):
+            yield
+    finally:
+        request_id_var.reset(token)

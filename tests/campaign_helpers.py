@@ -82,9 +82,10 @@ async def events_for(settings, campaign_id: str, event_type: str) -> list[dict[s
     return [row["envelope"] for row in rows]
 
 
-def daytime_zone() -> str:
-    """An IANA zone where it is early afternoon right now, so steps due now are sendable."""
-    hour = datetime.now(UTC).hour
+def daytime_zone(at: datetime | None = None) -> str:
+    """An IANA zone where it is early afternoon `at` (by default now), so steps due then are
+    sendable."""
+    hour = (at or datetime.now(UTC)).astimezone(UTC).hour
     offset = (13 - hour + 12) % 24 - 12  # local hour ≈ 13:00, offset within -12..+11
     # Etc/GMT zones carry the inverted POSIX sign: Etc/GMT-3 is UTC+3.
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from twilio.request_validator import RequestValidator
 
 from shared.events import Envelope
+from tests.conftest import TWILIO_TOKEN
 
 T = TypeVar("T")
 
@@ -80,3 +82,9 @@ def run_remit(*args: str, env: dict[str, str], timeout: float = 120) -> Any:
         text=True,
         timeout=timeout,
     )
+
+
+def twilio_signed(gateway_url: str, path: str, form: dict[str, str]) -> dict[str, str]:
+    """The X-Twilio-Signature Twilio would send with this webhook."""
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{gateway_url}{path}", form)
+    return {"X-Twilio-Signature": signature}

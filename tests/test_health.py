@@ -28,6 +28,9 @@ async def test_each_service_answers_its_own_health(client, service):
     assert body.pop("notes", None) == (
         {"openai": "not configured (templates)"} if service == "agents" else None
     )
+    pool = body.pop("pool")  # this process's asyncpg pool, for the diagnostics
+    assert set(pool) == {"size", "inUse", "idle", "min", "max"}
+    assert pool["inUse"] + pool["idle"] == pool["size"] <= pool["max"]
     assert body == {
         "status": "ok",
         "service": service,

@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from twilio.request_validator import RequestValidator
-
-from shared.db import connect
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, send_event
-from tests.conftest import TWILIO_TOKEN
-from tests.helpers import eventually
-
-
-async def notifier_sql(settings, query, *args):
-    connection = await connect(settings.database_url, "notifier")
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
-
-
-async def _messages(client, token, campaign_id):
-    response = await client.get(f"/api/v1/messages?campaignId={campaign_id}", headers=bearer(token))
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
+from tests.helpers import eventually, twilio_signed
+from tests.notifier_helpers import messages_of, notifier_sql
 
 
 async def test_email_and_sms_steps_are_sent_and_complete_the_campaign(
@@ -33,7 +16,7 @@ async def test_email_and_sms_steps_are_sent_and_complete_the_campaign(
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT1S"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
     sent = await eventually(
-        lambda: _messages(client, admin_token, made["id"]),
+        lambda: messages_of(client, admin_token, made["id"]),
         lambda m: len(m) == 2 and all(x["status"] == "sent" for x in m),
         timeout=45,
     )
@@ -116,11 +99,6 @@ async def test_suppression_list_api_and_guard(client, settings, admin_token):
     assert removed.status_code == 204
 
 
-def _signed(gateway_url, path, form):
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{gateway_url}{path}", form)
-    return {"X-Twilio-Signature": signature}
-
-
 async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
     client, gateway_url, settings, admin_token
 ):
@@ -131,7 +109,7 @@ async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
         start=True,
     )
     first = await eventually(
-        lambda: _messages(client, admin_token, made["id"]),
+        lambda: messages_of(client, admin_token, made["id"]),
         lambda m: len(m) == 1 and m[0]["status"] == "sent",
         timeout=45,
     )
@@ -148,7 +126,9 @@ async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
         )
     ) == []
     for _ in range(2):  # Twilio may retry a webhook: still one confirmation
-        answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+        answered = await client.post(
+            path, data=form, headers=twilio_signed(gateway_url, path, form)
+        )
         assert answered.status_code == 200 and answered.text.startswith("<?xml")
         assert "x-ratelimit-limit" not in answered.headers  # signed webhooks are not API-limited
     assert (
@@ -182,13 +162,13 @@ async def test_delivery_callback_marks_the_message_delivered(
         client, admin_token, steps=[{"channel": "sms", "delay": "P0D"}], start=True
     )
     sent = await eventually(
-        lambda: _messages(client, admin_token, made["id"]),
+        lambda: messages_of(client, admin_token, made["id"]),
         lambda m: len(m) == 1 and m[0]["status"] == "sent",
         timeout=45,
     )
     path = "/api/v1/webhooks/twilio/status"
     form = {"MessageSid": sent[0]["providerId"], "MessageStatus": "delivered"}
-    answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+    answered = await client.post(path, data=form, headers=twilio_signed(gateway_url, path, form))
     assert answered.status_code == 204
     delivered = await client.get(f"/api/v1/messages/{sent[0]['id']}", headers=bearer(admin_token))
     assert delivered.json()["status"] == "delivered" and delivered.json()["deliveredAt"]
@@ -205,7 +185,7 @@ async def test_voice_needs_consent_and_call_input_becomes_a_reply(
         client, admin_token, customerId=owner["id"], steps=steps, start=True
     )
     refused = await eventually(
-        lambda: _messages(client, admin_token, refused_campaign["id"]),
+        lambda: messages_of(client, admin_token, refused_campaign["id"]),
         lambda m: len(m) == 1 and m[0]["status"] == "failed",
     )
     assert "TCPA" in refused[0]["reason"]
@@ -222,13 +202,13 @@ async def test_voice_needs_consent_and_call_input_becomes_a_reply(
     )
     call = (
         await eventually(
-            lambda: _messages(client, admin_token, made["id"]),
+            lambda: messages_of(client, admin_token, made["id"]),
             lambda m: len(m) == 1 and m[0]["status"] == "sent",
         )
     )[0]
     path = "/api/v1/webhooks/twilio/voice/gather"
     form = {"CallSid": call["providerId"], "Digits": "1"}
-    answered = await client.post(path, data=form, headers=_signed(gateway_url, path, form))
+    answered = await client.post(path, data=form, headers=twilio_signed(gateway_url, path, form))
     assert answered.status_code == 200 and "<Say>" in answered.text
     replies = await notifier_sql(
         settings,

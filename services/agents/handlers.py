@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 
 from services.agents.brain import shared_brain
 from services.agents.stores import tasks
+from shared.clock import clock
 from shared.consumer import Subscription
 from shared.db import Connection
 from shared.events import Envelope, new_event
@@ -101,11 +101,10 @@ async def campaign_ended(connection: Connection, event: Envelope) -> None:
 
 
 async def understand_reply(connection: Connection, event: Envelope) -> None:
-    """Classify the reply for the campaigns service; questions and doubts go to a person."""
+    """Classify the reply for the campaigns service; questions, disputes and doubts go to a
+    person (a dispute pauses the campaign until someone looks into it)."""
     payload = event.payload
-    understood = await shared_brain().understand(
-        str(payload.get("text", "")), datetime.now(UTC).date()
-    )
+    understood = await shared_brain().understand(str(payload.get("text", "")), clock.now().date())
     classified = {
         "customerId": payload["customerId"],
         "campaignId": payload.get("campaignId"),
@@ -118,7 +117,7 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
     await enqueue(
         connection, new_event("reply.classified", "agents", classified), payload["customerId"]
     )
-    needs_person = understood.intent == "question" or (
+    needs_person = understood.intent in ("question", "dispute") or (
         understood.confidence < get_settings().reply_min_confidence
     )
     if needs_person and payload.get("campaignId"):

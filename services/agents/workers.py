@@ -10,15 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 
 from services.agents.brain import Brain
 from services.agents.domain.assignment import choose_agent
 from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
+from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.settings import Settings
+from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
@@ -75,42 +78,45 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = 20) -> in
     """
     taken = await _take_ai_tasks(pool, limit)
     for task in taken:
-        step: dict[str, Any] = task["step"]
-        facts = facts_from_step(step, datetime.now(UTC).date())
-        history = (
-            f"escalation step {step.get('position', 1)}, attempt {step.get('attempt', 1)}; "
-            f"{step['payment']['amountPaid']} {step['payment']['currency']} paid so far"
-        )
-        composed = await brain.compose(
-            task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
-        )
-        customer = step["customer"]
-        payload = {
-            "idempotencyKey": idempotency_key(task),
-            "taskId": str(task["id"]),
-            "campaignId": str(task["campaign_id"]),
-            "stepRunId": str(task["step_run_id"]),
-            "customerId": customer["id"],
-            "paymentId": step["payment"]["id"],
-            "channel": task["channel"],
-            "to": customer["email"] if task["channel"] == "email" else customer["phone"],
-            "timezone": customer["timezone"],
-            "subject": composed.draft.subject,
-            "body": composed.draft.body,
-            "composedBy": composed.source,
-        }
-        async with pool.acquire() as connection, connection.transaction():
-            current = await tasks.get(connection, task["id"], lock=True)
-            if current is None or current["status"] != "in_progress":
-                continue  # cancelled meanwhile (the campaign ended)
-            await enqueue(
-                connection,
-                new_event("message.requested", "agents", payload),
-                str(task["campaign_id"]),
+        with continued(
+            "task.compose", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
+        ):
+            step: dict[str, Any] = task["step"]
+            facts = facts_from_step(step, clock.now().date())
+            history = (
+                f"escalation step {step.get('position', 1)}, attempt {step.get('attempt', 1)}; "
+                f"{step['payment']['amountPaid']} {step['payment']['currency']} paid so far"
             )
-            await connection.execute(
-                "UPDATE tasks SET updated_at = now() WHERE id = $1", task["id"]
+            composed = await brain.compose(
+                task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
             )
+            customer = step["customer"]
+            payload = {
+                "idempotencyKey": idempotency_key(task),
+                "taskId": str(task["id"]),
+                "campaignId": str(task["campaign_id"]),
+                "stepRunId": str(task["step_run_id"]),
+                "customerId": customer["id"],
+                "paymentId": step["payment"]["id"],
+                "channel": task["channel"],
+                "to": customer["email"] if task["channel"] == "email" else customer["phone"],
+                "timezone": customer["timezone"],
+                "subject": composed.draft.subject,
+                "body": composed.draft.body,
+                "composedBy": composed.source,
+            }
+            async with pool.acquire() as connection, connection.transaction():
+                current = await tasks.get(connection, task["id"], lock=True)
+                if current is None or current["status"] != "in_progress":
+                    continue  # cancelled meanwhile (the campaign ended)
+                await enqueue(
+                    connection,
+                    new_event("message.requested", "agents", payload),
+                    str(task["campaign_id"]),
+                )
+                await connection.execute(
+                    "UPDATE tasks SET updated_at = now() WHERE id = $1", task["id"]
+                )
     return len(taken)
 
 

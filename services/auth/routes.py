@@ -26,6 +26,7 @@ from services.auth.user_routes import existing_user
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
+from shared.openapi import error_responses
 from shared.outbox import enqueue
 from shared.ratelimit import client_ip, enforce
 from shared.resources import Deps, Resources
@@ -44,7 +45,7 @@ async def _issue_tokens(
     return TokenResponse(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
-@router.post("/auth/login", response_model=TokenResponse)
+@router.post("/auth/login", response_model=TokenResponse, responses=error_responses(401, 403))
 async def login(body: LoginRequest, deps: Deps, request: Request) -> TokenResponse:
     settings = deps.settings
     enforce(
@@ -106,7 +107,7 @@ def _locked(until: datetime | None) -> ApiError:
     )
 
 
-@router.post("/auth/refresh", response_model=TokenResponse)
+@router.post("/auth/refresh", response_model=TokenResponse, responses=error_responses(401, 403))
 async def refresh(body: RefreshRequest, deps: Deps) -> TokenResponse:
     ttl = timedelta(seconds=deps.settings.refresh_token_ttl)
     async with deps.pool.acquire() as connection:
@@ -144,7 +145,7 @@ async def logout(body: RefreshRequest, deps: Deps) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/auth/me", response_model=User)
+@router.get("/auth/me", response_model=User, responses=error_responses(401, 404))
 async def me(principal: CurrentPrincipal, deps: Deps) -> User:
     return await existing_user(deps, principal.user_id)
 
@@ -157,7 +158,12 @@ async def jwks(deps: Deps) -> dict[str, object]:
         return await public_jwks(connection, deps.settings.access_token_ttl)
 
 
-@router.post("/auth/keys/rotate", response_model=SigningKeyInfo, status_code=201)
+@router.post(
+    "/auth/keys/rotate",
+    response_model=SigningKeyInfo,
+    status_code=201,
+    responses=error_responses(401, 403),
+)
 async def rotate_keys(
     deps: Deps, _: Annotated[Principal, require("keys:rotate")]
 ) -> SigningKeyInfo:
@@ -167,7 +173,7 @@ async def rotate_keys(
     return SigningKeyInfo(kid=key.kid)
 
 
-@router.post("/auth/password-reset", status_code=202)
+@router.post("/auth/password-reset", status_code=202, response_class=Response)
 async def request_password_reset(
     body: PasswordResetRequest, deps: Deps, request: Request
 ) -> Response:

@@ -14,11 +14,12 @@ from services.auth.schemas import CreateUserRequest, Role, UpdateUserRequest, Us
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
+from shared.openapi import error_responses
 from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 from shared.security import Principal, require, revoke_access_tokens
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=error_responses(401, 403))
 
 
 async def existing_user(deps: Resources, user_id: uuid.UUID) -> User:
@@ -49,7 +50,7 @@ async def list_users(
     )
 
 
-@router.post("/users", response_model=User, status_code=201)
+@router.post("/users", response_model=User, status_code=201, responses=error_responses(409))
 async def create_user(
     body: CreateUserRequest, deps: Deps, _: Annotated[Principal, require("users:write")]
 ) -> User:
@@ -70,7 +71,7 @@ async def get_user(
     return await existing_user(deps, user_id)
 
 
-@router.patch("/users/{user_id}", response_model=User)
+@router.patch("/users/{user_id}", response_model=User, responses=error_responses(409))
 async def update_user(
     user_id: uuid.UUID,
     body: UpdateUserRequest,

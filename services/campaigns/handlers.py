@@ -10,6 +10,7 @@ import asyncpg
 from services.campaigns import operations
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
 from services.campaigns.stores import campaigns, customers
+from shared.clock import clock
 from shared.consumer import Subscription
 from shared.db import Connection
 from shared.events import Envelope
@@ -35,7 +36,7 @@ async def task_completed(connection: Connection, event: Envelope) -> None:
         run["id"],
         event.payload.get("outcome"),
     )
-    await operations.complete_if_done(connection, run["campaign_id"], operations.utcnow())
+    await operations.complete_if_done(connection, run["campaign_id"], clock.now())
 
 
 async def task_failed(connection: Connection, event: Envelope) -> None:
@@ -46,7 +47,7 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
         return
     campaign_id: uuid.UUID = run["campaign_id"]
     reason = str(event.payload.get("reason", "unknown"))
-    now = operations.utcnow()
+    now = clock.now()
     if int(run["attempts"]) < settings.step_max_attempts:
         campaign = await operations.locked_campaign(connection, campaign_id)
         customer = await customers.get(connection, campaign["customer_id"])
@@ -82,7 +83,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
     customer = await customers.get(connection, customer_id)
     if customer is None:
         return
-    now = operations.utcnow()
+    now = clock.now()
     for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
         await campaigns.set_state(connection, campaign_id, last_reply_at=now)
         campaign = await operations.locked_campaign(connection, campaign_id)
@@ -110,7 +111,9 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
                     )
             elif intent == "opt_out":
                 channels = (payload["channel"],) if payload.get("channel") else ("sms", "voice")
-                await campaigns.stop_pending_runs(connection, campaign_id, "skipped", channels)
+                await campaigns.stop_pending_runs(
+                    connection, campaign_id, "skipped", "the customer opted out", channels
+                )
                 await operations.complete_if_done(connection, campaign_id, now)
             elif intent == "paid":
                 await operations.end(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.campaigns import scheduler
-from services.campaigns.api import campaigns, customers, payments
+from services.campaigns.api import campaigns, clock, customers, payments
 from services.campaigns.handlers import SUBSCRIPTIONS
 from shared.resources import Resources
 from shared.service import ServiceSpec, create_app
@@ -19,7 +19,7 @@ SPEC = ServiceSpec(
     name="campaigns",
     title="Remit campaigns service",
     description="Customers, payment records, campaigns of escalation steps and their scheduler.",
-    routers=(customers.router, payments.router, campaigns.router),
+    routers=(customers.router, payments.router, campaigns.router, clock.router),
     subscriptions=SUBSCRIPTIONS,
     background=(_scheduler,),
 )

@@ -19,11 +19,13 @@ from services.campaigns.domain.start_checks import (
     start_problem,
 )
 from services.campaigns.stores import campaigns, customers, payments
+from shared.context import request_id_var
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.settings import Settings
+from shared.tracing import current_traceparent
 
 
 class CampaignCannotStartError(ApiError):
@@ -107,20 +109,24 @@ async def start(
             for step in steps
         ],
     )
+    origin = {"start_request_id": request_id_var.get(), "start_traceparent": current_traceparent()}
     if new_status is Status.ACTIVE:
-        await campaigns.set_state(connection, campaign_id, status=new_status.value, started_at=now)
+        await campaigns.set_state(
+            connection, campaign_id, status=new_status.value, started_at=now, **origin
+        )
         await _publish(connection, "campaign.started", campaign, startedAt=now.isoformat())
     else:
-        await campaigns.set_state(connection, campaign_id, status=new_status.value)
+        await campaigns.set_state(connection, campaign_id, status=new_status.value, **origin)
 
 
-async def activate_due(connection: Connection) -> int:
+async def activate_due(connection: Connection, now: datetime) -> int:
     """Scheduled campaigns whose start time has come become active."""
     rows = await connection.fetch(
-        "UPDATE campaigns SET status = 'active', started_at = now(), updated_at = now() "
-        "WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= now() "
+        "UPDATE campaigns SET status = 'active', started_at = $1, updated_at = now() "
+        "WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= $1 "
         "ORDER BY start_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, customer_id, payment_id, started_at"
+        "RETURNING id, customer_id, payment_id, started_at",
+        now,
     )
     for row in rows:
         await _publish(connection, "campaign.started", row, startedAt=row["started_at"].isoformat())
@@ -190,8 +196,9 @@ async def wake_due(connection: Connection, window: ContactWindow, now: datetime)
     ids = [
         row["id"]
         for row in await connection.fetch(
-            "SELECT id FROM campaigns WHERE status = 'paused' AND paused_until <= now() "
-            "ORDER BY paused_until LIMIT 500 FOR UPDATE SKIP LOCKED"
+            "SELECT id FROM campaigns WHERE status = 'paused' AND paused_until <= $1 "
+            "ORDER BY paused_until LIMIT 500 FOR UPDATE SKIP LOCKED",
+            now,
         )
     ]
     for campaign_id in ids:
@@ -205,7 +212,7 @@ async def end(
     """Cancel, complete or fail: remaining steps are cancelled and nothing more is sent."""
     campaign = await locked_campaign(connection, campaign_id)
     status = transition(Status(campaign["status"]), action)
-    await campaigns.stop_pending_runs(connection, campaign_id, "cancelled")
+    await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
     await campaigns.set_state(connection, campaign_id, status=status.value, ended_at=now)
     event = {Action.CANCEL: "campaign.cancelled", Action.COMPLETE: "campaign.completed"}.get(
         action, "campaign.failed"
@@ -219,10 +226,6 @@ async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: 
         connection, campaign_id
     ):
         await end(connection, campaign_id, Action.COMPLETE, "every step has run", now)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def end_of_day(day: date, zone: str) -> datetime:

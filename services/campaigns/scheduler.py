@@ -10,14 +10,17 @@ import logging
 from datetime import datetime
 
 import asyncpg
+from opentelemetry import trace
 
 from services.campaigns import operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
+from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.outbox import enqueue_many
 from shared.settings import Settings
+from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ logger = logging.getLogger(__name__)
 _CLAIM = """
 WITH due AS (
     SELECT r.id FROM step_runs r
-    WHERE r.status = 'pending' AND r.due_at <= now()
+    WHERE r.status = 'pending' AND r.due_at <= $2
       AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status = 'active')
     ORDER BY r.due_at
     LIMIT $1
@@ -34,6 +37,7 @@ WITH due AS (
 )
 SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
        s.tone, s.template, s.conditions, c.customer_id, c.payment_id, c.last_reply_at,
+       c.start_request_id, c.start_traceparent,
        cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone,
        p.invoice_number, p.amount, p.currency, p.due_date, p.amount_paid
 FROM due
@@ -90,7 +94,7 @@ async def claim_due_steps(
     The campaign row is share-locked, skipping campaigns being paused or ended right now (they
     are claimed next pass, or not at all): waiting for them could deadlock with that change.
     """
-    rows = await connection.fetch(_CLAIM, batch_size)
+    rows = await connection.fetch(_CLAIM, batch_size, now)
     send, skip, later = [], [], []
     for row in rows:
         opening = window.next_allowed(now, row["timezone"])
@@ -103,16 +107,7 @@ async def claim_due_steps(
             skip.append((row, reason))
         else:
             send.append(row)
-    await enqueue_many(
-        connection,
-        [
-            (
-                new_event("campaign.step_due", "campaigns", step_due_payload(row)),
-                str(row["campaign_id"]),
-            )
-            for row in send
-        ],
-    )
+    await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in send])
     if send:
         await connection.execute(
             "UPDATE step_runs SET status = 'emitted', emitted_at = now(), attempts = attempts + 1, "
@@ -130,15 +125,27 @@ async def claim_due_steps(
             row["id"],
             reason,
         )
-        await operations.complete_if_done(connection, row["campaign_id"], operations.utcnow())
+        await operations.complete_if_done(connection, row["campaign_id"], clock.now())
     return len(rows)
+
+
+def _step_due(row: asyncpg.Record) -> Envelope:
+    """The step's event continues the trace of the request that started its campaign."""
+    with continued(
+        "campaign.step_due publish",
+        row["start_request_id"],
+        row["start_traceparent"],
+        trace.SpanKind.PRODUCER,
+        {"messaging.system": "kafka", "messaging.destination.name": "campaign.step_due"},
+    ):
+        return new_event("campaign.step_due", "campaigns", step_due_payload(row))
 
 
 async def tick(pool: asyncpg.Pool, window: ContactWindow, batch_size: int, now: datetime) -> int:
     """One pass: start campaigns whose time has come, wake promised ones, emit due steps."""
     async with pool.acquire() as connection:
         async with connection.transaction():
-            await operations.activate_due(connection)
+            await operations.activate_due(connection, now)
         async with connection.transaction():
             await operations.wake_due(connection, window, now)
         async with connection.transaction():
@@ -150,7 +157,7 @@ async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:
     interval = settings.scheduler_interval_ms / 1000
     while True:
         try:
-            emitted = await tick(pool, window, settings.scheduler_batch_size, operations.utcnow())
+            emitted = await tick(pool, window, settings.scheduler_batch_size, clock.now())
         except DATABASE_ERRORS as error:
             logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
             emitted = 0

@@ -11,13 +11,16 @@ import asyncio
 import logging
 
 import asyncpg
+from opentelemetry import trace
 
-from services.notifier.domain.guards import Facts, Policy, check, utcnow
+from services.notifier.domain.guards import Facts, Policy, check
 from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
+from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
+from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
@@ -35,54 +38,58 @@ def policy(settings: Settings) -> Policy:
 async def _prepare(connection: Connection, settings: Settings) -> list[asyncpg.Record]:
     """Run the guards over ready messages; returns those cleared to send (now `sending`)."""
     cleared = []
-    for message in await messages.take_ready(connection, 20):
-        recipient = message["recipient"]
-        consent, calls, conversation = await messages.voice_facts(
-            connection, recipient, message["payment_id"]
-        )
-        verdict = check(
-            Facts(
-                channel=message["channel"],
-                recipient=recipient,
-                timezone=message["timezone"],
-                now=utcnow(),
-                suppression=await messages.suppression_reason(
-                    connection, message["channel"], recipient
+    now = clock.now()
+    for message in await messages.take_ready(connection, 20, now):
+        with continued(
+            "message.guard", message["request_id"], message["traceparent"], trace.SpanKind.INTERNAL
+        ):
+            recipient = message["recipient"]
+            consent, calls, conversation = await messages.voice_facts(
+                connection, recipient, message["payment_id"], now
+            )
+            verdict = check(
+                Facts(
+                    channel=message["channel"],
+                    recipient=recipient,
+                    timezone=message["timezone"],
+                    now=now,
+                    suppression=await messages.suppression_reason(
+                        connection, message["channel"], recipient
+                    ),
+                    voice_consent=consent,
+                    calls_last_7_days=calls,
+                    last_conversation_at=conversation,
                 ),
-                voice_consent=consent,
-                calls_last_7_days=calls,
-                last_conversation_at=conversation,
-            ),
-            policy(settings),
-        )
-        if verdict.action == "send":
-            await messages.set_state(
-                connection,
-                message["id"],
-                "sending",
-                attempts=message["attempts"] + 1,
-                recipient=verdict.recipient,
+                policy(settings),
             )
-            cleared.append(message)
-        elif verdict.action == "defer":
-            await messages.set_state(
-                connection,
-                message["id"],
-                "deferred",
-                reason=verdict.reason,
-                send_after=verdict.send_after,
-            )
-        else:
-            status = "suppressed" if verdict.action == "suppress" else "failed"
-            await messages.set_state(connection, message["id"], status, reason=verdict.reason)
-            await messages.publish(
-                connection,
-                "message.failed",
-                message,
-                status=status,
-                reason=verdict.reason,
-                retryable=False,
-            )
+            if verdict.action == "send":
+                await messages.set_state(
+                    connection,
+                    message["id"],
+                    "sending",
+                    attempts=message["attempts"] + 1,
+                    recipient=verdict.recipient,
+                )
+                cleared.append(message)
+            elif verdict.action == "defer":
+                await messages.set_state(
+                    connection,
+                    message["id"],
+                    "deferred",
+                    reason=verdict.reason,
+                    send_after=verdict.send_after,
+                )
+            else:
+                status = "suppressed" if verdict.action == "suppress" else "failed"
+                await messages.set_state(connection, message["id"], status, reason=verdict.reason)
+                await messages.publish(
+                    connection,
+                    "message.failed",
+                    message,
+                    status=status,
+                    reason=verdict.reason,
+                    retryable=False,
+                )
     return cleared
 
 
@@ -106,56 +113,59 @@ async def send_ready(
     async with pool.acquire() as connection, connection.transaction():
         cleared = await _prepare(connection, settings)
     for message in cleared:
-        await _rate(limiter, settings, message["channel"])
-        fresh = await messages.get(pool, message["id"])
-        assert fresh is not None
-        try:
-            sent = await providers.send(
-                fresh["channel"], fresh["recipient"], fresh["subject"], fresh["body"]
-            )
-        except Exception as failure:
-            # Anything else (a network error on the way to Twilio, say) fails this message
-            # alone; the rest of the batch still goes out.
-            error = (
-                failure
-                if isinstance(failure, SendError)
-                else SendError(f"provider error: {failure!r}", retryable=True)
-            )
-            async with pool.acquire() as connection, connection.transaction():
-                status = "bounced" if error.bounced else "failed"
-                await messages.set_state(connection, fresh["id"], status, reason=error.reason)
-                if error.bounced:
-                    await messages.suppress(
-                        connection, "email", fresh["recipient"], "bounce", error.reason
+        with continued(
+            "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
+        ):
+            await _rate(limiter, settings, message["channel"])
+            fresh = await messages.get(pool, message["id"])
+            assert fresh is not None
+            try:
+                sent = await providers.send(
+                    fresh["channel"], fresh["recipient"], fresh["subject"], fresh["body"]
+                )
+            except Exception as failure:
+                # Anything else (a network error on the way to Twilio, say) fails this message
+                # alone; the rest of the batch still goes out.
+                error = (
+                    failure
+                    if isinstance(failure, SendError)
+                    else SendError(f"provider error: {failure!r}", retryable=True)
+                )
+                async with pool.acquire() as connection, connection.transaction():
+                    status = "bounced" if error.bounced else "failed"
+                    await messages.set_state(connection, fresh["id"], status, reason=error.reason)
+                    if error.bounced:
+                        await messages.suppress(
+                            connection, "email", fresh["recipient"], "bounce", error.reason
+                        )
+                    await messages.publish(
+                        connection,
+                        "message.failed",
+                        fresh,
+                        status=status,
+                        reason=error.reason,
+                        retryable=error.retryable,
                     )
+                logger.warning(
+                    "send failed", extra={"message_id": str(fresh["id"]), "reason": error.reason}
+                )
+                continue
+            async with pool.acquire() as connection, connection.transaction():
+                await messages.set_state(
+                    connection,
+                    fresh["id"],
+                    "sent",
+                    provider_id=sent.provider_id,
+                    simulated=sent.simulated,
+                    sent_at=clock.now(),
+                )
                 await messages.publish(
                     connection,
-                    "message.failed",
+                    "message.sent",
                     fresh,
-                    status=status,
-                    reason=error.reason,
-                    retryable=error.retryable,
+                    providerId=sent.provider_id,
+                    simulated=sent.simulated,
                 )
-            logger.warning(
-                "send failed", extra={"message_id": str(fresh["id"]), "reason": error.reason}
-            )
-            continue
-        async with pool.acquire() as connection, connection.transaction():
-            await messages.set_state(
-                connection,
-                fresh["id"],
-                "sent",
-                provider_id=sent.provider_id,
-                simulated=sent.simulated,
-                sent_at=utcnow(),
-            )
-            await messages.publish(
-                connection,
-                "message.sent",
-                fresh,
-                providerId=sent.provider_id,
-                simulated=sent.simulated,
-            )
     return len(cleared)
 
 

@@ -58,7 +58,12 @@ def isolated_settings(state_dir: Path) -> StackSettings:
 class Platform:
     """Starts and stops everything `remit up` runs, in dependency order."""
 
-    def __init__(self, settings: StackSettings, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        extra_env: dict[str, str] | None = None,
+        replicas: dict[ServiceName, int] | None = None,
+    ) -> None:
         self.settings = settings
         self.state_dir = settings.state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
@@ -67,7 +72,14 @@ class Platform:
         self.redis: EmbeddedRedis | None = None
         self.kafka: EmbeddedKafka | None = None
         self.smtp: SmtpSink | None = None
-        self.services: dict[ServiceName, ManagedProcess] = {}
+        # Instance name ("agents", "agents-2", ...) -> its port; replicas beyond the first get
+        # free ports and sit behind the gateway with the first.
+        self.instances: dict[str, tuple[ServiceName, int]] = {}
+        for name in SERVICE_NAMES:
+            self.instances[name] = (name, settings.service_port(name))
+            for number in range(2, (replicas or {}).get(name, 1) + 1):
+                self.instances[f"{name}-{number}"] = (name, free_port())
+        self.services: dict[str, ManagedProcess] = {}
         self.gateway: Gateway | None = None
         self.env: dict[str, str] = {}
 
@@ -138,35 +150,41 @@ class Platform:
         return load_settings(Settings, **values)
 
     def start_services(self) -> None:
-        for name in SERVICE_NAMES:
-            process = ManagedProcess(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "shared.cli",
-                    "serve",
-                    name,
-                    "--port",
-                    str(self.settings.service_port(name)),
-                ],
-                self.log_dir / f"{name}.log",
-                env=self.env,
-                cwd=REPO_ROOT,
-            )
-            process.start()
-            self.services[name] = process
-        for name, process in self.services.items():
-            wait_for_port(
-                self.settings.service_port(name), self.settings.startup_timeout_s, process
-            )
+        for instance in self.instances:
+            self.start_instance(instance, wait=False)
+        for instance in self.instances:
+            self.wait_instance(instance)
+        upstreams: dict[str, list[int]] = {}
+        for service, port in self.instances.values():
+            upstreams.setdefault(service, []).append(port)
         self.gateway = Gateway(
             self.settings.gateway_port,
             REPO_ROOT / "deploy" / "Caddyfile",
-            {name: self.settings.service_port(name) for name in SERVICE_NAMES},
+            upstreams,
             self.log_dir,
         )
         self.gateway.start()
+
+    def start_instance(self, instance: str, wait: bool = True) -> ManagedProcess:
+        """(Re)start one service process, e.g. after a test killed it."""
+        service, port = self.instances[instance]
+        process = ManagedProcess(
+            instance,
+            [sys.executable, "-m", "shared.cli", "serve", service, "--port", str(port)],
+            self.log_dir / f"{instance}.log",
+            env=self.env,
+            cwd=REPO_ROOT,
+        )
+        process.start()
+        self.services[instance] = process
+        if wait:
+            self.wait_instance(instance)
+        return process
+
+    def wait_instance(self, instance: str) -> None:
+        wait_for_port(
+            self.instances[instance][1], self.settings.startup_timeout_s, self.services[instance]
+        )
 
     def wait_healthy(self) -> dict[str, object]:
         """Poll the platform health through the gateway until every part is up."""

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import warnings
 from pathlib import Path
 
@@ -136,6 +137,18 @@ class EmbeddedPostgres(EmbeddedServer):
         self._own(self.data_dir / "sockets")
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         super().start()
+        self._wait_accepting()
+
+    def _wait_accepting(self) -> None:
+        """The port opens before recovery ends ("the database system is starting up")."""
+        deadline = time.monotonic() + self.startup_timeout
+        ready = [str(_postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        while subprocess.run(ready, check=False).returncode != 0:
+            if time.monotonic() > deadline or not self.process.running:
+                raise RuntimeError(
+                    f"postgres did not accept connections; see {self.process.log_path}"
+                )
+            time.sleep(0.1)
 
 
 class EmbeddedRedis(EmbeddedServer):
@@ -234,14 +247,18 @@ class Gateway(EmbeddedServer):
     """Caddy with `deploy/Caddyfile`, routing /api/v1/... by prefix to the services."""
 
     def __init__(
-        self, port: int, caddyfile: Path, upstreams: dict[str, int], log_dir: Path
+        self, port: int, caddyfile: Path, upstreams: dict[str, list[int]], log_dir: Path
     ) -> None:
         self.port = port
         env = {
             **os.environ,
             "GATEWAY_PORT": str(port),
             "GATEWAY_BIND": "127.0.0.1",
-            **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{p}" for name, p in upstreams.items()},
+            # Several upstreams of one service are load-balanced by the Caddyfile's reverse_proxy.
+            **{
+                f"{name.upper()}_UPSTREAM": " ".join(f"127.0.0.1:{port}" for port in ports)
+                for name, ports in upstreams.items()
+            },
         }
         self.process = ManagedProcess(
             "gateway",

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query
 from services.agents.api.schemas import Agent, AgentIn, AgentList, AgentPatch, AgentStatus
 from services.agents.stores import agents
 from shared.errors import ApiError
+from shared.openapi import error_responses
 from shared.resources import Deps
 from shared.security import CurrentPrincipal, Principal, require
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], responses=error_responses(401, 403))
 Reader = Annotated[Principal, require("agents:read")]
 Writer = Annotated[Principal, require("agents:write")]
 
@@ -26,7 +27,7 @@ async def _agent(deps: Deps, agent_id: uuid.UUID) -> Agent:
     return Agent.model_validate(dict(row))
 
 
-@router.post("/agents", response_model=Agent, status_code=201)
+@router.post("/agents", response_model=Agent, status_code=201, responses=error_responses(409))
 async def create_agent(body: AgentIn, deps: Deps, _: Writer) -> Agent:
     async with deps.pool.acquire() as connection:
         if body.user_id is not None and not await connection.fetchval(

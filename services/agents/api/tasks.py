@@ -12,11 +12,12 @@ from services.agents.stores import agents, tasks
 from services.agents.workers import reset_stuck
 from shared.errors import ApiError
 from shared.events import new_event
+from shared.openapi import error_responses
 from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], responses=error_responses(401, 403))
 Reader = Annotated[Principal, require("tasks:read")]
 Worker = Annotated[Principal, require("tasks:work")]
 Admin = Annotated[Principal, require("tasks:admin")]
@@ -68,7 +69,7 @@ async def get_task(task_id: uuid.UUID, deps: Deps, _: Reader) -> Task:
     return Task.model_validate(dict(row))
 
 
-@router.post("/tasks/{task_id}/claim", response_model=Task)
+@router.post("/tasks/{task_id}/claim", response_model=Task, responses=error_responses(409))
 async def claim_task(task_id: uuid.UUID, deps: Deps, principal: Worker) -> Task:
     """A human agent takes a pending task, or starts one assigned to them."""
     agent_id = await _my_agent_id(deps, principal)
@@ -87,7 +88,7 @@ async def claim_task(task_id: uuid.UUID, deps: Deps, principal: Worker) -> Task:
     return await get_task(task_id, deps, principal)
 
 
-@router.post("/tasks/{task_id}/complete", response_model=Task)
+@router.post("/tasks/{task_id}/complete", response_model=Task, responses=error_responses(409))
 async def complete_task(
     task_id: uuid.UUID, body: CompleteIn, deps: Deps, principal: Worker
 ) -> Task:

@@ -7,15 +7,17 @@ from typing import Any
 
 import asyncpg
 
+from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
+from shared.tracing import current_traceparent
 
 COLUMNS = (
     "t.id, t.campaign_id, t.step_run_id, t.step_attempt, t.customer_id, t.channel, t.status, "
     "t.assigned_agent_id, t.attempts, t.last_error, t.outcome, t.promised_date, t.note, t.step, "
-    "t.created_at, t.updated_at"
+    "t.created_at, t.updated_at, t.request_id, t.traceparent"
 )
 OPEN = ("pending", "assigned", "in_progress")
 
@@ -26,8 +28,9 @@ async def insert(
     """The new task for a due step, or None when that step (and attempt) already has one."""
     record: asyncpg.Record | None = await connection.fetchrow(
         "INSERT INTO tasks "
-        "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
+        "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
+        "traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
         f"RETURNING {COLUMNS.replace('t.', '')}",
         uuid.uuid4(),
         uuid.UUID(step["campaignId"]),
@@ -36,6 +39,8 @@ async def insert(
         uuid.UUID(step["customer"]["id"]),
         channel,
         step,
+        request_id_var.get(),
+        current_traceparent(),
     )
     return record
 

@@ -22,12 +22,14 @@ from services.campaigns.api.schemas import (
 )
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
 from services.campaigns.stores import campaigns, customers, payments
+from shared.clock import clock
 from shared.db import Connection
 from shared.errors import ApiError
+from shared.openapi import error_responses
 from shared.resources import Deps, Resources
 from shared.security import Principal, require
 
-router = APIRouter(tags=["campaigns"])
+router = APIRouter(tags=["campaigns"], responses=error_responses(401, 403))
 Reader = Annotated[Principal, require("campaigns:read")]
 Writer = Annotated[Principal, require("campaigns:write")]
 
@@ -54,7 +56,7 @@ async def _fetch(deps: Resources, campaign_id: uuid.UUID) -> Campaign:
     return _campaign(row)
 
 
-@router.post("/campaigns", response_model=Campaign, status_code=201)
+@router.post("/campaigns", response_model=Campaign, status_code=201, responses=error_responses(404))
 async def create_campaign(body: CampaignIn, deps: Deps, principal: Writer) -> Campaign:
     """A draft; references are checked now, everything else again at start."""
     async with deps.pool.acquire() as connection, connection.transaction():
@@ -99,21 +101,25 @@ async def _act(
     return await _fetch(deps, campaign_id)
 
 
-@router.post("/campaigns/{campaign_id}/start", response_model=Campaign)
+@router.post(
+    "/campaigns/{campaign_id}/start", response_model=Campaign, responses=error_responses(409)
+)
 async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
     """Now, or at `startAt` when one was set (the campaign is `scheduled` until then)."""
     window = operations.contact_window(deps.settings)
-    now = operations.utcnow()
+    now = clock.now()
     return await _act(deps, campaign_id, lambda c: operations.start(c, campaign_id, window, now))
 
 
-@router.post("/campaigns/{campaign_id}/pause", response_model=Campaign)
+@router.post(
+    "/campaigns/{campaign_id}/pause", response_model=Campaign, responses=error_responses(409)
+)
 async def pause_campaign(
     campaign_id: uuid.UUID, deps: Deps, _: Writer, body: PauseIn | None = None
 ) -> Campaign:
     """Stop sending until resumed (or until `until`, when given)."""
     body = body or PauseIn()
-    now = operations.utcnow()
+    now = clock.now()
     if body.until is not None and body.until <= now:
         raise ApiError(400, "Validation error", '"until" must be in the future')
     until, reason = body.until, body.reason
@@ -124,16 +130,20 @@ async def pause_campaign(
     )
 
 
-@router.post("/campaigns/{campaign_id}/resume", response_model=Campaign)
+@router.post(
+    "/campaigns/{campaign_id}/resume", response_model=Campaign, responses=error_responses(409)
+)
 async def resume_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
     window = operations.contact_window(deps.settings)
-    now = operations.utcnow()
+    now = clock.now()
     return await _act(deps, campaign_id, lambda c: operations.resume(c, campaign_id, window, now))
 
 
-@router.post("/campaigns/{campaign_id}/cancel", response_model=Campaign)
+@router.post(
+    "/campaigns/{campaign_id}/cancel", response_model=Campaign, responses=error_responses(409)
+)
 async def cancel_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
-    now = operations.utcnow()
+    now = clock.now()
     return await _act(
         deps,
         campaign_id,
@@ -150,7 +160,7 @@ async def campaign_schedule(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Sc
     if customer is None:
         raise ApiError(404, "Not Found", f"Customer {campaign.customer_id} does not exist")
     window = operations.contact_window(deps.settings)
-    base = campaign.start_at or campaign.started_at or operations.utcnow()
+    base = campaign.start_at or campaign.started_at or clock.now()
     runs = {run["position"]: run for run in await campaigns.runs(deps.pool, campaign_id)}
     items = []
     for step in campaign.steps:

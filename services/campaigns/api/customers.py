@@ -12,11 +12,13 @@ from services.campaigns import operations
 from services.campaigns.api.schemas import Customer, CustomerIn, CustomerPage, CustomerPatch
 from services.campaigns.stores import campaigns, customers
 from shared.cache import Cache
+from shared.clock import clock
 from shared.errors import ApiError
+from shared.openapi import error_responses
 from shared.resources import Deps, Resources
 from shared.security import Principal, require
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], responses=error_responses(401, 403))
 Reader = Annotated[Principal, require("customers:read")]
 Writer = Annotated[Principal, require("customers:write")]
 
@@ -38,7 +40,7 @@ async def load_customer(deps: Resources, customer_id: uuid.UUID) -> dict[str, An
     return found
 
 
-@router.post("/customers", response_model=Customer, status_code=201)
+@router.post("/customers", response_model=Customer, status_code=201, responses=error_responses(409))
 async def create_customer(body: CustomerIn, deps: Deps, _: Writer) -> Customer:
     async with deps.pool.acquire() as connection:
         row = await customers.insert(connection, body.model_dump(by_alias=False))
@@ -65,7 +67,7 @@ async def get_customer(customer_id: uuid.UUID, deps: Deps, _: Reader) -> dict[st
     return await load_customer(deps, customer_id)
 
 
-@router.patch("/customers/{customer_id}", response_model=Customer)
+@router.patch("/customers/{customer_id}", response_model=Customer, responses=error_responses(409))
 async def update_customer(
     customer_id: uuid.UUID, body: CustomerPatch, deps: Deps, _: Writer
 ) -> Customer:
@@ -81,7 +83,7 @@ async def update_customer(
                 409, "Conflict", f"A customer with externalRef {body.external_ref} exists"
             ) from None
         if row is not None and body.is_active is False:
-            now = operations.utcnow()
+            now = clock.now()
             for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
                 campaign = await operations.locked_campaign(connection, campaign_id)
                 if campaign["status"] != "paused":

@@ -18,13 +18,15 @@ from services.campaigns.api.schemas import (
 )
 from services.campaigns.domain.lifecycle import Action
 from services.campaigns.stores import campaigns, customers, payments
+from shared.clock import clock
 from shared.errors import ApiError
 from shared.events import new_event
+from shared.openapi import error_responses
 from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], responses=error_responses(401, 403))
 Reader = Annotated[Principal, require("payments:read")]
 Writer = Annotated[Principal, require("payments:write")]
 
@@ -33,7 +35,9 @@ def _payment(row: Any) -> Payment:
     return Payment.model_validate({**dict(row), "currency": row["currency"].strip()})
 
 
-@router.post("/payments", response_model=Payment, status_code=201)
+@router.post(
+    "/payments", response_model=Payment, status_code=201, responses=error_responses(404, 409)
+)
 async def create_payment(body: PaymentIn, deps: Deps, _: Writer) -> Payment:
     async with deps.pool.acquire() as connection, connection.transaction():
         if await customers.get(connection, body.customer_id) is None:
@@ -67,7 +71,7 @@ async def get_payment(payment_id: uuid.UUID, deps: Deps, _: Reader) -> Payment:
     return _payment(row)
 
 
-@router.patch("/payments/{payment_id}", response_model=Payment)
+@router.patch("/payments/{payment_id}", response_model=Payment, responses=error_responses(409))
 async def set_payment_status(
     payment_id: uuid.UUID, body: PaymentPatch, deps: Deps, _: Writer
 ) -> Payment:
@@ -84,7 +88,7 @@ async def set_payment_status(
         )
         row = await payments.set_status(connection, payment_id, status)
         if body.status == "written_off":
-            now = operations.utcnow()
+            now = clock.now()
             for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
                 await operations.end(
                     connection, campaign_id, Action.CANCEL, "payment written off", now
@@ -92,11 +96,16 @@ async def set_payment_status(
     return _payment(row)
 
 
-@router.post("/payments/{payment_id}/receipts", response_model=Payment, status_code=201)
+@router.post(
+    "/payments/{payment_id}/receipts",
+    response_model=Payment,
+    status_code=201,
+    responses=error_responses(409),
+)
 async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: Writer) -> Payment:
     """Money received: publishes `payment.received`; once fully paid, the payment's running
     campaigns complete and their remaining steps are cancelled, in the same transaction."""
-    now = operations.utcnow()
+    now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
         before = await payments.get(connection, payment_id, lock=True)
         if before is None:

@@ -147,16 +147,18 @@ async def stop_pending_runs(
     connection: Connection,
     campaign_id: uuid.UUID,
     status: str,
+    outcome: str,
     channels: tuple[str, ...] | None = None,
 ) -> int:
-    """Pending (and emitted, unfinished) runs become `status`; returns how many."""
+    """Pending (and emitted, unfinished) runs become `status`, saying why; returns how many."""
     result = await connection.execute(
-        "UPDATE step_runs SET status = $2, finished_at = now(), updated_at = now() "
+        "UPDATE step_runs SET status = $2, outcome = $4, finished_at = now(), updated_at = now() "
         "WHERE campaign_id = $1 AND status IN ('pending', 'emitted') "
         "AND ($3::text[] IS NULL OR channel = ANY($3))",
         campaign_id,
         status,
         list(channels) if channels else None,
+        outcome,
     )
     return int(result.split()[-1])
 

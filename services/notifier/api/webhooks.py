@@ -11,15 +11,23 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from services.notifier.domain.guards import is_stop, normalise_phone, utcnow
+from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
+from shared.clock import clock
 from shared.errors import ApiError
 from shared.events import new_event
+from shared.openapi import error_responses
 from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+# Twilio signs each request; one without a valid signature is refused with 403.
+router = APIRouter(
+    prefix="/webhooks/twilio", tags=["webhooks"], responses=error_responses(403, 503)
+)
+_TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"description": "TwiML", "content": {"application/xml": {"schema": {"type": "string"}}}}
+}
 STOP_CONFIRMATION = "You have been unsubscribed and will receive no more text messages from us."
 _DELIVERED = {"delivered", "completed"}
 _FAILED = {"failed", "undelivered", "busy", "no-answer", "canceled"}
@@ -45,7 +53,7 @@ def _twiml(body: str) -> Response:
     return Response(body, media_type="application/xml")
 
 
-@router.post("/status")
+@router.post("/status", status_code=204, response_class=Response)
 async def delivery_status(request: Request, deps: Deps) -> Response:
     form = await _verified_form(request, deps)
     sid = form.get("MessageSid") or form.get("CallSid")
@@ -56,7 +64,9 @@ async def delivery_status(request: Request, deps: Deps) -> Response:
         )
         if row is not None and row["status"] in ("sent", "sending"):
             if state in _DELIVERED:
-                await messages.set_state(connection, row["id"], "delivered", delivered_at=utcnow())
+                await messages.set_state(
+                    connection, row["id"], "delivered", delivered_at=clock.now()
+                )
                 await messages.publish(connection, "message.delivered", row, providerId=sid)
             elif state in _FAILED:
                 reason = f"Twilio reports {state} ({form.get('ErrorCode') or 'no code'})"
@@ -92,7 +102,7 @@ async def _reply(connection: Any, recipient: str, channel: str, text: str) -> No
     await enqueue(connection, new_event("reply.received", "notifier", payload), key)
 
 
-@router.post("/sms")
+@router.post("/sms", response_class=Response, responses=_TWIML)
 async def inbound_sms(request: Request, deps: Deps) -> Response:
     form = await _verified_form(request, deps)
     sender = normalise_phone(form.get("From", "")) or form.get("From", "")
@@ -137,12 +147,12 @@ async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) ->
             "sent",
             provider_id=sent.provider_id,
             simulated=sent.simulated,
-            sent_at=utcnow(),
+            sent_at=clock.now(),
             reason="opt-out confirmation",
         )
 
 
-@router.post("/voice/gather")
+@router.post("/voice/gather", response_class=Response, responses=_TWIML)
 async def call_input(request: Request, deps: Deps) -> Response:
     form = await _verified_form(request, deps)
     digits, speech = form.get("Digits", ""), form.get("SpeechResult", "")

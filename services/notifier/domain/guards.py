@@ -8,7 +8,7 @@ outside them is deferred to the next allowed moment, never dropped).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -148,7 +148,3 @@ def check(facts: Facts, policy: Policy) -> Verdict:
 
 def is_stop(text: str) -> bool:
     return text.strip().lower().rstrip(".!") in STOP_WORDS
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -8,15 +8,18 @@ from typing import Any
 
 import asyncpg
 
+from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
+from shared.tracing import current_traceparent
 
 COLUMNS = (
     "t.id, t.idempotency_key, t.task_id, t.campaign_id, t.customer_id, t.payment_id, t.channel, "
     "t.recipient, t.timezone, t.subject, t.body, t.status, t.reason, t.provider_id, t.simulated, "
-    "t.attempts, t.send_after, t.sent_at, t.delivered_at, t.created_at, t.updated_at"
+    "t.attempts, t.send_after, t.sent_at, t.delivered_at, t.created_at, t.updated_at, "
+    "t.request_id, t.traceparent"
 )
 
 
@@ -24,8 +27,8 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
     """Record a send request; False when its idempotency key was seen before."""
     inserted = await connection.fetchval(
         "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
-        "channel, recipient, timezone, subject, body) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "channel, recipient, timezone, subject, body, request_id, traceparent) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
         uuid.uuid4(),
         request["idempotencyKey"],
@@ -38,6 +41,8 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
         request.get("timezone") or "UTC",
         request.get("subject"),
         request["body"],
+        request_id_var.get(),
+        current_traceparent(),
     )
     return bool(inserted)
 
@@ -51,12 +56,13 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value)) if value else None
 
 
-async def take_ready(connection: Connection, limit: int) -> list[asyncpg.Record]:
+async def take_ready(connection: Connection, limit: int, now: datetime) -> list[asyncpg.Record]:
     return list(
         await connection.fetch(
             f"SELECT {COLUMNS} FROM messages t WHERE t.status IN ('queued', 'deferred') "
-            "AND t.send_after <= now() ORDER BY t.send_after LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "AND t.send_after <= $2 ORDER BY t.send_after LIMIT $1 FOR UPDATE SKIP LOCKED",
             limit,
+            now,
         )
     )
 
@@ -72,7 +78,7 @@ async def suppression_reason(executor: Executor, channel: str, recipient: str) -
 
 
 async def voice_facts(
-    executor: Executor, recipient: str, payment_id: uuid.UUID | None
+    executor: Executor, recipient: str, payment_id: uuid.UUID | None, now: datetime
 ) -> tuple[bool, int, datetime | None]:
     consent = bool(
         await executor.fetchval("SELECT 1 FROM voice_consents WHERE recipient = $1", recipient)
@@ -80,8 +86,9 @@ async def voice_facts(
     calls = int(
         await executor.fetchval(
             "SELECT count(*) FROM messages WHERE payment_id = $1 AND channel = 'voice' "
-            "AND sent_at > now() - interval '7 days'",
+            "AND sent_at > $2::timestamptz - interval '7 days'",
             payment_id,
+            now,
         )
     )
     last: datetime | None = await executor.fetchval(

@@ -1,0 +1,70 @@
+"""Every service's OpenAPI document tells the truth about errors: each one is answered in the
+shape of `ErrorBody`, and each operation lists the statuses it can answer with.
+
+A route (or its router) declares the errors it raises with `responses=error_responses(...)`;
+the ones any route of a kind gets from the shared HTTP edge are added by `document_errors`."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+
+from shared.schemas import ErrorBody
+
+# What the edge answers, by what the operation takes: 400 for a request the document does not
+# allow (FastAPI documents that as 422), 404 for a path naming no resource, 413 for a body
+# over MAX_BODY_BYTES.
+_VALIDATION = "Validation error: the request does not match this document"
+_NOT_FOUND = "The resource named in the path does not exist"
+_TOO_LARGE = "The request body is over MAX_BODY_BYTES"
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the errors a route raises, in the error shape."""
+    return {
+        status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def _edge_errors(path: str, operation: dict[str, Any]) -> dict[str, str]:
+    errors = {}
+    if operation["responses"].pop("422", None) is not None:
+        errors["400"] = _VALIDATION
+    if "{" in path:
+        errors["404"] = _NOT_FOUND
+    if "requestBody" in operation:
+        errors["413"] = _TOO_LARGE
+    return errors
+
+
+def document_errors(app: FastAPI) -> None:
+    """Add the edge's error statuses to the app's OpenAPI document when it is built."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI's, cached: adding to it again changes nothing
+        for path, operations in schema["paths"].items():
+            for operation in operations.values():
+                responses = operation["responses"]
+                for status, description in _edge_errors(path, operation).items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ErrorBody"}
+                                }
+                            },
+                        },
+                    )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        components.setdefault("ErrorBody", ErrorBody.model_json_schema(by_alias=True))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
