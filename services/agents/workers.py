@@ -42,7 +42,10 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
         if agent is None:
             continue
         await tasks.set_status(connection, task["id"], "assigned", assigned_agent_id=agent.id)
-        await tasks.publish(connection, "task.assigned", task, agentId=str(agent.id))
+        with continued(
+            "task.assign", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
+        ):
+            await tasks.publish(connection, "task.assigned", task, agentId=str(agent.id))
         candidates[agent.id] = replace(
             agent, open_tasks=agent.open_tasks + 1, last_assigned_at=datetime.now(UTC)
         )

@@ -11,7 +11,10 @@ from urllib.parse import parse_qsl
 
 from shared.clock import CLOCK_POLL_S
 from tests.auth_helpers import bearer, mails_to
+from tests.campaign_helpers import customer, daytime_zone
 from tests.fakes import ScriptedServer
+from tests.helpers import eventually
+from tests.notifier_helpers import messages_of
 
 
 async def platform_now(client, token) -> datetime:
@@ -32,16 +35,39 @@ async def advance_clock(client, token, by: timedelta) -> datetime:
     return datetime.fromisoformat(response.json()["now"])
 
 
+def twilio_forms(twilio: ScriptedServer, resource: str) -> list[dict[str, str]]:
+    """The forms the SDK posted to `<resource>.json` (Messages, Calls)."""
+    return [
+        dict(parse_qsl(seen.body.decode()))
+        for seen in list(twilio.seen)
+        if seen.method == "POST" and seen.path.endswith(f"/{resource}.json")
+    ]
+
+
 async def twilio_requests(twilio: ScriptedServer, resource: str, to: str) -> list[dict[str, str]]:
-    """The forms the SDK posted to `<resource>.json` (Messages, Calls) for one recipient."""
-    found = []
-    for seen in list(twilio.seen):
-        if seen.method == "POST" and seen.path.endswith(f"/{resource}.json"):
-            form = dict(parse_qsl(seen.body.decode()))
-            if form.get("To") == to:
-                found.append(form)
-    return found
+    return [form for form in twilio_forms(twilio, resource) if form.get("To") == to]
 
 
 async def mail_to(state_dir: Path, address: str) -> list[Any]:
     return mails_to(state_dir / "mail", address)
+
+
+async def daytime_customer(client, token, **fields: Any) -> dict[str, Any]:
+    """A customer for whom it is early afternoon by the platform's clock."""
+    return await customer(
+        client, token, timezone=daytime_zone(await platform_now(client, token)), **fields
+    )
+
+
+async def campaign_state(client, token, campaign_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/campaigns/{campaign_id}", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def sent_messages(client, token, campaign_id: str, count: int) -> list[dict[str, Any]]:
+    return await eventually(
+        lambda: messages_of(client, token, campaign_id),
+        lambda found: sum(m["status"] == "sent" for m in found) >= count,
+        timeout=45,
+    )

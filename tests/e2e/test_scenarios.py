@@ -6,39 +6,25 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.agents_helpers import human_agent, tasks_of
 from tests.auth_helpers import bearer
-from tests.campaign_helpers import campaign, customer, daytime_zone, payment, runs_of
+from tests.campaign_helpers import campaign, payment, runs_of
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.e2e.platform_helpers import advance_clock, mail_to, platform_now, twilio_requests
+from tests.e2e.platform_helpers import (
+    advance_clock,
+    campaign_state,
+    daytime_customer,
+    mail_to,
+    platform_now,
+    sent_messages,
+    twilio_requests,
+)
 from tests.helpers import eventually, twilio_signed
 from tests.notifier_helpers import messages_of
 
 DAY = timedelta(days=1)
-
-
-async def _daytime_customer(client, token, **fields: Any) -> dict[str, Any]:
-    """A customer for whom it is early afternoon by the platform's clock."""
-    return await customer(
-        client, token, timezone=daytime_zone(await platform_now(client, token)), **fields
-    )
-
-
-async def _campaign_state(client, token, campaign_id: str) -> dict[str, Any]:
-    response = await client.get(f"/api/v1/campaigns/{campaign_id}", headers=bearer(token))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def _sent(client, token, campaign_id: str, count: int) -> list[dict[str, Any]]:
-    return await eventually(
-        lambda: messages_of(client, token, campaign_id),
-        lambda found: sum(m["status"] == "sent" for m in found) >= count,
-        timeout=45,
-    )
 
 
 async def _inbound_sms(client, gateway_url: str, sender: str, text: str) -> None:
@@ -57,7 +43,7 @@ async def test_1_every_channel_from_email_to_a_person_then_the_campaign_complete
     assert login.status_code == 200, login.text
     token = login.json()["accessToken"]
     _, person_token = await human_agent(client, token)
-    owner = await _daytime_customer(client, token)
+    owner = await daytime_customer(client, token)
     consent = await client.post(
         "/api/v1/consents",
         json={"recipient": owner["phone"], "source": "signed agreement"},
@@ -111,7 +97,7 @@ async def test_1_every_channel_from_email_to_a_person_then_the_campaign_complete
     assert done.status_code == 200, done.text
 
     final = await eventually(
-        lambda: _campaign_state(client, token, made["id"]),
+        lambda: campaign_state(client, token, made["id"]),
         lambda state: state["status"] == "completed",
     )
     assert final["endedAt"]
@@ -126,7 +112,7 @@ async def test_1_every_channel_from_email_to_a_person_then_the_campaign_complete
 async def test_2_a_payment_mid_campaign_cancels_the_remaining_steps(
     client, admin_token, settings, twilio
 ):
-    owner = await _daytime_customer(client, admin_token)
+    owner = await daytime_customer(client, admin_token)
     bill = await payment(client, admin_token, owner["id"], amount="400.00")
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "P1D"}]
     made = await campaign(
@@ -137,7 +123,7 @@ async def test_2_a_payment_mid_campaign_cancels_the_remaining_steps(
     witness = await campaign(
         client, admin_token, steps=[{"channel": "sms", "delay": "P1D"}], start=True
     )
-    await _sent(client, admin_token, made["id"], 1)
+    await sent_messages(client, admin_token, made["id"], 1)
     await eventually(
         lambda: runs_of(settings, made["id"]), lambda runs: runs[0]["status"] == "completed"
     )
@@ -148,23 +134,23 @@ async def test_2_a_payment_mid_campaign_cancels_the_remaining_steps(
         headers=bearer(admin_token),
     )
     assert receipt.status_code == 201 and receipt.json()["status"] == "paid", receipt.text
-    assert (await _campaign_state(client, admin_token, made["id"]))["status"] == "completed"
+    assert (await campaign_state(client, admin_token, made["id"]))["status"] == "completed"
     assert [r["status"] for r in await runs_of(settings, made["id"])] == [
         "completed",
         "cancelled",
     ]
 
     await advance_clock(client, admin_token, DAY)
-    await _sent(client, admin_token, witness["id"], 1)
+    await sent_messages(client, admin_token, witness["id"], 1)
     assert [m["channel"] for m in await messages_of(client, admin_token, made["id"])] == ["email"]
     assert await twilio_requests(twilio, "Messages", owner["phone"]) == []
 
 
 async def test_3a_stop_suppresses_further_sms(client, gateway_url, admin_token, settings, twilio):
-    owner = await _daytime_customer(client, admin_token)
+    owner = await daytime_customer(client, admin_token)
     steps = [{"channel": "sms", "delay": "P0D"}, {"channel": "sms", "delay": "P1D"}]
     made = await campaign(client, admin_token, steps=steps, customerId=owner["id"], start=True)
-    await _sent(client, admin_token, made["id"], 1)
+    await sent_messages(client, admin_token, made["id"], 1)
 
     await _inbound_sms(client, gateway_url, owner["phone"], "STOP")
     await advance_clock(client, admin_token, DAY)
@@ -190,15 +176,15 @@ async def test_3a_stop_suppresses_further_sms(client, gateway_url, admin_token, 
 async def test_3b_a_promise_to_pay_on_friday_pauses_the_campaign_until_then(
     client, gateway_url, admin_token
 ):
-    owner = await _daytime_customer(client, admin_token)
+    owner = await daytime_customer(client, admin_token)
     zone = ZoneInfo(owner["timezone"])
     steps = [{"channel": "sms", "delay": "P0D"}, {"channel": "email", "delay": "P1D"}]
     made = await campaign(client, admin_token, steps=steps, customerId=owner["id"], start=True)
-    await _sent(client, admin_token, made["id"], 1)
+    await sent_messages(client, admin_token, made["id"], 1)
 
     await _inbound_sms(client, gateway_url, owner["phone"], "I'll pay on Friday")
     paused = await eventually(
-        lambda: _campaign_state(client, admin_token, made["id"]),
+        lambda: campaign_state(client, admin_token, made["id"]),
         lambda state: state["status"] == "paused",
     )
     until = datetime.fromisoformat(paused["pausedUntil"]).astimezone(zone)
@@ -209,29 +195,29 @@ async def test_3b_a_promise_to_pay_on_friday_pauses_the_campaign_until_then(
 
     await advance_clock(client, admin_token, until - now - timedelta(hours=1))
     await asyncio.sleep(1)  # a few scheduler passes
-    assert (await _campaign_state(client, admin_token, made["id"]))["status"] == "paused"
+    assert (await campaign_state(client, admin_token, made["id"]))["status"] == "paused"
 
     await advance_clock(client, admin_token, timedelta(hours=2))
     await eventually(
-        lambda: _campaign_state(client, admin_token, made["id"]),
+        lambda: campaign_state(client, admin_token, made["id"]),
         lambda state: state["status"] == "active",
     )
     # The pending email moved later by the time spent paused (to Sunday 01:00, so into the
     # morning): by Sunday 10:00 it has gone out.
     await advance_clock(client, admin_token, DAY + timedelta(hours=9))
-    sent = await _sent(client, admin_token, made["id"], 2)
+    sent = await sent_messages(client, admin_token, made["id"], 2)
     assert {m["channel"] for m in sent} == {"sms", "email"}
 
 
 async def test_3c_a_dispute_pauses_the_campaign_and_asks_a_person(client, gateway_url, admin_token):
-    owner = await _daytime_customer(client, admin_token)
+    owner = await daytime_customer(client, admin_token)
     steps = [{"channel": "sms", "delay": "P0D"}, {"channel": "email", "delay": "P1D"}]
     made = await campaign(client, admin_token, steps=steps, customerId=owner["id"], start=True)
-    await _sent(client, admin_token, made["id"], 1)
+    await sent_messages(client, admin_token, made["id"], 1)
 
     await _inbound_sms(client, gateway_url, owner["phone"], "I dispute this, we never received it")
     paused = await eventually(
-        lambda: _campaign_state(client, admin_token, made["id"]),
+        lambda: campaign_state(client, admin_token, made["id"]),
         lambda state: state["status"] == "paused",
     )
     assert paused["flagged"] is True
@@ -246,7 +232,7 @@ async def test_3c_a_dispute_pauses_the_campaign_and_asks_a_person(client, gatewa
 async def test_4_a_step_falling_in_the_night_goes_out_next_morning_local_time(
     client, admin_token, settings, twilio
 ):
-    owner = await _daytime_customer(client, admin_token)
+    owner = await daytime_customer(client, admin_token)
     zone = ZoneInfo(owner["timezone"])
     started = (await platform_now(client, admin_token)).astimezone(zone)
     # Twelve hours after early afternoon is the middle of the customer's night.
@@ -269,6 +255,6 @@ async def test_4_a_step_falling_in_the_night_goes_out_next_morning_local_time(
     await eventually(
         lambda: twilio_requests(twilio, "Messages", owner["phone"]), lambda found: len(found) == 1
     )
-    sent = (await _sent(client, admin_token, made["id"], 1))[0]
+    sent = (await sent_messages(client, admin_token, made["id"], 1))[0]
     at = datetime.fromisoformat(sent["sentAt"]).astimezone(zone)
     assert (at.date(), at.hour) == (started.date() + DAY, 8)
