@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 
+from shared import asyncapi
 from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
 from shared.db import create_pool, pool_usage
@@ -168,6 +169,14 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
     @router.get("/docs", include_in_schema=False)
     async def platform_docs() -> HTMLResponse:
         return HTMLResponse(_DOCS_PAGE)
+
+    @router.get("/asyncapi.json", include_in_schema=False)
+    async def event_catalogue() -> JSONResponse:
+        return JSONResponse(asyncapi.as_json())
+
+    @router.get("/asyncapi", include_in_schema=False)
+    async def event_catalogue_page() -> HTMLResponse:
+        return HTMLResponse(asyncapi.as_html())
 
     @router.get("/health", summary="Health of the whole platform (any service answers)")
     async def health(request: Request) -> JSONResponse:
