@@ -1,4 +1,5 @@
-"""`remit`: run the platform (`up`), one service (`serve`), or the migrations (`migrate`)."""
+"""`remit`: run the platform (`up`), one service (`serve`), the migrations (`migrate`), or
+the operators' commands (`trace`, `diagnose`, `dlq`, `cache`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import signal
 import sys
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError
 
@@ -63,18 +64,229 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_diagnose(_: argparse.Namespace) -> int:
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    import asyncpg
+    from redis.asyncio import Redis
+
     from shared import diagnostics
 
     settings = load_settings(Settings)
 
-    async def gather() -> dict[str, dict[str, object]]:
-        return {
-            "database": await diagnostics.database(settings.database_url),
-            "redis": await diagnostics.redis(settings.redis_url),
-        }
+    async def gather() -> diagnostics.Report:
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=1,
+            max_size=2,
+            server_settings={"application_name": "remit diagnose"},
+        )
+        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return await diagnostics.collect(settings, pool, client)
+        finally:
+            await client.aclose()
+            await pool.close()
 
-    print(diagnostics.render(asyncio.run(gather())))
+    report = asyncio.run(gather())
+    if args.json:
+        print(json.dumps(diagnostics.as_json(report), indent=2, default=str))
+    else:
+        print(diagnostics.render(report))
+    return 0
+
+
+def _dead_letter_topic(topic: str) -> str | None:
+    from shared.dead_letters import is_dead_letter_topic
+    from shared.topics import all_topics
+
+    if is_dead_letter_topic(topic) and topic in all_topics():
+        return topic
+    print(
+        f"error: {topic} is not a dead-letter topic; they are named <event type>.dlq, "
+        "e.g. user.created.dlq (remit dlq list shows them)",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _dlq_counts(settings: Settings) -> list[dict[str, object]]:
+    import asyncpg
+
+    from shared import broker_stats, dead_letters
+    from shared.topics import all_topics
+
+    async def counts() -> list[dict[str, object]]:
+        reader = broker_stats.new_reader(settings)
+        await reader.start()
+        try:
+            dlq = {t for t in all_topics() if dead_letters.is_dead_letter_topic(t)}
+            partitions = await broker_stats.partitions_of(reader, dlq)
+            offsets = await broker_stats.partition_offsets(reader, partitions)
+        finally:
+            await reader.stop()
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            replayed = await dead_letters.replayed_counts(connection)
+        finally:
+            await connection.close()
+        return [
+            {"topic": topic, "messages": n, "replayed": replayed.get(topic, 0)}
+            for topic, n in broker_stats.dead_letter_counts(offsets).items()
+            if n
+        ]
+
+    return asyncio.run(counts())
+
+
+def _dlq_messages(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    import asyncpg
+
+    from shared import dead_letters
+
+    async def read() -> list[dict[str, Any]]:
+        letters = await dead_letters.read(settings, topic)
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            done = await dead_letters.replays(connection, topic)
+        finally:
+            await connection.close()
+        return [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in letters]
+
+    return asyncio.run(read())
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    import json
+
+    if args.topic is None:
+        topics = _dlq_counts(load_settings(Settings))
+        if args.json:
+            total = sum(int(str(item["messages"])) for item in topics)
+            print(json.dumps({"items": topics, "total": total}, indent=2))
+        for item in () if args.json else topics:
+            print(f"{item['topic']}: {item['messages']} messages ({item['replayed']} replayed)")
+        if not topics and not args.json:
+            print("no dead letters")
+        return 0
+    topic = _dead_letter_topic(args.topic)
+    if topic is None:
+        return 2
+    letters = _dlq_messages(load_settings(Settings), topic)
+    shown = letters[: args.limit]
+    if args.json:
+        print(json.dumps({"items": shown, "total": len(letters)}, indent=2))
+        return 0
+    print(
+        f"{topic}: {len(letters)} messages"
+        + (f", the first {len(shown)} shown" if len(shown) < len(letters) else "")
+    )
+    for item in shown:
+        replayed = f"  replayed {item['replayedAt']}" if item["replayedAt"] else ""
+        print(
+            f"{item['partition']}:{item['offset']}  {item['deadLetteredAt']}  "
+            f"event {item['eventId'] or '-'} ({item['eventType'] or 'not an event'}){replayed}"
+        )
+        print(f"    consumer: {item['consumer']}  original topic: {item['originalTopic']}")
+        print(f"    error: {item['error']}")
+        body = json.dumps(item["payload"]) if item["payload"] is not None else item["raw"]
+        print(f"    key: {item['key']}  payload: {body}")
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    import getpass
+
+    import asyncpg
+    from aiokafka import AIOKafkaProducer
+
+    from shared import dead_letters
+    from shared.topics import all_topics
+
+    topic = _dead_letter_topic(args.topic)
+    if topic is None:
+        return 2
+    wanted: list[tuple[int, int]] = []
+    for position in args.message or ():
+        partition, _, offset = position.partition(":")
+        if not (partition.isdigit() and offset.isdigit()):
+            print(f"error: {position!r} is not PARTITION:OFFSET, e.g. 0:12", file=sys.stderr)
+            return 2
+        wanted.append((int(partition), int(offset)))
+    if bool(wanted) == args.all:
+        print("error: give either --all or one or more --message PARTITION:OFFSET", file=sys.stderr)
+        return 2
+    settings = load_settings(Settings)
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+
+    async def run() -> dead_letters.ReplayOutcome:
+        letters = await dead_letters.read(settings, topic)
+        outcome = dead_letters.ReplayOutcome()
+        if wanted:
+            by_position = {letter.position: letter for letter in letters}
+            letters = [by_position[p] for p in wanted if p in by_position]
+            for partition, offset in (p for p in wanted if p not in by_position):
+                outcome.skip(partition, offset, f"no such message in {topic}")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+        )
+        await producer.start()
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+
+            async def publish(
+                to: str, key: bytes | None, value: bytes, headers: dict[str, str]
+            ) -> None:
+                encoded = [(name, text.encode()) for name, text in headers.items()]
+                await producer.send_and_wait(to, value, key=key, headers=encoded)
+
+            done = await dead_letters.replay(
+                connection, letters, publish, all_topics(), replayed_by=f"cli:{operator}"
+            )
+        finally:
+            await connection.close()
+            await producer.stop()
+        done.skipped = outcome.skipped + done.skipped
+        return done
+
+    outcome = asyncio.run(run())
+    for item in outcome.replayed:
+        print(
+            f"replayed {item['partition']}:{item['offset']} (event {item['eventId']}) "
+            f"to {item['originalTopic']}"
+        )
+    for item in outcome.skipped:
+        print(f"skipped {item['partition']}:{item['offset']}: {item['reason']}")
+    print(f"{len(outcome.replayed)} replayed, {len(outcome.skipped)} skipped")
+    failed = any(item["reason"].startswith("not replayed:") for item in outcome.skipped)
+    return 1 if failed else 0
+
+
+def cmd_cache_clear(args: argparse.Namespace) -> int:
+    from redis.asyncio import Redis
+
+    from shared.cache_clear import MAX_PATTERN_LENGTH, clear
+
+    if not args.pattern or len(args.pattern) > MAX_PATTERN_LENGTH:
+        print(f"error: the pattern must be 1 to {MAX_PATTERN_LENGTH} characters", file=sys.stderr)
+        return 2
+    settings = load_settings(Settings)
+
+    async def run() -> str:
+        client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        try:
+            cleared = await clear(client, args.pattern, include_protected=args.include_protected)
+        finally:
+            await client.aclose()
+        return cleared.describe()
+
+    print(asyncio.run(run()))
     return 0
 
 
@@ -115,6 +327,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         assert platform.gateway is not None
         print(f"\nRemit is up: {platform.gateway.url}", flush=True)
         print(f"  API docs:  {platform.gateway.url}/api/v1/docs")
+        print(f"  events:    {platform.gateway.url}/api/v1/asyncapi")
         print(f"  health:    {platform.gateway.url}/api/v1/health")
         print(f"  logs:      {platform.log_dir}/<part>.log")
         if admin.generated_password:
@@ -149,9 +362,48 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("request_id")
     trace.add_argument("--logs", default=".state/logs", help="where the services' logs are")
     trace.set_defaults(run=cmd_trace)
-    commands.add_parser(
-        "diagnose", help="the troubleshooting guide's database and Redis checks"
-    ).set_defaults(run=cmd_diagnose)
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="the troubleshooting guide's checks: database, pools, Redis, Kafka lag, dead letters",
+    )
+    diagnose.add_argument("--json", action="store_true", help="print the report as JSON")
+    diagnose.set_defaults(run=cmd_diagnose)
+    dlq = commands.add_parser("dlq", help="dead letters: list and replay").add_subparsers(
+        dest="dlq_command", required=True
+    )
+    dlq_list = dlq.add_parser("list", help="dead letters per topic, or one topic's messages")
+    dlq_list.add_argument("topic", nargs="?", help="a dead-letter topic, e.g. user.created.dlq")
+    dlq_list.add_argument("--limit", type=int, default=100, help="messages shown (default 100)")
+    dlq_list.add_argument("--json", action="store_true", help="print JSON")
+    dlq_list.set_defaults(run=cmd_dlq_list)
+    dlq_replay = dlq.add_parser("replay", help="republish dead letters to their original topic")
+    dlq_replay.add_argument("topic", help="a dead-letter topic, e.g. user.created.dlq")
+    dlq_replay.add_argument(
+        "--message",
+        action="append",
+        metavar="PARTITION:OFFSET",
+        help="one message to replay (repeatable)",
+    )
+    dlq_replay.add_argument("--all", action="store_true", help="every message not replayed yet")
+    dlq_replay.set_defaults(run=cmd_dlq_replay)
+    cache = commands.add_parser("cache", help="Redis keys").add_subparsers(
+        dest="cache_command", required=True
+    )
+    cache_clear = cache.add_parser(
+        "clear", help="delete keys matching a pattern (SCAN + UNLINK; never KEYS)"
+    )
+    cache_clear.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="Redis glob pattern (default *: every key but the protected ones)",
+    )
+    cache_clear.add_argument(
+        "--include-protected",
+        action="store_true",
+        help="also delete rate limits, token revocations, lock-outs and the clock offset",
+    )
+    cache_clear.set_defaults(run=cmd_cache_clear)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, required=True)

@@ -1,21 +1,49 @@
-"""`remit diagnose`: the troubleshooting guide's checks, run against our platform."""
+"""`remit diagnose` and `GET /api/v1/diagnostics`: the troubleshooting guide's checks, run
+against our platform.
+
+Each check gathers facts (I/O) into a section of labelled facts; `as_json` (for the API) and
+`render` (for the command line) present them and do no I/O. A section whose source is down
+reports the error in place of its facts, so the report still comes back when it is needed
+most.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 
-from shared.settings import SERVICE_NAMES
+from shared import broker_stats, dead_letters
+from shared.cache_clear import PROTECTED_PREFIXES
+from shared.settings import SERVICE_NAMES, ServiceName, Settings
 
 
-async def database(database_url: str) -> dict[str, Any]:
-    connection = await asyncpg.connect(database_url)
-    try:
+@dataclass(frozen=True)
+class Fact:
+    label: str  # for people (`remit diagnose`); the API uses the section's key
+    value: Any
+
+
+Section = dict[str, Fact]
+Report = dict[str, Section]
+
+
+async def database(pool: asyncpg.Pool) -> Section:
+    async with pool.acquire() as connection:
         by_state = await connection.fetch(
             "SELECT coalesce(state, 'background') AS state, count(*) FROM pg_stat_activity "
             "GROUP BY 1 ORDER BY 2 DESC"
+        )
+        by_client = await connection.fetch(
+            "SELECT coalesce(nullif(application_name, ''), backend_type) AS client, "
+            "coalesce(state, 'background') AS state, count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() GROUP BY 1, 2 ORDER BY 1, 2"
         )
         size = await connection.fetchval(
             "SELECT pg_size_pretty(pg_database_size(current_database()))"
@@ -32,7 +60,7 @@ async def database(database_url: str) -> dict[str, Any]:
             "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
         ):
             slowest: Any = [
-                dict(row)
+                _plain(dict(row))
                 for row in await connection.fetch(
                     "SELECT left(query, 80) AS query, calls, "
                     "round(mean_exec_time::numeric, 2) AS mean_ms, "
@@ -46,43 +74,190 @@ async def database(database_url: str) -> dict[str, Any]:
             "SELECT count(*) FROM agents.tasks WHERE status IN ('assigned', 'in_progress') "
             "AND updated_at < now() - interval '1 hour'"
         )
+        running = await connection.fetch(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS client, "
+            "round(extract(epoch FROM now() - query_start)::numeric, 1) AS seconds, "
+            "left(query, 80) AS query FROM pg_stat_activity "
+            "WHERE state = 'active' AND pid <> pg_backend_pid() "
+            "ORDER BY query_start LIMIT 10"
+        )
         unpublished = {
             name: await connection.fetchval(
                 f'SELECT count(*) FROM "{name}".outbox WHERE published_at IS NULL'
             )
             for name in SERVICE_NAMES
         }
-    finally:
-        await connection.close()
+    clients: dict[str, dict[str, int]] = {}
+    for row in by_client:
+        clients.setdefault(row["client"], {})[row["state"]] = row["count"]
     return {
-        "connections by state": {row["state"]: row["count"] for row in by_state},
-        "database size": size,
-        "active queries": active,
-        "more sequential than index scans": [dict(row) for row in scans],
-        "slowest statements": slowest,
-        "stuck tasks (over 1 h)": stuck,
-        "unpublished outbox events": unpublished,
+        "connectionsByState": Fact(
+            "connections by state", {row["state"]: row["count"] for row in by_state}
+        ),
+        "connectionsByClient": Fact("connections by client (application_name)", clients),
+        "databaseSize": Fact("database size", size),
+        "activeQueries": Fact("active queries", active),
+        "longestRunningQueries": Fact(
+            "longest running queries", [_plain(dict(row)) for row in running]
+        ),
+        "moreSequentialThanIndexScans": Fact(
+            "more sequential than index scans", [dict(row) for row in scans]
+        ),
+        "slowestStatements": Fact("slowest statements", slowest),
+        "stuckTasks": Fact("stuck tasks (over 1 h)", stuck),
+        "unpublishedOutboxEvents": Fact("unpublished outbox events", unpublished),
     }
 
 
-async def redis(redis_url: str) -> dict[str, Any]:
-    client = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+async def pools(settings: Settings) -> Section:
+    """Each service's asyncpg pool, as the process that answers its health URL reports it."""
+
+    async def one(client: httpx.AsyncClient, name: ServiceName) -> Any:
+        try:
+            response = await client.get(f"{settings.service_url(name)}/api/v1/{name}/health")
+            return response.json().get("pool", "not reported")
+        except (httpx.HTTPError, ValueError) as error:
+            return f"unreachable ({type(error).__name__})"
+
+    async with httpx.AsyncClient(timeout=settings.health_timeout_ms / 1000) as client:
+        found = await asyncio.gather(*(one(client, name) for name in SERVICE_NAMES))
+    return {name: Fact(name, usage) for name, usage in zip(SERVICE_NAMES, found, strict=True)}
+
+
+async def redis(client: Redis, max_scanned: int = 100_000) -> Section:
+    memory = await client.info("memory")
+    keys = await client.dbsize()
+    kinds: dict[str, int] = {}
+    scanned = 0
+    async for raw in client.scan_iter(count=1000):
+        key = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        kind = next(
+            (p.rstrip(":") for p in ("cache:", *PROTECTED_PREFIXES) if key.startswith(p)), "other"
+        )
+        kinds[kind] = kinds.get(kind, 0) + 1
+        scanned += 1
+        if scanned >= max_scanned:
+            kinds["(not counted)"] = max(keys - scanned, 0)
+            break
+    return {
+        "usedMemory": Fact("used memory", memory.get("used_memory_human")),
+        "maxMemory": Fact("max memory (0B: no limit)", memory.get("maxmemory_human")),
+        "maxMemoryPolicy": Fact("eviction policy", memory.get("maxmemory_policy")),
+        "keys": Fact("keys", keys),
+        "keysByKind": Fact("keys by kind", dict(sorted(kinds.items()))),
+    }
+
+
+async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
+    offsets, groups = await broker_stats.read_broker(settings, SERVICE_NAMES)
+    lag = {}
+    for group in groups:
+        by_topic = broker_stats.topic_lag(group, offsets)
+        lag[group.group] = {
+            "state": group.state,
+            "members": group.members,
+            "lag": sum(by_topic.values()),
+            "topics": {topic: n for topic, n in by_topic.items() if n},
+        }
+    async with pool.acquire() as connection:
+        replayed = await dead_letters.replayed_counts(connection)
+    counts = broker_stats.dead_letter_counts(offsets)
+    letters = {
+        topic: {"messages": n, "replayed": replayed.get(topic, 0)}
+        for topic, n in counts.items()
+        if n
+    }
+    notes = []
+    if offsets.under_reported:
+        notes.append(
+            f"the broker under-reported the end offset of {offsets.under_reported} partitions "
+            "(the embedded Tansu does when a partition's last batch held several records); "
+            "the figures use the ends read from the partitions themselves"
+        )
+    if any(group.subscriptions is None for group in groups):
+        notes.append(
+            "the broker does not name the topics of every group (Tansu sends no member "
+            "metadata; a group with no members has none): partitions such a group never "
+            "committed an offset on are not counted in its lag"
+        )
+    return {
+        "consumerLag": Fact("consumer lag per group", lag),
+        "deadLetters": Fact(
+            "dead letters",
+            {"total": sum(counts.values()), "topics": letters},
+        ),
+        "notes": Fact("notes", notes),
+    }
+
+
+async def _guarded(check: Awaitable[Section], limit_s: float) -> Section:
     try:
-        memory = await client.info("memory")
-        keys = await client.dbsize()
-    finally:
-        await client.aclose()
-    return {"used memory": memory.get("used_memory_human"), "keys": keys}
+        async with asyncio.timeout(limit_s):
+            return await check
+    except TimeoutError:
+        return {"error": Fact("error", f"unavailable: no answer within {limit_s:g} s")}
+    except Exception as error:
+        return {"error": Fact("error", f"unavailable: {error!r}")}
 
 
-def render(sections: dict[str, dict[str, Any]]) -> str:
+async def collect(settings: Settings, pool: asyncpg.Pool, client: Redis) -> Report:
+    """Every section, gathered at once, each within its time limit."""
+    database_facts, pool_facts, redis_facts, kafka_facts = await asyncio.gather(
+        _guarded(database(pool), 15),
+        _guarded(pools(settings), 15),
+        _guarded(redis(client), 15),
+        _guarded(kafka(settings, pool), 30),
+    )
+    return {
+        "database": database_facts,
+        "pools": pool_facts,
+        "redis": redis_facts,
+        "kafka": kafka_facts,
+    }
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """Database values JSON cannot carry as they are: decimals become floats, others text."""
+    return {
+        key: value
+        if isinstance(value, int | str | None)
+        else float(value)
+        if isinstance(value, Decimal)
+        else str(value)
+        for key, value in row.items()
+    }
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    return {
+        title: {key: fact.value for key, fact in facts.items()} for title, facts in report.items()
+    }
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_inline(inner)}" for key, inner in value.items()) or "none"
+    if isinstance(value, list):
+        return "; ".join(_inline(item) for item in value) or "none"
+    return str(value)
+
+
+def _lines(name: str, value: Any, indent: str) -> list[str]:
+    """A fact on one line when it fits; nested dicts and lists one item per line."""
+    if isinstance(value, dict) and any(isinstance(v, dict) and v for v in value.values()):
+        lines = [f"{indent}{name}:"]
+        for key, inner in value.items():
+            lines += _lines(str(key), inner, indent + "  ")
+        return lines
+    if isinstance(value, list) and value:
+        return [f"{indent}{name}:"] + [f"{indent}  {_inline(item)}" for item in value]
+    return [f"{indent}{name}: {_inline(value)}"]
+
+
+def render(report: Report) -> str:
     lines = []
-    for title, facts in sections.items():
+    for title, facts in report.items():
         lines.append(f"== {title}")
-        for name, value in facts.items():
-            if isinstance(value, list):
-                lines.append(f"{name}:" + ("" if value else " none"))
-                lines += [f"  {item}" for item in value]
-            else:
-                lines.append(f"{name}: {value}")
+        for fact in facts.values():
+            lines += _lines(fact.label, fact.value, "")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 from tests.campaign_helpers import campaign
 from tests.e2e.platform_helpers import daytime_customer, twilio_forms
@@ -31,7 +32,7 @@ async def test_two_replicas_share_the_work_and_send_each_message_once(
     started = await asyncio.gather(*(one() for _ in range(CAMPAIGNS)))
     ids = [campaign_id for campaign_id, _ in started]
 
-    async def sent() -> list:
+    async def sent() -> list[Any]:
         return await notifier_sql(
             settings,
             "SELECT idempotency_key, recipient FROM messages "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from shared.db import connect
 from tests.auth_helpers import bearer
@@ -15,7 +16,7 @@ from tests.helpers import eventually, log_records, run_remit
 SERVICES = ("campaigns", "agents", "notifier")
 
 
-async def _caused_events(settings, campaign_id: str) -> list[dict]:
+async def _caused_events(settings, campaign_id: str) -> list[dict[str, Any]]:
     """Every event any service published about the campaign."""
     connection = await connect(settings.database_url, "campaigns")
     try:

@@ -1,0 +1,268 @@
+"""Dead letters: list what a `<topic>.dlq` topic holds, and replay messages to their topic.
+
+A consumer dead-letters an event after its retries (shared/consumer.py): the message goes to
+`<topic>.dlq` unchanged, with the headers `x-dlq-error`, `x-dlq-consumer` and
+`x-dlq-original-topic`. Its handler's transaction rolled back, so the consumer never recorded
+the event in `processed_events`.
+
+A replay republishes the same bytes (same envelope, same event id, same key) to the original
+topic. The consumer that failed handles it as new; any other group of that topic that handled
+it already skips it as a duplicate by its event id. Each replay is recorded in
+`auth.dead_letter_replays`, keyed by the dead letter's topic, partition, offset and event id,
+in the same transaction that publishes it, so a dead letter is replayed once: replaying "all"
+again skips it. If the event fails again it comes back as a new dead letter, at a new offset,
+which can be replayed in turn.
+
+Parsing the messages and deciding what may be replayed is pure; `read` and `replay` do I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from shared.broker_stats import DLQ_SUFFIX, new_reader, partitions_of, read_until_end
+from shared.db import Connection
+from shared.events import Envelope
+from shared.settings import Settings
+
+HEADER_ERROR = "x-dlq-error"
+HEADER_CONSUMER = "x-dlq-consumer"
+HEADER_ORIGINAL_TOPIC = "x-dlq-original-topic"
+HEADER_REPLAYED_FROM = "x-replayed-from"
+
+# Publishes (topic, key, value, headers) and returns once the broker has the message.
+Publish = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    raw_key: bytes | None  # replayed as it came
+    headers: dict[str, str]
+    value: bytes
+    envelope: Envelope | None  # None when the message is not a valid event envelope
+
+    @property
+    def original_topic(self) -> str | None:
+        return self.headers.get(HEADER_ORIGINAL_TOPIC)
+
+    @property
+    def key(self) -> str | None:
+        return self.raw_key.decode("utf-8", errors="replace") if self.raw_key is not None else None
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.partition, self.offset
+
+    def as_json(self, replayed_at: datetime | None) -> dict[str, Any]:
+        envelope = self.envelope
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "deadLetteredAt": self.timestamp.isoformat(),
+            "key": self.key,
+            "error": self.headers.get(HEADER_ERROR),
+            "consumer": self.headers.get(HEADER_CONSUMER),
+            "originalTopic": self.original_topic,
+            "replayedFrom": self.headers.get(HEADER_REPLAYED_FROM),
+            "eventId": str(envelope.event_id) if envelope else None,
+            "eventType": envelope.type if envelope else None,
+            "requestId": envelope.request_id if envelope else None,
+            "payload": envelope.payload if envelope else None,
+            "raw": None if envelope else self.value.decode("utf-8", errors="replace"),
+            "replayedAt": replayed_at.isoformat() if replayed_at else None,
+        }
+
+
+def decode(
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Collection[tuple[str, bytes]],
+) -> DeadLetter:
+    body = value or b""
+    try:
+        envelope: Envelope | None = Envelope.model_validate_json(body)
+    except ValidationError:
+        envelope = None
+    return DeadLetter(
+        topic,
+        partition,
+        offset,
+        datetime.fromtimestamp(timestamp_ms / 1000, UTC),
+        key,
+        {name: raw.decode("utf-8", errors="replace") for name, raw in headers},
+        body,
+        envelope,
+    )
+
+
+def replay_headers(letter: DeadLetter) -> dict[str, str]:
+    """The message's own headers (request ID, trace context), without the dead-letter ones."""
+    headers = {
+        name: value
+        for name, value in letter.headers.items()
+        if name not in (HEADER_ERROR, HEADER_CONSUMER, HEADER_ORIGINAL_TOPIC, HEADER_REPLAYED_FROM)
+    }
+    headers[HEADER_REPLAYED_FROM] = f"{letter.topic}/{letter.partition}/{letter.offset}"
+    return headers
+
+
+def refusal(letter: DeadLetter, known_topics: Collection[str]) -> str | None:
+    """Why a dead letter cannot be replayed, or None when it can."""
+    if letter.envelope is None:
+        return "not a valid event envelope: replaying it would dead-letter it again"
+    if letter.original_topic is None:
+        return f"no {HEADER_ORIGINAL_TOPIC} header"
+    if letter.original_topic not in known_topics:
+        return f"original topic {letter.original_topic!r} is not a topic of the platform"
+    return None
+
+
+@dataclass
+class ReplayOutcome:
+    replayed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def skip(self, partition: int, offset: int, reason: str) -> None:
+        self.skipped.append({"partition": partition, "offset": offset, "reason": reason})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"replayed": self.replayed, "skipped": self.skipped}
+
+
+def is_dead_letter_topic(topic: str) -> bool:
+    return topic.endswith(DLQ_SUFFIX)
+
+
+async def read(settings: Settings, topic: str, max_messages: int = 10_000) -> list[DeadLetter]:
+    """Every message `topic` keeps (at most `max_messages`), oldest first by partition."""
+    found: list[DeadLetter] = []
+
+    def keep(record: ConsumerRecord[bytes, bytes]) -> None:
+        if len(found) < max_messages:
+            found.append(
+                decode(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.timestamp,
+                    record.key,
+                    record.value,
+                    record.headers,
+                )
+            )
+
+    reader = new_reader(settings)
+    await reader.start()
+    try:
+        partitions = await partitions_of(reader, {topic})
+        if partitions:
+            begin = await reader.beginning_offsets(partitions)
+            end = await reader.end_offsets(partitions)
+            await read_until_end(reader, dict(begin), dict(end), keep=keep)
+    finally:
+        await reader.stop()
+    return sorted(found, key=lambda letter: (letter.timestamp, letter.partition, letter.offset))
+
+
+async def replays(connection: Connection, topic: str) -> dict[tuple[int, int, str], datetime]:
+    """When each dead letter of `topic` was replayed, by (partition, offset, event id)."""
+    rows = await connection.fetch(
+        "SELECT dlq_partition, dlq_offset, event_id, replayed_at FROM auth.dead_letter_replays "
+        "WHERE dlq_topic = $1",
+        topic,
+    )
+    return {
+        (row["dlq_partition"], row["dlq_offset"], str(row["event_id"])): row["replayed_at"]
+        for row in rows
+    }
+
+
+def replayed_at(letter: DeadLetter, done: dict[tuple[int, int, str], datetime]) -> datetime | None:
+    if letter.envelope is None:
+        return None
+    return done.get((letter.partition, letter.offset, str(letter.envelope.event_id)))
+
+
+async def replayed_counts(connection: Connection) -> dict[str, int]:
+    rows = await connection.fetch(
+        "SELECT dlq_topic, count(*) FROM auth.dead_letter_replays GROUP BY dlq_topic"
+    )
+    return {row["dlq_topic"]: row["count"] for row in rows}
+
+
+async def replay(
+    connection: Connection,
+    letters: list[DeadLetter],
+    publish: Publish,
+    known_topics: Collection[str],
+    replayed_by: str,
+    request_id: str | None = None,
+) -> ReplayOutcome:
+    """Republish each replayable letter once, recording it in the same transaction."""
+    outcome = ReplayOutcome()
+    failure: str | None = None  # after one failure, the rest are not attempted
+    for letter in letters:
+        reason = failure or refusal(letter, known_topics)
+        if reason is not None:
+            outcome.skip(letter.partition, letter.offset, reason)
+            continue
+        assert letter.envelope is not None and letter.original_topic is not None
+        try:
+            async with connection.transaction():
+                first = await connection.fetchval(
+                    "INSERT INTO auth.dead_letter_replays (dlq_topic, dlq_partition, dlq_offset, "
+                    "original_topic, event_id, consumer, replayed_by, request_id) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING "
+                    "RETURNING true",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    letter.original_topic,
+                    letter.envelope.event_id,
+                    letter.headers.get(HEADER_CONSUMER),
+                    replayed_by,
+                    request_id,
+                )
+                if not first:
+                    when = await connection.fetchval(
+                        "SELECT replayed_at FROM auth.dead_letter_replays WHERE dlq_topic = $1 "
+                        "AND dlq_partition = $2 AND dlq_offset = $3 AND event_id = $4",
+                        letter.topic,
+                        letter.partition,
+                        letter.offset,
+                        letter.envelope.event_id,
+                    )
+                    outcome.skip(
+                        letter.partition, letter.offset, f"already replayed at {when.isoformat()}"
+                    )
+                    continue
+                await publish(
+                    letter.original_topic, letter.raw_key, letter.value, replay_headers(letter)
+                )
+        except Exception as error:  # e.g. the broker refused: the record rolled back with it
+            failure = f"not replayed: {error!r}"
+            outcome.skip(letter.partition, letter.offset, failure)
+            continue
+        outcome.replayed.append(
+            {
+                "partition": letter.partition,
+                "offset": letter.offset,
+                "eventId": str(letter.envelope.event_id),
+                "originalTopic": letter.original_topic,
+            }
+        )
+    return outcome

