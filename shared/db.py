@@ -24,9 +24,38 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.TooManyConnectionsError,  # Postgres's max_connections reached
+)
+# Postgres refuses NUL (\u0000) in text, and in jsonb strings, with these: a value the client
+# sent, so a 400 rather than a 500.
+NUL_IN_TEXT: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
 )
 # Anything Postgres can answer with, an outage included.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
+
+
+class PoolExhaustedError(Exception):
+    """Every connection of the pool stayed lent out for DATABASE_POOL_TIMEOUT seconds."""
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose callers wait at most `acquire_timeout` for a connection, then get
+    PoolExhaustedError (a 503 "Connection pool exhausted"), instead of queueing forever."""
+
+    acquire_timeout: float | None = None
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
+        try:
+            return await super()._acquire(timeout if timeout is not None else self.acquire_timeout)  # type: ignore[misc]
+        except TimeoutError:
+            if self.get_idle_size() == 0 and self.get_size() >= self.get_max_size():
+                raise PoolExhaustedError(
+                    f"all {self.get_max_size()} connections stayed in use "
+                    f"for {self.acquire_timeout}s"
+                ) from None
+            raise  # a connection could not be opened in time: the database is unavailable
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -49,14 +78,20 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
     options: dict[str, Any] = {
         "min_size": min(settings.database_pool_min, settings.database_pool_max),
         "max_size": settings.database_pool_max,
+        "max_queries": 50_000,
+        "max_inactive_connection_lifetime": 300.0,
+        "loop": None,
+        "connection_class": asyncpg.Connection,
+        "record_class": asyncpg.Record,
         "server_settings": {"search_path": f"{schema},public", "application_name": schema},
         "init": _init_connection,
         "command_timeout": 30,
         "timeout": 5,
     }
     options.update(overrides)
-    pool = await asyncpg.create_pool(settings.database_url, **options)
-    assert pool is not None
+    pool = BoundedPool(settings.database_url, **options)
+    pool.acquire_timeout = settings.database_pool_timeout
+    await pool
     return pool
 
 

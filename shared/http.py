@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import DATABASE_UNAVAILABLE, NUL_IN_TEXT, PoolExhaustedError
 from shared.errors import ApiError, error_body, joi_message
 from shared.ratelimit import STATE_KEY as RATE_LIMIT_STATE_KEY
 
@@ -189,6 +189,17 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 503, "Service unavailable", "Database is unavailable")
 
 
+async def _nul_in_text(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(
+        request, 400, "Validation error", "Text must not contain the NUL character (\\u0000)"
+    )
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("connection pool exhausted", extra={"error": str(exc)})
+    return error_response(request, 503, "Service unavailable", "Connection pool exhausted")
+
+
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     logger.error("redis unavailable", extra={"error": repr(exc)})
     return error_response(request, 503, "Service unavailable", "Redis is unavailable")
@@ -203,5 +214,8 @@ def install_http_edge(app: FastAPI, slow_request_ms: int, max_body_bytes: int = 
     app.add_exception_handler(ApiError, _api_error)
     for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, _database_down)
+    app.add_exception_handler(PoolExhaustedError, _pool_exhausted)
+    for error in NUL_IN_TEXT:
+        app.add_exception_handler(error, _nul_in_text)
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)

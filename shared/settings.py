@@ -25,6 +25,11 @@ class DatabaseSettings(BaseSettings):
     database_url: str = Field(description="Postgres URL, e.g. postgresql://user:pw@host:5432/db")
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)
+    database_pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a request waits for a free connection before a 503",
+    )
 
     @field_validator("database_url")
     @classmethod
