@@ -29,6 +29,7 @@ from shared.kafka import create_broker, ensure_topics
 from shared.logs import configure_logging
 from shared.openapi import document_errors, error_responses
 from shared.outbox import OutboxRelay
+from shared.process_watch import process_usage, watch_memory
 from shared.ratelimit import RateLimiter
 from shared.resources import Resources, resources
 from shared.retention import prune_forever
@@ -91,6 +92,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("outbox relay", relay.run),
             ("pruning", functools.partial(prune_forever, pool, settings)),
+            ("memory watch", functools.partial(watch_memory, settings.memory_warn_mb)),
             *((job.__name__, functools.partial(job, found)) for job in spec.background),
         ]
         if settings.clock_control:
@@ -162,6 +164,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
         parts = await own_dependencies(request)
         body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
         body["pool"] = pool_usage(resources(request).pool)
+        body["process"] = process_usage()
         if spec.health_notes is not None:
             body["notes"] = spec.health_notes(resources(request))
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -131,6 +131,9 @@ class Settings(DatabaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     slow_request_ms: int = Field(default=1000, ge=1)
+    memory_warn_mb: int = Field(
+        default=512, ge=16, description="A service above this resident memory logs a warning"
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger bodies get 413")
 
     host: str = "127.0.0.1"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+
+from shared.process_watch import check_memory
 
 SERVICES = ("auth", "campaigns", "notifier", "agents")
 
@@ -31,6 +35,8 @@ async def test_each_service_answers_its_own_health(client, service):
     pool = body.pop("pool")  # this process's asyncpg pool, for the diagnostics
     assert set(pool) == {"size", "inUse", "idle", "min", "max"}
     assert pool["inUse"] + pool["idle"] == pool["size"] <= pool["max"]
+    process = body.pop("process")  # its memory and CPU, for the guide's "high memory usage"
+    assert 10 < process["rssMb"] < 2048 and process["cpuPercent"] >= 0
     assert body == {
         "status": "ok",
         "service": service,
@@ -46,3 +52,11 @@ async def test_docs_select_between_every_services_openapi(client):
         spec = await client.get(f"/api/v1/{name}/openapi.json")
         assert spec.status_code == 200
         assert f"/api/v1/{name}/health" in spec.json()["paths"]
+
+
+def test_memory_above_the_threshold_is_logged_as_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="shared.process_watch"):
+        assert check_memory(warn_mb=16) is True  # any Python process is above 16 MiB
+        assert check_memory(warn_mb=1_000_000) is False
+    warnings = [r for r in caplog.records if r.getMessage() == "memory usage high"]
+    assert len(warnings) == 1 and warnings[0].threshold_mb == 16 and warnings[0].rss_mb > 16
