@@ -89,6 +89,12 @@ class Settings(DatabaseSettings):
     )
 
     task_stuck_after: int = Field(default=3600, ge=1, description="Seconds (1 h, as the guide)")
+    ai_task_lease: int = Field(
+        default=120,
+        ge=1,
+        description="Seconds an AI task may compose before it is taken up again; keep above "
+        "OPENAI_TIMEOUT x (OPENAI_MAX_RETRIES + 1)",
+    )
     agent_heartbeat_timeout: int = Field(default=90, ge=1, description="Seconds")
     task_max_send_attempts: int = Field(default=3, ge=1)
     agents_worker_interval_ms: int = Field(default=500, ge=10)

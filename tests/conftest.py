@@ -41,6 +41,8 @@ def platform() -> Iterator[Platform]:
             # Every day is a contact day, so tests pick a zone where it is daytime now.
             "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
             "STEP_RETRY_DELAY": "1",
+            # AI tasks a killed worker left half done are taken up again within seconds.
+            "AI_TASK_LEASE": "5",
             # Webhooks are verified with this token; with no account SID, sends stay simulated.
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "LOG_LEVEL": "INFO",

@@ -8,15 +8,44 @@ import uuid
 
 import pytest
 
+from tests.auth_helpers import bearer
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpers import eventually, publish_raw, user_created
 from tests.test_event_flow import _directory_row
 
 pytestmark = pytest.mark.faults
 
+# One API call per service that needs its database (through the gateway, as an admin).
+DATABASE_CALLS = {
+    "auth": "/api/v1/users?limit=1",
+    "campaigns": "/api/v1/campaigns?limit=1",
+    "agents": "/api/v1/agents",
+    "notifier": "/api/v1/messages?limit=1",
+}
+
 
 async def _health(client):
     return await client.get("/api/v1/health")
+
+
+async def _every_service(client, token):
+    """Each service's own health and its database call, by service."""
+
+    async def one(service):
+        health = await client.get(f"/api/v1/{service}/health")
+        call = await client.get(DATABASE_CALLS[service], headers=bearer(token))
+        return health, call
+
+    answers = await asyncio.gather(*(one(name) for name in DATABASE_CALLS))
+    return dict(zip(DATABASE_CALLS, answers, strict=True))
+
+
+def _all_down(answers) -> bool:
+    return all(h.status_code == 503 and c.status_code == 503 for h, c in answers.values())
+
+
+def _all_up(answers) -> bool:
+    return all(h.status_code == 200 and c.status_code == 200 for h, c in answers.values())
 
 
 async def test_redis_down_degrades_health_and_recovers(platform, client):
@@ -47,15 +76,32 @@ async def test_redis_down_degrades_health_and_recovers(platform, client):
     await eventually(lambda: _health(client), lambda r: r.status_code == 200)
 
 
-async def test_postgres_down_degrades_health_and_api_answers_503(platform, settings, client):
+async def test_postgres_down_degrades_health_and_api_answers_503(
+    platform, settings, client, admin_token
+):
+    """Every service's health turns 503 `degraded` naming the database, every service's API
+    answers 503 in the error shape with no internals, and all recover by themselves."""
     if platform.postgres is None:
         pytest.skip("Postgres is external (DATABASE_URL given); cannot stop it from here")
     user_id = uuid.uuid4()
+    # Every service has verified a token (and cached auth's keys) before the outage.
+    assert _all_up(await _every_service(client, admin_token))
     platform.postgres.stop()
     try:
         down = await eventually(lambda: _health(client), lambda r: r.status_code == 503)
         assert down.json()["status"] == "degraded"
         assert down.json()["services"]["database"] == "disconnected"
+        answers = await eventually(lambda: _every_service(client, admin_token), _all_down)
+        for service, (health, call) in answers.items():
+            assert health.json()["status"] == "degraded", service
+            assert health.json()["services"]["database"] == "disconnected", service
+            assert health.json()["services"]["redis"] == "connected", service
+            assert call.json() == {
+                "error": "Service unavailable",
+                "details": "Database is unavailable",
+                "requestId": call.headers["x-request-id"],
+            }, service
+            assert "Traceback" not in call.text and "asyncpg" not in call.text, service
         login = await client.post(
             "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}
         )
@@ -76,6 +122,8 @@ async def test_postgres_down_degrades_health_and_api_answers_503(platform, setti
     finally:
         platform.postgres.start()
     await eventually(lambda: _health(client), lambda r: r.status_code == 200, timeout=60)
+    # Nothing restarted: each service's pool reconnects, and health and API answer again.
+    await eventually(lambda: _every_service(client, admin_token), _all_up, timeout=60)
     row = await eventually(lambda: _directory_row(settings, user_id), lambda r: r is not None)
     assert row["email"] == "during-outage@example.com"
     login = await client.post(

@@ -80,6 +80,7 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
             assigned_agent_id=None,
             attempts=tries,
             last_error=reason,
+            message_requested_at=None,
         )
         return
     await tasks.set_status(connection, task["id"], "failed", attempts=tries, last_error=reason)

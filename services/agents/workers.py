@@ -68,7 +68,7 @@ async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]
             limit,
         )
         for row in rows:
-            await tasks.set_status(connection, row["id"], "in_progress")
+            await tasks.set_status(connection, row["id"], "in_progress", message_requested_at=None)
         return list(rows)
 
 
@@ -118,7 +118,9 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = 20) -> in
                     str(task["campaign_id"]),
                 )
                 await connection.execute(
-                    "UPDATE tasks SET updated_at = now() WHERE id = $1", task["id"]
+                    "UPDATE tasks SET message_requested_at = now(), updated_at = now() "
+                    "WHERE id = $1",
+                    task["id"],
                 )
     return len(taken)
 
@@ -130,6 +132,20 @@ async def reset_stuck(connection: Connection, older_than_s: int) -> int:
         "WHERE status IN ('assigned', 'in_progress') "
         "AND updated_at < now() - make_interval(secs => $1)",
         older_than_s,
+    )
+    return int(result.split()[-1])
+
+
+async def resume_interrupted(connection: Connection, lease_s: int) -> int:
+    """AI tasks taken but never requested (their worker died composing) are taken up again.
+
+    Safe even if that worker is only slow: the request reuses the idempotency key, so the
+    notifier sends the message once."""
+    result = await connection.execute(
+        "UPDATE tasks t SET status = 'assigned', updated_at = now() FROM agents a "
+        "WHERE a.id = t.assigned_agent_id AND a.kind = 'ai' AND t.status = 'in_progress' "
+        "AND t.message_requested_at IS NULL AND t.updated_at < now() - make_interval(secs => $1)",
+        lease_s,
     )
     return int(result.split()[-1])
 
@@ -166,6 +182,9 @@ async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> N
                     stuck = await reset_stuck(connection, settings.task_stuck_after)
                     if stuck:
                         logger.warning("stuck tasks returned to pending", extra={"count": stuck})
+                    resumed = await resume_interrupted(connection, settings.ai_task_lease)
+                    if resumed:
+                        logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
                 async with connection.transaction():
                     await assign_pending(connection)
             await work_ai_tasks(pool, brain)

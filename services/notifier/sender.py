@@ -2,7 +2,9 @@
 
 A message is marked `sending` (committed) before the provider is called, so a crash can never
 make it go out twice: a message left `sending` is reported failed ("outcome unknown"), not
-resent. Deferred messages wait for their `send_after`.
+resent. Each is marked just before its own provider call, not with its batch, so a crash leaves
+at most the one message in flight `sending`; the rest of the batch is still `queued`.
+Deferred messages wait for their `send_after`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ def policy(settings: Settings) -> Policy:
     )
 
 
-async def _prepare(connection: Connection, settings: Settings) -> list[asyncpg.Record]:
-    """Run the guards over ready messages; returns those cleared to send (now `sending`)."""
+async def _prepare(
+    connection: Connection, settings: Settings
+) -> list[tuple[asyncpg.Record, str | None]]:
+    """Run the guards over ready messages; returns those cleared to send, each with its
+    normalised recipient (still `queued`: `_claim` marks each one as it goes out)."""
     cleared = []
     now = clock.now()
     for message in await messages.take_ready(connection, 20, now):
@@ -63,14 +68,7 @@ async def _prepare(connection: Connection, settings: Settings) -> list[asyncpg.R
                 policy(settings),
             )
             if verdict.action == "send":
-                await messages.set_state(
-                    connection,
-                    message["id"],
-                    "sending",
-                    attempts=message["attempts"] + 1,
-                    recipient=verdict.recipient,
-                )
-                cleared.append(message)
+                cleared.append((message, verdict.recipient))
             elif verdict.action == "defer":
                 await messages.set_state(
                     connection,
@@ -112,13 +110,14 @@ async def send_ready(
 ) -> int:
     async with pool.acquire() as connection, connection.transaction():
         cleared = await _prepare(connection, settings)
-    for message in cleared:
+    for message, recipient in cleared:
         with continued(
             "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
         ):
             await _rate(limiter, settings, message["channel"])
-            fresh = await messages.get(pool, message["id"])
-            assert fresh is not None
+            fresh = await messages.claim_for_sending(pool, message["id"], recipient)
+            if fresh is None:
+                continue
             try:
                 sent = await providers.send(
                     fresh["channel"], fresh["recipient"], fresh["subject"], fresh["body"]

@@ -15,7 +15,7 @@ from shared.openapi import error_responses
 from shared.resources import Deps
 from shared.security import CurrentPrincipal, Principal, require
 
-router = APIRouter(tags=["agents"], responses=error_responses(401, 403))
+router = APIRouter(tags=["agents"])
 Reader = Annotated[Principal, require("agents:read")]
 Writer = Annotated[Principal, require("agents:write")]
 

@@ -17,10 +17,12 @@ from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
-router = APIRouter(tags=["tasks"], responses=error_responses(401, 403))
+router = APIRouter(tags=["tasks"])
 Reader = Annotated[Principal, require("tasks:read")]
 Worker = Annotated[Principal, require("tasks:work")]
 Admin = Annotated[Principal, require("tasks:admin")]
+# Beyond this, "stuck for longer than" would overflow a Postgres interval (a 500, not a 400).
+MAX_OLDER_THAN = 366 * 86400
 # Human outcomes that tell the campaign something, as a classified reply would.
 _AS_REPLY = {
     "promise_to_pay": "promise_to_pay",
@@ -131,7 +133,10 @@ async def complete_task(
 async def reset_stuck_tasks(
     deps: Deps,
     _: Admin,
-    older_than: Annotated[int | None, Query(alias="olderThan", ge=0, description="Seconds")] = None,
+    older_than: Annotated[
+        int | None,
+        Query(alias="olderThan", ge=0, le=MAX_OLDER_THAN, description="Seconds (a year at most)"),
+    ] = None,
 ) -> ResetReport:
     """The guide's repair on demand: tasks assigned or in progress for longer than
     TASK_STUCK_AFTER (or `olderThan`) go back to pending and are assigned again."""

@@ -67,6 +67,21 @@ async def take_ready(connection: Connection, limit: int, now: datetime) -> list[
     )
 
 
+async def claim_for_sending(
+    executor: Executor, message_id: uuid.UUID, recipient: str | None
+) -> asyncpg.Record | None:
+    """Mark one cleared message `sending`, committed, right before its provider call; None
+    when it is no longer waiting (another replica claimed it meanwhile)."""
+    claimed: asyncpg.Record | None = await executor.fetchrow(
+        "UPDATE messages t SET status = 'sending', attempts = t.attempts + 1, "
+        "recipient = coalesce($2, t.recipient), updated_at = now() "
+        f"WHERE t.id = $1 AND t.status IN ('queued', 'deferred') RETURNING {COLUMNS}",
+        message_id,
+        recipient,
+    )
+    return claimed
+
+
 async def suppression_reason(executor: Executor, channel: str, recipient: str) -> str | None:
     reason: str | None = await executor.fetchval(
         "SELECT reason FROM suppressions WHERE recipient = $1 AND channel IN ($2, 'all') "
