@@ -14,9 +14,12 @@ from fastapi import FastAPI
 from shared.schemas import ErrorBody
 
 # What the edge answers, by what the operation takes: 400 for a request the document does not
-# allow (FastAPI documents that as 422), 404 for a path naming no resource, 413 for a body
-# over MAX_BODY_BYTES.
+# allow (FastAPI documents that as 422), 401 and 403 for a refused access token or a role
+# without the permission, 404 for a path naming no resource, 413 for a body over
+# MAX_BODY_BYTES.
 _VALIDATION = "Validation error: the request does not match this document"
+_UNAUTHORIZED = "No access token, or an invalid, expired or revoked one"
+_FORBIDDEN = "The caller's role lacks the permission"
 _NOT_FOUND = "The resource named in the path does not exist"
 _TOO_LARGE = "The request body is over MAX_BODY_BYTES"
 
@@ -30,9 +33,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _edge_errors(path: str, operation: dict[str, Any]) -> dict[str, str]:
+    responses = operation["responses"]
+    fastapis = responses.get("422", {}).get("content", {}).get("application/json", {})
+    if fastapis.get("schema") == {"$ref": "#/components/schemas/HTTPValidationError"}:
+        del responses["422"]  # a 422 the route declares itself stays
     errors = {}
-    if operation["responses"].pop("422", None) is not None:
+    if operation.get("parameters") or "requestBody" in operation:
         errors["400"] = _VALIDATION
+    if operation.get("security"):
+        errors["401"] = _UNAUTHORIZED
+        errors["403"] = _FORBIDDEN
     if "{" in path:
         errors["404"] = _NOT_FOUND
     if "requestBody" in operation:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -211,7 +212,14 @@ async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
         raise _unauthorized("Session has been revoked; log in again", "Invalid token")
 
 
-async def current_principal(request: Request) -> Principal:
+# Puts the bearer scheme in the OpenAPI documents (and Swagger UI's Authorize button); the
+# header itself is read, strictly, by `bearer_token`.
+_BEARER = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/login")
+
+
+async def current_principal(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None
+) -> Principal:
     """The verified caller; verified once per request even when several dependencies ask."""
     cached: Principal | ApiError | None = getattr(request.state, "principal", None)
     if isinstance(cached, ApiError):

@@ -286,3 +286,12 @@ async def test_agent_input_is_checked(client, admin_token):
     assert ai_human.status_code == 400
     missing = await client.get(f"/api/v1/agents/{uuid.uuid4()}", headers=bearer(admin_token))
     assert missing.status_code == 404
+
+
+async def test_reset_stuck_refuses_an_age_beyond_a_year(client, admin_token):
+    """An age Postgres cannot hold as an interval was a 500."""
+    response = await client.post(
+        "/api/v1/tasks/reset-stuck?olderThan=51794971351155", headers=bearer(admin_token)
+    )
+    assert response.status_code == 400
+    assert response.json()["details"] == '"olderThan" must be less than or equal to 31622400'

@@ -51,3 +51,20 @@ async def test_unicode_and_sql_looking_text_are_stored_verbatim(client, admin_to
     assert wildcard.status_code == 200 and made["id"] not in [
         c["id"] for c in wildcard.json()["items"]
     ]
+
+
+async def test_nul_characters_are_a_client_error(client, admin_token):
+    """Postgres text cannot hold U+0000: in a body, a query or a path it is a 400, not a 500."""
+    nul = "Nul\x00 Trading"
+    in_body = await client.post(
+        "/api/v1/customers",
+        json={"companyName": nul, "contactName": "Ada", "timezone": "UTC"},
+        headers=bearer(admin_token),
+    )
+    in_query = await client.get("/api/v1/customers", params={"q": nul}, headers=bearer(admin_token))
+    in_path = await client.delete(
+        "/api/v1/consents/nul%00@example.com", headers=bearer(admin_token)
+    )
+    for response in (in_body, in_query, in_path):
+        assert response.status_code == 400, response.text
+        assert response.json()["details"] == "Text must not contain the NUL character (\\u0000)"

@@ -108,3 +108,9 @@ async def test_passwords_and_tokens_never_reach_the_logs(platform, client, admin
         admin_token,
     ):
         assert secret not in logs
+
+
+async def test_an_offset_beyond_postgres_bigint_is_a_client_error(client, admin_token):
+    response = await client.get(f"/api/v1/users?offset={2**70}", headers=bearer(admin_token))
+    assert response.status_code == 400
+    assert '"offset" must be less than or equal to' in response.json()["details"]

@@ -145,7 +145,7 @@ async def logout(body: RefreshRequest, deps: Deps) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/auth/me", response_model=User, responses=error_responses(401, 404))
+@router.get("/auth/me", response_model=User, responses=error_responses(404))
 async def me(principal: CurrentPrincipal, deps: Deps) -> User:
     return await existing_user(deps, principal.user_id)
 
@@ -158,12 +158,7 @@ async def jwks(deps: Deps) -> dict[str, object]:
         return await public_jwks(connection, deps.settings.access_token_ttl)
 
 
-@router.post(
-    "/auth/keys/rotate",
-    response_model=SigningKeyInfo,
-    status_code=201,
-    responses=error_responses(401, 403),
-)
+@router.post("/auth/keys/rotate", response_model=SigningKeyInfo, status_code=201)
 async def rotate_keys(
     deps: Deps, _: Annotated[Principal, require("keys:rotate")]
 ) -> SigningKeyInfo:

@@ -19,7 +19,7 @@ from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 from shared.security import Principal, require, revoke_access_tokens
 
-router = APIRouter(tags=["users"], responses=error_responses(401, 403))
+router = APIRouter(tags=["users"])
 
 
 async def existing_user(deps: Resources, user_id: uuid.UUID) -> User:
@@ -37,7 +37,7 @@ async def list_users(
     role: Role | None = None,
     is_active: Annotated[bool | None, Query(alias="isActive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # Postgres's OFFSET is a bigint
 ) -> UserPage:
     rows, total = await users.list_users(
         deps.pool, users.UserFilter(email, role, is_active), limit, offset

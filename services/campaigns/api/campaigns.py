@@ -29,7 +29,7 @@ from shared.openapi import error_responses
 from shared.resources import Deps, Resources
 from shared.security import Principal, require
 
-router = APIRouter(tags=["campaigns"], responses=error_responses(401, 403))
+router = APIRouter(tags=["campaigns"])
 Reader = Annotated[Principal, require("campaigns:read")]
 Writer = Annotated[Principal, require("campaigns:write")]
 
@@ -102,7 +102,9 @@ async def _act(
 
 
 @router.post(
-    "/campaigns/{campaign_id}/start", response_model=Campaign, responses=error_responses(409)
+    "/campaigns/{campaign_id}/start",
+    response_model=Campaign,
+    responses=error_responses(409, 422),  # 422: a start check failed; details say which
 )
 async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campaign:
     """Now, or at `startAt` when one was set (the campaign is `scheduled` until then)."""

@@ -18,7 +18,7 @@ from shared.openapi import error_responses
 from shared.resources import Deps, Resources
 from shared.security import Principal, require
 
-router = APIRouter(tags=["customers"], responses=error_responses(401, 403))
+router = APIRouter(tags=["customers"])
 Reader = Annotated[Principal, require("customers:read")]
 Writer = Annotated[Principal, require("customers:write")]
 

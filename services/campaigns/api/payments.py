@@ -26,7 +26,7 @@ from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
-router = APIRouter(tags=["payments"], responses=error_responses(401, 403))
+router = APIRouter(tags=["payments"])
 Reader = Annotated[Principal, require("payments:read")]
 Writer = Annotated[Principal, require("payments:write")]
 

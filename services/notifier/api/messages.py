@@ -21,11 +21,10 @@ from services.notifier.api.schemas import (
 from services.notifier.domain.guards import normalise_phone
 from services.notifier.stores import messages
 from shared.errors import ApiError
-from shared.openapi import error_responses
 from shared.resources import Deps
 from shared.security import Principal, require
 
-router = APIRouter(tags=["messages"], responses=error_responses(401, 403))
+router = APIRouter(tags=["messages"])
 Reader = Annotated[Principal, require("messages:read")]
 Writer = Annotated[Principal, require("suppressions:write")]
 
