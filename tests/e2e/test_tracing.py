@@ -61,7 +61,9 @@ async def test_a_campaign_start_is_one_request_id_and_one_trace_across_services(
         "task.completed",
         "campaign.completed",
     }
-    assert {e["request_id"] for e in events} == {request_id}, [(e["type"], e["request_id"]) for e in events]
+    assert {e["request_id"] for e in events} == {request_id}, [
+        (e["type"], e["request_id"]) for e in events
+    ]
     trace_id = events[0]["traceparent"].split("-")[1]
     assert {e["traceparent"].split("-")[1] for e in events} == {trace_id}
 
