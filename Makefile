@@ -28,9 +28,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
-# Regenerates the lock from pyproject.toml (needs the registry).
+# Regenerates the locks from pyproject.toml (needs the registry): everything, for .venv, and the
+# runtime dependencies alone at the same versions, for the container image.
 lock: $(STAMP)
 	$(BIN)/uv pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --generate-hashes --python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache

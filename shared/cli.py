@@ -307,6 +307,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(_: argparse.Namespace) -> int:
+    """Become Caddy with deploy/Caddyfile (GATEWAY_PORT, GATEWAY_BIND, <SERVICE>_UPSTREAM)."""
+    import os
+
+    from shared.stack.servers import gateway_argv
+
+    argv = gateway_argv()
+    os.execvp(argv[0], argv)  # noqa: S606 (this process becomes Caddy; the argv is ours)
+
+
 def cmd_up(_: argparse.Namespace) -> int:
     from shared.stack.platform import Platform, StackSettings
 
@@ -404,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also delete rate limits, token revocations, lock-outs and the clock offset",
     )
     cache_clear.set_defaults(run=cmd_cache_clear)
+    commands.add_parser(
+        "gateway", help="run the Caddy gateway with deploy/Caddyfile (deployments, make run)"
+    ).set_defaults(run=cmd_gateway)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, required=True)

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from shared import broker_stats, dead_letters
 from shared.cache_clear import PROTECTED_PREFIXES
+from shared.db import Connection
 from shared.settings import SERVICE_NAMES, ServiceName, Settings
 
 
@@ -34,7 +35,28 @@ Section = dict[str, Fact]
 Report = dict[str, Section]
 
 
-async def database(pool: asyncpg.Pool) -> Section:
+async def slowest_statements(connection: Connection) -> Any:
+    """pg_stat_statements' slowest, or why there are none (not installed, not preloaded)."""
+    if not await connection.fetchval(
+        "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
+    ):
+        return "pg_stat_statements is not installed (CREATE EXTENSION pg_stat_statements)"
+    try:
+        rows = await connection.fetch(
+            "SELECT left(query, 80) AS query, calls, "
+            "round(mean_exec_time::numeric, 2) AS mean_ms, "
+            "round(total_exec_time::numeric, 2) AS total_ms FROM pg_stat_statements "
+            "ORDER BY mean_exec_time DESC LIMIT 10"
+        )
+    except asyncpg.ObjectNotInPrerequisiteStateError:
+        return (
+            "pg_stat_statements is installed but not loaded "
+            "(add it to shared_preload_libraries and restart Postgres)"
+        )
+    return [_plain(dict(row)) for row in rows]
+
+
+async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
     async with pool.acquire() as connection:
         by_state = await connection.fetch(
             "SELECT coalesce(state, 'background') AS state, count(*) FROM pg_stat_activity "
@@ -56,23 +78,11 @@ async def database(pool: asyncpg.Pool) -> Section:
             "FROM pg_stat_user_tables WHERE seq_scan > coalesce(idx_scan, 0) "
             "ORDER BY seq_scan DESC LIMIT 10"
         )
-        if await connection.fetchval(
-            "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
-        ):
-            slowest: Any = [
-                _plain(dict(row))
-                for row in await connection.fetch(
-                    "SELECT left(query, 80) AS query, calls, "
-                    "round(mean_exec_time::numeric, 2) AS mean_ms, "
-                    "round(total_exec_time::numeric, 2) AS total_ms FROM pg_stat_statements "
-                    "ORDER BY mean_exec_time DESC LIMIT 10"
-                )
-            ]
-        else:
-            slowest = "pg_stat_statements is not installed (CREATE EXTENSION pg_stat_statements)"
+        slowest = await slowest_statements(connection)
         stuck = await connection.fetchval(
             "SELECT count(*) FROM agents.tasks WHERE status IN ('assigned', 'in_progress') "
-            "AND updated_at < now() - interval '1 hour'"
+            "AND updated_at < now() - make_interval(secs => $1)",
+            stuck_after_s,
         )
         running = await connection.fetch(
             "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS client, "
@@ -104,7 +114,7 @@ async def database(pool: asyncpg.Pool) -> Section:
             "more sequential than index scans", [dict(row) for row in scans]
         ),
         "slowestStatements": Fact("slowest statements", slowest),
-        "stuckTasks": Fact("stuck tasks (over 1 h)", stuck),
+        "stuckTasks": Fact(f"stuck tasks (over TASK_STUCK_AFTER, {stuck_after_s} s)", stuck),
         "unpublishedOutboxEvents": Fact("unpublished outbox events", unpublished),
     }
 
@@ -203,7 +213,7 @@ async def _guarded(check: Awaitable[Section], limit_s: float) -> Section:
 async def collect(settings: Settings, pool: asyncpg.Pool, client: Redis) -> Report:
     """Every section, gathered at once, each within its time limit."""
     database_facts, pool_facts, redis_facts, kafka_facts = await asyncio.gather(
-        _guarded(database(pool), 15),
+        _guarded(database(pool, settings.task_stuck_after), 15),
         _guarded(pools(settings), 15),
         _guarded(redis(client), 15),
         _guarded(kafka(settings, pool), 30),

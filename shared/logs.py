@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -24,9 +25,9 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every logger (ours, uvicorn's, faststream's) through one JSON handler on stdout."""
-    handler = logging.StreamHandler(sys.stdout)
+def json_handler(service: str, stream: TextIO) -> logging.Handler:
+    """JSON lines with level, service, logger, message, request_id, trace_id and time."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(_ContextFilter(service))
     handler.setFormatter(
         JsonFormatter(
@@ -35,8 +36,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             timestamp="time",
         )
     )
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every logger (ours, uvicorn's, faststream's) through one JSON handler on stdout."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler(service, sys.stdout)]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "aiokafka"):
         logging.getLogger(name).handlers[:] = []

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
@@ -17,7 +18,7 @@ from shared.broker_stats import GroupOffsets, PartitionOffsets, dead_letter_coun
 from shared.cache_clear import is_protected
 from shared.db import connect
 from shared.dead_letters import decode, refusal, replay_headers
-from shared.diagnostics import Fact, as_json, render
+from shared.diagnostics import Fact, as_json, render, slowest_statements
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.helpers import eventually, publish_raw, run_remit, user_created
 
@@ -453,3 +454,26 @@ def test_the_report_renders_for_people():
         "error: unavailable: ConnectionError()",
     ]
     assert as_json(report)["pools"] == {"auth": {"size": 2, "inUse": 1}}
+
+
+async def testslowest_statements_say_plainly_when_pg_stat_statements_is_missing(platform):
+    """A database without the extension gets a sentence, not an error that hides the rest."""
+    if platform.postgres is None:
+        pytest.skip("needs the embedded Postgres to create a database in")
+    admin = await asyncpg.connect(platform.postgres.admin_url)
+    name = f"diag_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        bare = await asyncpg.connect(platform.postgres.admin_url.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            assert await slowest_statements(bare) == (
+                "pg_stat_statements is not installed (CREATE EXTENSION pg_stat_statements)"
+            )
+            await bare.execute("CREATE EXTENSION pg_stat_statements")
+            found = await slowest_statements(bare)
+            assert isinstance(found, list) and {"query", "calls", "mean_ms"} <= set(found[0])
+        finally:
+            await bare.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}"')
+        await admin.close()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import logging
 import uuid
 
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from shared.http import install_http_edge
+from shared.logs import json_handler
 
 
 def _assert_error_shape(response, status, error):
@@ -89,3 +94,37 @@ async def test_unhandled_error_is_a_clean_500():
     assert body["requestId"] == "trace-me-1"
     assert "secret internals" not in response.text
     assert "Traceback" not in response.text
+
+
+async def test_slow_requests_warn_with_their_duration_and_errors_log_the_request_id():
+    stream = io.StringIO()
+    handler = json_handler("campaigns", stream)
+    http_logger = logging.getLogger("http")  # shared.http's access and error lines
+    http_logger.addHandler(handler)
+    app = FastAPI()
+    install_http_edge(app, slow_request_ms=50)
+
+    @app.get("/slow")
+    async def slow() -> dict[str, bool]:
+        await asyncio.sleep(0.1)
+        return {"ok": True}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    try:
+        async with AsyncClient(
+            transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+        ) as http:
+            await http.get("/slow", headers={"X-Request-ID": "slow-1"})
+            await http.get("/boom", headers={"X-Request-ID": "boom-1"})
+    finally:
+        http_logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    slow_line = next(line for line in lines if line["message"] == "slow request")
+    assert slow_line["level"] == "WARNING" and slow_line["request_id"] == "slow-1"
+    assert slow_line["path"] == "/slow" and slow_line["duration_ms"] >= 50
+    error = next(line for line in lines if line["message"] == "unhandled error")
+    assert error["level"] == "ERROR" and error["request_id"] == "boom-1"
+    assert error["service"] == "campaigns" and "RuntimeError" in error["exc_info"]

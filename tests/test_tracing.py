@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from shared.tracing import build_tracer_provider
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from shared.tracing import build_tracer_provider, continued, current_traceparent
 
 
 class _Collector(BaseHTTPRequestHandler):
@@ -42,3 +48,35 @@ def test_spans_are_exported_over_otlp_http():
 def test_no_exporter_without_endpoint():
     provider = build_tracer_provider("auth", None)
     assert provider._active_span_processor._span_processors == ()
+
+
+def test_work_continued_from_recorded_trace_context_chains_parent_to_child():
+    """In memory: the start request's span, the scheduler's step_due publish (from the
+    traceparent the campaign recorded), the agents' consumer span (from the event's) and the
+    notifier's send (from the message's) form one trace, each the child of the one before."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    start = provider.get_tracer("campaigns").start_as_current_span(
+        "POST /api/v1/campaigns/{id}/start", kind=trace.SpanKind.SERVER
+    )
+    with start:
+        recorded = current_traceparent()  # what the campaign row keeps
+    chain = [
+        ("campaign.step_due publish", trace.SpanKind.PRODUCER),
+        ("campaign.step_due process", trace.SpanKind.CONSUMER),
+        ("message.send", trace.SpanKind.CLIENT),
+    ]
+    for name, kind in chain:
+        with continued(name, "req-chain", recorded, kind):
+            recorded = current_traceparent()  # what the next hop records (envelope, row)
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    names = ["POST /api/v1/campaigns/{id}/start"] + [name for name, _ in chain]
+    assert len({spans[name].context.trace_id for name in names}) == 1
+    for parent, child in itertools.pairwise(names):
+        link = spans[child].parent
+        assert link is not None and link.span_id == spans[parent].context.span_id
+    assert [spans[name].kind for name, _ in chain] == [kind for _, kind in chain]

