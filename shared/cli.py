@@ -55,11 +55,12 @@ def cmd_create_admin(_: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from shared.trace import from_database, from_logs, render
+    from shared.trace import from_database, from_logs, render, service_log_lines
 
     settings = load_settings(DatabaseSettings)
     steps = asyncio.run(from_database(settings.database_url, args.request_id))
-    steps += from_logs(Path(args.logs), args.request_id)
+    lines = sys.stdin if args.logs == "-" else service_log_lines(Path(args.logs))
+    steps += from_logs(lines, args.request_id)
     print(render(steps))
     return 0
 
@@ -370,7 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     ).set_defaults(run=cmd_create_admin)
     trace = commands.add_parser("trace", help="one request's timeline across the services")
     trace.add_argument("request_id")
-    trace.add_argument("--logs", default=".state/logs", help="where the services' logs are")
+    trace.add_argument(
+        "--logs",
+        default=".state/logs",
+        help="the services' log directory, or - for JSON log lines on stdin "
+        "(e.g. docker compose logs --no-log-prefix | remit trace ID --logs -)",
+    )
     trace.set_defaults(run=cmd_trace)
     diagnose = commands.add_parser(
         "diagnose",

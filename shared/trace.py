@@ -6,6 +6,7 @@ only the X-Request-ID a customer quoted."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,32 +93,33 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
     return steps
 
 
-def _service_logs(log_dir: Path) -> list[tuple[str, Path]]:
-    """Each service's log, and its replicas' (<service>-2.log, ...)."""
-    found: list[tuple[str, Path]] = []
+def service_log_lines(log_dir: Path) -> Iterator[str]:
+    """The lines of each service's log, and its replicas' (<service>-2.log, ...)."""
     for service in SERVICE_NAMES:
-        paths = [log_dir / f"{service}.log", *sorted(log_dir.glob(f"{service}-*.log"))]
-        found += [(service, path) for path in paths if path.exists()]
-    return found
+        for path in [log_dir / f"{service}.log", *sorted(log_dir.glob(f"{service}-*.log"))]:
+            if path.exists():
+                yield from path.read_text(errors="replace").splitlines()
 
 
-def from_logs(log_dir: Path, request_id: str) -> list[Step]:
+def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
+    """The request's HTTP lines among JSON log lines, from files or from `docker compose logs`
+    (a `name  | ` prefix before the JSON is skipped)."""
     steps: list[Step] = []
-    for service, path in _service_logs(log_dir):
-        for line in path.read_text(errors="replace").splitlines():
-            if request_id not in line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("request_id") != request_id or "path" not in record:
-                continue
-            what = (
-                f"{record['method']} {record['path']} → {record['status']} "
-                f"in {record['duration_ms']} ms"
-            )
-            steps.append(Step(datetime.fromisoformat(record["time"]), service, "http", what))
+    for line in lines:
+        if request_id not in line:
+            continue
+        try:
+            record = json.loads(line[line.index("{") :])
+        except ValueError:
+            continue
+        if record.get("request_id") != request_id or "path" not in record:
+            continue
+        what = (
+            f"{record['method']} {record['path']} → {record['status']} "
+            f"in {record['duration_ms']} ms"
+        )
+        at = datetime.fromisoformat(record["time"])
+        steps.append(Step(at, str(record.get("service", "?")), "http", what))
     return steps
 
 

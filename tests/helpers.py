@@ -70,7 +70,9 @@ async def publish_raw(
         await producer.stop()
 
 
-def run_remit(*args: str, env: dict[str, str], timeout: float = 120) -> Any:
+def run_remit(
+    *args: str, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+) -> Any:
     """Run the `remit` command line as an operator would, in a fresh process."""
     import subprocess
     import sys
@@ -81,6 +83,7 @@ def run_remit(*args: str, env: dict[str, str], timeout: float = 120) -> Any:
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=stdin,
     )
 
 

@@ -154,3 +154,12 @@ async def test_trace_prints_the_requests_timeline_across_services(
     assert any("auth" in line and "event out" in line and "user.created" in line for line in lines)
     assert any("agents" in line and "event in" in line and "user.created" in line for line in lines)
     assert lines == sorted(lines)  # in time order
+
+    # Where the logs are a stream (docker compose logs, with its "name  | " prefixes):
+    streamed = "".join(
+        f"auth-1  | {line}\n" for line in (platform.log_dir / "auth.log").read_text().splitlines()
+    )
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    piped = run_remit("trace", request_id, "--logs", "-", env=env, stdin=streamed, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    assert "POST /api/v1/users → 201" in piped.stdout
