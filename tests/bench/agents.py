@@ -19,7 +19,8 @@ from tests.scheduler_seed import drop_schema
 TASKS = 3_000
 
 
-def _step_due() -> Envelope:
+def step_due() -> Envelope:
+    """A `campaign.step_due` as the scheduler emits it (also the pipeline's message size)."""
     campaign_id = str(uuid.uuid4())
     return Envelope(
         type="campaign.step_due",
@@ -47,7 +48,7 @@ async def measure(settings: Settings) -> list[Row]:
     await connection.close()
     pool = await create_pool(settings, schema, max_size=4)
     try:
-        events = [_step_due() for _ in range(TASKS)]
+        events = [step_due() for _ in range(TASKS)]
         started = time.perf_counter()
         for event in events:
             await handle_once(pool, "bench.create", event, handlers.create_task)

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 
 from shared.security import ALGORITHM, AUDIENCE, ISSUER, KeySet, verify_access_token
 from shared.settings import Settings
+from tests.bench.live import Live
 from tests.bench.report import Row
 
 VERIFICATIONS = 5_000
@@ -72,13 +73,10 @@ def _argon2_verifications(password: str) -> tuple[float, str]:
     return rounds / (time.perf_counter() - started), params
 
 
-async def measure(settings: Settings, gateway: str, email: str, password: str) -> list[Row]:
-    async with httpx.AsyncClient(base_url=gateway) as http:
-        login = await http.post("/api/v1/auth/login", json={"email": email, "password": password})
-        token = login.json()["accessToken"]
-    rows = await _verifications(settings, gateway, token)
-    bound, params = _argon2_verifications(password)
-    logins = await _logins(gateway, email, password)
+async def measure(live: Live) -> list[Row]:
+    rows = await _verifications(live.settings, live.gateway, await live.token())
+    bound, params = _argon2_verifications(live.password)
+    logins = await _logins(live.gateway, live.email, live.password)
     return [
         *rows,
         Row.of("argon2id verify, one thread (baseline)", bound, "verif/s", None, params),

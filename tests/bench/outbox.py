@@ -21,17 +21,25 @@ from tests.bench.report import Row
 EVENTS = 20_000
 
 
-async def _raw_produce(settings: Settings, topic: str, payload: bytes) -> float:
-    producer = AIOKafkaProducer(
+def raw_producer(settings: Settings) -> AIOKafkaProducer:
+    """The floor every baseline produces with: bare aiokafka, acks=all, no linger."""
+    return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0
     )
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, payload: bytes, count: int) -> None:
+    """`count` copies of `payload` over 64 keys, all sends in flight, until each is acked."""
+    futures = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(count)]
+    await asyncio.gather(*futures)
+
+
+async def _raw_produce(settings: Settings, topic: str, payload: bytes) -> float:
+    producer = raw_producer(settings)
     await producer.start()
     try:
         started = time.perf_counter()
-        futures = [
-            await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(EVENTS)
-        ]
-        await asyncio.gather(*futures)
+        await produce(producer, topic, payload, EVENTS)
         return time.perf_counter() - started
     finally:
         await producer.stop()

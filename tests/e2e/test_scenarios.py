@@ -153,14 +153,17 @@ async def test_3a_stop_suppresses_further_sms(client, gateway_url, admin_token, 
     await sent_messages(client, admin_token, made["id"], 1)
 
     await _inbound_sms(client, gateway_url, owner["phone"], "STOP")
-    await advance_clock(client, admin_token, DAY)
-
-    # The opt-out reaches the campaign, which skips its SMS steps from then on (and the
-    # notifier's suppression list would stop any SMS that still came).
+    # The opt-out reaches the campaign, which skips its SMS steps from then on (the notifier's
+    # suppression list, in place at once, stops any SMS already on its way).
     runs = await eventually(
         lambda: runs_of(settings, made["id"]), lambda found: found[1]["status"] == "skipped"
     )
     assert "opt" in runs[1]["outcome"].lower()
+    await advance_clock(client, admin_token, DAY)
+    await eventually(
+        lambda: campaign_state(client, admin_token, made["id"]),
+        lambda state: state["status"] == "completed",
+    )
     assert [m["status"] for m in await messages_of(client, admin_token, made["id"])] == ["sent"]
     check = await client.get(
         "/api/v1/suppressions/check",

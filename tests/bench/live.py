@@ -1,0 +1,63 @@
+"""The running platform the HTTP-level parts share (services and gateway on the bench stack),
+and the bare FastAPI app their baselines run, served the way `remit serve` serves a service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.settings import Settings
+from shared.stack.platform import REPO_ROOT, Platform
+from shared.stack.processes import ManagedProcess, free_port, wait_for_port
+from tests.bench.bare_app import BODY_ENV
+
+
+@dataclass(frozen=True)
+class Live:
+    stack: Platform
+    settings: Settings
+    email: str
+    password: str
+
+    @property
+    def gateway(self) -> str:
+        assert self.stack.gateway is not None
+        return self.stack.gateway.url
+
+    def pids(self) -> dict[str, int]:
+        """Each service process by instance name."""
+        return {name: process.pid for name, process in self.stack.services.items()}
+
+    async def token(self) -> str:
+        """A fresh access token for the bench's admin."""
+        async with httpx.AsyncClient(base_url=self.gateway, timeout=30) as http:
+            response = await http.post(
+                "/api/v1/auth/login", json={"email": self.email, "password": self.password}
+            )
+            response.raise_for_status()
+            return str(response.json()["accessToken"])
+
+
+@contextmanager
+def bare_app(body: str, log_dir: Path) -> Iterator[tuple[str, ManagedProcess]]:
+    """The bare app on a free loopback port, answering `body`; yields its URL and process."""
+    port = free_port()
+    process = ManagedProcess(
+        "bare-app",
+        [sys.executable, "-m", "tests.bench.bare_app", str(port)],
+        log_dir / "bare-app.log",
+        env={**os.environ, BODY_ENV: body},
+        cwd=REPO_ROOT,
+    )
+    process.start()
+    try:
+        wait_for_port(port, 30, process)
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.stop()

@@ -1,0 +1,181 @@
+"""Pipeline: 10,000 campaigns of one SMS step (delay P0D, customers where it is early
+afternoon now) started through the API, until the notifier has recorded every message `sent`
+(simulator): scheduler → campaign.step_due → agents task, assignment and composition →
+message.requested → notifier guards and send → message.sent. Steps/s end to end.
+
+Customers, payment records and draft campaigns are seeded with SQL; each start is the real
+`POST /api/v1/campaigns/{id}/start` through the gateway. Baseline: bare aiokafka producing and
+consuming as many step_due-sized messages on the same broker (one hop, no work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.db import connect
+from shared.kafka import ensure_topics
+from shared.settings import Settings
+from tests.bench.agents import step_due
+from tests.bench.live import Live
+from tests.bench.memory import RssSampler
+from tests.bench.outbox import produce, raw_producer
+from tests.bench.report import Row
+from tests.campaign_helpers import daytime_zone
+
+CAMPAIGNS = 10_000
+STARTERS = 16  # concurrent HTTP clients starting campaigns
+TIMEOUT_S = 900
+# The default AI agent's limit of open tasks, raised through the API to its maximum.
+AI_CAPACITY = 1000
+
+_SEED = """
+WITH c AS (
+    INSERT INTO customers (id, company_name, contact_name, email, phone, timezone)
+    SELECT gen_random_uuid(), 'Bench ' || n, 'Ada Payer', 'bench' || n || '@example.com',
+           '+8001' || lpad(n::text, 7, '0'), $2
+    FROM generate_series(1, $1) n RETURNING id
+), p AS (
+    INSERT INTO payments (id, customer_id, invoice_number, amount, currency, due_date)
+    SELECT gen_random_uuid(), id, 'INV-BENCH', 100, 'EUR', current_date FROM c
+    RETURNING id, customer_id
+), k AS (
+    INSERT INTO campaigns (id, name, customer_id, payment_id)
+    SELECT gen_random_uuid(), 'bench pipeline', customer_id, id FROM p RETURNING id
+)
+INSERT INTO campaign_steps (id, campaign_id, position, channel, delay)
+SELECT gen_random_uuid(), id, 1, 'sms', interval '0' FROM k RETURNING campaign_id
+"""
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    rows: list[Row]
+    memory: RssSampler  # the service processes during the run
+
+
+async def _seed(settings: Settings) -> list[uuid.UUID]:
+    """Draft campaigns, each with a customer in a zone where it is contact time now."""
+    connection = await connect(settings.database_url, "campaigns")
+    try:
+        rows = await connection.fetch(_SEED, CAMPAIGNS, daytime_zone())
+        return [row["campaign_id"] for row in rows]
+    finally:
+        await connection.close()
+
+
+async def _raise_ai_capacity(http: httpx.AsyncClient) -> None:
+    """The default AI agent (created by the agents service at start-up) takes AI_CAPACITY."""
+    for _ in range(60):
+        agents = (await http.get("/api/v1/agents")).json()["items"]
+        ai = [agent for agent in agents if agent["kind"] == "ai"]
+        if ai:
+            patched = await http.patch(
+                f"/api/v1/agents/{ai[0]['id']}", json={"maxConcurrent": AI_CAPACITY}
+            )
+            patched.raise_for_status()
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError("the agents service created no AI agent")
+
+
+async def _start_all(http: httpx.AsyncClient, campaign_ids: list[uuid.UUID]) -> None:
+    queue = iter(campaign_ids)
+
+    async def starter() -> None:
+        for campaign_id in queue:
+            response = await http.post(f"/api/v1/campaigns/{campaign_id}/start")
+            if response.status_code != 200:
+                raise RuntimeError(f"start {campaign_id}: {response.status_code} {response.text}")
+
+    await asyncio.gather(*(starter() for _ in range(STARTERS)))
+
+
+async def _wait_all_sent(settings: Settings) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    connection = await connect(settings.database_url, "notifier")
+    try:
+        while True:
+            rows = await connection.fetch("SELECT status, count(*) FROM messages GROUP BY status")
+            statuses: dict[str, int] = {row["status"]: row["count"] for row in rows}
+            if statuses.get("sent", 0) >= CAMPAIGNS:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipeline: after {TIMEOUT_S} s, messages by status {statuses}")
+            await asyncio.sleep(0.25)
+    finally:
+        await connection.close()
+
+
+async def _kafka_floor(settings: Settings, payload: bytes) -> float:
+    """Seconds for bare aiokafka to produce and consume CAMPAIGNS messages of `payload`."""
+    topic = f"bench.pipeline_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    producer = raw_producer(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        consumer.assign(
+            [
+                TopicPartition(topic, partition)
+                for partition in range(settings.kafka_topic_partitions)
+            ]
+        )
+
+        async def consume() -> None:
+            seen = 0
+            while seen < CAMPAIGNS:
+                batches = await consumer.getmany(timeout_ms=1000)
+                seen += sum(len(batch) for batch in batches.values())
+
+        started = time.perf_counter()
+        await asyncio.gather(consume(), produce(producer, topic, payload, CAMPAIGNS))
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def measure(live: Live) -> PipelineRun:
+    payload = step_due().model_dump_json().encode()
+    floor = CAMPAIGNS / await _kafka_floor(live.settings, payload)
+    campaign_ids = await _seed(live.settings)
+    headers = {"Authorization": f"Bearer {await live.token()}"}
+    limits = httpx.Limits(max_connections=STARTERS)
+    async with httpx.AsyncClient(
+        base_url=live.gateway, headers=headers, timeout=60, limits=limits
+    ) as http:
+        await _raise_ai_capacity(http)
+        with RssSampler(live.pids()) as sampler:
+            started = time.perf_counter()
+            await _start_all(http, campaign_ids)
+            starts_s = time.perf_counter() - started
+            await _wait_all_sent(live.settings)
+            total_s = time.perf_counter() - started
+    rows = [
+        Row.of(
+            "raw aiokafka produce+consume (baseline)",
+            floor,
+            "msgs/s",
+            None,
+            f"{CAMPAIGNS:,} x {len(payload)} B, one hop",
+        ),
+        Row.of(
+            "pipeline: API start → SMS sent",
+            CAMPAIGNS / total_s,
+            "steps/s",
+            floor,
+            f"{CAMPAIGNS:,} in {total_s:.0f} s; starts via gateway: {starts_s:.0f} s",
+        ),
+    ]
+    return PipelineRun(rows, sampler)
