@@ -490,3 +490,43 @@ async def test_a_campaign_paused_before_its_start_resumes_as_scheduled(client, a
     ] == "paused"
     resumed = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/resume")
     assert resumed.json()["status"] == "scheduled" and resumed.json()["startedAt"] is None
+
+
+async def test_bulk_start_starts_what_it_can_and_says_why_not_for_the_rest(
+    client, settings, admin_token
+):
+    ready = [await campaign(client, admin_token) for _ in range(2)]
+    running = await campaign(client, admin_token, start=True)
+    disputed = await campaign(client, admin_token)
+    await client.patch(
+        f"/api/v1/payments/{disputed['paymentId']}",
+        json={"status": "disputed"},
+        headers=bearer(admin_token),
+    )
+    missing = str(uuid.uuid4())
+    ids = [c["id"] for c in (*ready, running, disputed)] + [missing, ready[0]["id"]]
+    response = await _post(
+        client, admin_token, "/api/v1/campaigns/bulk-start", {"campaignIds": ids}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(body["started"]) == sorted(c["id"] for c in ready)  # each once
+    refused = {item["campaignId"]: item for item in body["refused"]}
+    assert refused[running["id"]]["status"] == 409
+    assert refused[disputed["id"]]["status"] == 422
+    assert "is disputed" in refused[disputed["id"]]["details"]
+    assert refused[missing] == {
+        "campaignId": missing,
+        "status": 404,
+        "error": "Not Found",
+        "details": f"Campaign {missing} does not exist",
+    }
+    for started in ready:
+        assert len(await events_for(settings, started["id"], "campaign.started")) == 1
+    assert (await events_for(settings, disputed["id"], "campaign.started")) == []
+
+    for bad in ([], [missing] * 1001, ["not-a-uuid"]):
+        rejected = await _post(
+            client, admin_token, "/api/v1/campaigns/bulk-start", {"campaignIds": bad}
+        )
+        assert rejected.status_code == 400, rejected.text

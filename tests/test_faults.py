@@ -249,7 +249,7 @@ async def test_a_service_killed_mid_run_loses_nothing_and_doubles_nothing(
 
     - campaigns: nothing; a claimed step and its `campaign.step_due` commit together, and an
       event the relay published but had not marked is published again (consumers skip it).
-    - agents: a worker pass marks up to 20 AI tasks `in_progress`, then composes and requests
+    - agents: a worker pass marks up to 50 AI tasks `in_progress`, then composes and requests
       each message. Tasks a kill strands between the two (never requested) are taken up again
       after AI_TASK_LEASE (5 s here) by the restarted worker, with no one's help. A resumed
       task asks with the same idempotency key, so a message it had already requested is not

@@ -25,6 +25,8 @@ from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
+AI_BATCH = 50  # AI tasks one worker pass takes, composes and requests
+
 
 async def assign_pending(connection: Connection, limit: int = 200) -> int:
     """Give pending tasks to eligible agents; run inside a transaction."""
@@ -72,7 +74,7 @@ async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]
         return list(rows)
 
 
-async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = 20) -> int:
+async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH) -> int:
     """Compose each assigned AI task's message and ask the notifier to send it.
 
     The task is marked in progress first and the message requested afterwards, outside any
@@ -187,7 +189,9 @@ async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> N
                         logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
                 async with connection.transaction():
                     await assign_pending(connection)
-            await work_ai_tasks(pool, brain)
+            worked = await work_ai_tasks(pool, brain, AI_BATCH)
         except DATABASE_ERRORS as error:
             logger.warning("agents worker pass failed; will retry", extra={"error": repr(error)})
-        await asyncio.sleep(interval)
+            worked = 0
+        if worked < AI_BATCH:  # a full batch means more is waiting: go again at once
+            await asyncio.sleep(interval)

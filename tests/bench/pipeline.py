@@ -3,8 +3,8 @@ afternoon now) started through the API, until the notifier has recorded every me
 (simulator): scheduler → campaign.step_due → agents task, assignment and composition →
 message.requested → notifier guards and send → message.sent. Steps/s end to end.
 
-Customers, payment records and draft campaigns are seeded with SQL; each start is the real
-`POST /api/v1/campaigns/{id}/start` through the gateway. Baseline: bare aiokafka producing and
+Customers, payment records and draft campaigns are seeded with SQL; they are started through
+the gateway in bulk, `POST /api/v1/campaigns/bulk-start` with 1,000 at a time. Baseline: bare aiokafka producing and
 consuming as many step_due-sized messages on the same broker (one hop, no work).
 """
 
@@ -29,7 +29,7 @@ from tests.bench.report import Row
 from tests.campaign_helpers import daytime_zone
 
 CAMPAIGNS = 10_000
-STARTERS = 16  # concurrent HTTP clients starting campaigns
+BULK_START = 1000  # campaigns per bulk-start request (its maximum)
 TIMEOUT_S = 900
 # The default AI agent's limit of open tasks, raised through the API to its maximum.
 AI_CAPACITY = 1000
@@ -85,15 +85,12 @@ async def _raise_ai_capacity(http: httpx.AsyncClient) -> None:
 
 
 async def _start_all(http: httpx.AsyncClient, campaign_ids: list[uuid.UUID]) -> None:
-    queue = iter(campaign_ids)
-
-    async def starter() -> None:
-        for campaign_id in queue:
-            response = await http.post(f"/api/v1/campaigns/{campaign_id}/start")
-            if response.status_code != 200:
-                raise RuntimeError(f"start {campaign_id}: {response.status_code} {response.text}")
-
-    await asyncio.gather(*(starter() for _ in range(STARTERS)))
+    """In bulk: POST /api/v1/campaigns/bulk-start, BULK_START at a time."""
+    for first in range(0, len(campaign_ids), BULK_START):
+        ids = [str(campaign_id) for campaign_id in campaign_ids[first : first + BULK_START]]
+        response = await http.post("/api/v1/campaigns/bulk-start", json={"campaignIds": ids})
+        if response.status_code != 200 or response.json()["refused"]:
+            raise RuntimeError(f"bulk start: {response.status_code} {response.text[:500]}")
 
 
 async def _wait_all_sent(settings: Settings) -> None:
@@ -151,10 +148,7 @@ async def measure(live: Live) -> PipelineRun:
     floor = CAMPAIGNS / await _kafka_floor(live.settings, payload)
     campaign_ids = await _seed(live.settings)
     headers = {"Authorization": f"Bearer {await live.token()}"}
-    limits = httpx.Limits(max_connections=STARTERS)
-    async with httpx.AsyncClient(
-        base_url=live.gateway, headers=headers, timeout=60, limits=limits
-    ) as http:
+    async with httpx.AsyncClient(base_url=live.gateway, headers=headers, timeout=120) as http:
         await _raise_ai_capacity(http)
         with RssSampler(live.pids()) as sampler:
             started = time.perf_counter()

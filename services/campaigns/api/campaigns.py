@@ -12,6 +12,8 @@ from fastapi import APIRouter, Query
 
 from services.campaigns import operations
 from services.campaigns.api.schemas import (
+    BulkStartIn,
+    BulkStartOut,
     Campaign,
     CampaignIn,
     CampaignPage,
@@ -19,6 +21,7 @@ from services.campaigns.api.schemas import (
     PauseIn,
     Schedule,
     ScheduledStep,
+    StartRefused,
 )
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
 from services.campaigns.stores import campaigns, customers, payments
@@ -111,6 +114,35 @@ async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campa
     window = operations.contact_window(deps.settings)
     now = clock.now()
     return await _act(deps, campaign_id, lambda c: operations.start(c, campaign_id, window, now))
+
+
+@router.post("/campaigns/bulk-start", response_model=BulkStartOut)
+async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStartOut:
+    """Start many campaigns at once, each as `POST /campaigns/{id}/start` would. One that
+    cannot start is listed in `refused` with the answer it would have had; the rest start."""
+    window = operations.contact_window(deps.settings)
+    now = clock.now()
+    started: list[uuid.UUID] = []
+    refused: list[StartRefused] = []
+    async with deps.pool.acquire() as connection, connection.transaction():
+        # One lock order for every caller: two overlapping bulk starts cannot deadlock.
+        for campaign_id in sorted(set(body.campaign_ids)):
+            try:
+                with _state_conflicts():
+                    async with connection.transaction():  # a savepoint per campaign
+                        await operations.start(connection, campaign_id, window, now)
+            except ApiError as error:
+                refused.append(
+                    StartRefused(
+                        campaign_id=campaign_id,
+                        status=error.status,
+                        error=error.error,
+                        details=str(error.details),
+                    )
+                )
+            else:
+                started.append(campaign_id)
+    return BulkStartOut(started=started, refused=refused)
 
 
 @router.post(

@@ -193,6 +193,25 @@ class CampaignPage(CursorPage):
     items: list[Campaign]
 
 
+class BulkStartIn(ApiModel):
+    campaign_ids: Annotated[
+        list[uuid.UUID],
+        Field(min_length=1, max_length=1000, description="Campaigns to start, at most 1,000"),
+    ]
+
+
+class StartRefused(ApiResponse):
+    campaign_id: uuid.UUID
+    status: int = Field(description="What POST /campaigns/{id}/start would have answered")
+    error: str
+    details: str
+
+
+class BulkStartOut(ApiResponse):
+    started: list[uuid.UUID]
+    refused: list[StartRefused]
+
+
 class PauseIn(ApiModel):
     until: datetime | None = None
     reason: Annotated[str, Field(max_length=200)] | None = None
