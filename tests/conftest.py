@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,33 @@ LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"
 TWILIO_TOKEN = "test-twilio-auth-token"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+@contextmanager
+def running(stack: Platform, logs_to: Path) -> Iterator[Platform]:
+    """The whole platform up for a test session (or package); its logs kept in `logs_to`."""
+    try:
+        stack.start_infrastructure()
+        migrate_all(stack.env["DATABASE_URL"])
+        bootstrap_admin(stack.service_settings())
+        stack.start_services()
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.stop()
+        # Keep the services' logs of the last run where a failing test can be read against them.
+        shutil.rmtree(logs_to, ignore_errors=True)
+        shutil.copytree(stack.log_dir, logs_to, dirs_exist_ok=True)
+        shutil.rmtree(stack.state_dir, ignore_errors=True)
+
+
+async def admin_login(gateway_url: str) -> str:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        response = await http.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["accessToken"])
 
 
 @pytest.fixture(scope="session")
@@ -48,19 +76,8 @@ def platform() -> Iterator[Platform]:
             "LOG_LEVEL": "INFO",
         },
     )
-    try:
-        stack.start_infrastructure()
-        migrate_all(stack.env["DATABASE_URL"])
-        bootstrap_admin(stack.service_settings())
-        stack.start_services()
-        stack.wait_healthy()
+    with running(stack, LAST_RUN_LOGS):
         yield stack
-    finally:
-        stack.stop()
-        # Keep the services' logs of the last run where a failing test can be read against them.
-        shutil.rmtree(LAST_RUN_LOGS, ignore_errors=True)
-        shutil.copytree(stack.log_dir, LAST_RUN_LOGS, dirs_exist_ok=True)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +100,4 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def admin_token(gateway_url: str) -> str:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        response = await http.post(
-            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        )
-    assert response.status_code == 200, response.text
-    return str(response.json()["accessToken"])
+    return await admin_login(gateway_url)

@@ -150,14 +150,7 @@ async def send_ready(
                 )
                 continue
             async with pool.acquire() as connection, connection.transaction():
-                await messages.set_state(
-                    connection,
-                    fresh["id"],
-                    "sent",
-                    provider_id=sent.provider_id,
-                    simulated=sent.simulated,
-                    sent_at=clock.now(),
-                )
+                await messages.mark_sent(connection, fresh["id"], sent.provider_id, sent.simulated)
                 await messages.publish(
                     connection,
                     "message.sent",

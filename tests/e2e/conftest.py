@@ -8,18 +8,22 @@ shared helpers work unchanged against this platform."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from shared.cli import bootstrap_admin, migrate_all
 from shared.settings import Settings
 from shared.stack.platform import Platform, isolated_settings
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LAST_RUN_LOGS, TWILIO_TOKEN
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    LAST_RUN_LOGS,
+    TWILIO_TOKEN,
+    admin_login,
+    running,
+)
 from tests.e2e.collector import SpanCollector
 from tests.fakes import Reply, ScriptedServer, scripted_server
 
@@ -64,17 +68,8 @@ def platform(twilio: ScriptedServer, spans: SpanCollector) -> Iterator[Platform]
         },
         replicas={"agents": 2, "notifier": 2},
     )
-    try:
-        stack.start_infrastructure()
-        migrate_all(stack.env["DATABASE_URL"])
-        bootstrap_admin(stack.service_settings())
-        stack.start_services()
-        stack.wait_healthy()
+    with running(stack, LAST_RUN_LOGS.parent / "test-logs-e2e"):
         yield stack
-    finally:
-        stack.stop()
-        shutil.copytree(stack.log_dir, LAST_RUN_LOGS / "e2e", dirs_exist_ok=True)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -88,17 +83,9 @@ def gateway_url(platform: Platform) -> str:
     return platform.gateway.url
 
 
-@pytest.fixture
-async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        yield http
+# `client` is the session's: it asks for `gateway_url`, which resolves to this package's.
 
 
 @pytest.fixture(scope="package")
 async def admin_token(gateway_url: str) -> str:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        response = await http.post(
-            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        )
-    assert response.status_code == 200, response.text
-    return str(response.json()["accessToken"])
+    return await admin_login(gateway_url)

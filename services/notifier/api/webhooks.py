@@ -141,14 +141,8 @@ async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) ->
             return
         finally:
             await providers.close()
-        await messages.set_state(
-            connection,
-            row["id"],
-            "sent",
-            provider_id=sent.provider_id,
-            simulated=sent.simulated,
-            sent_at=clock.now(),
-            reason="opt-out confirmation",
+        await messages.mark_sent(
+            connection, row["id"], sent.provider_id, sent.simulated, reason="opt-out confirmation"
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.clock import clock
 from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
 from shared.events import new_event
@@ -116,6 +117,25 @@ async def set_state(
     connection: Connection, message_id: uuid.UUID, status: str, **fields: Any
 ) -> None:
     await update_by_id(connection, "messages", message_id, {"status": status, **fields})
+
+
+async def mark_sent(
+    connection: Connection,
+    message_id: uuid.UUID,
+    provider_id: str | None,
+    simulated: bool,
+    **fields: Any,
+) -> None:
+    """The provider took the message (sent by the platform clock)."""
+    await set_state(
+        connection,
+        message_id,
+        "sent",
+        provider_id=provider_id,
+        simulated=simulated,
+        sent_at=clock.now(),
+        **fields,
+    )
 
 
 async def publish(
