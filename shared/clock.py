@@ -56,7 +56,3 @@ class Clock:
 
 
 clock = Clock()
-
-
-def now() -> datetime:
-    return clock.now()

@@ -111,6 +111,26 @@ def pool_usage(pool: asyncpg.Pool) -> dict[str, int]:
     }
 
 
+async def select_by_id(
+    executor: Executor, columns: str, table: str, row_id: object, *, lock: bool = False
+) -> asyncpg.Record | None:
+    """`SELECT columns FROM table t WHERE t.id = row_id`, row-locked when `lock` (only `t`,
+    when the columns reach into other tables).
+
+    Table and column names come from our code, never from a request.
+    """
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {columns} FROM {table} t WHERE t.id = $1{' FOR UPDATE OF t' if lock else ''}",
+        row_id,
+    )
+    return record
+
+
+def rows_affected(status: str) -> int:
+    """How many rows an UPDATE or DELETE touched, from its status (`UPDATE 3`)."""
+    return int(status.split()[-1])
+
+
 async def update_by_id(
     connection: Connection, table: str, row_id: object, fields: dict[str, Any]
 ) -> None:

@@ -17,7 +17,7 @@ from services.agents.domain.assignment import choose_agent
 from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
 from shared.clock import clock
-from shared.db import DATABASE_ERRORS, Connection
+from shared.db import DATABASE_ERRORS, Connection, rows_affected
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.settings import Settings
@@ -135,7 +135,7 @@ async def reset_stuck(connection: Connection, older_than_s: int) -> int:
         "AND updated_at < now() - make_interval(secs => $1)",
         older_than_s,
     )
-    return int(result.split()[-1])
+    return rows_affected(result)
 
 
 async def resume_interrupted(connection: Connection, lease_s: int) -> int:
@@ -149,7 +149,7 @@ async def resume_interrupted(connection: Connection, lease_s: int) -> int:
         "AND t.message_requested_at IS NULL AND t.updated_at < now() - make_interval(secs => $1)",
         lease_s,
     )
-    return int(result.split()[-1])
+    return rows_affected(result)
 
 
 async def requeue_lapsed_agents(connection: Connection, timeout_s: int) -> int:

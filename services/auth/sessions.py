@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import Enum
 
 from services.auth.secrets import new_secret, secret_hash
-from shared.db import Connection
+from shared.db import Connection, rows_affected
 
 
 class Refusal(Enum):
@@ -100,4 +100,4 @@ async def revoke_all_sessions(connection: Connection, user_id: uuid.UUID, reason
         user_id,
         reason,
     )
-    return int(result.split()[-1])
+    return rows_affected(result)

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from shared.context import request_id_var
-from shared.db import Connection, Executor, update_by_id
+from shared.db import Connection, Executor, select_by_id, update_by_id
 from shared.events import new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
@@ -48,10 +48,7 @@ async def insert(
 async def get(
     executor: Executor, task_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record | None:
-    record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {COLUMNS} FROM tasks t WHERE t.id = $1{' FOR UPDATE' if lock else ''}", task_id
-    )
-    return record
+    return await select_by_id(executor, COLUMNS, "tasks", task_id, lock=lock)
 
 
 async def page(

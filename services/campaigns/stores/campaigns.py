@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor, update_by_id
+from shared.db import Connection, Executor, rows_affected, select_by_id, update_by_id
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -64,11 +64,7 @@ async def insert(
 async def get(
     executor: Executor, campaign_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record | None:
-    record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {COLUMNS} FROM campaigns t WHERE t.id = $1{' FOR UPDATE OF t' if lock else ''}",
-        campaign_id,
-    )
-    return record
+    return await select_by_id(executor, COLUMNS, "campaigns", campaign_id, lock=lock)
 
 
 async def page(
@@ -160,7 +156,7 @@ async def stop_pending_runs(
         list(channels) if channels else None,
         outcome,
     )
-    return int(result.split()[-1])
+    return rows_affected(result)
 
 
 async def unfinished_runs(connection: Connection, campaign_id: uuid.UUID) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor
+from shared.db import Connection, Executor, select_by_id
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -37,10 +37,7 @@ async def insert(connection: Connection, fields: dict[str, Any]) -> asyncpg.Reco
 async def get(
     executor: Executor, payment_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record | None:
-    record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {COLUMNS} FROM payments WHERE id = $1{' FOR UPDATE' if lock else ''}", payment_id
-    )
-    return record
+    return await select_by_id(executor, COLUMNS, "payments", payment_id, lock=lock)
 
 
 async def page(
