@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.db import connect
 from tests.auth_helpers import bearer, new_user, tokens
-from tests.helpers import eventually
+from tests.helpers import eventually, schema_sql
 
 
 async def agents_sql(settings, query: str, *args: Any) -> list[Any]:
-    connection = await connect(settings.database_url, "agents")
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
+    return await schema_sql(settings, "agents", query, *args)
 
 
 async def human_agent(client, admin_token, channels=("human",)) -> tuple[dict[str, Any], str]:

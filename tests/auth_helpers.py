@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from shared.db import connect
 from shared.security import AUDIENCE, ISSUER
+from tests.helpers import schema_sql
 
 PASSWORD = "a-long-enough-password"
 
@@ -43,12 +43,8 @@ async def tokens(client, email, password=PASSWORD) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def auth_sql(settings, query, *args):
-    connection = await connect(settings.database_url, "auth")
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
+async def auth_sql(settings, query: str, *args: Any) -> list[Any]:
+    return await schema_sql(settings, "auth", query, *args)
 
 
 async def forge(settings, **overrides) -> str:

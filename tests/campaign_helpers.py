@@ -6,10 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.db import connect
 from shared.events import Envelope
 from tests.auth_helpers import bearer
-from tests.helpers import publish_raw
+from tests.helpers import publish_raw, schema_sql
 
 
 async def customer(client, token, **fields: Any) -> dict[str, Any]:
@@ -65,11 +64,7 @@ async def campaign(client, token, steps=None, start=False, **fields: Any) -> dic
 
 
 async def campaigns_sql(settings, query: str, *args: Any) -> list[Any]:
-    connection = await connect(settings.database_url, "campaigns")
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
+    return await schema_sql(settings, "campaigns", query, *args)
 
 
 async def events_for(settings, campaign_id: str, event_type: str) -> list[dict[str, Any]]:

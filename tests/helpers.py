@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
+from shared.db import connect
 from shared.events import Envelope
 from tests.conftest import TWILIO_TOKEN
 
@@ -31,6 +32,15 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last result: {result!r}")
         await asyncio.sleep(0.2)
+
+
+async def schema_sql(settings: Any, schema: str, query: str, *args: Any) -> list[Any]:
+    """Rows of one query, on a fresh connection that sees `schema` unqualified."""
+    connection = await connect(settings.database_url, schema)
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
 
 
 def log_records(path: Path) -> list[dict[str, Any]]:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.db import connect
 from tests.auth_helpers import bearer
+from tests.helpers import schema_sql
 
 
 async def notifier_sql(settings, query: str, *args: Any) -> list[Any]:
-    connection = await connect(settings.database_url, "notifier")
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
+    return await schema_sql(settings, "notifier", query, *args)
 
 
 async def messages_of(client, token, campaign_id: str) -> list[dict[str, Any]]:

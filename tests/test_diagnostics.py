@@ -19,6 +19,7 @@ from shared.cache_clear import is_protected
 from shared.db import connect
 from shared.dead_letters import decode, refusal, replay_headers
 from shared.diagnostics import Fact, as_json, render, slowest_statements
+from tests.agents_helpers import agents_sql
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.helpers import eventually, publish_raw, run_remit, user_created
 
@@ -57,16 +58,8 @@ async def _fix_directory(connection) -> None:
     )
 
 
-async def _agents_sql(settings, query, *args):
-    connection = await connect(settings.database_url, "agents")
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
-
-
 async def _directory_has(settings, user_id) -> bool:
-    rows = await _agents_sql(settings, "SELECT 1 FROM user_directory WHERE user_id = $1", user_id)
+    rows = await agents_sql(settings, "SELECT 1 FROM user_directory WHERE user_id = $1", user_id)
     return bool(rows)
 
 
@@ -178,7 +171,7 @@ async def test_a_dead_letter_is_listed_replayed_once_and_handled(
     assert poison["error"].startswith("invalid envelope")
     # The handler's transaction rolled back: the event was never recorded as processed.
     processed = "SELECT consumer FROM processed_events WHERE event_id = $1"
-    assert await _agents_sql(settings, processed, event.event_id) == []
+    assert await agents_sql(settings, processed, event.event_id) == []
 
     # Fixed: replay the dead letter (and the poison message, which cannot be replayed).
     connection = await connect(settings.database_url, "agents")
@@ -197,7 +190,7 @@ async def test_a_dead_letter_is_listed_replayed_once_and_handled(
     assert outcome["skipped"] == [{**positions[1], "reason": "not a valid event envelope: replaying it would dead-letter it again"}]  # fmt: skip
 
     await eventually(lambda: _directory_has(settings, user_id), bool)
-    rows = await _agents_sql(settings, processed, event.event_id)
+    rows = await agents_sql(settings, processed, event.event_id)
     assert [row["consumer"] for row in rows] == ["services.agents.handlers.remember_user"]
 
     # Not twice: the replay was recorded with the dead letter's position.
@@ -206,7 +199,7 @@ async def test_a_dead_letter_is_listed_replayed_once_and_handled(
     assert again.json()["skipped"][0]["reason"].startswith("already replayed at ")
     listed = await _dead_lettered(client, admin_token, topic, str(user_id))
     assert listed["replayedAt"] is not None
-    recorded = await _agents_sql(
+    recorded = await agents_sql(
         settings,
         "SELECT replayed_by, original_topic FROM auth.dead_letter_replays WHERE event_id = $1",
         event.event_id,

@@ -38,11 +38,10 @@ from typing import Any
 
 import pytest
 
-from shared.db import connect
 from shared.stack.platform import Platform
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
-from tests.helpers import eventually
+from tests.helpers import eventually, schema_sql
 
 pytestmark = pytest.mark.faults
 
@@ -53,16 +52,8 @@ SETTLE_TIMEOUT = 150.0
 SCHEMAS = ("auth", "campaigns", "agents", "notifier")
 
 
-async def _sql(settings, schema: str, query: str, *args: Any) -> list[Any]:
-    connection = await connect(settings.database_url, schema)
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
-
-
 async def _db_now(settings) -> datetime:
-    rows = await _sql(settings, "public", "SELECT clock_timestamp() AS now")
+    rows = await schema_sql(settings, "public", "SELECT clock_timestamp() AS now")
     return rows[0]["now"]  # type: ignore[no-any-return]
 
 
@@ -100,7 +91,7 @@ async def _sent(settings, ids: list[uuid.UUID]) -> int:
 
 async def _statuses(settings, ids: list[uuid.UUID]) -> Counter[str]:
     """The run's messages by status."""
-    rows = await _sql(
+    rows = await schema_sql(
         settings,
         "notifier",
         "SELECT status, count(*) AS n FROM messages WHERE campaign_id = ANY($1::uuid[]) "
@@ -118,7 +109,7 @@ def _flowing(statuses: Counter[str]) -> bool:
 async def _unpublished(settings) -> dict[str, int]:
     counts = {}
     for schema in SCHEMAS:
-        rows = await _sql(
+        rows = await schema_sql(
             settings,
             schema,
             "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL",
@@ -166,20 +157,20 @@ class Books:
 
 async def _books(settings, ids: list[uuid.UUID]) -> Books:
     return Books(
-        step_runs=await _sql(
+        step_runs=await schema_sql(
             settings,
             "campaigns",
             "SELECT id, status, attempts FROM step_runs WHERE campaign_id = ANY($1::uuid[])",
             ids,
         ),
-        tasks=await _sql(
+        tasks=await schema_sql(
             settings,
             "agents",
             "SELECT step_run_id, step_attempt, status FROM tasks "
             "WHERE campaign_id = ANY($1::uuid[])",
             ids,
         ),
-        messages=await _sql(
+        messages=await schema_sql(
             settings,
             "notifier",
             "SELECT idempotency_key, status, channel, recipient, provider_id, updated_at "
