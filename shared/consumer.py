@@ -1,33 +1,45 @@
-"""Idempotent, retried event handling with dead-lettering.
+"""Batched, idempotent event consumption: one consumer group per service, partitions in parallel.
 
-A handler runs inside one Postgres transaction together with the `(consumer, event_id)` row
-in `processed_events`, so its effect and the record that it happened commit or roll back
-together: a redelivered event finds the row and is skipped. A handler that keeps failing is
-retried with exponential backoff, then the event goes to `<topic>.dlq` with the error and the
-partition moves on. A failure while the database is unreachable is not the event's fault: the
-message is not committed and comes back, with a growing pause, once the database is back.
+A service's consumer fetches what the broker has (bounded) and hands each partition's records
+to a lane of their own. A lane handles its batch in one Postgres transaction: the batch's
+`(consumer, event_id)` rows go into `processed_events` in one statement (events seen before are
+skipped), each new event's handler runs in a savepoint, and the offset is committed only after
+that transaction committed. A partition takes no new records while its lane works, so each key
+keeps its order, and a slow topic holds up only its own partitions.
+
+A handler that keeps failing is retried with backoff inside its savepoint, then its event goes
+to `<topic>.dlq` with the error; its batch mates commit as usual. A failure while the database
+is unreachable is not the events' fault: the lane keeps its batch and tries again, with a
+growing pause, until the database is back; nothing is committed meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.db import DATABASE_ERRORS, Connection
-from shared.events import HEADER_REQUEST_ID, Envelope, dead_letter_topic
+from shared.db import DATABASE_ERRORS, DATABASE_UNAVAILABLE, Connection, PoolExhaustedError
+from shared.events import (
+    HEADER_DLQ_CONSUMER,
+    HEADER_DLQ_ERROR,
+    HEADER_DLQ_ORIGINAL_TOPIC,
+    Envelope,
+    dead_letter_topic,
+)
+from shared.kafka import PublishRaw
 from shared.settings import Settings
-from shared.tracing import HEADER_TRACEPARENT, continued
+from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
@@ -36,159 +48,358 @@ Handler = Callable[[Connection, Envelope], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Subscription:
-    """`handler` runs for every event on `topic`, at most once per event id."""
+    """`handler` runs for every event on `topic`, at most once per event id.
+
+    `name` is the consumer's de-duplication key in `processed_events`: a stable name of its
+    own, so renaming or moving the handler never makes history look new.
+    """
 
     topic: str
+    name: str
     handler: Handler
 
-    @property
-    def consumer_name(self) -> str:
-        return f"{self.handler.__module__}.{self.handler.__qualname__}"
+
+@dataclass(frozen=True)
+class _Received:
+    record: ConsumerRecord[bytes, bytes]
+    headers: dict[str, str]
+    event: Envelope | None
+    invalid: str | None = None
 
 
-async def handle_once(pool: asyncpg.Pool, consumer: str, event: Envelope, handler: Handler) -> bool:
-    """Run `handler` unless `consumer` already processed `event`; True when it ran."""
-    async with pool.acquire() as connection, connection.transaction():
-        first_time = await connection.fetchval(
-            "INSERT INTO processed_events (consumer, event_id, event_type, request_id) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
-            consumer,
-            event.event_id,
-            event.type,
-            event.request_id,
-        )
-        if not first_time:
-            return False
-        await handler(connection, event)
-        return True
+def _headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {key: value.decode("utf-8", errors="replace") for key, value in record.headers or ()}
 
 
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
-    """Hand the handler the raw bytes: a malformed event must reach our dead-lettering."""
-    return message.body
+def _received(record: ConsumerRecord[bytes, bytes]) -> _Received:
+    headers = _headers(record)
+    try:
+        return _Received(record, headers, Envelope.model_validate_json(record.value or b""))
+    except ValidationError as error:
+        return _Received(record, headers, None, f"invalid envelope: {error}")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a failing handler runs before its event is dead-lettered, and the pauses."""
+
+    attempts: int
+    backoff_ms: int
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.backoff_ms * 2 ** (attempt - 1), 30_000) / 1000)
+
+
+class _ConnectionLostError(Exception):
+    """The batch's connection broke: the whole batch is tried again."""
+
+
+# Failures of a whole batch that are the database's, not the events': try the batch again.
+_BATCH_AGAIN: tuple[type[Exception], ...] = (
+    *DATABASE_ERRORS,
+    PoolExhaustedError,
+    _ConnectionLostError,
+)
+
+
+class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions handed out to lanes; a revoked partition's lane finishes before the hand-over."""
+
+    def __init__(self, bound_s: float) -> None:
+        self.running: dict[TopicPartition, asyncio.Task[None]] = {}
+        self.bound_s = bound_s
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.finish([self.running[tp] for tp in revoked if tp in self.running])
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
+
+    async def finish(self, lanes: Iterable[asyncio.Task[None]] | None = None) -> None:
+        waiting = list(self.running.values() if lanes is None else lanes)
+        if waiting:
+            await asyncio.wait(waiting, timeout=self.bound_s)
 
 
 class EventConsumer:
-    """One Kafka consumer group per service, dispatching each topic to its subscription."""
+    """The service's consumer group over every topic it subscribes to."""
 
     def __init__(
         self,
-        broker: KafkaBroker,
         pool: asyncpg.Pool,
         settings: Settings,
         service: str,
-        subscriptions: list[Subscription],
+        subscriptions: Iterable[Subscription],
+        publish_raw: PublishRaw,
     ) -> None:
-        self.broker = broker
         self.pool = pool
         self.settings = settings
         self.service = service
         self.by_topic = {subscription.topic: subscription for subscription in subscriptions}
+        self.publish_raw = publish_raw
+        self.retry = Retry(settings.kafka_consumer_max_retries + 1, settings.kafka_retry_backoff_ms)
+        self._gate = asyncio.Semaphore(settings.kafka_consumer_concurrency)
+        self._lanes = _Lanes(settings.kafka_session_timeout_ms / 1000)
+        self._restart = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._outage_streak = 0
+        self._commit_failures = 0
 
-    def register(self) -> None:
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until `stop`; a `restart` (the broker forgot its state) rejoins afresh."""
         if not self.by_topic:
+            await self._stopping.wait()
             return
-        self.broker.subscriber(
-            *self.by_topic,
-            group_id=self.service,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            decoder=_raw_body,
-        )(self.consume)
-
-    async def consume(self, body: bytes, message: KafkaMessage) -> None:
-        topic = message.raw_message.topic  # type: ignore[union-attr]
-        headers = {key: value for key, value in message.headers.items() if isinstance(value, str)}
-        with continued(
-            f"{topic} process",
-            headers.get(HEADER_REQUEST_ID),
-            headers.get(HEADER_TRACEPARENT),
-            trace.SpanKind.CONSUMER,
-            {"messaging.system": "kafka", "messaging.destination.name": topic},
-        ):
-            await self._dispatch(topic, message.raw_message.key, body, headers)  # type: ignore[union-attr]
-
-    async def _dispatch(
-        self, topic: str, key: bytes | None, body: bytes, headers: Mapping[str, str]
-    ) -> None:
-        subscription = self.by_topic[topic]
-        try:
-            event = Envelope.model_validate_json(body)
-        except ValidationError as error:
-            await self._dead_letter(
-                topic, key, body, headers, subscription, f"invalid envelope: {error}"
-            )
-            return
-        attempts = self.settings.kafka_consumer_max_retries + 1
-        for attempt in range(1, attempts + 1):
+        while not self._stopping.is_set():
+            consumer = self._new_consumer()
             try:
-                ran = await handle_once(
-                    self.pool, subscription.consumer_name, event, subscription.handler
-                )
-            except Exception as error:
-                if not await self._database_reachable():
-                    # Not the event's fault: leave it uncommitted; the broker redelivers it.
-                    self._outage_streak += 1
-                    await asyncio.sleep(self._backoff(self._outage_streak))
-                    raise
-                if attempt == attempts:
-                    await self._dead_letter(topic, key, body, headers, subscription, repr(error))
-                    return
-                logger.warning(
-                    "event handler failed; retrying",
-                    extra=self._log_fields(event, subscription, attempt=attempt, error=repr(error)),
-                )
-                await asyncio.sleep(self._backoff(attempt))
+                await consumer.start()
+            except KafkaError as error:
+                logger.warning("consumer could not start; will retry", extra={"error": repr(error)})
+                await self._pause_or_stop(2.0)
                 continue
-            self._outage_streak = 0
-            message = "event handled" if ran else "duplicate event skipped"
-            logger.info(message, extra=self._log_fields(event, subscription))
-            return
+            self._restart.clear()
+            try:
+                await self._consume(consumer)
+            finally:
+                await self._lanes.finish()
+                with contextlib.suppress(KafkaError):
+                    await consumer.stop()
 
-    async def _database_reachable(self) -> bool:
+    def restart(self) -> None:
+        """Leave the group and join again: after a broker restart its offsets and groups are
+        gone, and waiting for the client to notice takes minutes."""
+        self._restart.set()
+
+    async def stop(self) -> None:
+        """Stop taking events; the batches in flight finish and commit first."""
+        self._stopping.set()
+        self._restart.set()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            client_id=self.service,
+            group_id=self.service,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+            request_timeout_ms=s.kafka_request_timeout_ms,
+            metadata_max_age_ms=s.kafka_metadata_max_age_ms,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+        )
+
+    async def _pause_or_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        consumer.subscribe(list(self.by_topic), listener=self._lanes)
+        restart = asyncio.create_task(self._restart.wait())
         try:
-            async with asyncio.timeout(self.settings.health_timeout_ms / 1000):
-                await self.pool.fetchval("SELECT 1")
-        except DATABASE_ERRORS:
-            return False
-        return True
+            while not self._restart.is_set():
+                fetch = asyncio.create_task(
+                    consumer.getmany(
+                        timeout_ms=self.settings.kafka_fetch_max_wait_ms,
+                        max_records=self.settings.kafka_consumer_batch_size,
+                    )
+                )
+                await asyncio.wait({fetch, restart}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                        await fetch
+                    return
+                try:
+                    batches = fetch.result()
+                except KafkaError as error:
+                    logger.warning("fetch failed; will retry", extra={"error": repr(error)})
+                    await self._pause_or_stop(1.0)
+                    continue
+                for tp, records in batches.items():
+                    if records:
+                        self._start_lane(consumer, tp, records)
+        finally:
+            restart.cancel()
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.settings.kafka_retry_backoff_ms * 2 ** (attempt - 1), 30_000) / 1000)
+    def _start_lane(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        consumer.pause(tp)
+        previous = self._lanes.running.get(tp)
+        lane = asyncio.create_task(self._lane(consumer, tp, records, previous))
+        self._lanes.running[tp] = lane
+        lane.add_done_callback(lambda done: self._lane_done(tp, done))
+
+    def _lane_done(self, tp: TopicPartition, lane: asyncio.Task[None]) -> None:
+        if self._lanes.running.get(tp) is lane:
+            del self._lanes.running[tp]
+        if not lane.cancelled() and lane.exception() is not None:
+            logger.error("consumer lane crashed", exc_info=lane.exception())
+
+    async def _lane(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None:  # a rebalance handed the partition back: keep its order
+            await asyncio.wait([previous])
+        try:
+            await self._handle(tp.topic, [_received(record) for record in records])
+            await self._commit(consumer, tp, records[-1].offset + 1)
+        finally:
+            if tp in consumer.assignment():
+                consumer.resume(tp)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit after the effects did; a failed commit only means a harmless redelivery."""
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as error:
+            self._commit_failures += 1
+            if self._commit_failures == 1:  # once per streak, not once per batch
+                logger.warning(
+                    "offset commit failed; the events will be redelivered and skipped",
+                    extra={"topic": tp.topic, "partition": tp.partition, "error": repr(error)},
+                )
+            return
+        if self._commit_failures:
+            logger.info("offset commits work again", extra={"failed": self._commit_failures})
+            self._commit_failures = 0
+
+    # -- one batch -------------------------------------------------------------------------
+
+    async def _handle(self, topic: str, batch: list[_Received]) -> None:
+        """Apply the batch until it commits, then dead-letter what failed for good."""
+        subscription = self.by_topic[topic]
+        events = [item.event for item in batch if item.event is not None]
+        while True:
+            try:
+                async with self._gate:
+                    failed = await handle_batch(self.pool, subscription, events, self.retry)
+                break
+            except _BATCH_AGAIN as outage:
+                self._outage_streak += 1
+                logger.warning(
+                    "event batch not handled; the database is unavailable, will retry",
+                    extra={"topic": topic, "events": len(events), "error": repr(outage)},
+                )
+                await asyncio.sleep(self.retry.backoff(self._outage_streak))
+        self._outage_streak = 0
+        for item in batch:
+            error = item.invalid if item.event is None else failed.get(item.event.event_id)
+            if error is not None:
+                await self._dead_letter(topic, item, subscription, error)
 
     async def _dead_letter(
-        self,
-        topic: str,
-        key: bytes | None,
-        body: bytes,
-        headers: Mapping[str, str],
-        subscription: Subscription,
-        error: str,
+        self, topic: str, item: _Received, subscription: Subscription, error: str
     ) -> None:
         logger.error(
             "event dead-lettered",
-            extra={"topic": topic, "consumer": subscription.consumer_name, "error": error},
+            extra={"topic": topic, "consumer": subscription.name, "error": error},
         )
-        await self.broker.publish(
-            body,
-            topic=dead_letter_topic(topic),
-            key=key,
-            headers={
-                **headers,
-                "x-dlq-error": error[:2000],
-                "x-dlq-consumer": subscription.consumer_name,
-                "x-dlq-original-topic": topic,
-            },
-        )
-
-    @staticmethod
-    def _log_fields(event: Envelope, subscription: Subscription, **extra: Any) -> dict[str, Any]:
-        return {
-            "event_id": str(event.event_id),
-            "event_type": event.type,
-            "consumer": subscription.consumer_name,
-            **extra,
+        headers = {
+            **item.headers,
+            HEADER_DLQ_ERROR: error[:2000],
+            HEADER_DLQ_CONSUMER: subscription.name,
+            HEADER_DLQ_ORIGINAL_TOPIC: topic,
         }
+        while True:  # the offset is committed after this: a dead letter is never dropped
+            try:
+                await self.publish_raw(
+                    dead_letter_topic(topic), item.record.key, item.record.value or b"", headers
+                )
+                return
+            except KafkaError as failure:
+                logger.warning(
+                    "dead letter not published; retrying", extra={"error": repr(failure)}
+                )
+                await asyncio.sleep(1.0)
+
+
+async def handle_batch(
+    pool: asyncpg.Pool, subscription: Subscription, events: list[Envelope], retry: Retry
+) -> dict[uuid.UUID, str]:
+    """One transaction: the batch's dedup rows in one statement, then each new event's handler
+    in a savepoint. Returns the events that failed for good, with their errors (they are not
+    recorded as processed, so a replay of their dead letter runs them again)."""
+    failed: dict[uuid.UUID, str] = {}
+    if not events:
+        return failed
+    async with pool.acquire() as connection, connection.transaction():
+        fresh: set[uuid.UUID] = {
+            row["event_id"]
+            for row in await connection.fetch(
+                "INSERT INTO processed_events (consumer, event_id, event_type, request_id) "
+                "SELECT $1, e.id, e.type, e.request_id "
+                "FROM unnest($2::uuid[], $3::text[], $4::text[]) AS e(id, type, request_id) "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                subscription.name,
+                [event.event_id for event in events],
+                [event.type for event in events],
+                [event.request_id for event in events],
+            )
+        }
+        for event in events:
+            if event.event_id not in fresh:
+                logger.info("duplicate event skipped", extra=_fields(event, subscription))
+                continue
+            fresh.discard(event.event_id)  # the same event twice in one batch runs once
+            with continued(
+                f"{subscription.topic} process",
+                event.request_id,
+                event.traceparent,
+                trace.SpanKind.CONSUMER,
+                {"messaging.system": "kafka", "messaging.destination.name": subscription.topic},
+            ):
+                error = await _run(connection, subscription, event, retry)
+            if error is not None:
+                await connection.execute(
+                    "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+                    subscription.name,
+                    event.event_id,
+                )
+                failed[event.event_id] = error
+    return failed
+
+
+async def _run(
+    connection: Connection, subscription: Subscription, event: Envelope, retry: Retry
+) -> str | None:
+    """Run the handler in a savepoint, retried; the error that outlasted the retries."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            async with connection.transaction():
+                await subscription.handler(connection, event)
+        except Exception as failure:
+            if connection.is_closed() or isinstance(failure, DATABASE_UNAVAILABLE):
+                raise _ConnectionLostError(repr(failure)) from failure
+            if attempt == retry.attempts:
+                return repr(failure)
+            logger.warning(
+                "event handler failed; retrying",
+                extra=_fields(event, subscription, attempt=attempt, error=repr(failure)),
+            )
+            await asyncio.sleep(retry.backoff(attempt))
+            continue
+        logger.info("event handled", extra=_fields(event, subscription))
+        return None
+    return None  # no attempts at all
+
+
+def _fields(event: Envelope, subscription: Subscription, **extra: Any) -> Mapping[str, Any]:
+    return {
+        "event_id": str(event.event_id),
+        "event_type": event.type,
+        "consumer": subscription.name,
+        **extra,
+    }

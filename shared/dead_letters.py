@@ -18,7 +18,7 @@ Parsing the messages and deciding what may be replayed is pure; `read` and `repl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,16 +28,16 @@ from pydantic import ValidationError
 
 from shared.broker_stats import DLQ_SUFFIX, new_reader, partitions_of, read_until_end
 from shared.db import Connection
-from shared.events import Envelope
+from shared.events import (
+    HEADER_DLQ_CONSUMER,
+    HEADER_DLQ_ERROR,
+    HEADER_DLQ_ORIGINAL_TOPIC,
+    Envelope,
+)
+from shared.kafka import PublishRaw
 from shared.settings import Settings
 
-HEADER_ERROR = "x-dlq-error"
-HEADER_CONSUMER = "x-dlq-consumer"
-HEADER_ORIGINAL_TOPIC = "x-dlq-original-topic"
 HEADER_REPLAYED_FROM = "x-replayed-from"
-
-# Publishes (topic, key, value, headers) and returns once the broker has the message.
-Publish = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DeadLetter:
 
     @property
     def original_topic(self) -> str | None:
-        return self.headers.get(HEADER_ORIGINAL_TOPIC)
+        return self.headers.get(HEADER_DLQ_ORIGINAL_TOPIC)
 
     @property
     def key(self) -> str | None:
@@ -70,8 +70,8 @@ class DeadLetter:
             "offset": self.offset,
             "deadLetteredAt": self.timestamp.isoformat(),
             "key": self.key,
-            "error": self.headers.get(HEADER_ERROR),
-            "consumer": self.headers.get(HEADER_CONSUMER),
+            "error": self.headers.get(HEADER_DLQ_ERROR),
+            "consumer": self.headers.get(HEADER_DLQ_CONSUMER),
             "originalTopic": self.original_topic,
             "replayedFrom": self.headers.get(HEADER_REPLAYED_FROM),
             "eventId": str(envelope.event_id) if envelope else None,
@@ -114,7 +114,13 @@ def replay_headers(letter: DeadLetter) -> dict[str, str]:
     headers = {
         name: value
         for name, value in letter.headers.items()
-        if name not in (HEADER_ERROR, HEADER_CONSUMER, HEADER_ORIGINAL_TOPIC, HEADER_REPLAYED_FROM)
+        if name
+        not in (
+            HEADER_DLQ_ERROR,
+            HEADER_DLQ_CONSUMER,
+            HEADER_DLQ_ORIGINAL_TOPIC,
+            HEADER_REPLAYED_FROM,
+        )
     }
     headers[HEADER_REPLAYED_FROM] = f"{letter.topic}/{letter.partition}/{letter.offset}"
     return headers
@@ -125,7 +131,7 @@ def refusal(letter: DeadLetter, known_topics: Collection[str]) -> str | None:
     if letter.envelope is None:
         return "not a valid event envelope: replaying it would dead-letter it again"
     if letter.original_topic is None:
-        return f"no {HEADER_ORIGINAL_TOPIC} header"
+        return f"no {HEADER_DLQ_ORIGINAL_TOPIC} header"
     if letter.original_topic not in known_topics:
         return f"original topic {letter.original_topic!r} is not a topic of the platform"
     return None
@@ -207,7 +213,7 @@ async def replayed_counts(connection: Connection) -> dict[str, int]:
 async def replay(
     connection: Connection,
     letters: list[DeadLetter],
-    publish: Publish,
+    publish: PublishRaw,
     known_topics: Collection[str],
     replayed_by: str,
     request_id: str | None = None,
@@ -233,7 +239,7 @@ async def replay(
                     letter.offset,
                     letter.original_topic,
                     letter.envelope.event_id,
-                    letter.headers.get(HEADER_CONSUMER),
+                    letter.headers.get(HEADER_DLQ_CONSUMER),
                     replayed_by,
                     request_id,
                 )

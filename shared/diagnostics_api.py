@@ -15,6 +15,7 @@ from pydantic import Field
 from shared import broker_stats, cache_clear, dead_letters, diagnostics
 from shared.context import request_id_var
 from shared.errors import ApiError
+from shared.kafka import raw_publisher
 from shared.resources import Deps, Resources
 from shared.schemas import ApiModel
 from shared.security import Principal, require
@@ -145,14 +146,11 @@ async def replay_dead_letters(
                 chosen.append(letter)
         letters = chosen
 
-    async def publish(to: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
-        await deps.broker.publish(value, topic=to, key=key, headers=headers)
-
     async with deps.pool.acquire() as connection:
         done = await dead_letters.replay(
             connection,
             letters,
-            publish,
+            raw_publisher(deps.broker),
             all_topics(),
             replayed_by=f"user:{principal.user_id}",
             request_id=request_id_var.get(),

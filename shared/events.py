@@ -13,6 +13,10 @@ from shared.tracing import HEADER_TRACEPARENT, current_traceparent
 
 HEADER_REQUEST_ID = "x-request-id"
 HEADER_EVENT_TYPE = "x-event-type"
+# A dead letter carries its error, the consumer that gave up and the topic it came from.
+HEADER_DLQ_ERROR = "x-dlq-error"
+HEADER_DLQ_CONSUMER = "x-dlq-consumer"
+HEADER_DLQ_ORIGINAL_TOPIC = "x-dlq-original-topic"
 
 
 class Envelope(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -14,6 +14,9 @@ from shared.settings import Settings
 from shared.topics import check_topic_name
 
 logger = logging.getLogger(__name__)
+
+# Publishes (topic, key, value, headers) and returns once the broker has the message.
+PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
 
 
 def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
@@ -35,7 +38,21 @@ def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
     )
 
 
-async def ensure_topics(settings: Settings, topics: Iterable[str]) -> None:
+def raw_publisher(broker: KafkaBroker) -> PublishRaw:
+    """Publish bytes as they are (dead letters and their replays keep their exact form)."""
+
+    async def publish(topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+
+    return publish
+
+
+async def ensure_topics(
+    settings: Settings,
+    topics: Iterable[str],
+    partitions: int | None = None,
+    config: dict[str, str] | None = None,
+) -> None:
     """Create the topics that do not exist yet; safe to run from every service at once."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -51,8 +68,9 @@ async def ensure_topics(settings: Settings, topics: Iterable[str]) -> None:
                     [
                         NewTopic(
                             name=topic,
-                            num_partitions=settings.kafka_topic_partitions,
+                            num_partitions=partitions or settings.kafka_topic_partitions,
                             replication_factor=settings.kafka_replication_factor,
+                            topic_configs=config or {},
                         )
                     ]
                 )

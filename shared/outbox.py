@@ -5,6 +5,9 @@ committed. `OutboxRelay` publishes unpublished rows in id order, keys in paralle
 key's events one after another, and marks what the broker acknowledged; a failed publish holds
 back the rest of its key until the retry. An acknowledgement lost in transit means Kafka may
 see an event twice (never zero times): consumers deduplicate by `event_id`.
+
+Published rows are kept (OUTBOX_RETENTION_HOURS) with the broker epoch they went to, so that
+a broker which loses its data gets them again (shared/broker_epoch.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from shared.broker_epoch import BrokerEpoch
 from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import Envelope
 
@@ -58,6 +62,7 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         broker: KafkaBroker,
         schema: str,
+        epoch: BrokerEpoch,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
@@ -65,6 +70,7 @@ class OutboxRelay:
         self.pool = pool
         self.broker = broker
         self.schema = schema
+        self.epoch = epoch
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -74,6 +80,7 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` events; returns how many were published."""
+        epoch = self.epoch.current  # read before publishing: a broker lost meanwhile gets them
         async with self.pool.acquire() as connection, connection.transaction():
             if not await connection.fetchval(
                 "SELECT pg_try_advisory_xact_lock($1)", self._lock_key
@@ -92,7 +99,10 @@ class OutboxRelay:
             outcomes = await asyncio.gather(*(self._publish_in_order(g) for g in by_key.values()))
             published = [event_id for done, _ in outcomes for event_id in done]
             await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published
+                "UPDATE outbox SET published_at = now(), published_epoch = $2 "
+                "WHERE id = ANY($1::bigint[])",
+                published,
+                epoch,
             )
         failure = next((error for _, error in outcomes if error is not None), None)
         if failure is not None:
@@ -122,7 +132,9 @@ class OutboxRelay:
         )
 
     async def run(self) -> None:
-        """Relay forever: woken by NOTIFY on commit, polling as a fallback."""
+        """Relay forever: woken by NOTIFY on commit, polling as a fallback; nothing is published
+        before the broker's epoch is known (it is stamped on each row)."""
+        await self.epoch.known.wait()
         listener = asyncio.create_task(self._listen())
         backoff = self.poll_interval
         try:
@@ -137,17 +149,38 @@ class OutboxRelay:
                         "outbox relay failed; will retry",
                         extra={"schema": self.schema, "error": repr(error), "retry_in_s": backoff},
                     )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    if await self._woken(backoff):
+                        backoff = self.poll_interval  # e.g. the broker is back: go at once
+                    else:
+                        backoff = min(backoff * 2, 30.0)
                     continue
                 if published < self.batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                    self._wake.clear()
+                    await self._woken(self.poll_interval)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _woken(self, within_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._wake.wait(), within_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._wake.clear()
+        return True
+
+    async def drain(self, within_s: float) -> int:
+        """On stop: publish what is left, for at most `within_s`; returns how many went out."""
+        published = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while batch := await self.publish_batch():
+                    published += batch
+        return published
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection open (reconnecting after outages) to wake the relay."""
@@ -168,4 +201,4 @@ class OutboxRelay:
                 await connection.remove_listener(_channel(self.schema), self._on_notify)
 
     def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+        self.wake()

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
+from shared.broker_epoch import BrokerEpoch
 from shared.ratelimit import RateLimiter
 from shared.security import KeySet
 from shared.settings import Settings
@@ -23,6 +24,7 @@ class Resources:
     broker: KafkaBroker
     keys: KeySet
     limiter: RateLimiter
+    epoch: BrokerEpoch
 
 
 def resources(request: Request) -> Resources:

@@ -20,12 +20,13 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 
 from shared import asyncapi
+from shared.broker_epoch import BrokerEpoch
 from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
 from shared.db import create_pool, pool_usage
 from shared.health import dependency_health, overall, platform_health
 from shared.http import install_http_edge
-from shared.kafka import create_broker, ensure_topics
+from shared.kafka import create_broker, ensure_topics, raw_publisher
 from shared.logs import configure_logging
 from shared.openapi import document_errors, error_responses
 from shared.outbox import OutboxRelay
@@ -34,7 +35,7 @@ from shared.ratelimit import RateLimiter
 from shared.resources import Resources, resources
 from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
-from shared.settings import SERVICE_NAMES, ServiceName, get_settings
+from shared.settings import SERVICE_NAMES, ServiceName, Settings, get_settings
 from shared.topics import all_topics
 from shared.tracing import configure_tracing
 
@@ -69,17 +70,27 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         cleanup.push_async_callback(redis.aclose)
         broker = create_broker(settings, client_id=spec.name)
-        EventConsumer(broker, pool, settings, spec.name, list(spec.subscriptions)).register()
         await ensure_topics(settings, all_topics())
         await broker.start()
         cleanup.push_async_callback(broker.stop)
+        epoch = BrokerEpoch(settings, raw_publisher(broker))
+        consumer = EventConsumer(
+            pool, settings, spec.name, spec.subscriptions, raw_publisher(broker)
+        )
         relay = OutboxRelay(
             pool,
             broker,
             spec.name,
+            epoch,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_ms / 1000,
         )
+
+        async def broker_lost() -> None:
+            await ensure_topics(settings, all_topics())
+            consumer.restart()
+            relay.wake()
+
         found = Resources(
             settings,
             pool,
@@ -87,10 +98,17 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             broker,
             KeySet(settings),
             RateLimiter(settings.redis_url, settings.rate_limit_window),
+            epoch,
         )
         app.state.resources = found
+        # Stopped last, in this order: intake ends, then the batches in flight commit, then
+        # the outbox is published, so a clean stop leaves nothing half done.
+        cleanup.push_async_callback(_drain_outbox, relay, settings.shutdown_drain_s)
+        _start(cleanup, "outbox relay", relay.run)
+        _start(cleanup, "broker epoch", functools.partial(epoch.watch, pool, broker_lost))
+        consumer_task = _start(cleanup, "event consumer", consumer.run)
+        cleanup.push_async_callback(_stop_consumer, consumer, consumer_task, settings)
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
-            ("outbox relay", relay.run),
             ("pruning", functools.partial(prune_forever, pool, settings)),
             ("memory watch", functools.partial(watch_memory, settings.memory_warn_mb)),
             *((job.__name__, functools.partial(job, found)) for job in spec.background),
@@ -98,9 +116,36 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         if settings.clock_control:
             jobs.append(("clock", functools.partial(clock.follow, redis)))
         for name, start in jobs:
-            cleanup.push_async_callback(_cancel, asyncio.create_task(_supervised(name, start)))
+            _start(cleanup, name, start)
         logger.info("service started")
         yield
+        logger.info("service stopping: draining")
+
+
+def _start(
+    cleanup: contextlib.AsyncExitStack, name: str, start: Callable[[], Coroutine[Any, Any, None]]
+) -> asyncio.Task[None]:
+    """Run a supervised job, cancelled when the service stops (jobs started last stop first)."""
+    task = asyncio.create_task(_supervised(name, start))
+    cleanup.push_async_callback(_cancel, task)
+    return task
+
+
+async def _stop_consumer(
+    consumer: EventConsumer, task: asyncio.Task[None], settings: Settings
+) -> None:
+    await consumer.stop()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), settings.shutdown_drain_s)
+
+
+async def _drain_outbox(relay: OutboxRelay, within_s: float) -> None:
+    try:
+        published = await relay.drain(within_s)
+    except Exception as error:
+        logger.warning("outbox not drained on stop", extra={"error": repr(error)})
+        return
+    logger.info("outbox drained on stop", extra={"published": published})
 
 
 async def _supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -165,6 +210,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
         body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
         body["pool"] = pool_usage(resources(request).pool)
         body["process"] = process_usage()
+        body["broker"] = resources(request).epoch.describe()
         if spec.health_notes is not None:
             body["notes"] = spec.health_notes(resources(request))
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -51,12 +51,30 @@ class Settings(DatabaseSettings):
     kafka_retry_backoff_ms: int = Field(default=200, ge=0)
     kafka_topic_partitions: int = Field(default=4, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_consumer_batch_size: int = Field(
+        default=500, ge=1, description="Events one fetch hands to the service's partition lanes"
+    )
+    kafka_consumer_concurrency: int = Field(
+        default=4, ge=1, description="Partition batches handled at once (each holds a connection)"
+    )
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=1)
+    kafka_metadata_max_age_ms: int = Field(
+        default=10_000, ge=1000, description="How soon clients see topics created or gone"
+    )
+    kafka_epoch_check_interval_ms: int = Field(
+        default=2_000, ge=100, description="How often a service checks the broker forgot nothing"
+    )
+    shutdown_drain_s: float = Field(
+        default=10.0, ge=0, description="On stop: time to finish batches and publish the outbox"
+    )
 
     outbox_poll_interval_ms: int = Field(default=1000, ge=10)
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_retention_hours: int = Field(default=168, ge=1, description="Published outbox rows")
     processed_event_retention_hours: int = Field(
-        default=336, ge=1, description="Dedup records; keep longer than the topics' retention"
+        default=336,
+        ge=1,
+        description="Dedup records; longer than OUTBOX_RETENTION_HOURS and topic retention",
     )
 
     twilio_account_sid: str | None = None
@@ -70,6 +88,16 @@ class Settings(DatabaseSettings):
     email_rate_per_second: int = Field(default=20, ge=1, description="Per sender address")
     max_calls_per_debt_per_week: int = Field(default=7, ge=1, description="Regulation F")
     provider_max_retries: int = Field(default=3, ge=0, description="Twilio 429/5xx, backoff")
+    smtp_timeout_s: float = Field(
+        default=15.0, gt=0, description="Each half of an SMTP send: before the data, the data"
+    )
+    send_deadline_s: float = Field(
+        default=45.0, gt=0, description="One provider call, retries included; then unknown"
+    )
+    send_concurrency: int = Field(default=8, ge=1, description="Sends in flight per channel")
+    sending_settle_after_s: int = Field(
+        default=600, ge=1, description="A send left `sending` this long was interrupted"
+    )
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
@@ -124,6 +152,9 @@ class Settings(DatabaseSettings):
     scheduler_batch_size: int = Field(default=500, ge=1)
     step_max_attempts: int = Field(default=3, ge=1, description="Per step run, before it fails")
     step_retry_delay: int = Field(default=300, ge=0, description="Seconds before a retry")
+    step_redrive_after_s: int = Field(
+        default=300, ge=1, description="An emitted step with no result yet is asked for again"
+    )
     fail_campaign_on_step_failure: bool = False
     cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read may live")
 
@@ -181,6 +212,20 @@ class Settings(DatabaseSettings):
     def _window_order(self) -> Settings:
         if self.contact_window_start >= self.contact_window_end:
             raise ValueError("CONTACT_WINDOW_START must be before CONTACT_WINDOW_END")
+        return self
+
+    @model_validator(mode="after")
+    def _guarantees_hold(self) -> Settings:
+        # Each of these would let an event or a message be handled twice.
+        if self.processed_event_retention_hours <= self.outbox_retention_hours:
+            raise ValueError(
+                "PROCESSED_EVENT_RETENTION_HOURS must exceed OUTBOX_RETENTION_HOURS: a broker "
+                "that lost its data gets the kept outbox again, and consumers must recognise it"
+            )
+        if self.send_deadline_s < 2 * self.smtp_timeout_s:
+            raise ValueError("SEND_DEADLINE_S must be at least twice SMTP_TIMEOUT_S")
+        if self.sending_settle_after_s <= self.send_deadline_s:
+            raise ValueError("SENDING_SETTLE_AFTER_S must exceed SEND_DEADLINE_S")
         return self
 
     @field_validator("redis_url")

@@ -66,5 +66,5 @@ async def test_poison_and_failing_events_are_dead_lettered_without_blocking(sett
     assert dead[poison_key].value == b"{not json"
     failing_headers = {k: v.decode() for k, v in dead[failing_key].headers}
     assert "KeyError" in failing_headers["x-dlq-error"]
-    assert failing_headers["x-dlq-consumer"] == "services.agents.handlers.remember_user"
+    assert failing_headers["x-dlq-consumer"] == "remember-user"
     await eventually(lambda: _directory_row(settings, good_user), lambda row: row is not None)

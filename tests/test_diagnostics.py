@@ -162,7 +162,7 @@ async def test_a_dead_letter_is_listed_replayed_once_and_handled(
     poison = await _dead_lettered(client, admin_token, topic, poison_key)
     assert letter["eventId"] == str(event.event_id)
     assert letter["eventType"] == "user.created"
-    assert letter["consumer"] == "services.agents.handlers.remember_user"
+    assert letter["consumer"] == "remember-user"
     assert letter["originalTopic"] == "user.created"
     assert "refused by the test" in letter["error"]
     assert letter["payload"]["userId"] == str(user_id)
@@ -191,7 +191,7 @@ async def test_a_dead_letter_is_listed_replayed_once_and_handled(
 
     await eventually(lambda: _directory_has(settings, user_id), bool)
     rows = await agents_sql(settings, processed, event.event_id)
-    assert [row["consumer"] for row in rows] == ["services.agents.handlers.remember_user"]
+    assert [row["consumer"] for row in rows] == ["remember-user"]
 
     # Not twice: the replay was recorded with the dead letter's position.
     again = await client.post(path, json={"messages": positions[:1]}, headers=bearer(admin_token))
@@ -320,7 +320,7 @@ async def test_the_command_line_lists_replays_and_clears(platform, settings, ref
     assert f"{topic}: " in counts.stdout, counts.stdout
     human = await asyncio.to_thread(run_remit, "dlq", "list", topic, env=platform.env)
     assert str(event.event_id) in human.stdout
-    assert "services.agents.handlers.remember_user" in human.stdout
+    assert "remember-user" in human.stdout
 
     connection = await connect(settings.database_url, "agents")
     await _fix_directory(connection)

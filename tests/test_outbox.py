@@ -11,9 +11,10 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from shared.broker_epoch import BrokerEpoch
 from shared.db import connect, create_pool
 from shared.events import new_event
-from shared.kafka import create_broker, ensure_topics
+from shared.kafka import create_broker, ensure_topics, raw_publisher
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
 from tests.helpers import eventually
@@ -36,12 +37,15 @@ async def relay(settings, outbox_schema):
     schema, pool = outbox_schema
     broker = create_broker(settings, client_id=f"test-{schema}")
     await broker.start()
-    relay = OutboxRelay(pool, broker, schema, batch_size=50, poll_interval=0.2)
+    epoch = BrokerEpoch(settings, raw_publisher(broker))
+    await epoch.check(pool)
+    relay = OutboxRelay(pool, broker, schema, epoch, batch_size=50, poll_interval=0.2)
     task = asyncio.create_task(relay.run())
     yield relay
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    await epoch.close()
     await broker.stop()
 
 

@@ -60,7 +60,7 @@ def twilio_api():
 async def test_sms_goes_through_the_twilio_sdk(twilio_api):
     twilio_api.script(Reply(201, _twilio_message()))
     sent = await _send(
-        _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "Hello"
+        _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "Hello", "k-1"
     )
     assert sent.provider_id.startswith("SM") and sent.simulated is False
     request = twilio_api.seen[0]
@@ -77,7 +77,7 @@ async def test_sms_goes_through_the_twilio_sdk(twilio_api):
 async def test_calls_carry_twiml_that_gathers_input(twilio_api):
     twilio_api.script(Reply(201, {"sid": "CA" + "2" * 32, "status": "queued"}))
     await _send(
-        _settings(twilio_api_url=twilio_api.url), "voice", "+14155552671", None, "Hello Ada."
+        _settings(twilio_api_url=twilio_api.url), "voice", "+14155552671", None, "Hello Ada.", "k-2"
     )
     form = parse_qs(twilio_api.seen[0].body.decode())
     assert twilio_api.seen[0].path.endswith("/Calls.json")
@@ -89,14 +89,18 @@ async def test_rate_limit_is_retried_with_backoff(twilio_api):
         Reply(429, {"code": 20429, "message": "Too Many Requests", "status": 429}),
         Reply(201, _twilio_message()),
     )
-    sent = await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
+    sent = await _send(
+        _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
+    )
     assert sent.provider_id and len(twilio_api.seen) == 2
 
 
 async def test_outage_gives_up_retryable_after_the_limit(twilio_api):
     twilio_api.script(Reply(503, {"code": 20500, "message": "Service Unavailable", "status": 503}))
     with pytest.raises(SendError) as raised:
-        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
+        await _send(
+            _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
+        )
     assert raised.value.retryable and "after 3 tries" in raised.value.reason
     assert len(twilio_api.seen) == 3
 
@@ -104,7 +108,9 @@ async def test_outage_gives_up_retryable_after_the_limit(twilio_api):
 async def test_authentication_error_fails_fast_naming_the_settings(twilio_api):
     twilio_api.script(Reply(401, {"code": 20003, "message": "Authenticate", "status": 401}))
     with pytest.raises(SendError) as raised:
-        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
+        await _send(
+            _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
+        )
     assert not raised.value.retryable
     assert (
         "TWILIO_ACCOUNT_SID" in raised.value.reason and "TWILIO_AUTH_TOKEN" in raised.value.reason
@@ -124,11 +130,15 @@ async def test_invalid_number_from_twilio(twilio_api):
         )
     )
     with pytest.raises(SendError, match="Invalid phone number"):
-        await _send(_settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x")
+        await _send(
+            _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
+        )
 
 
 async def test_without_credentials_the_simulator_records_the_send():
-    sent = await _send(_settings(twilio_account_sid=None), "sms", "+14155552671", None, "x")
+    sent = await _send(
+        _settings(twilio_account_sid=None), "sms", "+14155552671", None, "x", "k-sms"
+    )
     assert sent.simulated and sent.provider_id.startswith("SIM")
 
 
@@ -156,7 +166,7 @@ async def test_email_through_smtp_bounces_and_outages():
     controller.start()
     try:
         providers = Providers(_settings(smtp_host="127.0.0.1", smtp_port=port))
-        sent = await providers.send("email", "ada@example.com", "Invoice", "Please pay")
+        sent = await providers.send("email", "ada@example.com", "Invoice", "Please pay", "k-ada")
         assert sent.provider_id.startswith("<") and len(handler.received) == 1
         received = handler.received[0]
         assert received["Subject"] == "Invoice" and received["Reply-To"] == "billing@remit.local"
@@ -164,17 +174,17 @@ async def test_email_through_smtp_bounces_and_outages():
         kinds = {part.get_content_type() for part in received.walk()}
         assert {"text/plain", "text/html"} <= kinds
         with pytest.raises(SendError) as bounced:
-            await providers.send("email", "gone@example.com", "Invoice", "Please pay")
+            await providers.send("email", "gone@example.com", "Invoice", "Please pay", "k-gone")
         assert bounced.value.bounced and not bounced.value.retryable
         with pytest.raises(SendError) as later:
-            await providers.send("email", "full@example.com", "Invoice", "Please pay")
+            await providers.send("email", "full@example.com", "Invoice", "Please pay", "k-full")
         assert not later.value.bounced and later.value.retryable  # 4xx: try again, keep the address
     finally:
         await providers.close()
         controller.stop()
     down = Providers(_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="starttls"))
     with pytest.raises(SendError) as failed:
-        await down.send("email", "ada@example.com", "Invoice", "Please pay")
+        await down.send("email", "ada@example.com", "Invoice", "Please pay", "k-down")
     assert failed.value.retryable
     assert (
         "SMTP connection failed: 127.0.0.1:" in failed.value.reason

@@ -39,7 +39,11 @@ async def remember_user(connection: Connection, event: Envelope) -> None:
 
 async def create_task(connection: Connection, event: Envelope) -> None:
     """One task per due step (and attempt), however often the event arrives; none for a
-    campaign that has already ended (its end may overtake the step on another topic)."""
+    campaign that has already ended (its end may overtake the step on another topic).
+
+    A step asked for again (the campaigns service re-drives a step whose result it never
+    heard) gets its task's result told again, or its message requested again under the same
+    idempotency key (the notifier then tells the message's result again)."""
     if await connection.fetchval(
         "SELECT 1 FROM ended_campaigns WHERE campaign_id = $1",
         uuid.UUID(event.payload["campaignId"]),
@@ -48,6 +52,29 @@ async def create_task(connection: Connection, event: Envelope) -> None:
     task = await tasks.insert(connection, event.payload, event.payload["channel"])
     if task is not None:
         await tasks.publish(connection, "task.created", task)
+        return
+    known = await tasks.for_step(
+        connection, uuid.UUID(event.payload["stepRunId"]), int(event.payload.get("attempt", 1))
+    )
+    if known is not None:
+        await _tell_again(connection, known)
+
+
+async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
+    if task["status"] == "completed":
+        await tasks.publish(connection, "task.completed", task, outcome=task["outcome"])
+    elif task["status"] == "failed":
+        await tasks.publish(
+            connection,
+            "task.failed",
+            task,
+            reason=task["last_error"],
+            retryable=task["retryable"] is not False,
+            outcomeUnknown=task["outcome"] == "unknown",
+        )
+    elif task["status"] == "in_progress" and task["message_requested_at"] is not None:
+        # Requested, result never heard: the AI worker requests it again with the same key.
+        await tasks.set_status(connection, task["id"], "assigned", message_requested_at=None)
 
 
 async def _task_for(connection: Connection, payload: dict[str, object]) -> asyncpg.Record | None:
@@ -66,13 +93,18 @@ async def message_done(connection: Connection, event: Envelope) -> None:
 
 
 async def message_failed(connection: Connection, event: Envelope) -> None:
-    """Retry the send while tries remain and the failure is retryable; then fail the task."""
+    """Retry the send while tries remain and the failure is retryable; then fail the task.
+
+    A message whose outcome is unknown (it may have gone out) is never retried, here or by
+    the step: the task fails with outcome `unknown` and the step is left for a person."""
     task = await _task_for(connection, event.payload)
     if task is None or task["status"] not in tasks.OPEN:
         return
     reason = str(event.payload.get("reason", "unknown"))
+    unknown = bool(event.payload.get("outcomeUnknown"))
+    retryable = bool(event.payload.get("retryable", True)) and not unknown
     tries = task["attempts"] + 1
-    if event.payload.get("retryable", True) and tries < get_settings().task_max_send_attempts:
+    if retryable and tries < get_settings().task_max_send_attempts:
         await tasks.set_status(
             connection,
             task["id"],
@@ -83,8 +115,23 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
             message_requested_at=None,
         )
         return
-    await tasks.set_status(connection, task["id"], "failed", attempts=tries, last_error=reason)
-    await tasks.publish(connection, "task.failed", task, reason=reason)
+    await tasks.set_status(
+        connection,
+        task["id"],
+        "failed",
+        attempts=tries,
+        last_error=reason,
+        retryable=retryable,
+        outcome="unknown" if unknown else None,
+    )
+    await tasks.publish(
+        connection,
+        "task.failed",
+        task,
+        reason=reason,
+        retryable=retryable,
+        outcomeUnknown=unknown,
+    )
 
 
 async def campaign_ended(connection: Connection, event: Envelope) -> None:
@@ -134,15 +181,15 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
 
 
 SUBSCRIPTIONS = (
-    Subscription("user.created", remember_user),
-    Subscription("user.updated", remember_user),
-    Subscription("user.deactivated", remember_user),
-    Subscription("campaign.step_due", create_task),
-    Subscription("message.sent", message_done),
-    Subscription("message.delivered", message_done),
-    Subscription("message.failed", message_failed),
-    Subscription("campaign.completed", campaign_ended),
-    Subscription("campaign.cancelled", campaign_ended),
-    Subscription("campaign.failed", campaign_ended),
-    Subscription("reply.received", understand_reply),
+    Subscription("user.created", "remember-user", remember_user),
+    Subscription("user.updated", "remember-user", remember_user),
+    Subscription("user.deactivated", "remember-user", remember_user),
+    Subscription("campaign.step_due", "create-task", create_task),
+    Subscription("message.sent", "message-done", message_done),
+    Subscription("message.delivered", "message-done", message_done),
+    Subscription("message.failed", "message-failed", message_failed),
+    Subscription("campaign.completed", "campaign-ended", campaign_ended),
+    Subscription("campaign.cancelled", "campaign-ended", campaign_ended),
+    Subscription("campaign.failed", "campaign-ended", campaign_ended),
+    Subscription("reply.received", "understand-reply", understand_reply),
 )

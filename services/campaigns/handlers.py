@@ -40,15 +40,23 @@ async def task_completed(connection: Connection, event: Envelope) -> None:
 
 
 async def task_failed(connection: Connection, event: Envelope) -> None:
-    """Retry the step later while attempts remain; then fail it (and the campaign, if set so)."""
+    """Retry the step later while attempts remain and the failure allows it; then fail it (and
+    the campaign, if set so).
+
+    A failure that says retrying cannot help (`retryable: false`) fails the step at once. So
+    does a message whose outcome is unknown: another attempt would send it under a new key,
+    and the customer might get it twice; the step's error says a person must check."""
     settings = get_settings()
     run = await _run(connection, uuid.UUID(event.payload["stepRunId"]))
     if run is None or run["status"] not in ("pending", "emitted"):
         return
     campaign_id: uuid.UUID = run["campaign_id"]
     reason = str(event.payload.get("reason", "unknown"))
+    if event.payload.get("outcomeUnknown"):
+        reason = f"outcome unknown, not retried (a person must check): {reason}"
     now = clock.now()
-    if int(run["attempts"]) < settings.step_max_attempts:
+    retryable = event.payload.get("retryable", True) and not event.payload.get("outcomeUnknown")
+    if retryable and int(run["attempts"]) < settings.step_max_attempts:
         campaign = await operations.locked_campaign(connection, campaign_id)
         customer = await customers.get(connection, campaign["customer_id"])
         assert customer is not None
@@ -124,7 +132,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
 
 
 SUBSCRIPTIONS = (
-    Subscription("task.completed", task_completed),
-    Subscription("task.failed", task_failed),
-    Subscription("reply.classified", reply_classified),
+    Subscription("task.completed", "task-completed", task_completed),
+    Subscription("task.failed", "task-failed", task_failed),
+    Subscription("reply.classified", "reply-classified", reply_classified),
 )

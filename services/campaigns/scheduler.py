@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # The index on due_at (pending only) finds the due runs in order; only then are they joined
 # with what the agents need. Sorting the join instead costs a scan of every pending run.
-_CLAIM = """
+_DUE = """
 WITH due AS (
     SELECT r.id FROM step_runs r
     WHERE r.status = 'pending' AND r.due_at <= $2
@@ -35,6 +35,19 @@ WITH due AS (
     LIMIT $1
     FOR UPDATE OF r SKIP LOCKED
 )
+"""
+# Emitted runs whose result has not come back for a while: asked for again, same attempt.
+_STALE = """
+WITH due AS (
+    SELECT r.id FROM step_runs r
+    WHERE r.status = 'emitted' AND r.updated_at < now() - make_interval(secs => $2)
+    ORDER BY r.updated_at
+    LIMIT $1
+    FOR UPDATE OF r SKIP LOCKED
+)
+"""
+# What the agents need of each run (its attempt number as it will be once emitted).
+_STEP_FACTS = """
 SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
        s.tone, s.template, s.conditions, c.customer_id, c.payment_id, c.last_reply_at,
        c.start_request_id, c.start_traceparent,
@@ -50,6 +63,8 @@ WHERE c.status = 'active'
 ORDER BY r.due_at
 FOR SHARE OF c SKIP LOCKED
 """
+_CLAIM = _DUE + _STEP_FACTS
+_REDRIVE = _STALE + _STEP_FACTS.replace("r.attempts,", "r.attempts - 1 AS attempts,", 1)
 
 
 def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
@@ -129,6 +144,22 @@ async def claim_due_steps(
     return len(rows)
 
 
+async def redrive_stale(connection: Connection, older_than_s: int, batch_size: int) -> int:
+    """Emit again the runs emitted `older_than_s` ago whose result never came (an event lost
+    on the way, a task that ended unheard): the agents tell the task's result again, or ask
+    for its message again under the same idempotency key; a task still at work ignores it."""
+    rows = await connection.fetch(_REDRIVE, batch_size, older_than_s)
+    if not rows:
+        return 0
+    await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in rows])
+    await connection.execute(
+        "UPDATE step_runs SET updated_at = now() WHERE id = ANY($1::uuid[])",
+        [row["id"] for row in rows],
+    )
+    logger.warning("steps emitted again: no result heard", extra={"count": len(rows)})
+    return len(rows)
+
+
 def _step_due(row: asyncpg.Record) -> Envelope:
     """The step's event continues the trace of the request that started its campaign."""
     with continued(
@@ -141,15 +172,20 @@ def _step_due(row: asyncpg.Record) -> Envelope:
         return new_event("campaign.step_due", "campaigns", step_due_payload(row))
 
 
-async def tick(pool: asyncpg.Pool, window: ContactWindow, batch_size: int, now: datetime) -> int:
-    """One pass: start campaigns whose time has come, wake promised ones, emit due steps."""
+async def tick(pool: asyncpg.Pool, window: ContactWindow, settings: Settings, now: datetime) -> int:
+    """One pass: start campaigns whose time has come, wake promised ones, emit due steps, and
+    ask again for the results of steps long unheard."""
     async with pool.acquire() as connection:
         async with connection.transaction():
             await operations.activate_due(connection, now)
         async with connection.transaction():
             await operations.wake_due(connection, window, now)
         async with connection.transaction():
-            return await claim_due_steps(connection, batch_size, window, now)
+            await redrive_stale(
+                connection, settings.step_redrive_after_s, settings.scheduler_batch_size
+            )
+        async with connection.transaction():
+            return await claim_due_steps(connection, settings.scheduler_batch_size, window, now)
 
 
 async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:
@@ -157,7 +193,7 @@ async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:
     interval = settings.scheduler_interval_ms / 1000
     while True:
         try:
-            emitted = await tick(pool, window, settings.scheduler_batch_size, clock.now())
+            emitted = await tick(pool, window, settings, clock.now())
         except DATABASE_ERRORS as error:
             logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
             emitted = 0

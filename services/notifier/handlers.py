@@ -5,27 +5,30 @@ from __future__ import annotations
 import html
 import logging
 
-from services.notifier.email import send_email
 from services.notifier.stores import messages
 from shared.consumer import Subscription
 from shared.db import Connection
 from shared.events import Envelope
-from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 
 async def queue_message(connection: Connection, event: Envelope) -> None:
-    """Queue a send request; a key seen before is not sent again (whatever the event id)."""
-    if not await messages.queue(connection, event.payload):
-        logger.info(
-            "duplicate send request ignored",
-            extra={"idempotency_key": event.payload.get("idempotencyKey")},
-        )
+    """Queue a send request; a key seen before is not sent again (whatever the event id), but
+    its result, if known, is published again: the asker may have missed it."""
+    if await messages.queue(connection, event.payload):
+        return
+    key = event.payload.get("idempotencyKey")
+    known = await messages.by_key(connection, str(key))
+    told = known is not None and await messages.tell_again(connection, known)
+    logger.info(
+        "duplicate send request: not sent again",
+        extra={"idempotency_key": key, "result_published_again": told},
+    )
 
 
 async def send_password_reset(connection: Connection, event: Envelope) -> None:
-    """Email the single-use reset link auth created."""
+    """Queue the email with the single-use reset link auth created (the email loop sends it)."""
     payload = event.payload
     link = payload["resetUrl"]
     text = (
@@ -39,10 +42,21 @@ async def send_password_reset(connection: Connection, event: Envelope) -> None:
         f"(the link works once, until {html.escape(payload['expiresAt'])}).</p>"
         "<p>If it was not you, ignore this email; your password stays as it is.</p>"
     )
-    await send_email(get_settings(), payload["email"], "Reset your Remit password", text, markup)
+    await messages.queue(
+        connection,
+        {
+            "idempotencyKey": f"password-reset:{event.event_id}",
+            "kind": "account",
+            "channel": "email",
+            "to": payload["email"],
+            "subject": "Reset your Remit password",
+            "body": text,
+            "html": markup,
+        },
+    )
 
 
 SUBSCRIPTIONS = (
-    Subscription("auth.password_reset_requested", send_password_reset),
-    Subscription("message.requested", queue_message),
+    Subscription("auth.password_reset_requested", "send-password-reset", send_password_reset),
+    Subscription("message.requested", "queue-message", queue_message),
 )

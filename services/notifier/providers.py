@@ -9,13 +9,19 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import aiohttp
 import aiosmtplib
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from services.notifier.email import SmtpUnavailableError, send_email
+from services.notifier.email import (
+    SmtpOutcomeUnknownError,
+    SmtpUnavailableError,
+    message_id_for,
+    send_email,
+)
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,13 +34,19 @@ class Sent:
 
 
 class SendError(Exception):
-    """The provider refused or failed; `retryable` says whether another try may succeed."""
+    """The provider refused or failed; `retryable` says whether another try may succeed.
 
-    def __init__(self, reason: str, *, retryable: bool, bounced: bool = False) -> None:
+    `unknown`: the provider may have the message (it stalled or hung up after taking it), so
+    nobody may send it again; a person decides."""
+
+    def __init__(
+        self, reason: str, *, retryable: bool, bounced: bool = False, unknown: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable
+        self.retryable = retryable and not unknown
         self.bounced = bounced
+        self.unknown = unknown
 
 
 def call_twiml(script: str, gather_url: str) -> str:
@@ -75,22 +87,53 @@ class Providers:
                 self._twilio.api.base_url = self.settings.twilio_api_url
         return self._twilio
 
-    async def send(self, channel: str, to: str, subject: str | None, body: str) -> Sent:
+    async def send(
+        self,
+        channel: str,
+        to: str,
+        subject: str | None,
+        body: str,
+        idempotency_key: str,
+        *,
+        html: str | None = None,
+        collection: bool = True,
+    ) -> Sent:
+        """Send one message. Email gets the Message-ID of its idempotency key and, when it is
+        a collection message, List-Unsubscribe."""
         if channel == "email":
-            return await self._email(to, subject or "", body)
+            return await self._email(
+                to, subject or "", body, message_id_for(idempotency_key), html, collection
+            )
         if self.simulated:
             return Sent(f"SIM{uuid.uuid4().hex}", simulated=True)
         return await self._twilio_send(channel, to, body)
 
-    async def _email(self, to: str, subject: str, body: str) -> Sent:
+    async def _email(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        message_id: str,
+        html: str | None,
+        collection: bool,
+    ) -> Sent:
         try:
-            message_id = await send_email(self.settings, to, subject, body, unsubscribe=True)
+            await send_email(
+                self.settings,
+                to,
+                subject,
+                body,
+                html,
+                unsubscribe=collection,
+                message_id=message_id,
+            )
         except SmtpUnavailableError as error:
             raise SendError(str(error), retryable=True) from error
-        except aiosmtplib.SMTPRecipientsRefused as error:
+        except SmtpOutcomeUnknownError as error:
+            raise SendError(str(error), retryable=False, unknown=True) from error
+        except aiosmtplib.SMTPRecipientRefused as error:
             # Only a permanent (5xx) refusal of the address is a bounce; 4xx may pass later.
-            codes = [refusal.code for refusal in error.recipients]
-            permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+            permanent = 500 <= error.code < 600
             raise SendError(
                 f"SMTP refused the address: {error}", retryable=not permanent, bounced=permanent
             ) from error
@@ -118,6 +161,16 @@ class Providers:
                         to=to, from_=sender, twiml=twiml, status_callback=callback
                     )
                 return Sent(str(created.sid), simulated=False)
+            except aiohttp.ClientConnectorError as error:
+                # Not connected: Twilio never saw the request, another try is safe.
+                raise SendError(f"Twilio unreachable: {error}", retryable=True) from error
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise SendError(
+                    f"Twilio did not answer ({error!r}); the message may have been sent, so it "
+                    "is not sent again",
+                    retryable=False,
+                    unknown=True,
+                ) from error
             except TwilioRestException as error:
                 if error.status == 401 or error.code == 20003:
                     raise SendError(

@@ -1,16 +1,21 @@
-"""The send loop: queued messages pass the guards, then go out once each.
+"""The send loops: queued messages pass the guards, then go out once each.
 
-A message is marked `sending` (committed) before the provider is called, so a crash can never
-make it go out twice: a message left `sending` is reported failed ("outcome unknown"), not
-resent. Each is marked just before its own provider call, not with its batch, so a crash leaves
-at most the one message in flight `sending`; the rest of the batch is still `queued`.
-Deferred messages wait for their `send_after`.
+Each channel has a loop of its own with at most SEND_CONCURRENCY sends in flight and a deadline
+on every provider call, so a stalled SMTP server slows email and nothing else. Event handlers
+only queue messages; no provider is ever called while an event is being handled.
+
+A message is marked `sending` (committed) just before its provider call, so a crash can never
+make it go out twice: a message left `sending` is settled as `unknown` ("outcome unknown"),
+never resent. A provider that may have taken the message (it stalled or hung up after the data
+went out, or an error we cannot place) also leaves it `unknown`: nobody sends it again under
+any key, and a person decides. Deferred messages wait for their `send_after`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import asyncpg
 from opentelemetry import trace
@@ -26,6 +31,10 @@ from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
+CHANNELS = ("email", "sms", "voice")
+BATCH = 50  # messages one pass of a channel's loop takes through the guards
+INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
+
 
 def policy(settings: Settings) -> Policy:
     return Policy(
@@ -38,13 +47,18 @@ def policy(settings: Settings) -> Policy:
 
 
 async def _prepare(
-    connection: Connection, settings: Settings
+    connection: Connection, settings: Settings, channels: Sequence[str]
 ) -> list[tuple[asyncpg.Record, str | None]]:
     """Run the guards over ready messages; returns those cleared to send, each with its
-    normalised recipient (still `queued`: `_claim` marks each one as it goes out)."""
-    cleared = []
+    normalised recipient (still `queued`: `_claim` marks each one as it goes out).
+
+    Account email (a password reset) is not a collection message: it passes unguarded."""
+    cleared: list[tuple[asyncpg.Record, str | None]] = []
     now = clock.now()
-    for message in await messages.take_ready(connection, 20, now):
+    for message in await messages.take_ready(connection, BATCH, now, channels):
+        if message["kind"] == "account":
+            cleared.append((message, None))
+            continue
         with continued(
             "message.guard", message["request_id"], message["traceparent"], trace.SpanKind.INTERNAL
         ):
@@ -79,14 +93,8 @@ async def _prepare(
                 )
             else:
                 status = "suppressed" if verdict.action == "suppress" else "failed"
-                await messages.set_state(connection, message["id"], status, reason=verdict.reason)
-                await messages.publish(
-                    connection,
-                    "message.failed",
-                    message,
-                    status=status,
-                    reason=verdict.reason,
-                    retryable=False,
+                await messages.fail(
+                    connection, message, status, verdict.reason or status, retryable=False
                 )
     return cleared
 
@@ -105,88 +113,152 @@ async def _rate(limiter: RateLimiter, settings: Settings, channel: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def send_ready(
-    pool: asyncpg.Pool, settings: Settings, providers: Providers, limiter: RateLimiter
-) -> int:
-    async with pool.acquire() as connection, connection.transaction():
-        cleared = await _prepare(connection, settings)
-    for message, recipient in cleared:
-        with continued(
-            "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
-        ):
-            await _rate(limiter, settings, message["channel"])
-            fresh = await messages.claim_for_sending(pool, message["id"], recipient)
-            if fresh is None:
-                continue
-            try:
-                sent = await providers.send(
-                    fresh["channel"], fresh["recipient"], fresh["subject"], fresh["body"]
-                )
-            except Exception as failure:
-                # Anything else (a network error on the way to Twilio, say) fails this message
-                # alone; the rest of the batch still goes out.
-                error = (
-                    failure
-                    if isinstance(failure, SendError)
-                    else SendError(f"provider error: {failure!r}", retryable=True)
-                )
-                async with pool.acquire() as connection, connection.transaction():
-                    status = "bounced" if error.bounced else "failed"
-                    await messages.set_state(connection, fresh["id"], status, reason=error.reason)
-                    if error.bounced:
-                        await messages.suppress(
-                            connection, "email", fresh["recipient"], "bounce", error.reason
-                        )
-                    await messages.publish(
-                        connection,
-                        "message.failed",
-                        fresh,
-                        status=status,
-                        reason=error.reason,
-                        retryable=error.retryable,
-                    )
-                logger.warning(
-                    "send failed", extra={"message_id": str(fresh["id"]), "reason": error.reason}
-                )
-                continue
-            async with pool.acquire() as connection, connection.transaction():
-                await messages.mark_sent(connection, fresh["id"], sent.provider_id, sent.simulated)
-                await messages.publish(
-                    connection,
-                    "message.sent",
-                    fresh,
-                    providerId=sent.provider_id,
-                    simulated=sent.simulated,
-                )
-    return len(cleared)
+async def _call_provider(
+    providers: Providers, settings: Settings, message: asyncpg.Record
+) -> SendError | tuple[str, bool]:
+    """The provider's answer: its message id and whether it was simulated, or the failure.
 
-
-async def settle_interrupted(pool: asyncpg.Pool) -> None:
-    """Messages left `sending` by a crash: report, never resend (a duplicate is worse)."""
-    async with pool.acquire() as connection, connection.transaction():
-        rows = await connection.fetch(
-            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.status = 'sending' "
-            "AND t.updated_at < now() - interval '10 minutes' FOR UPDATE SKIP LOCKED"
+    Anything we cannot place (a timeout of the overall deadline, an unexpected error) may have
+    happened after the provider took the message: unknown, never retried."""
+    try:
+        async with asyncio.timeout(settings.send_deadline_s):
+            sent = await providers.send(
+                message["channel"],
+                message["recipient"],
+                message["subject"],
+                message["body"],
+                message["idempotency_key"],
+                html=message["html"],
+                collection=message["kind"] == "collection",
+            )
+    except SendError as error:
+        return error
+    except TimeoutError:
+        return SendError(
+            f"no answer from the provider within {settings.send_deadline_s:g} s; the message "
+            "may have been sent, so it is not sent again",
+            retryable=False,
+            unknown=True,
         )
-        for row in rows:
-            reason = "outcome unknown after an interruption; not resent to avoid a duplicate"
-            await messages.set_state(connection, row["id"], "failed", reason=reason)
-            await messages.publish(
-                connection, "message.failed", row, status="failed", reason=reason, retryable=False
+    except Exception as failure:
+        return SendError(f"provider error: {failure!r}", retryable=False, unknown=True)
+    return sent.provider_id, sent.simulated
+
+
+async def _send_one(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    providers: Providers,
+    limiter: RateLimiter,
+    message: asyncpg.Record,
+    recipient: str | None,
+) -> None:
+    with continued(
+        "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
+    ):
+        await _rate(limiter, settings, message["channel"])
+        fresh = await messages.claim_for_sending(pool, message["id"], recipient)
+        if fresh is None:
+            return
+        answer = await _call_provider(providers, settings, fresh)
+        async with pool.acquire() as connection, connection.transaction():
+            if isinstance(answer, SendError):
+                status = "unknown" if answer.unknown else "bounced" if answer.bounced else "failed"
+                if answer.bounced:
+                    await messages.suppress(
+                        connection, "email", fresh["recipient"], "bounce", answer.reason
+                    )
+                await messages.fail(
+                    connection,
+                    fresh,
+                    status,
+                    answer.reason,
+                    retryable=answer.retryable,
+                    unknown=answer.unknown,
+                )
+            else:
+                provider_id, simulated = answer
+                await messages.mark_sent(connection, fresh["id"], provider_id, simulated)
+                await messages.publish(
+                    connection, "message.sent", fresh, providerId=provider_id, simulated=simulated
+                )
+        if isinstance(answer, SendError):
+            logger.warning(
+                "send failed", extra={"message_id": str(fresh["id"]), "reason": answer.reason}
             )
 
 
+async def send_ready(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    providers: Providers,
+    limiter: RateLimiter,
+    channels: Sequence[str] = CHANNELS,
+) -> int:
+    """One pass: guard up to BATCH ready messages, then send the cleared ones, at most
+    SEND_CONCURRENCY at a time; returns how many were taken."""
+    async with pool.acquire() as connection, connection.transaction():
+        cleared = await _prepare(connection, settings, channels)
+    gate = asyncio.Semaphore(settings.send_concurrency)
+
+    async def bounded(message: asyncpg.Record, recipient: str | None) -> None:
+        async with gate:
+            await _send_one(pool, settings, providers, limiter, message, recipient)
+
+    await asyncio.gather(*(bounded(message, recipient) for message, recipient in cleared))
+    return len(cleared)
+
+
+async def settle_interrupted(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Messages left `sending` by a crash: reported unknown, never resent (a duplicate is
+    worse). A live send is never older than its deadline, so the bound is safe."""
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(
+            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.status = 'sending' "
+            "AND t.updated_at < now() - make_interval(secs => $1) FOR UPDATE SKIP LOCKED",
+            settings.sending_settle_after_s,
+        )
+        for row in rows:
+            await messages.fail(
+                connection, row, "unknown", INTERRUPTED, retryable=False, unknown=True
+            )
+
+
+async def _channel_loop(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    providers: Providers,
+    limiter: RateLimiter,
+    channel: str,
+) -> None:
+    while True:
+        try:
+            taken = await send_ready(pool, settings, providers, limiter, (channel,))
+        except DATABASE_ERRORS as error:
+            logger.warning(
+                "send loop failed; will retry", extra={"channel": channel, "error": repr(error)}
+            )
+            taken = 0
+        if taken < BATCH:
+            await asyncio.sleep(0.2)
+
+
+async def _settle_loop(pool: asyncpg.Pool, settings: Settings) -> None:
+    while True:
+        try:
+            await settle_interrupted(pool, settings)
+        except DATABASE_ERRORS as error:
+            logger.warning("settling interrupted sends failed", extra={"error": repr(error)})
+        await asyncio.sleep(5)
+
+
 async def run_forever(pool: asyncpg.Pool, settings: Settings, limiter: RateLimiter) -> None:
+    """A loop per channel, and one that settles sends a crash interrupted."""
     providers = Providers(settings)
     try:
-        while True:
-            try:
-                await settle_interrupted(pool)
-                sent = await send_ready(pool, settings, providers, limiter)
-            except DATABASE_ERRORS as error:
-                logger.warning("send loop failed; will retry", extra={"error": repr(error)})
-                sent = 0
-            if not sent:
-                await asyncio.sleep(0.2)
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(_settle_loop(pool, settings))
+            for channel in CHANNELS:
+                loops.create_task(_channel_loop(pool, settings, providers, limiter, channel))
     finally:
         await providers.close()

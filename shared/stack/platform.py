@@ -19,6 +19,9 @@ from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, 
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# A stopping service drains for up to twice SHUTDOWN_DRAIN_S (10 s by default): its batches in
+# flight, then its outbox.
+SERVICE_STOP_TIMEOUT_S = 30.0
 
 
 class StackSettings(BaseSettings):
@@ -201,10 +204,14 @@ class Platform:
         raise TimeoutError(f"platform not healthy after {self.settings.startup_timeout_s}s: {last}")
 
     def stop_services(self) -> None:
+        """Intake first (the gateway), then every service at once: each finishes its batches and
+        publishes its outbox while the others still consume; the broker stops after them."""
         if self.gateway:
             self.gateway.stop()
         for process in self.services.values():
-            process.stop()
+            process.ask_to_stop()
+        for process in self.services.values():
+            process.stop(timeout=SERVICE_STOP_TIMEOUT_S)
         self.services.clear()
 
     def stop(self) -> None:

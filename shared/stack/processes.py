@@ -113,13 +113,18 @@ class ManagedProcess:
         if self.running:
             os.kill(self.pid, sig)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None:
-            return
+    def ask_to_stop(self) -> None:
+        """Send the polite signal without waiting (several processes can then stop at once)."""
         if self.running:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGCONT)
                 os.kill(self.pid, self.stop_signal)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.running:
+            self.ask_to_stop()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -52,7 +52,7 @@ async def measure(settings: Settings) -> list[Row]:
             started = time.perf_counter()
             if channel == "email":  # the SMTP round trip is the floor
                 for _ in range(count):
-                    await providers.send(channel, to, "Invoice", "Please pay")
+                    await providers.send(channel, to, "Invoice", "Please pay", uuid.uuid4().hex)
             else:  # the simulator is free: the floor is one small write transaction per send
                 for _ in range(count):
                     async with pool.acquire() as tx, tx.transaction():

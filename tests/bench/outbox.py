@@ -10,9 +10,10 @@ import uuid
 
 from aiokafka import AIOKafkaProducer
 
+from shared.broker_epoch import BrokerEpoch
 from shared.db import connect, create_pool
 from shared.events import new_event
-from shared.kafka import create_broker, ensure_topics
+from shared.kafka import create_broker, ensure_topics, raw_publisher
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
 from shared.settings import Settings
@@ -59,7 +60,10 @@ async def _outbox_relay(settings: Settings, topic: str) -> tuple[float, float]:
         write_s = time.perf_counter() - started
         broker = create_broker(settings, client_id="bench")
         await broker.start()
-        relay = OutboxRelay(pool, broker, schema, batch_size=settings.outbox_batch_size)
+        epoch = BrokerEpoch(settings, raw_publisher(broker))
+        await epoch.check(pool)
+        await epoch.close()
+        relay = OutboxRelay(pool, broker, schema, epoch, batch_size=settings.outbox_batch_size)
         started = time.perf_counter()
         while await relay.publish_batch():
             pass

@@ -17,7 +17,8 @@ from shared.tracing import current_traceparent
 COLUMNS = (
     "t.id, t.campaign_id, t.step_run_id, t.step_attempt, t.customer_id, t.channel, t.status, "
     "t.assigned_agent_id, t.attempts, t.last_error, t.outcome, t.promised_date, t.note, t.step, "
-    "t.created_at, t.updated_at, t.request_id, t.traceparent"
+    "t.created_at, t.updated_at, t.request_id, t.traceparent, t.message_requested_at, "
+    "t.retryable"
 )
 OPEN = ("pending", "assigned", "in_progress")
 
@@ -41,6 +42,19 @@ async def insert(
         step,
         request_id_var.get(),
         current_traceparent(),
+    )
+    return record
+
+
+async def for_step(
+    connection: Connection, step_run_id: uuid.UUID, attempt: int
+) -> asyncpg.Record | None:
+    """The task of a step run's attempt, row-locked."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        f"SELECT {COLUMNS} FROM tasks t WHERE t.step_run_id = $1 AND t.step_attempt = $2 "
+        "FOR UPDATE",
+        step_run_id,
+        attempt,
     )
     return record
 

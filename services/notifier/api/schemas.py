@@ -11,7 +11,15 @@ from pydantic import Field
 from shared.schemas import ApiModel, ApiResponse, CursorPage
 
 MessageStatus = Literal[
-    "queued", "sending", "deferred", "sent", "delivered", "failed", "bounced", "suppressed"
+    "queued",
+    "sending",
+    "deferred",
+    "sent",
+    "delivered",
+    "failed",
+    "bounced",
+    "suppressed",
+    "unknown",
 ]
 SuppressionChannel = Literal["sms", "voice", "email", "all"]
 

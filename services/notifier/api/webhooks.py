@@ -70,14 +70,8 @@ async def delivery_status(request: Request, deps: Deps) -> Response:
                 await messages.publish(connection, "message.delivered", row, providerId=sid)
             elif state in _FAILED:
                 reason = f"Twilio reports {state} ({form.get('ErrorCode') or 'no code'})"
-                await messages.set_state(connection, row["id"], "failed", reason=reason)
-                await messages.publish(
-                    connection,
-                    "message.failed",
-                    row,
-                    status="failed",
-                    reason=reason,
-                    retryable=state != "undelivered",
+                await messages.fail(
+                    connection, row, "failed", reason, retryable=state != "undelivered"
                 )
     return Response(status_code=204)
 
@@ -135,7 +129,9 @@ async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) ->
         assert row is not None
         providers = Providers(deps.settings)
         try:
-            sent = await providers.send("sms", recipient, None, STOP_CONFIRMATION)
+            sent = await providers.send(
+                "sms", recipient, None, STOP_CONFIRMATION, request["idempotencyKey"]
+            )
         except SendError as error:
             await messages.set_state(connection, row["id"], "failed", reason=error.reason)
             return

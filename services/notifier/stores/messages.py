@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ COLUMNS = (
     "t.id, t.idempotency_key, t.task_id, t.campaign_id, t.customer_id, t.payment_id, t.channel, "
     "t.recipient, t.timezone, t.subject, t.body, t.status, t.reason, t.provider_id, t.simulated, "
     "t.attempts, t.send_after, t.sent_at, t.delivered_at, t.created_at, t.updated_at, "
-    "t.request_id, t.traceparent"
+    "t.request_id, t.traceparent, t.retryable, t.kind, t.html"
 )
 
 
@@ -28,8 +29,8 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
     """Record a send request; False when its idempotency key was seen before."""
     inserted = await connection.fetchval(
         "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
-        "channel, recipient, timezone, subject, body, request_id, traceparent) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "channel, recipient, timezone, subject, body, request_id, traceparent, kind, html) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
         uuid.uuid4(),
         request["idempotencyKey"],
@@ -44,8 +45,17 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
         request["body"],
         request_id_var.get(),
         current_traceparent(),
+        request.get("kind", "collection"),
+        request.get("html"),
     )
     return bool(inserted)
+
+
+async def by_key(executor: Executor, idempotency_key: str) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM messages t WHERE t.idempotency_key = $1", idempotency_key
+    )
+    return record
 
 
 def recipient_key(recipient: str) -> str:
@@ -57,13 +67,17 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value)) if value else None
 
 
-async def take_ready(connection: Connection, limit: int, now: datetime) -> list[asyncpg.Record]:
+async def take_ready(
+    connection: Connection, limit: int, now: datetime, channels: Sequence[str]
+) -> list[asyncpg.Record]:
     return list(
         await connection.fetch(
             f"SELECT {COLUMNS} FROM messages t WHERE t.status IN ('queued', 'deferred') "
-            "AND t.send_after <= $2 ORDER BY t.send_after LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "AND t.channel = ANY($3::text[]) AND t.send_after <= $2 "
+            "ORDER BY t.send_after LIMIT $1 FOR UPDATE SKIP LOCKED",
             limit,
             now,
+            list(channels),
         )
     )
 
@@ -126,7 +140,8 @@ async def mark_sent(
     simulated: bool,
     **fields: Any,
 ) -> None:
-    """The provider took the message (sent by the platform clock)."""
+    """The provider took the message (sent by the platform clock). The text of account email
+    is not kept once sent: it holds a single-use link."""
     await set_state(
         connection,
         message_id,
@@ -135,6 +150,11 @@ async def mark_sent(
         simulated=simulated,
         sent_at=clock.now(),
         **fields,
+    )
+    await connection.execute(
+        "UPDATE messages SET body = '(account email: text not kept)', html = NULL "
+        "WHERE id = $1 AND kind = 'account'",
+        message_id,
     )
 
 
@@ -157,6 +177,55 @@ async def publish(
     )
 
 
+async def fail(
+    connection: Connection,
+    message: asyncpg.Record,
+    status: str,
+    reason: str,
+    *,
+    retryable: bool,
+    unknown: bool = False,
+) -> None:
+    """Record why a message did not go out (or may have: `unknown`) and tell the agents."""
+    await set_state(connection, message["id"], status, reason=reason, retryable=retryable)
+    await publish(
+        connection,
+        "message.failed",
+        message,
+        status=status,
+        reason=reason,
+        retryable=retryable,
+        outcomeUnknown=unknown,
+    )
+
+
+async def tell_again(connection: Connection, message: asyncpg.Record) -> bool:
+    """Publish a settled message's result once more (whoever asked again may have missed it);
+    False while it is still on its way (its result will be published when it settles)."""
+    status = message["status"]
+    if status in ("sent", "delivered"):
+        await publish(
+            connection,
+            "message.sent",
+            message,
+            providerId=message["provider_id"],
+            simulated=message["simulated"],
+        )
+    elif status in ("failed", "bounced", "suppressed", "unknown"):
+        await publish(
+            connection,
+            "message.failed",
+            message,
+            status=status,
+            reason=message["reason"],
+            retryable=bool(message["retryable"]),
+            outcomeUnknown=status == "unknown",
+        )
+    else:
+        return False
+    return True
+
+
 async def page(
     executor: Executor,
     campaign_id: uuid.UUID | None,
@@ -169,8 +238,8 @@ async def page(
         executor,
         COLUMNS,
         "messages t",
-        "($1::uuid IS NULL OR t.campaign_id = $1) AND ($2::text IS NULL OR t.status = $2) "
-        "AND ($3::text IS NULL OR t.channel = $3)",
+        "t.kind = 'collection' AND ($1::uuid IS NULL OR t.campaign_id = $1) "
+        "AND ($2::text IS NULL OR t.status = $2) AND ($3::text IS NULL OR t.channel = $3)",
         [campaign_id, status, channel],
         limit,
         cursor,
@@ -178,8 +247,10 @@ async def page(
 
 
 async def get(executor: Executor, message_id: uuid.UUID) -> asyncpg.Record | None:
+    """A collection message; account email (reset links) is never shown through the API."""
     record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {COLUMNS} FROM messages t WHERE t.id = $1", message_id
+        f"SELECT {COLUMNS} FROM messages t WHERE t.id = $1 AND t.kind = 'collection'",
+        message_id,
     )
     return record
 

@@ -1,0 +1,162 @@
+"""Which broker the platform is talking to, so that a broker which lost its data is noticed.
+
+The embedded broker keeps topics, offsets and groups in memory: a restart forgets every event
+it had not yet handed to a consumer. The platform does not rely on the broker to remember.
+The first record of the one-partition topic `remit.broker_epoch` names the broker's epoch (the
+first service to find the topic empty writes a fresh UUID; whoever wrote first wins, since
+every service reads offset 0). A broker that lost its data has no such record, so it gets a
+new epoch. On Apache Kafka the topic is created with unlimited retention, so its epoch never
+changes.
+
+Each outbox row records the epoch it was published under. When a service sees a new epoch
+it publishes again every row published under an older one (consumers skip what they already
+handled, by event id), rejoins its consumer group and says so once, in its log and health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from shared.db import DATABASE_ERRORS, Executor
+from shared.kafka import PublishRaw, ensure_topics
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EPOCH_TOPIC = "remit.broker_epoch"
+_PARTITION = TopicPartition(EPOCH_TOPIC, 0)
+
+
+async def republish_older(executor: Executor, epoch: uuid.UUID) -> int:
+    """Mark every row published under another epoch unpublished; the relay sends it again.
+
+    Rows published before epochs were recorded (no epoch) are left alone."""
+    replayed = await executor.fetchval(
+        "WITH again AS (UPDATE outbox SET published_at = NULL, published_epoch = NULL "
+        "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING 1) "
+        "SELECT count(*) FROM again",
+        epoch,
+    )
+    return int(replayed)
+
+
+class BrokerEpoch:
+    """The current broker epoch, as one service knows it, and what losing the last one cost."""
+
+    def __init__(self, settings: Settings, publish_raw: PublishRaw) -> None:
+        self.settings = settings
+        self.publish_raw = publish_raw
+        self.current: uuid.UUID | None = None
+        self.known = asyncio.Event()
+        self.lost_at: datetime | None = None
+        self.republished = 0
+        self._reader = _Reader(settings, publish_raw)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "epoch": str(self.current) if self.current else None,
+            "dataLostAt": self.lost_at.isoformat() if self.lost_at else None,
+            "eventsRepublished": self.republished,
+        }
+
+    async def watch(
+        self, pool: asyncpg.Pool, on_lost: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Check the broker's epoch every few seconds for the life of the service."""
+        interval = self.settings.kafka_epoch_check_interval_ms / 1000
+        try:
+            while True:
+                try:
+                    await self.check(pool, on_lost)
+                except (KafkaError, TimeoutError, *DATABASE_ERRORS) as error:
+                    logger.debug("broker epoch check failed", extra={"error": repr(error)})
+                await asyncio.sleep(interval)
+        finally:
+            await self.close()
+
+    async def check(
+        self, pool: asyncpg.Pool, on_lost: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Read the broker's epoch once; a new one republishes what the old broker had."""
+        seen = await self._reader.epoch()
+        if seen != self.current:
+            await self._changed(pool, seen, on_lost)
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+    async def _changed(
+        self,
+        pool: asyncpg.Pool,
+        seen: uuid.UUID,
+        on_lost: Callable[[], Awaitable[None]] | None,
+    ) -> None:
+        first_sight = self.current is None
+        republished = await republish_older(pool, seen)
+        self.current = seen
+        self.known.set()
+        if first_sight and not republished:
+            logger.info("broker epoch", extra={"epoch": str(seen)})
+            return
+        self.lost_at = datetime.now(UTC)
+        self.republished += republished
+        logger.error(
+            "the broker lost its data (new broker epoch); events published to it since the "
+            "last epoch are published again and the consumer group is joined afresh",
+            extra={"epoch": str(seen), "republished": republished},
+        )
+        if on_lost is not None:
+            await on_lost()
+
+
+class _Reader:
+    """Reads offset 0 of the epoch topic, writing a fresh epoch there if the topic is empty."""
+
+    def __init__(self, settings: Settings, publish_raw: PublishRaw) -> None:
+        self.settings = settings
+        self.publish_raw = publish_raw
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def epoch(self) -> uuid.UUID:
+        consumer = await self._started()
+        for _ in range(3):
+            consumer.seek(_PARTITION, 0)
+            found = await consumer.getmany(_PARTITION, timeout_ms=1000, max_records=1)
+            records = found.get(_PARTITION)
+            if records:
+                return uuid.UUID((records[0].value or b"").decode())
+            # Empty or gone: this broker has no epoch yet (or was too slow to answer; a second
+            # record is harmless, offset 0 decides).
+            await ensure_topics(
+                self.settings, [EPOCH_TOPIC], partitions=1, config={"retention.ms": "-1"}
+            )
+            await self.publish_raw(EPOCH_TOPIC, None, str(uuid.uuid4()).encode(), {})
+        raise TimeoutError("the broker epoch could not be read back")
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                enable_auto_commit=False,
+                request_timeout_ms=self.settings.kafka_request_timeout_ms,
+                metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
+            )
+            await consumer.start()
+            consumer.assign([_PARTITION])
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            with contextlib.suppress(KafkaError):
+                await self._consumer.stop()
