@@ -71,6 +71,13 @@ def platform() -> Iterator[Platform]:
             "STEP_RETRY_DELAY": "1",
             # AI tasks a killed worker left half done are taken up again within seconds.
             "AI_TASK_LEASE": "5",
+            # A stalled SMTP server is given up on within seconds, and a send a crash left
+            # `sending` is settled `unknown` soon after; a step unheard of is asked for again.
+            "SMTP_TIMEOUT_S": "3",
+            "SEND_DEADLINE_S": "10",
+            "SENDING_SETTLE_AFTER_S": "20",
+            "STEP_REDRIVE_AFTER_S": "30",
+            "SHUTDOWN_DRAIN_S": "5",
             # Webhooks are verified with this token; with no account SID, sends stay simulated.
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "LOG_LEVEL": "INFO",
