@@ -11,15 +11,19 @@ here (docs/architecture.md, "Diagnostics"):
 - Tansu answers committed offsets only for partitions named explicitly, lists only the groups
   that have committed an offset, and sends no member metadata, so a group's subscriptions are
   unknown there. Committed offsets are asked for every partition of every topic; the
-  services' own groups are looked up by name; and a partition a group never committed on
-  counts only when the broker names the group's subscriptions (Apache Kafka does).
+  services' own groups are looked up by name, with the topics the event catalogue says they
+  consume; and a partition a group never committed on counts from its beginning when the
+  group's topics are known (from the broker, as Apache Kafka names them, or the catalogue).
+
+Besides how many events wait, the age of the oldest one: the timestamp of the record at each
+lagging partition's committed offset (where the group would read next).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,21 +54,46 @@ class GroupOffsets:
     subscriptions: frozenset[str] | None  # None when the broker does not say
 
 
-def topic_lag(group: GroupOffsets, offsets: PartitionOffsets) -> dict[str, int]:
-    """Messages each topic's partitions hold beyond the group's committed offsets.
+def next_offsets(group: GroupOffsets, offsets: PartitionOffsets) -> dict[TopicPartition, int]:
+    """Where the group reads next in each partition it consumes and is behind on.
 
     A subscribed partition without a commit counts from its beginning, where the consumers
-    (`auto_offset_reset="earliest"`) would start.
-    """
-    lag: dict[str, int] = {}
+    (`auto_offset_reset="earliest"`) would start."""
+    behind: dict[TopicPartition, int] = {}
     for tp, end in offsets.end.items():
         committed = group.committed.get(tp)
         if committed is None:
             if group.subscriptions is None or tp.topic not in group.subscriptions:
                 continue
             committed = offsets.begin.get(tp, 0)
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(end - committed, 0)
+        if end > committed:
+            behind[tp] = committed
+    return behind
+
+
+def topic_lag(group: GroupOffsets, offsets: PartitionOffsets) -> dict[str, int]:
+    """Messages each topic's partitions hold beyond the group's committed offsets."""
+    lag: dict[str, int] = {}
+    for tp, committed in next_offsets(group, offsets).items():
+        lag[tp.topic] = lag.get(tp.topic, 0) + offsets.end[tp] - committed
     return dict(sorted(lag.items()))
+
+
+async def oldest_waiting(
+    reader: AIOKafkaConsumer, positions: Collection[tuple[TopicPartition, int]]
+) -> dict[tuple[TopicPartition, int], float]:
+    """The broker timestamp (epoch seconds) of the record at each (partition, offset)."""
+    found: dict[tuple[TopicPartition, int], float] = {}
+    partitions = sorted({tp for tp, _ in positions})
+    if not partitions:
+        return found
+    reader.assign(partitions)
+    for tp, offset in sorted(positions):
+        reader.seek(tp, offset)
+        records = (await reader.getmany(tp, timeout_ms=1000, max_records=1)).get(tp, [])
+        if records:
+            found[(tp, offset)] = records[0].timestamp / 1000
+    return found
 
 
 def dead_letter_counts(offsets: PartitionOffsets) -> dict[str, int]:
@@ -169,13 +198,18 @@ async def _describe(admin: AIOKafkaAdminClient, group: str) -> tuple[str, list[A
 
 
 async def group_offsets(
-    admin: AIOKafkaAdminClient, partitions: list[Any], expected: Collection[str] = ()
+    admin: AIOKafkaAdminClient,
+    partitions: list[Any],
+    expected: Mapping[str, Collection[str]] | None = None,
 ) -> list[GroupOffsets]:
-    """Every group the broker lists, plus the `expected` ones it knows by name.
+    """Every group the broker lists, plus the `expected` ones (group → the topics it consumes)
+    it knows by name.
 
     Tansu lists only groups that have committed an offset, so a service's group that has not
-    consumed anything yet is looked up by its name.
+    consumed anything yet is looked up by its name; and it names no group's topics, so the
+    expected groups' topics come from `expected` then.
     """
+    expected = expected or {}
     listed = {group for group, _protocol in await admin.list_consumer_groups()}
     found = []
     for group in sorted(listed | set(expected)):
@@ -189,14 +223,38 @@ async def group_offsets(
         }
         if group not in listed and not members and not committed:
             continue  # no such group (yet)
-        found.append(GroupOffsets(group, state, len(members), committed, _subscriptions(members)))
+        subscriptions = _subscriptions(members)
+        if subscriptions is None and group in expected:
+            subscriptions = frozenset(expected[group])
+        found.append(GroupOffsets(group, state, len(members), committed, subscriptions))
     return found
 
 
+@dataclass(frozen=True)
+class BrokerReading:
+    offsets: PartitionOffsets
+    groups: list[GroupOffsets]
+    # The timestamp of the next record each group would read, per (partition, offset).
+    next_record_at: dict[tuple[TopicPartition, int], float]
+
+    def waiting(self, group: GroupOffsets, now: float) -> dict[str, dict[str, Any]]:
+        """Per topic the group is behind on: events waiting, and the oldest one's age."""
+        topics: dict[str, dict[str, Any]] = {}
+        for tp, committed in next_offsets(group, self.offsets).items():
+            entry = topics.setdefault(tp.topic, {"waiting": 0, "oldestAgeS": None})
+            entry["waiting"] += self.offsets.end[tp] - committed
+            stamped = self.next_record_at.get((tp, committed))
+            if stamped is not None:
+                age = round(max(now - stamped, 0.0), 1)
+                entry["oldestAgeS"] = max(entry["oldestAgeS"] or 0.0, age)
+        return dict(sorted(topics.items()))
+
+
 async def read_broker(
-    settings: Settings, expected_groups: Collection[str] = ()
-) -> tuple[PartitionOffsets, list[GroupOffsets]]:
-    """Offsets of every partition and every consumer group's commits."""
+    settings: Settings, expected_groups: Mapping[str, Collection[str]] | None = None
+) -> BrokerReading:
+    """Offsets of every partition, every consumer group's commits, and the timestamps of the
+    records the groups would read next."""
     reader = new_reader(settings)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -211,8 +269,14 @@ async def read_broker(
                 partition_offsets(reader, partitions),
                 group_offsets(admin, partitions, expected_groups),
             )
+            positions = {
+                (tp, committed)
+                for group in groups
+                for tp, committed in next_offsets(group, offsets).items()
+            }
+            stamps = await oldest_waiting(reader, positions)
         finally:
             await admin.close()
     finally:
         await reader.stop()
-    return offsets, groups
+    return BrokerReading(offsets, groups, stamps)

@@ -10,6 +10,7 @@ most.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ from shared import broker_stats, dead_letters
 from shared.cache_clear import PROTECTED_PREFIXES
 from shared.db import Connection
 from shared.settings import SERVICE_NAMES, ServiceName, Settings
+from shared.topics import consumed_topics
 
 
 @dataclass(frozen=True)
@@ -159,15 +161,21 @@ async def redis(client: Redis, max_scanned: int = 100_000) -> Section:
 
 
 async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
-    offsets, groups = await broker_stats.read_broker(settings, SERVICE_NAMES)
+    reading = await broker_stats.read_broker(settings, consumed_topics())
+    offsets, groups = reading.offsets, reading.groups
+    now = time.time()
     lag = {}
     for group in groups:
-        by_topic = broker_stats.topic_lag(group, offsets)
+        waiting = reading.waiting(group, now)
+        ages = [
+            entry["oldestAgeS"] for entry in waiting.values() if entry["oldestAgeS"] is not None
+        ]
         lag[group.group] = {
             "state": group.state,
             "members": group.members,
-            "lag": sum(by_topic.values()),
-            "topics": {topic: n for topic, n in by_topic.items() if n},
+            "lag": sum(entry["waiting"] for entry in waiting.values()),
+            "oldestAgeS": max(ages, default=None),
+            "topics": waiting,
         }
     async with pool.acquire() as connection:
         replayed = await dead_letters.replayed_counts(connection)
@@ -186,8 +194,8 @@ async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
         )
     if any(group.subscriptions is None for group in groups):
         notes.append(
-            "the broker does not name the topics of every group (Tansu sends no member "
-            "metadata; a group with no members has none): partitions such a group never "
+            "the broker does not name the topics of every group that is not one of the "
+            "services' (Tansu sends no member metadata): partitions such a group never "
             "committed an offset on are not counted in its lag"
         )
     return {

@@ -94,3 +94,12 @@ def check_topic_name(topic: str) -> str:
 
 def all_topics() -> list[str]:
     return [name for event in EVENT_TYPES for name in (event, dead_letter_topic(event))]
+
+
+def consumed_topics() -> dict[str, list[str]]:
+    """Each consuming service's group and the topics it consumes."""
+    groups: dict[str, list[str]] = {}
+    for event_type, spec in EVENTS.items():
+        for consumer in spec.consumers:
+            groups.setdefault(consumer, []).append(event_type)
+    return groups

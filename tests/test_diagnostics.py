@@ -5,20 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from shared.broker_stats import GroupOffsets, PartitionOffsets, dead_letter_counts, topic_lag
+from shared.broker_stats import (
+    BrokerReading,
+    GroupOffsets,
+    PartitionOffsets,
+    dead_letter_counts,
+    read_broker,
+    topic_lag,
+)
 from shared.cache_clear import is_protected
 from shared.db import connect
 from shared.dead_letters import decode, refusal, replay_headers
 from shared.diagnostics import Fact, as_json, render, slowest_statements
+from shared.kafka import ensure_topics
 from tests.agents_helpers import agents_sql
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.helpers import eventually, publish_raw, run_remit, user_created
@@ -102,6 +111,7 @@ async def test_the_report_has_every_section(client, admin_token):
     kafka = report["kafka"]
     for group in ("agents", "campaigns", "notifier"):  # one consumer group per consuming service
         assert isinstance(kafka["consumerLag"].get(group, {}).get("lag"), int), kafka
+        assert "oldestAgeS" in kafka["consumerLag"][group]
     assert isinstance(kafka["deadLetters"]["total"], int)
     assert isinstance(kafka["notes"], list)
 
@@ -395,6 +405,44 @@ async def test_several_records_in_one_batch_are_all_counted_and_listed(
     assert {f"{run}-{n}" for n in range(5)} <= keys
 
 
+async def test_lag_counts_every_waiting_event_and_the_oldest_ones_age(settings):
+    """On the embedded broker too: a group that has joined but never committed, whose topics
+    the broker does not name, lags by every event in its topics (five of them sent as one
+    batch, which Tansu under-reports), and the oldest has waited since before the reading."""
+    topic, group = f"tests.lag_{uuid.uuid4().hex[:8]}", f"lag-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=200)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, b"x", partition=n // 5) for n in range(8)]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    member = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    await member.start()
+    try:
+        await eventually(lambda: _assigned(member), bool, timeout=30)
+        await asyncio.sleep(1)
+        reading = await read_broker(settings, {group: [topic]})
+    finally:
+        await member.stop()
+    found = next(g for g in reading.groups if g.group == group)
+    waiting = reading.waiting(found, time.time())
+    assert waiting[topic]["waiting"] == 8, waiting
+    assert waiting[topic]["oldestAgeS"] >= 1.0, waiting
+
+
+async def _assigned(consumer) -> set[Any]:
+    return set(consumer.assignment())
+
+
 def test_lag_and_counts_are_plain_arithmetic():
     a0, a1, dlq = TopicPartition("a.b", 0), TopicPartition("a.b", 1), TopicPartition("a.b.dlq", 0)
     offsets = PartitionOffsets(
@@ -405,6 +453,11 @@ def test_lag_and_counts_are_plain_arithmetic():
     subscribed = GroupOffsets("g", "Stable", 1, {a0: 4}, subscriptions=frozenset({"a.b"}))
     assert topic_lag(subscribed, offsets) == {"a.b": 6 + 5}  # a1 counts from its beginning
     assert dead_letter_counts(offsets) == {"a.b.dlq": 3}
+    # The oldest waiting event: the record each partition would be read from next.
+    reading = BrokerReading(offsets, [subscribed], {(a0, 4): 1000.0, (a1, 2): 1030.0})
+    assert reading.waiting(subscribed, now=1060.0) == {"a.b": {"waiting": 11, "oldestAgeS": 60.0}}
+    caught_up = GroupOffsets("g", "Stable", 1, {a0: 10, a1: 7}, subscriptions=None)
+    assert reading.waiting(caught_up, now=1060.0) == {}
 
 
 def test_dead_letters_are_decoded_and_replayed_unchanged_but_for_the_headers():

@@ -62,7 +62,14 @@ async def create_task(connection: Connection, event: Envelope) -> None:
 
 async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
     if task["status"] == "completed":
-        await tasks.publish(connection, "task.completed", task, outcome=task["outcome"])
+        promised = task["promised_date"]
+        await tasks.publish(
+            connection,
+            "task.completed",
+            task,
+            outcome=task["outcome"],
+            promisedDate=promised.isoformat() if promised else None,
+        )
     elif task["status"] == "failed":
         await tasks.publish(
             connection,

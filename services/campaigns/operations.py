@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.campaigns.domain.contact_window import ContactWindow
-from services.campaigns.domain.lifecycle import Action, Status, transition
+from services.campaigns.domain.lifecycle import (
+    Action,
+    IllegalTransitionError,
+    Status,
+    transition,
+)
 from services.campaigns.domain.start_checks import (
     CustomerFacts,
     PaymentFacts,
@@ -20,10 +25,10 @@ from services.campaigns.domain.start_checks import (
 )
 from services.campaigns.stores import campaigns, customers, payments
 from shared.context import request_id_var
-from shared.db import Connection
+from shared.db import Connection, select_by_ids
 from shared.errors import ApiError
-from shared.events import new_event
-from shared.outbox import enqueue
+from shared.events import Envelope, new_event
+from shared.outbox import enqueue, enqueue_many
 from shared.settings import Settings
 from shared.tracing import current_traceparent
 
@@ -49,29 +54,112 @@ async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asy
     return campaign
 
 
-async def _publish(
-    connection: Connection, event_type: str, campaign: asyncpg.Record, **extra: Any
-) -> None:
+def _event(event_type: str, campaign: asyncpg.Record, **extra: Any) -> Envelope:
     payload = {
         "campaignId": str(campaign["id"]),
         "customerId": str(campaign["customer_id"]),
         "paymentId": str(campaign["payment_id"]),
         **extra,
     }
-    await enqueue(connection, new_event(event_type, "campaigns", payload), str(campaign["id"]))
+    return new_event(event_type, "campaigns", payload)
+
+
+async def _publish(
+    connection: Connection, event_type: str, campaign: asyncpg.Record, **extra: Any
+) -> None:
+    await enqueue(connection, _event(event_type, campaign, **extra), str(campaign["id"]))
 
 
 async def start(
     connection: Connection, campaign_id: uuid.UUID, window: ContactWindow, now: datetime
 ) -> None:
-    campaign = await locked_campaign(connection, campaign_id)
-    new_status = transition(
-        Status(campaign["status"]), Action.START, starts_later=campaign["start_at"] is not None
+    """Start one campaign; its refusal is raised (404, 409 or 422)."""
+    refused = await start_many(connection, [campaign_id], window, now)
+    if campaign_id in refused:
+        raise refused[campaign_id]
+
+
+async def start_many(
+    connection: Connection, campaign_ids: list[uuid.UUID], window: ContactWindow, now: datetime
+) -> dict[uuid.UUID, Exception]:
+    """Start campaigns now (or schedule those with a `startAt`), a handful of statements for
+    all of them; returns the ones that cannot start, each with the error it would get alone
+    (ApiError 404 or 422, IllegalTransitionError). The others' runs, states and events are
+    written; the caller commits."""
+    ids = sorted(set(campaign_ids))
+    found = await select_by_ids(connection, campaigns.COLUMNS, "campaigns", ids, lock=True)
+    customer_rows = await select_by_ids(
+        connection, customers.COLUMNS, "customers", [c["customer_id"] for c in found.values()]
     )
-    customer = await customers.get(connection, campaign["customer_id"])
-    payment = await payments.get(connection, campaign["payment_id"])
-    steps = await campaigns.steps(connection, campaign_id)
-    problem = start_problem(
+    payment_rows = await select_by_ids(
+        connection, payments.COLUMNS, "payments", [c["payment_id"] for c in found.values()]
+    )
+    steps_by_campaign = await campaigns.steps_of(connection, list(found))
+    refused: dict[uuid.UUID, Exception] = {}
+    runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]] = []
+    activated: list[asyncpg.Record] = []
+    scheduled: list[uuid.UUID] = []
+    for campaign_id in ids:
+        campaign = found.get(campaign_id)
+        if campaign is None:
+            refused[campaign_id] = ApiError(
+                404, "Not Found", f"Campaign {campaign_id} does not exist"
+            )
+            continue
+        try:
+            new_status = transition(
+                Status(campaign["status"]),
+                Action.START,
+                starts_later=campaign["start_at"] is not None,
+            )
+        except IllegalTransitionError as error:
+            refused[campaign_id] = error
+            continue
+        customer = customer_rows.get(campaign["customer_id"])
+        payment = payment_rows.get(campaign["payment_id"])
+        steps = steps_by_campaign[campaign_id]
+        problem = _start_problem(campaign, customer, payment, steps, now)
+        if problem:
+            refused[campaign_id] = CampaignCannotStartError(problem)
+            continue
+        assert customer is not None
+        base = campaign["start_at"] or now
+        runs.extend(
+            (
+                campaign_id,
+                step["id"],
+                step["position"],
+                step["channel"],
+                window.next_allowed(base + step["delay"], customer["timezone"]),
+            )
+            for step in steps
+        )
+        if new_status is Status.ACTIVE:
+            activated.append(campaign)
+        else:
+            scheduled.append(campaign_id)
+    await campaigns.create_runs(connection, runs)
+    origin = (request_id_var.get(), current_traceparent())
+    await campaigns.mark_started(connection, [c["id"] for c in activated], now, *origin)
+    await campaigns.mark_scheduled(connection, scheduled, *origin)
+    await enqueue_many(
+        connection,
+        [
+            (_event("campaign.started", campaign, startedAt=now.isoformat()), str(campaign["id"]))
+            for campaign in activated
+        ],
+    )
+    return refused
+
+
+def _start_problem(
+    campaign: asyncpg.Record,
+    customer: asyncpg.Record | None,
+    payment: asyncpg.Record | None,
+    steps: list[asyncpg.Record],
+    now: datetime,
+) -> str | None:
+    return start_problem(
         CustomerFacts(
             customer["id"],
             customer["company_name"],
@@ -92,31 +180,6 @@ async def start(
         campaign["start_at"],
         now,
     )
-    if problem:
-        raise CampaignCannotStartError(problem)
-    assert customer is not None
-    base = campaign["start_at"] or now
-    await campaigns.create_runs(
-        connection,
-        campaign_id,
-        [
-            (
-                step["id"],
-                step["position"],
-                step["channel"],
-                window.next_allowed(base + step["delay"], customer["timezone"]),
-            )
-            for step in steps
-        ],
-    )
-    origin = {"start_request_id": request_id_var.get(), "start_traceparent": current_traceparent()}
-    if new_status is Status.ACTIVE:
-        await campaigns.set_state(
-            connection, campaign_id, status=new_status.value, started_at=now, **origin
-        )
-        await _publish(connection, "campaign.started", campaign, startedAt=now.isoformat())
-    else:
-        await campaigns.set_state(connection, campaign_id, status=new_status.value, **origin)
 
 
 async def activate_due(connection: Connection, now: datetime) -> int:

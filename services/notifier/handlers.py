@@ -46,13 +46,13 @@ async def send_password_reset(connection: Connection, event: Envelope) -> None:
         connection,
         {
             "idempotencyKey": f"password-reset:{event.event_id}",
-            "kind": "account",
             "channel": "email",
             "to": payload["email"],
             "subject": "Reset your Remit password",
             "body": text,
-            "html": markup,
         },
+        kind="account",
+        html=markup,
     )
 
 

@@ -49,7 +49,16 @@ def _state_conflicts() -> Iterator[None]:
     try:
         yield
     except IllegalTransitionError as error:
-        raise ApiError(409, "Conflict", str(error)) from None
+        raise _as_api_error(error) from None
+
+
+def _as_api_error(error: Exception) -> ApiError:
+    """What the API answers for a refused state change."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, IllegalTransitionError):
+        return ApiError(409, "Conflict", str(error))
+    raise error
 
 
 async def _fetch(deps: Resources, campaign_id: uuid.UUID) -> Campaign:
@@ -122,26 +131,18 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
     cannot start is listed in `refused` with the answer it would have had; the rest start."""
     window = operations.contact_window(deps.settings)
     now = clock.now()
-    started: list[uuid.UUID] = []
-    refused: list[StartRefused] = []
     async with deps.pool.acquire() as connection, connection.transaction():
-        # One lock order for every caller: two overlapping bulk starts cannot deadlock.
-        for campaign_id in sorted(set(body.campaign_ids)):
-            try:
-                with _state_conflicts():
-                    async with connection.transaction():  # a savepoint per campaign
-                        await operations.start(connection, campaign_id, window, now)
-            except ApiError as error:
-                refused.append(
-                    StartRefused(
-                        campaign_id=campaign_id,
-                        status=error.status,
-                        error=error.error,
-                        details=str(error.details),
-                    )
-                )
-            else:
-                started.append(campaign_id)
+        refusals = await operations.start_many(connection, body.campaign_ids, window, now)
+    refused = [
+        StartRefused(
+            campaign_id=campaign_id,
+            status=error.status,
+            error=error.error,
+            details=str(error.details),
+        )
+        for campaign_id, error in ((i, _as_api_error(e)) for i, e in sorted(refusals.items()))
+    ]
+    started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
     return BulkStartOut(started=started, refused=refused)
 
 

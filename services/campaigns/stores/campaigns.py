@@ -118,14 +118,64 @@ async def steps(executor: Executor, campaign_id: uuid.UUID) -> list[asyncpg.Reco
     )
 
 
-async def create_runs(
-    connection: Connection, campaign_id: uuid.UUID, runs: list[tuple[uuid.UUID, int, str, datetime]]
+async def mark_started(
+    connection: Connection,
+    campaign_ids: list[uuid.UUID],
+    now: datetime,
+    request_id: str | None,
+    traceparent: str | None,
 ) -> None:
-    """One pending run per step: `(step_id, position, channel, due_at)`."""
-    await connection.executemany(
+    """Campaigns that became active now, with the request that started them (for tracing)."""
+    await connection.execute(
+        "UPDATE campaigns SET status = 'active', started_at = $2, start_request_id = $3, "
+        "start_traceparent = $4, updated_at = now() WHERE id = ANY($1::uuid[])",
+        campaign_ids,
+        now,
+        request_id,
+        traceparent,
+    )
+
+
+async def mark_scheduled(
+    connection: Connection,
+    campaign_ids: list[uuid.UUID],
+    request_id: str | None,
+    traceparent: str | None,
+) -> None:
+    """Campaigns that start at their `startAt`."""
+    await connection.execute(
+        "UPDATE campaigns SET status = 'scheduled', start_request_id = $2, "
+        "start_traceparent = $3, updated_at = now() WHERE id = ANY($1::uuid[])",
+        campaign_ids,
+        request_id,
+        traceparent,
+    )
+
+
+async def steps_of(executor: Executor, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """The steps of several campaigns, each campaign's in order."""
+    found: dict[uuid.UUID, list[Any]] = {campaign_id: [] for campaign_id in campaign_ids}
+    for row in await executor.fetch(
+        "SELECT campaign_id, id, position, channel, delay, tone, template FROM campaign_steps "
+        "WHERE campaign_id = ANY($1::uuid[]) ORDER BY campaign_id, position",
+        campaign_ids,
+    ):
+        found[row["campaign_id"]].append(row)
+    return found
+
+
+async def create_runs(
+    connection: Connection, runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]]
+) -> None:
+    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`."""
+    if not runs:
+        return
+    await connection.execute(
         "INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        [(uuid.uuid4(), campaign_id, *run) for run in runs],
+        "SELECT gen_random_uuid(), r.campaign_id, r.step_id, r.position, r.channel, r.due_at "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[]) "
+        "AS r(campaign_id, step_id, position, channel, due_at)",
+        *(list(column) for column in zip(*runs, strict=True)),
     )
 
 

@@ -25,8 +25,16 @@ COLUMNS = (
 )
 
 
-async def queue(connection: Connection, request: dict[str, Any]) -> bool:
-    """Record a send request; False when its idempotency key was seen before."""
+async def queue(
+    connection: Connection,
+    request: dict[str, Any],
+    *,
+    kind: str = "collection",
+    html: str | None = None,
+) -> bool:
+    """Record a send request; False when its idempotency key was seen before. Only the
+    notifier itself queues `account` email (no request from another service can skip the
+    collection guards)."""
     inserted = await connection.fetchval(
         "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
         "channel, recipient, timezone, subject, body, request_id, traceparent, kind, html) "
@@ -45,8 +53,8 @@ async def queue(connection: Connection, request: dict[str, Any]) -> bool:
         request["body"],
         request_id_var.get(),
         current_traceparent(),
-        request.get("kind", "collection"),
-        request.get("html"),
+        kind,
+        html,
     )
     return bool(inserted)
 
@@ -203,7 +211,9 @@ async def tell_again(connection: Connection, message: asyncpg.Record) -> bool:
     """Publish a settled message's result once more (whoever asked again may have missed it);
     False while it is still on its way (its result will be published when it settles)."""
     status = message["status"]
-    if status in ("sent", "delivered"):
+    if status == "delivered":
+        await publish(connection, "message.delivered", message, providerId=message["provider_id"])
+    elif status == "sent":
         await publish(
             connection,
             "message.sent",
