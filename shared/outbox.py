@@ -38,20 +38,23 @@ async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
 
 
 async def enqueue_many(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
-    """Record several `(event, key)` pairs in one round trip, in the order given."""
+    """Record several `(event, key)` pairs in one statement, in the order given; the relay is
+    notified when the transaction commits."""
     if not events:
         return
     await connection.execute(
+        "WITH added AS ("
         "INSERT INTO outbox (event_id, topic, event_key, envelope) "
         "SELECT e.event_id, e.topic, e.event_key, e.envelope "
         "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) "
-        "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, n) ORDER BY n",
+        "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, n) ORDER BY n RETURNING 1) "
+        "SELECT pg_notify('outbox_' || current_schema(), '') FROM (SELECT 1) once "
+        "WHERE EXISTS (SELECT 1 FROM added)",
         [event.event_id for event, _ in events],
         [event.type for event, _ in events],
         [key for _, key in events],
         [event.model_dump(mode="json") for event, _ in events],
     )
-    await connection.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
 
 
 class OutboxRelay:

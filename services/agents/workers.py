@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +19,15 @@ from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection, rows_affected
-from shared.events import new_event
-from shared.outbox import enqueue
+from shared.events import Envelope, new_event
+from shared.outbox import enqueue_many
 from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
-AI_BATCH = 50  # AI tasks one worker pass takes, composes and requests
+AI_BATCH = 200  # AI tasks one worker pass takes, composes and requests
+COMPOSE_CONCURRENCY = 10  # compositions (OpenAI calls) at once
 
 
 async def assign_pending(connection: Connection, limit: int = 200) -> int:
@@ -38,21 +40,24 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
     if not pending:
         return 0
     candidates = {c.id: c for c in await agents.candidates(connection)}
-    assigned = 0
+    chosen: list[tuple[uuid.UUID, uuid.UUID]] = []
+    events: list[tuple[Envelope, str]] = []
     for task in pending:
         agent = choose_agent(list(candidates.values()), task["channel"])
         if agent is None:
             continue
-        await tasks.set_status(connection, task["id"], "assigned", assigned_agent_id=agent.id)
+        chosen.append((task["id"], agent.id))
         with continued(
             "task.assign", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
         ):
-            await tasks.publish(connection, "task.assigned", task, agentId=str(agent.id))
+            event = tasks.event("task.assigned", task, agentId=str(agent.id))
+        events.append((event, str(task["campaign_id"])))
         candidates[agent.id] = replace(
             agent, open_tasks=agent.open_tasks + 1, last_assigned_at=datetime.now(UTC)
         )
-        assigned += 1
-    return assigned
+    await tasks.assign(connection, chosen)
+    await enqueue_many(connection, events)
+    return len(chosen)
 
 
 def idempotency_key(task: asyncpg.Record) -> str:
@@ -69,34 +74,33 @@ async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]
             "LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
             limit,
         )
-        for row in rows:
-            await tasks.set_status(connection, row["id"], "in_progress", message_requested_at=None)
+        await connection.execute(
+            "UPDATE tasks SET status = 'in_progress', message_requested_at = NULL, "
+            "updated_at = now() WHERE id = ANY($1::uuid[])",
+            [row["id"] for row in rows],
+        )
         return list(rows)
 
 
-async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH) -> int:
-    """Compose each assigned AI task's message and ask the notifier to send it.
-
-    The task is marked in progress first and the message requested afterwards, outside any
-    lock: OpenAI may take seconds. A crash in between leaves the task in progress until the
-    reaper requeues it; the next try requests with the same idempotency key.
-    """
-    taken = await _take_ai_tasks(pool, limit)
-    for task in taken:
-        with continued(
-            "task.compose", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
-        ):
-            step: dict[str, Any] = task["step"]
-            facts = facts_from_step(step, clock.now().date())
-            history = (
-                f"escalation step {step.get('position', 1)}, attempt {step.get('attempt', 1)}; "
-                f"{step['payment']['amountPaid']} {step['payment']['currency']} paid so far"
-            )
-            composed = await brain.compose(
-                task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
-            )
-            customer = step["customer"]
-            payload = {
+async def _message_request(brain: Brain, task: asyncpg.Record) -> Envelope:
+    """Compose the task's message: the `message.requested` event, in the task's trace."""
+    with continued(
+        "task.compose", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
+    ):
+        step: dict[str, Any] = task["step"]
+        facts = facts_from_step(step, clock.now().date())
+        history = (
+            f"escalation step {step.get('position', 1)}, attempt {step.get('attempt', 1)}; "
+            f"{step['payment']['amountPaid']} {step['payment']['currency']} paid so far"
+        )
+        composed = await brain.compose(
+            task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
+        )
+        customer = step["customer"]
+        return new_event(
+            "message.requested",
+            "agents",
+            {
                 "idempotencyKey": idempotency_key(task),
                 "taskId": str(task["id"]),
                 "campaignId": str(task["campaign_id"]),
@@ -109,21 +113,43 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
                 "subject": composed.draft.subject,
                 "body": composed.draft.body,
                 "composedBy": composed.source,
-            }
-            async with pool.acquire() as connection, connection.transaction():
-                current = await tasks.get(connection, task["id"], lock=True)
-                if current is None or current["status"] != "in_progress":
-                    continue  # cancelled meanwhile (the campaign ended)
-                await enqueue(
-                    connection,
-                    new_event("message.requested", "agents", payload),
-                    str(task["campaign_id"]),
-                )
-                await connection.execute(
-                    "UPDATE tasks SET message_requested_at = now(), updated_at = now() "
-                    "WHERE id = $1",
-                    task["id"],
-                )
+            },
+        )
+
+
+async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH) -> int:
+    """Compose each assigned AI task's message and ask the notifier to send it.
+
+    The tasks are marked in progress first; their messages are composed outside any lock
+    (OpenAI may take seconds, so at most COMPOSE_CONCURRENCY at once), then requested in one
+    transaction, skipping tasks cancelled meanwhile. A crash in between leaves them in
+    progress until they are resumed; the next try requests with the same idempotency key.
+    """
+    taken = await _take_ai_tasks(pool, limit)
+    if not taken:
+        return 0
+    gate = asyncio.Semaphore(COMPOSE_CONCURRENCY)
+
+    async def compose(task: asyncpg.Record) -> Envelope:
+        async with gate:
+            return await _message_request(brain, task)
+
+    requests = await asyncio.gather(*(compose(task) for task in taken))
+    async with pool.acquire() as connection, connection.transaction():
+        still = await tasks.still_in_progress(connection, [task["id"] for task in taken])
+        await enqueue_many(
+            connection,
+            [
+                (request, str(task["campaign_id"]))
+                for task, request in zip(taken, requests, strict=True)
+                if task["id"] in still
+            ],
+        )
+        await connection.execute(
+            "UPDATE tasks SET message_requested_at = now(), updated_at = now() "
+            "WHERE id = ANY($1::uuid[])",
+            list(still),
+        )
     return len(taken)
 
 

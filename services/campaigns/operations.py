@@ -273,9 +273,22 @@ async def end(
     connection: Connection, campaign_id: uuid.UUID, action: Action, reason: str, now: datetime
 ) -> None:
     """Cancel, complete or fail: remaining steps are cancelled and nothing more is sent."""
-    campaign = await locked_campaign(connection, campaign_id)
+    await _end(connection, await locked_campaign(connection, campaign_id), action, reason, now)
+
+
+async def _end(
+    connection: Connection,
+    campaign: asyncpg.Record,
+    action: Action,
+    reason: str,
+    now: datetime,
+    *,
+    runs_left: bool = True,
+) -> None:
+    campaign_id = campaign["id"]
     status = transition(Status(campaign["status"]), action)
-    await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
+    if runs_left:
+        await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
     await campaigns.set_state(connection, campaign_id, status=status.value, ended_at=now)
     event = {Action.CANCEL: "campaign.cancelled", Action.COMPLETE: "campaign.completed"}.get(
         action, "campaign.failed"
@@ -288,7 +301,9 @@ async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: 
     if campaign["status"] in (Status.ACTIVE, Status.PAUSED) and not await campaigns.unfinished_runs(
         connection, campaign_id
     ):
-        await end(connection, campaign_id, Action.COMPLETE, "every step has run", now)
+        await _end(
+            connection, campaign, Action.COMPLETE, "every step has run", now, runs_left=False
+        )
 
 
 def end_of_day(day: date, zone: str) -> datetime:

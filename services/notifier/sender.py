@@ -55,7 +55,9 @@ async def _prepare(
     Account email (a password reset) is not a collection message: it passes unguarded."""
     cleared: list[tuple[asyncpg.Record, str | None]] = []
     now = clock.now()
-    for message in await messages.take_ready(connection, BATCH, now, channels):
+    ready = await messages.take_ready(connection, BATCH, now, channels)
+    suppressed = await messages.suppressions_of(connection, [m["recipient"] for m in ready])
+    for message in ready:
         if message["kind"] == "account":
             cleared.append((message, None))
             continue
@@ -63,8 +65,10 @@ async def _prepare(
             "message.guard", message["request_id"], message["traceparent"], trace.SpanKind.INTERNAL
         ):
             recipient = message["recipient"]
-            consent, calls, conversation = await messages.voice_facts(
-                connection, recipient, message["payment_id"], now
+            consent, calls, conversation = (
+                await messages.voice_facts(connection, recipient, message["payment_id"], now)
+                if message["channel"] == "voice"
+                else (False, 0, None)  # the guards ask them of calls only
             )
             verdict = check(
                 Facts(
@@ -72,8 +76,8 @@ async def _prepare(
                     recipient=recipient,
                     timezone=message["timezone"],
                     now=now,
-                    suppression=await messages.suppression_reason(
-                        connection, message["channel"], recipient
+                    suppression=messages.suppression_from(
+                        suppressed, message["channel"], recipient
                     ),
                     voice_consent=consent,
                     calls_last_7_days=calls,
@@ -178,7 +182,13 @@ async def _send_one(
                 )
             else:
                 provider_id, simulated = answer
-                await messages.mark_sent(connection, fresh["id"], provider_id, simulated)
+                # Account email's text holds a single-use link: not kept once sent.
+                forget = (
+                    {"body": "(account email: text not kept)", "html": None}
+                    if fresh["kind"] == "account"
+                    else {}
+                )
+                await messages.mark_sent(connection, fresh["id"], provider_id, simulated, **forget)
                 await messages.publish(
                     connection, "message.sent", fresh, providerId=provider_id, simulated=simulated
                 )

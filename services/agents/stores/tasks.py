@@ -9,7 +9,7 @@ import asyncpg
 
 from shared.context import request_id_var
 from shared.db import Connection, Executor, select_by_id, update_by_id
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
 from shared.tracing import current_traceparent
@@ -103,8 +103,34 @@ def event_payload(task: asyncpg.Record, **extra: Any) -> dict[str, Any]:
     }
 
 
+def event(event_type: str, task: asyncpg.Record, **extra: Any) -> Envelope:
+    return new_event(event_type, "agents", event_payload(task, **extra))
+
+
 async def publish(
     connection: Connection, event_type: str, task: asyncpg.Record, **extra: Any
 ) -> None:
-    event = new_event(event_type, "agents", event_payload(task, **extra))
-    await enqueue(connection, event, str(task["campaign_id"]))
+    await enqueue(connection, event(event_type, task, **extra), str(task["campaign_id"]))
+
+
+async def assign(connection: Connection, chosen: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Tasks given to agents: `(task_id, agent_id)` pairs."""
+    if not chosen:
+        return
+    await connection.execute(
+        "UPDATE tasks SET status = 'assigned', assigned_agent_id = a.agent_id, "
+        "updated_at = now() FROM unnest($1::uuid[], $2::uuid[]) AS a(task_id, agent_id) "
+        "WHERE tasks.id = a.task_id",
+        [task_id for task_id, _ in chosen],
+        [agent_id for _, agent_id in chosen],
+    )
+
+
+async def still_in_progress(connection: Connection, task_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these tasks are still in progress (not cancelled meanwhile), row-locked."""
+    rows = await connection.fetch(
+        "SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND status = 'in_progress' "
+        "ORDER BY id FOR UPDATE",
+        task_ids,
+    )
+    return {row["id"] for row in rows}

@@ -105,14 +105,22 @@ async def claim_for_sending(
     return claimed
 
 
-async def suppression_reason(executor: Executor, channel: str, recipient: str) -> str | None:
-    reason: str | None = await executor.fetchval(
-        "SELECT reason FROM suppressions WHERE recipient = $1 AND channel IN ($2, 'all') "
-        "ORDER BY created_at LIMIT 1",
-        recipient,
-        channel,
+async def suppressions_of(executor: Executor, recipients: list[str]) -> dict[tuple[str, str], str]:
+    """The suppression list's entries for these recipients, by (channel, recipient): the
+    oldest reason of each."""
+    rows = await executor.fetch(
+        "SELECT channel, recipient, reason FROM suppressions WHERE recipient = ANY($1::text[]) "
+        "ORDER BY created_at DESC",
+        recipients,
     )
-    return reason
+    return {(row["channel"], row["recipient"]): row["reason"] for row in rows}
+
+
+def suppression_from(
+    entries: dict[tuple[str, str], str], channel: str, recipient: str
+) -> str | None:
+    """The reason `recipient` may not be reached on `channel` (its own entry or `all`)."""
+    return entries.get((channel, recipient)) or entries.get(("all", recipient))
 
 
 async def voice_facts(
@@ -148,8 +156,7 @@ async def mark_sent(
     simulated: bool,
     **fields: Any,
 ) -> None:
-    """The provider took the message (sent by the platform clock). The text of account email
-    is not kept once sent: it holds a single-use link."""
+    """The provider took the message (sent by the platform clock)."""
     await set_state(
         connection,
         message_id,
@@ -158,11 +165,6 @@ async def mark_sent(
         simulated=simulated,
         sent_at=clock.now(),
         **fields,
-    )
-    await connection.execute(
-        "UPDATE messages SET body = '(account email: text not kept)', html = NULL "
-        "WHERE id = $1 AND kind = 'account'",
-        message_id,
     )
 
 
