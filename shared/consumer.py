@@ -329,47 +329,93 @@ class EventConsumer:
 async def handle_batch(
     pool: asyncpg.Pool, subscription: Subscription, events: list[Envelope], retry: Retry
 ) -> dict[uuid.UUID, str]:
-    """One transaction: the batch's dedup rows in one statement, then each new event's handler
-    in a savepoint. Returns the events that failed for good, with their errors (they are not
-    recorded as processed, so a replay of their dead letter runs them again)."""
-    failed: dict[uuid.UUID, str] = {}
+    """One transaction: the batch's dedup rows in one statement, then each new event's handler.
+    Returns the events that failed for good, with their errors (they are not recorded as
+    processed, so a replay of their dead letter runs them again).
+
+    The handlers first run one after another without savepoints (two round trips fewer per
+    event). Only if one of them fails is the batch rolled back and run again with a savepoint
+    per event, so that the failing event is retried, and given up, alone."""
     if not events:
-        return failed
-    async with pool.acquire() as connection, connection.transaction():
-        fresh: set[uuid.UUID] = {
-            row["event_id"]
-            for row in await connection.fetch(
-                "INSERT INTO processed_events (consumer, event_id, event_type, request_id) "
-                "SELECT $1, e.id, e.type, e.request_id "
-                "FROM unnest($2::uuid[], $3::text[], $4::text[]) AS e(id, type, request_id) "
-                "ON CONFLICT DO NOTHING RETURNING event_id",
-                subscription.name,
-                [event.event_id for event in events],
-                [event.type for event in events],
-                [event.request_id for event in events],
+        return {}
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            handled, failed = await _apply(connection, subscription, events, None)
+    except _HandlerFailedError:
+        async with pool.acquire() as connection, connection.transaction():
+            handled, failed = await _apply(connection, subscription, events, retry)
+    for event, span in handled:  # committed now; said in the event's trace
+        with trace.use_span(span):
+            logger.info(
+                "event handled", extra=_fields(event, subscription, request_id=event.request_id)
             )
-        }
-        for event in events:
-            if event.event_id not in fresh:
-                logger.info("duplicate event skipped", extra=_fields(event, subscription))
-                continue
-            fresh.discard(event.event_id)  # the same event twice in one batch runs once
-            with continued(
-                f"{subscription.topic} process",
-                event.request_id,
-                event.traceparent,
-                trace.SpanKind.CONSUMER,
-                {"messaging.system": "kafka", "messaging.destination.name": subscription.topic},
-            ):
-                error = await _run(connection, subscription, event, retry)
-            if error is not None:
-                await connection.execute(
-                    "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
-                    subscription.name,
-                    event.event_id,
-                )
-                failed[event.event_id] = error
     return failed
+
+
+class _HandlerFailedError(Exception):
+    """A handler failed in a batch run without savepoints: the batch runs again with them."""
+
+
+async def _apply(
+    connection: Connection,
+    subscription: Subscription,
+    events: list[Envelope],
+    retry: Retry | None,
+) -> tuple[list[tuple[Envelope, trace.Span]], dict[uuid.UUID, str]]:
+    """Record the batch and run its new events; returns those handled and those failed.
+    `retry` None: no savepoints, the first failure aborts the batch (`_HandlerFailedError`)."""
+    handled: list[tuple[Envelope, trace.Span]] = []
+    failed: dict[uuid.UUID, str] = {}
+    fresh: set[uuid.UUID] = {
+        row["event_id"]
+        for row in await connection.fetch(
+            "INSERT INTO processed_events (consumer, event_id, event_type, request_id) "
+            "SELECT $1, e.id, e.type, e.request_id "
+            "FROM unnest($2::uuid[], $3::text[], $4::text[]) AS e(id, type, request_id) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            subscription.name,
+            [event.event_id for event in events],
+            [event.type for event in events],
+            [event.request_id for event in events],
+        )
+    }
+    for event in events:
+        if event.event_id not in fresh:
+            logger.info("duplicate event skipped", extra=_fields(event, subscription))
+            continue
+        fresh.discard(event.event_id)  # the same event twice in one batch runs once
+        with continued(
+            f"{subscription.topic} process",
+            event.request_id,
+            event.traceparent,
+            trace.SpanKind.CONSUMER,
+            {"messaging.system": "kafka", "messaging.destination.name": subscription.topic},
+        ):
+            span = trace.get_current_span()
+            if retry is None:
+                await _run_plain(connection, subscription, event)
+                error = None
+            else:
+                error = await _run(connection, subscription, event, retry)
+        if error is None:
+            handled.append((event, span))
+            continue
+        await connection.execute(
+            "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+            subscription.name,
+            event.event_id,
+        )
+        failed[event.event_id] = error
+    return handled, failed
+
+
+async def _run_plain(connection: Connection, subscription: Subscription, event: Envelope) -> None:
+    try:
+        await subscription.handler(connection, event)
+    except Exception as failure:
+        if connection.is_closed() or isinstance(failure, DATABASE_UNAVAILABLE):
+            raise _ConnectionLostError(repr(failure)) from failure
+        raise _HandlerFailedError(repr(failure)) from failure
 
 
 async def _run(
@@ -391,7 +437,6 @@ async def _run(
             )
             await asyncio.sleep(retry.backoff(attempt))
             continue
-        logger.info("event handled", extra=_fields(event, subscription))
         return None
     return None  # no attempts at all
 
