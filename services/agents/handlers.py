@@ -44,11 +44,6 @@ async def create_task(connection: Connection, event: Envelope) -> None:
     A step asked for again (the campaigns service re-drives a step whose result it never
     heard) gets its task's result told again, or its message requested again under the same
     idempotency key (the notifier then tells the message's result again)."""
-    if await connection.fetchval(
-        "SELECT 1 FROM ended_campaigns WHERE campaign_id = $1",
-        uuid.UUID(event.payload["campaignId"]),
-    ):
-        return
     task = await tasks.insert(connection, event.payload, event.payload["channel"])
     if task is not None:
         await tasks.publish(connection, "task.created", task)
@@ -91,12 +86,13 @@ async def _task_for(connection: Connection, payload: dict[str, object]) -> async
 
 async def message_done(connection: Connection, event: Envelope) -> None:
     """Sent (or delivered): the step's work is done."""
-    task = await _task_for(connection, event.payload)
-    if task is None or task["status"] not in tasks.OPEN:
-        return
+    task_id = event.payload.get("taskId")
+    if not task_id:
+        return  # the notifier's own email (a password reset)
     outcome = "delivered" if event.type == "message.delivered" else "sent"
-    await tasks.set_status(connection, task["id"], "completed", outcome=outcome)
-    await tasks.publish(connection, "task.completed", task, outcome=outcome)
+    task = await tasks.complete_open(connection, uuid.UUID(str(task_id)), outcome)
+    if task is not None:
+        await tasks.publish(connection, "task.completed", task, outcome=outcome)
 
 
 async def message_failed(connection: Connection, event: Envelope) -> None:
@@ -144,14 +140,12 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
 async def campaign_ended(connection: Connection, event: Envelope) -> None:
     """A campaign that completed or was cancelled leaves no work behind."""
     await connection.execute(
-        "INSERT INTO ended_campaigns (campaign_id, status) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        uuid.UUID(event.payload["campaignId"]),
-        event.type.removeprefix("campaign."),
-    )
-    await connection.execute(
+        "WITH ended AS (INSERT INTO ended_campaigns (campaign_id, status) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING) "
         "UPDATE tasks SET status = 'cancelled', updated_at = now() "
         "WHERE campaign_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
         uuid.UUID(event.payload["campaignId"]),
+        event.type.removeprefix("campaign."),
     )
 
 

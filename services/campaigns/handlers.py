@@ -27,16 +27,16 @@ async def _run(connection: Connection, step_run_id: uuid.UUID) -> asyncpg.Record
 
 async def task_completed(connection: Connection, event: Envelope) -> None:
     """A step's work is done: record it and complete the campaign after its last step."""
-    run = await _run(connection, uuid.UUID(event.payload["stepRunId"]))
-    if run is None or run["status"] not in ("pending", "emitted"):
-        return  # unknown, or already settled (cancelled by a payment, say)
-    await connection.execute(
+    campaign_id = await connection.fetchval(
         "UPDATE step_runs SET status = 'completed', outcome = $2, finished_at = now(), "
-        "updated_at = now() WHERE id = $1",
-        run["id"],
+        "updated_at = now() WHERE id = $1 AND status IN ('pending', 'emitted') "
+        "RETURNING campaign_id",
+        uuid.UUID(event.payload["stepRunId"]),
         event.payload.get("outcome"),
     )
-    await operations.complete_if_done(connection, run["campaign_id"], clock.now())
+    if campaign_id is None:
+        return  # unknown, or already settled (cancelled by a payment, say)
+    await operations.complete_if_done(connection, campaign_id, clock.now())
 
 
 async def task_failed(connection: Connection, event: Envelope) -> None:

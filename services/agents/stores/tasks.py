@@ -26,11 +26,13 @@ OPEN = ("pending", "assigned", "in_progress")
 async def insert(
     connection: Connection, step: dict[str, Any], channel: str
 ) -> asyncpg.Record | None:
-    """The new task for a due step, or None when that step (and attempt) already has one."""
+    """The new task for a due step, or None when that step (and attempt) already has one or
+    its campaign has ended."""
     record: asyncpg.Record | None = await connection.fetchrow(
         "INSERT INTO tasks "
         "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
-        "traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "traceparent) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 "
+        "WHERE NOT EXISTS (SELECT 1 FROM ended_campaigns WHERE campaign_id = $2) "
         "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
         f"RETURNING {COLUMNS.replace('t.', '')}",
         uuid.uuid4(),
@@ -84,6 +86,20 @@ async def page(
         limit,
         cursor,
     )
+
+
+async def complete_open(
+    connection: Connection, task_id: uuid.UUID, outcome: str
+) -> asyncpg.Record | None:
+    """Complete the task if it is still open; the completed task, or None."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "UPDATE tasks t SET status = 'completed', outcome = $2, updated_at = now() "
+        f"WHERE t.id = $1 AND t.status = ANY($3::text[]) RETURNING {COLUMNS}",
+        task_id,
+        outcome,
+        list(OPEN),
+    )
+    return record
 
 
 async def set_status(
