@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.db import connect
 from shared.kafka import ensure_topics
 from shared.settings import Settings
+from tests.bench import hops
 from tests.bench.agents import step_due
 from tests.bench.live import Live
 from tests.bench.memory import RssSampler
@@ -146,6 +147,7 @@ async def _kafka_floor(settings: Settings, payload: bytes) -> float:
 async def measure(live: Live) -> PipelineRun:
     payload = step_due().model_dump_json().encode()
     floor = CAMPAIGNS / await _kafka_floor(live.settings, payload)
+    bare_hops = CAMPAIGNS / await hops.measure(live.settings, payload, CAMPAIGNS)
     campaign_ids = await _seed(live.settings)
     headers = {"Authorization": f"Bearer {await live.token()}"}
     async with httpx.AsyncClient(base_url=live.gateway, headers=headers, timeout=120) as http:
@@ -165,10 +167,17 @@ async def measure(live: Live) -> PipelineRun:
             f"{CAMPAIGNS:,} x {len(payload)} B, one hop",
         ),
         Row.of(
+            f"bare script, {hops.HOPS} batched hops (baseline)",
+            bare_hops,
+            "steps/s",
+            None,
+            f"{CAMPAIGNS:,} events; a row and an event per record, a transaction per batch",
+        ),
+        Row.of(
             "pipeline: API start → SMS sent",
             CAMPAIGNS / total_s,
             "steps/s",
-            floor,
+            bare_hops,
             f"{CAMPAIGNS:,} in {total_s:.0f} s; starts via gateway: {starts_s:.0f} s",
         ),
     ]
