@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from faststream.specification.base import Specification
+from pydantic import create_model
 
+from shared.contracts import PAYLOADS
 from shared.events import Envelope
 from shared.topics import EVENTS
 
 
-async def _consumed(event: Envelope) -> None:
-    """Stands for the consuming service's handler; the document needs its payload type."""
+def _event_schema(event_type: str) -> type[Envelope]:
+    """The envelope of one event type, its `payload` typed by the event's contract."""
+    contract = PAYLOADS[event_type]
+    model: type[Envelope] = create_model(
+        f"{contract.__name__}Event", __base__=Envelope, payload=(contract, ...)
+    )
+    return model
+
+
+def _consumer(schema: type[Envelope]) -> Callable[..., Awaitable[None]]:
+    """Stands for a consuming service's handler; the document needs its message type."""
+
+    async def consumed(event: Any) -> None:
+        return None
+
+    consumed.__annotations__ = {"event": schema, "return": None}
+    return consumed
 
 
 @functools.cache
@@ -26,11 +44,12 @@ def specification() -> Specification:
         description="Apache Kafka (KRaft) in deployments; the embedded Tansu broker locally",
     )
     for event_type, spec in EVENTS.items():
+        schema = _event_schema(event_type)
         broker.publisher(
             event_type,
             title=f"{event_type}:{spec.producer}",
             description=f"{spec.description}. Published by {spec.producer} via its outbox.",
-            schema=Envelope,
+            schema=schema,
         )
         for consumer in spec.consumers:
             broker.subscriber(
@@ -41,14 +60,14 @@ def specification() -> Specification:
                     f"Consumed by {consumer} (group {consumer}), once per event id; "
                     f"after the retry limit the event goes to {event_type}.dlq."
                 ),
-            )(_consumed)
+            )(_consumer(schema))
     document = AsyncAPI(
         broker,
         title="Remit events",
         version="0.1.0",
         description=(
             "Every event the services exchange over Kafka. Each topic is named after its event "
-            "type and carries the same envelope; `payload` differs by type (see docs/)."
+            "type and carries the same envelope; `payload` follows the event type's contract."
         ),
     )
     return document.to_specification()

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.context import request_id_var
+from shared.contracts import PAYLOADS
 from shared.tracing import HEADER_TRACEPARENT, current_traceparent
 
 HEADER_REQUEST_ID = "x-request-id"
@@ -43,7 +44,11 @@ class Envelope(BaseModel):
 
 
 def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelope:
-    """An envelope stamped with the current request ID and trace context."""
+    """An envelope stamped with the current request ID and trace context. A payload that breaks
+    its event type's contract (shared/contracts.py) is refused here, before anyone sends it."""
+    contract = PAYLOADS.get(event_type)
+    if contract is not None:
+        contract.model_validate(payload)
     return Envelope(
         type=event_type,
         producer=producer,

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import importlib
+import uuid
 
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import PAYLOADS
+from shared.events import new_event
 from shared.settings import SERVICE_NAMES
 from shared.topics import EVENTS
+
+
+def test_every_event_type_has_a_contract_and_producers_are_held_to_it():
+    assert set(PAYLOADS) == set(EVENTS)
+    assert all(model.event_type == event for event, model in PAYLOADS.items())
+    task = {
+        "taskId": str(uuid.uuid4()),
+        "campaignId": str(uuid.uuid4()),
+        "stepRunId": str(uuid.uuid4()),
+        "customerId": str(uuid.uuid4()),
+        "channel": "email",
+    }
+    made = new_event("task.completed", "agents", {**task, "outcome": "sent"})
+    assert made.payload["outcome"] == "sent"
+    with pytest.raises(ValidationError):  # a step run that is not an id
+        new_event("task.completed", "agents", {**task, "stepRunId": "7", "outcome": "sent"})
+    with pytest.raises(ValidationError):  # a required key missing
+        new_event("task.completed", "agents", {"outcome": "sent"})
 
 
 def test_the_catalogue_names_exactly_the_events_each_service_consumes():
@@ -25,7 +49,15 @@ async def test_asyncapi_document_and_page_are_served_through_the_gateway(client)
     assert addresses == set(EVENTS)
     step_due = spec["channels"]["campaign.step_due:agents"]
     assert "Consumed by agents" in step_due["description"]
-    assert "Envelope" in spec["components"]["schemas"]
+    # Each event type's message is its envelope with the contract's payload.
+    schemas = spec["components"]["schemas"]
+    assert schemas["StepDueEvent"]["properties"]["payload"] == {
+        "$ref": "#/components/schemas/StepDue"
+    }
+    assert {"campaignId", "stepRunId", "customer", "payment"} <= set(
+        schemas["StepDue"]["properties"]
+    )
+    assert "customerId" in schemas["TaskCompleted"]["properties"]
     page = await client.get("/api/v1/asyncapi")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "asyncapi" in page.text.lower()

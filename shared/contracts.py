@@ -1,13 +1,13 @@
-"""DRAFT: typed payloads of every event in `shared.topics.EVENTS`, as the services send them today.
+"""The event contracts: one pydantic model per event type's `payload`.
 
-Nothing imports this module yet. Each model describes the `payload` of one event type: Python
-attributes are snake_case, JSON keys camelCase (`to_camel`, or an explicit alias where a key does
-not follow it). A field that some producer leaves out, or sends as null, is optional. Unknown
-keys are ignored, so a consumer validating with these models accepts payloads that carry more.
+Producers' payloads are checked against them when an event is made (`shared.events.new_event`),
+and the AsyncAPI document shows them. Python attributes are snake_case, JSON keys camelCase
+(`to_camel`, or an explicit alias where a key does not follow it). A field some producer leaves
+out, or sends as null, is optional. Unknown keys are ignored, so a consumer reading with these
+models accepts payloads that carry more (the versioning rule in docs/architecture.md).
 
-Conventions: ids are UUIDs; timestamps and dates are ISO 8601 strings on the wire; money is a
-string with two decimals ("1250.00"); closed sets are `Literal` only where the code shows the
-whole set. Note that `model_dump` needs `by_alias=True` to give the camelCase keys.
+Ids are UUIDs; timestamps and dates are ISO 8601 strings on the wire; money is a string with
+two decimals ("1250.00"); closed sets are `Literal` where every value is known.
 """
 
 from __future__ import annotations
