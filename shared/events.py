@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.context import request_id_var
-from shared.contracts import PAYLOADS
+from shared.contracts import PAYLOADS, EventPayload
 from shared.tracing import HEADER_TRACEPARENT, current_traceparent
+
+P = TypeVar("P", bound=EventPayload)
 
 HEADER_REQUEST_ID = "x-request-id"
 HEADER_EVENT_TYPE = "x-event-type"
@@ -33,6 +36,10 @@ class Envelope(BaseModel):
     request_id: str | None = None
     traceparent: str | None = None
     payload: dict[str, Any]
+
+    def read(self, contract: builtins.type[P]) -> P:
+        """The payload as its contract's model (a payload that breaks it raises)."""
+        return contract.model_validate(self.payload)
 
     def kafka_headers(self) -> dict[str, str]:
         headers = {HEADER_EVENT_TYPE: self.type}

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.contracts import PAYLOADS
 from shared.events import Envelope
 from tests.auth_helpers import bearer
 from tests.helpers import publish_raw, schema_sql
@@ -86,8 +87,39 @@ def daytime_zone(at: datetime | None = None) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
+def _filler(event_type: str) -> dict[str, Any]:
+    """What a producer always sends beside the fields a test cares about."""
+    some = {"taskId": str(uuid.uuid4()), "customerId": str(uuid.uuid4()), "channel": "email"}
+    fillers: dict[str, dict[str, Any]] = {
+        "message.failed": {
+            "messageId": str(uuid.uuid4()),
+            "idempotencyKey": uuid.uuid4().hex,
+            "channel": "email",
+            "status": "failed",
+            "retryable": True,
+            "outcomeUnknown": False,
+        },
+        "task.completed": some,
+        "task.failed": {**some, "retryable": True, "outcomeUnknown": False},
+        "reply.classified": {"confidence": 1.0},
+        "reply.received": {"from": "+14155550100"},
+        "message.requested": {
+            "taskId": str(uuid.uuid4()),
+            "campaignId": str(uuid.uuid4()),
+            "stepRunId": str(uuid.uuid4()),
+            "customerId": str(uuid.uuid4()),
+            "paymentId": str(uuid.uuid4()),
+            "composedBy": "tests",
+        },
+    }
+    return fillers.get(event_type, {})
+
+
 async def send_event(settings, event_type: str, key: str, payload: dict[str, Any]) -> Envelope:
-    """Publish an event as another service would (through Kafka, not our code)."""
+    """Publish an event as another service would (through Kafka, not our code): the fields
+    given, the rest of what its producer always sends, held to the event's contract."""
+    payload = {**_filler(event_type), **payload}
+    PAYLOADS[event_type].model_validate(payload)
     event = Envelope(type=event_type, producer="tests", payload=payload)
     await publish_raw(
         settings.kafka_bootstrap_servers,

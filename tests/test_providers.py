@@ -195,6 +195,7 @@ async def test_email_through_smtp_bounces_and_outages():
 async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settings):
     import uuid
 
+    from services.notifier.domain.outgoing import Outgoing
     from services.notifier.sender import send_ready
     from services.notifier.stores import messages
     from shared.db import connect, create_pool
@@ -225,14 +226,13 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
         async with pool.acquire() as tx, tx.transaction():
             await messages.queue(
                 tx,
-                {
-                    "idempotencyKey": "bounce-1",
-                    "channel": "email",
-                    "to": "gone@example.com",
-                    "timezone": "UTC",
-                    "subject": "x",
-                    "body": "y",
-                },
+                Outgoing(
+                    idempotency_key="bounce-1",
+                    channel="email",
+                    to="gone@example.com",
+                    subject="x",
+                    body="y",
+                ),
             )
         assert await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1)) == 1
         row = await pool.fetchrow(
@@ -252,14 +252,13 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
         async with pool.acquire() as tx, tx.transaction():
             await messages.queue(
                 tx,
-                {
-                    "idempotencyKey": "bounce-2",
-                    "channel": "email",
-                    "to": "Gone@Example.com",  # addresses compare case-insensitively
-                    "timezone": "UTC",
-                    "subject": "x",
-                    "body": "y",
-                },
+                Outgoing(
+                    idempotency_key="bounce-2",
+                    channel="email",
+                    to="Gone@Example.com",  # addresses compare case-insensitively
+                    subject="x",
+                    body="y",
+                ),
             )
         await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1))
         again = await pool.fetchrow(

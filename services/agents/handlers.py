@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 
@@ -10,6 +11,14 @@ from services.agents.brain import shared_brain
 from services.agents.stores import tasks
 from shared.clock import clock
 from shared.consumer import Subscription
+from shared.contracts import (
+    CampaignEventPayload,
+    MessageEventPayload,
+    MessageFailed,
+    ReplyReceived,
+    StepDue,
+    UserEventPayload,
+)
 from shared.db import Connection
 from shared.events import Envelope, new_event
 from shared.outbox import enqueue
@@ -22,17 +31,17 @@ async def remember_user(connection: Connection, event: Envelope) -> None:
     Each event type has its own topic, so a deactivation may overtake the creation: the
     newest event (by `occurred_at`) wins, whatever order they arrive in.
     """
-    payload = event.payload
+    user = event.read(UserEventPayload)
     await connection.execute(
         "INSERT INTO user_directory (user_id, email, role, is_active, event_at) "
         "VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, role = EXCLUDED.role, "
         "is_active = EXCLUDED.is_active, event_at = EXCLUDED.event_at, updated_at = now() "
         "WHERE user_directory.event_at < EXCLUDED.event_at",
-        uuid.UUID(payload["userId"]),
-        payload["email"],
-        payload["role"],
-        payload["isActive"],
+        user.user_id,
+        user.email,
+        user.role,
+        user.is_active,
         event.occurred_at,
     )
 
@@ -44,13 +53,20 @@ async def create_task(connection: Connection, event: Envelope) -> None:
     A step asked for again (the campaigns service re-drives a step whose result it never
     heard) gets its task's result told again, or its message requested again under the same
     idempotency key (the notifier then tells the message's result again)."""
-    task = await tasks.insert(connection, event.payload, event.payload["channel"])
+    due = event.read(StepDue)
+    await _open_task(
+        connection,
+        tasks.NewTask(due.campaign_id, due.step_run_id, due.attempt, due.customer.id, due.channel),
+        event.payload,  # kept whole: the agent composes from it
+    )
+
+
+async def _open_task(connection: Connection, new: tasks.NewTask, step: dict[str, Any]) -> None:
+    task = await tasks.insert(connection, new, step)
     if task is not None:
         await tasks.publish(connection, "task.created", task)
         return
-    known = await tasks.for_step(
-        connection, uuid.UUID(event.payload["stepRunId"]), int(event.payload.get("attempt", 1))
-    )
+    known = await tasks.for_step(connection, new.step_run_id, new.attempt)
     if known is not None:
         await _tell_again(connection, known)
 
@@ -79,18 +95,13 @@ async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
         await tasks.set_status(connection, task["id"], "assigned", message_requested_at=None)
 
 
-async def _task_for(connection: Connection, payload: dict[str, object]) -> asyncpg.Record | None:
-    task_id = payload.get("taskId")
-    return await tasks.get(connection, uuid.UUID(str(task_id)), lock=True) if task_id else None
-
-
 async def message_done(connection: Connection, event: Envelope) -> None:
     """Sent (or delivered): the step's work is done."""
-    task_id = event.payload.get("taskId")
-    if not task_id:
+    task_id = event.read(MessageEventPayload).task_id
+    if task_id is None:
         return  # the notifier's own email (a password reset)
     outcome = "delivered" if event.type == "message.delivered" else "sent"
-    task = await tasks.complete_open(connection, uuid.UUID(str(task_id)), outcome)
+    task = await tasks.complete_open(connection, task_id, outcome)
     if task is not None:
         await tasks.publish(connection, "task.completed", task, outcome=outcome)
 
@@ -100,12 +111,13 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
 
     A message whose outcome is unknown (it may have gone out) is never retried, here or by
     the step: the task fails with outcome `unknown` and the step is left for a person."""
-    task = await _task_for(connection, event.payload)
+    failure = event.read(MessageFailed)
+    task = await tasks.get(connection, failure.task_id, lock=True) if failure.task_id else None
     if task is None or task["status"] not in tasks.OPEN:
         return
-    reason = str(event.payload.get("reason", "unknown"))
-    unknown = bool(event.payload.get("outcomeUnknown"))
-    retryable = bool(event.payload.get("retryable", True)) and not unknown
+    reason = failure.reason
+    unknown = failure.outcome_unknown
+    retryable = failure.retryable and not unknown
     tries = task["attempts"] + 1
     if retryable and tries < get_settings().task_max_send_attempts:
         await tasks.set_status(
@@ -144,7 +156,7 @@ async def campaign_ended(connection: Connection, event: Envelope) -> None:
         "ON CONFLICT DO NOTHING) "
         "UPDATE tasks SET status = 'cancelled', updated_at = now() "
         "WHERE campaign_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
-        uuid.UUID(event.payload["campaignId"]),
+        event.read(CampaignEventPayload).campaign_id,
         event.type.removeprefix("campaign."),
     )
 
@@ -152,33 +164,35 @@ async def campaign_ended(connection: Connection, event: Envelope) -> None:
 async def understand_reply(connection: Connection, event: Envelope) -> None:
     """Classify the reply for the campaigns service; questions, disputes and doubts go to a
     person (a dispute pauses the campaign until someone looks into it)."""
-    payload = event.payload
-    understood = await shared_brain().understand(str(payload.get("text", "")), clock.now().date())
+    reply = event.read(ReplyReceived)
+    understood = await shared_brain().understand(reply.text, clock.now().date())
+    customer_id, campaign_id = str(reply.customer_id), reply.campaign_id
     classified = {
-        "customerId": payload["customerId"],
-        "campaignId": payload.get("campaignId"),
-        "channel": payload.get("channel"),
-        "text": payload.get("text"),
+        "customerId": customer_id,
+        "campaignId": str(campaign_id) if campaign_id else None,
+        "channel": reply.channel,
+        "text": reply.text,
         "intent": understood.intent,
         "confidence": understood.confidence,
         "promisedDate": understood.promised_date.isoformat() if understood.promised_date else None,
     }
-    await enqueue(
-        connection, new_event("reply.classified", "agents", classified), payload["customerId"]
-    )
+    await enqueue(connection, new_event("reply.classified", "agents", classified), customer_id)
     needs_person = understood.intent in ("question", "dispute") or (
         understood.confidence < get_settings().reply_min_confidence
     )
-    if needs_person and payload.get("campaignId"):
+    if needs_person and campaign_id:
+        run = uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")
         step = {
-            "campaignId": payload["campaignId"],
-            "stepRunId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")),
+            "campaignId": str(campaign_id),
+            "stepRunId": str(run),
             "attempt": 1,
             "channel": "human",
             "reply": classified,
-            "customer": payload.get("customer") or {"id": payload["customerId"]},
+            "customer": {"id": customer_id},
         }
-        await create_task(connection, event.model_copy(update={"payload": step}))
+        await _open_task(
+            connection, tasks.NewTask(campaign_id, run, 1, reply.customer_id, "human"), step
+        )
 
 
 SUBSCRIPTIONS = (

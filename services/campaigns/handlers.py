@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -12,6 +12,7 @@ from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, 
 from services.campaigns.stores import campaigns, customers
 from shared.clock import clock
 from shared.consumer import Subscription
+from shared.contracts import ReplyClassified, TaskCompleted, TaskFailed
 from shared.db import Connection
 from shared.events import Envelope
 from shared.settings import get_settings
@@ -27,12 +28,13 @@ async def _run(connection: Connection, step_run_id: uuid.UUID) -> asyncpg.Record
 
 async def task_completed(connection: Connection, event: Envelope) -> None:
     """A step's work is done: record it and complete the campaign after its last step."""
+    done = event.read(TaskCompleted)
     campaign_id = await connection.fetchval(
         "UPDATE step_runs SET status = 'completed', outcome = $2, finished_at = now(), "
         "updated_at = now() WHERE id = $1 AND status IN ('pending', 'emitted') "
         "RETURNING campaign_id",
-        uuid.UUID(event.payload["stepRunId"]),
-        event.payload.get("outcome"),
+        done.step_run_id,
+        done.outcome,
     )
     if campaign_id is None:
         return  # unknown, or already settled (cancelled by a payment, say)
@@ -47,15 +49,16 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
     does a message whose outcome is unknown: another attempt would send it under a new key,
     and the customer might get it twice; the step's error says a person must check."""
     settings = get_settings()
-    run = await _run(connection, uuid.UUID(event.payload["stepRunId"]))
+    failure = event.read(TaskFailed)
+    run = await _run(connection, failure.step_run_id)
     if run is None or run["status"] not in ("pending", "emitted"):
         return
     campaign_id: uuid.UUID = run["campaign_id"]
-    reason = str(event.payload.get("reason", "unknown"))
-    if event.payload.get("outcomeUnknown"):
+    reason = failure.reason
+    if failure.outcome_unknown:
         reason = f"outcome unknown, not retried (a person must check): {reason}"
     now = clock.now()
-    retryable = event.payload.get("retryable", True) and not event.payload.get("outcomeUnknown")
+    retryable = failure.retryable and not failure.outcome_unknown
     if retryable and int(run["attempts"]) < settings.step_max_attempts:
         campaign = await operations.locked_campaign(connection, campaign_id)
         customer = await customers.get(connection, campaign["customer_id"])
@@ -85,9 +88,9 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
 
 async def reply_classified(connection: Connection, event: Envelope) -> None:
     """Act on what the customer meant: promise, dispute, opt-out, already paid."""
-    payload = event.payload
-    intent = payload.get("intent")
-    customer_id = uuid.UUID(payload["customerId"])
+    reply = event.read(ReplyClassified)
+    intent = reply.intent
+    customer_id = reply.customer_id
     customer = await customers.get(connection, customer_id)
     if customer is None:
         return
@@ -97,10 +100,8 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
         campaign = await operations.locked_campaign(connection, campaign_id)
         running = Status(campaign["status"])
         try:
-            if intent == "promise_to_pay" and payload.get("promisedDate"):
-                until = operations.end_of_day(
-                    date.fromisoformat(payload["promisedDate"]), customer["timezone"]
-                )
+            if intent == "promise_to_pay" and reply.promised_date:
+                until = operations.end_of_day(reply.promised_date, customer["timezone"])
                 if running is not Status.PAUSED:
                     await operations.pause(
                         connection, campaign_id, now, until=until, reason="promise to pay"
@@ -118,7 +119,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
                         paused_until=None,
                     )
             elif intent == "opt_out":
-                channels = (payload["channel"],) if payload.get("channel") else ("sms", "voice")
+                channels = (reply.channel,) if reply.channel else ("sms", "voice")
                 await campaigns.stop_pending_runs(
                     connection, campaign_id, "skipped", "the customer opted out", channels
                 )

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Literal
 
+from services.notifier.domain.outgoing import Outgoing
 from services.notifier.providers import Providers
 from services.notifier.sender import send_ready
 from services.notifier.stores import messages
@@ -18,7 +20,11 @@ from shared.settings import Settings
 from tests.bench.report import Row
 from tests.scheduler_seed import drop_schema
 
-PER_CHANNEL = {"sms": 1_000, "voice": 1_000, "email": 300}
+PER_CHANNEL: dict[Literal["sms", "voice", "email"], int] = {
+    "sms": 1_000,
+    "voice": 1_000,
+    "email": 300,
+}
 NUMBER = "+80012345678"  # no zone of its own: the UTC customer's hours alone apply
 
 
@@ -62,10 +68,10 @@ async def measure(settings: Settings) -> list[Row]:
             bare = count / (time.perf_counter() - started)
             async with pool.acquire() as tx, tx.transaction():
                 for _ in range(count):
-                    await messages.queue(tx, {
-                        "idempotencyKey": uuid.uuid4().hex, "channel": channel, "to": to,
-                        "timezone": "UTC", "subject": "Invoice", "body": "Please pay",
-                    })  # fmt: skip
+                    await messages.queue(tx, Outgoing(
+                        idempotency_key=uuid.uuid4().hex, channel=channel, to=to,
+                        subject="Invoice", body="Please pay",
+                    ))  # fmt: skip
             started = time.perf_counter()
             while await send_ready(pool, fast, providers, limiter):
                 pass

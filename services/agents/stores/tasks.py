@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -23,8 +24,17 @@ COLUMNS = (
 OPEN = ("pending", "assigned", "in_progress")
 
 
+@dataclass(frozen=True)
+class NewTask:
+    campaign_id: uuid.UUID
+    step_run_id: uuid.UUID
+    attempt: int
+    customer_id: uuid.UUID
+    channel: str
+
+
 async def insert(
-    connection: Connection, step: dict[str, Any], channel: str
+    connection: Connection, new: NewTask, step: dict[str, Any]
 ) -> asyncpg.Record | None:
     """The new task for a due step, or None when that step (and attempt) already has one or
     its campaign has ended."""
@@ -36,11 +46,11 @@ async def insert(
         "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
         f"RETURNING {COLUMNS.replace('t.', '')}",
         uuid.uuid4(),
-        uuid.UUID(step["campaignId"]),
-        uuid.UUID(step["stepRunId"]),
-        int(step.get("attempt", 1)),
-        uuid.UUID(step["customer"]["id"]),
-        channel,
+        new.campaign_id,
+        new.step_run_id,
+        new.attempt,
+        new.customer_id,
+        new.channel,
         step,
         request_id_var.get(),
         current_traceparent(),

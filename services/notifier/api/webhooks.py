@@ -12,6 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from services.notifier.domain.guards import is_stop, normalise_phone
+from services.notifier.domain.outgoing import Outgoing
 from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
 from shared.clock import clock
@@ -113,24 +114,21 @@ async def inbound_sms(request: Request, deps: Deps) -> Response:
 
 async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) -> None:
     """One confirmation, even if Twilio retries the webhook (keyed by the inbound message)."""
-    request = {
-        "idempotencyKey": f"stop-confirmation:{inbound_sid}",
-        "channel": "sms",
-        "to": recipient,
-        "body": STOP_CONFIRMATION,
-    }
+    confirmation = Outgoing(
+        idempotency_key=f"stop-confirmation:{inbound_sid}",
+        channel="sms",
+        to=recipient,
+        body=STOP_CONFIRMATION,
+    )
     async with deps.pool.acquire() as connection, connection.transaction():
-        if not await messages.queue(connection, request):
+        if not await messages.queue(connection, confirmation):
             return
-        row = await connection.fetchrow(
-            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.idempotency_key = $1",
-            request["idempotencyKey"],
-        )
+        row = await messages.by_key(connection, confirmation.idempotency_key)
         assert row is not None
         providers = Providers(deps.settings)
         try:
             sent = await providers.send(
-                "sms", recipient, None, STOP_CONFIRMATION, request["idempotencyKey"]
+                "sms", recipient, None, STOP_CONFIRMATION, confirmation.idempotency_key
             )
         except SendError as error:
             await messages.set_state(connection, row["id"], "failed", reason=error.reason)

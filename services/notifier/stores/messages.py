@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.notifier.domain.outgoing import Outgoing
 from shared.clock import clock
 from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
@@ -25,36 +26,28 @@ COLUMNS = (
 )
 
 
-async def queue(
-    connection: Connection,
-    request: dict[str, Any],
-    *,
-    kind: str = "collection",
-    html: str | None = None,
-) -> bool:
-    """Record a send request; False when its idempotency key was seen before. Only the
-    notifier itself queues `account` email (no request from another service can skip the
-    collection guards)."""
+async def queue(connection: Connection, outgoing: Outgoing) -> bool:
+    """Record a send request; False when its idempotency key was seen before."""
     inserted = await connection.fetchval(
         "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
         "channel, recipient, timezone, subject, body, request_id, traceparent, kind, html) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
         uuid.uuid4(),
-        request["idempotencyKey"],
-        _uuid(request.get("taskId")),
-        _uuid(request.get("campaignId")),
-        _uuid(request.get("customerId")),
-        _uuid(request.get("paymentId")),
-        request["channel"],
-        recipient_key(request.get("to") or ""),
-        request.get("timezone") or "UTC",
-        request.get("subject"),
-        request["body"],
+        outgoing.idempotency_key,
+        outgoing.task_id,
+        outgoing.campaign_id,
+        outgoing.customer_id,
+        outgoing.payment_id,
+        outgoing.channel,
+        recipient_key(outgoing.to),
+        outgoing.timezone or "UTC",
+        outgoing.subject,
+        outgoing.body,
         request_id_var.get(),
         current_traceparent(),
-        kind,
-        html,
+        outgoing.kind,
+        outgoing.html,
     )
     return bool(inserted)
 
@@ -69,10 +62,6 @@ async def by_key(executor: Executor, idempotency_key: str) -> asyncpg.Record | N
 def recipient_key(recipient: str) -> str:
     """Email addresses compare case-insensitively; phones are normalised by the guards."""
     return recipient.strip().lower() if "@" in recipient else recipient.strip()
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    return uuid.UUID(str(value)) if value else None
 
 
 async def take_ready(
