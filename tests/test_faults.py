@@ -98,6 +98,13 @@ async def _statuses(settings, ids: list[uuid.UUID]) -> Counter[str]:
     return Counter({row["status"]: int(row["n"]) for row in rows})
 
 
+async def _mid_run(settings, client, admin_token) -> list[uuid.UUID]:
+    """A run launched, once it is flowing: the moment its fault strikes."""
+    ids = await _launch(client, await _caller(client, admin_token))
+    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    return ids
+
+
 def _flowing(statuses: Counter[str]) -> bool:
     """Mid-run: the first messages are out, and more wait in the notifier right now."""
     return statuses["sent"] >= FAULT_AFTER_SENT and statuses["queued"] + statuses["sending"] >= 2
@@ -270,9 +277,7 @@ async def test_a_service_killed_mid_run_loses_nothing_and_doubles_nothing(
       send in flight (SEND_CONCURRENCY per channel); its step fails for a person to check.
       Anything else left unsent is loss.
     """
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     try:
         before = await _sent(settings, ids)
         platform.services[victim].signal(signal.SIGKILL)
@@ -302,9 +307,7 @@ async def test_broker_frozen_for_20s_mid_run_outboxes_drain_nothing_lost_or_doub
     """
     if platform.kafka is None:
         pytest.skip("broker is external (KAFKA_BOOTSTRAP_SERVERS given); cannot pause it")
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     platform.kafka.process.signal(signal.SIGSTOP)
     try:
         frozen = time.monotonic()
@@ -348,9 +351,7 @@ async def test_broker_killed_and_restarted_mid_run_loses_nothing_and_doubles_not
     if platform.kafka is None:
         pytest.skip("broker is external (KAFKA_BOOTSTRAP_SERVERS given); cannot restart it")
     lost_before = {name: _log_lines(platform, name, "the broker lost its data") for name in SCHEMAS}
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     platform.kafka.process.signal(signal.SIGKILL)
     await eventually(lambda: _kafka_down(platform), lambda down: down)
     assert await _sent(settings, ids) < RUN_SIZE, "the run was over before the fault"
@@ -381,9 +382,7 @@ async def test_whole_platform_stopped_and_started_mid_run_loses_nothing(
     new broker epoch and publish again whatever the old broker may not have delivered."""
     if platform.kafka is None or platform.postgres is None:
         pytest.skip("external infrastructure; cannot restart it")
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     await asyncio.to_thread(platform.stop_services)
     assert await _sent(settings, ids) < RUN_SIZE, "the run was over before the fault"
     await asyncio.to_thread(platform.kafka.stop)
@@ -408,9 +407,7 @@ async def test_postgres_killed_and_restarted_mid_run_sends_nothing_twice(
     key; everything else goes out once."""
     if platform.postgres is None:
         pytest.skip("external Postgres; cannot kill it")
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     platform.postgres.process.signal(signal.SIGKILL)
     await asyncio.sleep(2)
     await asyncio.to_thread(platform.postgres.start)
@@ -454,9 +451,7 @@ async def test_an_smtp_server_that_never_acknowledges_data_gets_each_email_once(
     once); SMS go on meanwhile; once a healthy server is back, the other emails go out."""
     if platform.smtp is None:
         pytest.skip("external SMTP server")
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     platform.smtp.stop()
     stalled = _Unacknowledging()
     server = Controller(stalled, hostname="127.0.0.1", port=platform.smtp.port)
@@ -490,9 +485,7 @@ async def test_an_smtp_server_that_never_greets_slows_email_only(
     out once; SMS go on meanwhile."""
     if platform.smtp is None:
         pytest.skip("external SMTP server")
-    token = await _caller(client, admin_token)
-    ids = await _launch(client, token)
-    await eventually(lambda: _statuses(settings, ids), _flowing, timeout=SETTLE_TIMEOUT)
+    ids = await _mid_run(settings, client, admin_token)
     platform.smtp.process.signal(signal.SIGSTOP)
     try:
         sms_before = await _sms_sent(settings, ids)
