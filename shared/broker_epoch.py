@@ -128,23 +128,29 @@ class _Reader:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def epoch(self) -> uuid.UUID:
-        consumer = await self._started()
         for _ in range(3):
+            consumer = await self._started()
             consumer.seek(_PARTITION, 0)
             found = await consumer.getmany(_PARTITION, timeout_ms=1000, max_records=1)
             records = found.get(_PARTITION)
             if records:
                 return uuid.UUID((records[0].value or b"").decode())
             # Empty or gone: this broker has no epoch yet (or was too slow to answer; a second
-            # record is harmless, offset 0 decides).
-            await ensure_topics(
-                self.settings, [EPOCH_TOPIC], partitions=1, config={"retention.ms": "-1"}
-            )
+            # record is harmless, offset 0 decides). A fresh reader then sees the topic as it
+            # is now, not as its metadata last said.
+            await self._create_topic()
             await self.publish_raw(EPOCH_TOPIC, None, str(uuid.uuid4()).encode(), {})
+            await self.close()
         raise TimeoutError("the broker epoch could not be read back")
+
+    async def _create_topic(self) -> None:
+        await ensure_topics(
+            self.settings, [EPOCH_TOPIC], partitions=1, config={"retention.ms": "-1"}
+        )
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
+            await self._create_topic()
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
                 enable_auto_commit=False,
@@ -158,5 +164,6 @@ class _Reader:
 
     async def close(self) -> None:
         if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
             with contextlib.suppress(KafkaError):
-                await self._consumer.stop()
+                await consumer.stop()

@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Connection, Envelope], Awaitable[None]]
 
 
+FETCH_MAX_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Subscription:
     """`handler` runs for every event on `topic`, at most once per event id.
@@ -191,6 +194,9 @@ class EventConsumer:
             request_timeout_ms=s.kafka_request_timeout_ms,
             metadata_max_age_ms=s.kafka_metadata_max_age_ms,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            # What a fetch may buffer: a few batches' worth, not aiokafka's 50 MiB.
+            fetch_max_bytes=FETCH_MAX_BYTES,
+            max_partition_fetch_bytes=FETCH_MAX_BYTES // 8,
         )
 
     async def _pause_or_stop(self, seconds: float) -> None:

@@ -26,7 +26,7 @@ from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
 
-AI_BATCH = 200  # AI tasks one worker pass takes, composes and requests
+AI_BATCH = 100  # AI tasks one worker pass takes, composes and requests
 COMPOSE_CONCURRENCY = 10  # compositions (OpenAI calls) at once
 
 

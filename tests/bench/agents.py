@@ -28,14 +28,27 @@ def step_due() -> Envelope:
         type="campaign.step_due",
         producer="bench",
         payload={
-            "campaignId": campaign_id, "stepRunId": str(uuid.uuid4()), "attempt": 1, "channel": "email",
-            "tone": "friendly", "template": None,
+            "campaignId": campaign_id, "stepRunId": str(uuid.uuid4()), "stepId": str(uuid.uuid4()),
+            "position": 1, "attempt": 1, "channel": "email", "tone": "friendly", "template": None,
+            "dueAt": "2026-01-01T09:00:00+00:00",
             "customer": {"id": str(uuid.uuid4()), "email": "a@example.com", "phone": None,
                          "timezone": "UTC", "companyName": "Acme", "contactName": "Ada"},
             "payment": {"id": str(uuid.uuid4()), "invoiceNumber": "INV-1", "amount": "10.00",
                         "amountPaid": "0.00", "outstanding": "10.00", "currency": "EUR", "dueDate": "2026-01-01"},
         },
     )  # fmt: skip
+
+
+def _message_sent(task_id: uuid.UUID) -> Envelope:
+    payload = {
+        "messageId": str(uuid.uuid4()),
+        "idempotencyKey": str(task_id),
+        "taskId": str(task_id),
+        "channel": "email",
+        "providerId": "<x@remit>",
+        "simulated": False,
+    }
+    return Envelope(type="message.sent", producer="bench", payload=payload)
 
 
 async def measure(settings: Settings) -> list[Row]:
@@ -54,7 +67,7 @@ async def measure(settings: Settings) -> list[Row]:
         started = time.perf_counter()
         create = Subscription("campaign.step_due", "bench.create", handlers.create_task)
         for first in range(0, TASKS, BATCH):
-            await handle_batch(pool, create, events[first : first + BATCH], NO_RETRY)
+            assert not await handle_batch(pool, create, events[first : first + BATCH], NO_RETRY)
         created = TASKS / (time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -68,11 +81,22 @@ async def measure(settings: Settings) -> list[Row]:
         started = time.perf_counter()
         done = Subscription("message.sent", "bench.done", handlers.message_done)
         sent = [
-            Envelope(type="message.sent", producer="bench", payload={"taskId": str(task_id)})
+            Envelope(
+                type="message.sent",
+                producer="bench",
+                payload={
+                    "messageId": str(uuid.uuid4()),
+                    "idempotencyKey": str(task_id),
+                    "taskId": str(task_id),
+                    "channel": "email",
+                    "providerId": "<x@remit>",
+                    "simulated": False,
+                },
+            )  # fmt: skip
             for task_id in ids
         ]
         for first in range(0, TASKS, BATCH):
-            await handle_batch(pool, done, sent[first : first + BATCH], NO_RETRY)
+            assert not await handle_batch(pool, done, sent[first : first + BATCH], NO_RETRY)
         completed = TASKS / (time.perf_counter() - started)
 
         started = time.perf_counter()
