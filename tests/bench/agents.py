@@ -51,6 +51,18 @@ def _message_sent(task_id: uuid.UUID) -> Envelope:
     return Envelope(type="message.sent", producer="bench", payload=payload)
 
 
+def _message_sent(task_id: uuid.UUID) -> Envelope:
+    payload = {
+        "messageId": str(uuid.uuid4()),
+        "idempotencyKey": str(task_id),
+        "taskId": str(task_id),
+        "channel": "email",
+        "providerId": "<x@remit>",
+        "simulated": False,
+    }
+    return Envelope(type="message.sent", producer="bench", payload=payload)
+
+
 async def measure(settings: Settings) -> list[Row]:
     schema = f"bench_agents_{uuid.uuid4().hex[:8]}"
     connection = await connect(settings.database_url, schema)
@@ -80,21 +92,7 @@ async def measure(settings: Settings) -> list[Row]:
         ids = [row["id"] for row in await pool.fetch("SELECT id FROM tasks")]
         started = time.perf_counter()
         done = Subscription("message.sent", "bench.done", handlers.message_done)
-        sent = [
-            Envelope(
-                type="message.sent",
-                producer="bench",
-                payload={
-                    "messageId": str(uuid.uuid4()),
-                    "idempotencyKey": str(task_id),
-                    "taskId": str(task_id),
-                    "channel": "email",
-                    "providerId": "<x@remit>",
-                    "simulated": False,
-                },
-            )  # fmt: skip
-            for task_id in ids
-        ]
+        sent = [_message_sent(task_id) for task_id in ids]
         for first in range(0, TASKS, BATCH):
             assert not await handle_batch(pool, done, sent[first : first + BATCH], NO_RETRY)
         completed = TASKS / (time.perf_counter() - started)
