@@ -51,18 +51,6 @@ def _message_sent(task_id: uuid.UUID) -> Envelope:
     return Envelope(type="message.sent", producer="bench", payload=payload)
 
 
-def _message_sent(task_id: uuid.UUID) -> Envelope:
-    payload = {
-        "messageId": str(uuid.uuid4()),
-        "idempotencyKey": str(task_id),
-        "taskId": str(task_id),
-        "channel": "email",
-        "providerId": "<x@remit>",
-        "simulated": False,
-    }
-    return Envelope(type="message.sent", producer="bench", payload=payload)
-
-
 async def measure(settings: Settings) -> list[Row]:
     schema = f"bench_agents_{uuid.uuid4().hex[:8]}"
     connection = await connect(settings.database_url, schema)
