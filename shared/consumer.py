@@ -262,6 +262,13 @@ class EventConsumer:
         try:
             await self._handle(tp.topic, [_received(record) for record in records])
             await self._commit(consumer, tp, records[-1].offset + 1)
+        except Exception:
+            # Neither handled nor committed: read the batch again, after a pause, rather than
+            # let the next batch's commit skip it.
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(1.0)
+            raise
         finally:
             if tp in consumer.assignment():
                 consumer.resume(tp)

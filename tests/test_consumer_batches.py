@@ -3,14 +3,17 @@ failing event dead-lettered without taking its batch mates down; consumer names 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
-from shared.consumer import Retry, Subscription, handle_batch
+from shared.consumer import EventConsumer, Retry, Subscription, handle_batch
 from shared.db import Connection, connect, create_pool
-from shared.events import Envelope
+from shared.events import Envelope, dead_letter_topic
+from shared.kafka import ensure_topics
 from shared.migrations import migrate, service_migrations
+from tests.helpers import eventually, publish_raw
 
 QUICK = Retry(attempts=3, backoff_ms=1)
 
@@ -108,3 +111,56 @@ async def test_renamed_consumers_keep_their_history(settings):
     finally:
         await connection.execute(f"DROP SCHEMA {schema} CASCADE")
         await connection.close()
+
+
+async def test_a_batch_whose_dead_letter_cannot_be_published_is_read_again(
+    settings, private_schema
+):
+    """The real consumer over a topic of its own: the poison event's dead letter fails to
+    publish once; the batch is neither committed nor skipped but read again, its good events
+    are skipped as handled, and the dead letter goes out the second time."""
+    pool = private_schema
+    run = uuid.uuid4().hex[:8]
+    topic = f"tests.lane_{run}"
+    await ensure_topics(settings, [topic, dead_letter_topic(topic)])
+    handler = _Handler()
+    tries: list[str] = []
+    published: list[tuple[str, bytes]] = []
+
+    async def publish_once_failing(
+        to: str, key: bytes | None, value: bytes, headers: dict[str, str]
+    ) -> None:
+        tries.append(to)
+        if len(tries) == 1:
+            raise RuntimeError("broker hiccup")
+        published.append((to, value))
+
+    consumer = EventConsumer(
+        pool,
+        settings.model_copy(update={"kafka_consumer_max_retries": 0}),
+        f"lane-test-{run}",
+        [Subscription(topic, "effects", handler)],
+        publish_once_failing,
+    )
+    running = asyncio.create_task(consumer.run())
+    try:
+        events = [_event(1), _event(13), _event(2)]
+        await publish_raw(
+            settings.kafka_bootstrap_servers,
+            topic,
+            [(b"k", event.model_dump_json().encode()) for event in events],
+            partition=0,
+        )
+
+        async def dead() -> list[tuple[str, bytes]]:
+            return published
+
+        await eventually(dead, lambda found: len(found) == 1, timeout=60)
+    finally:
+        await consumer.stop()
+        await running
+    assert published[0][0] == dead_letter_topic(topic)
+    assert Envelope.model_validate_json(published[0][1]).event_id == events[1].event_id
+    effects = await pool.fetch("SELECT n FROM effects ORDER BY n")
+    assert [row["n"] for row in effects] == [1, 2]
+    assert handler.calls.count(13) >= 2  # tried again with the batch read again
