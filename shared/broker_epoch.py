@@ -37,7 +37,7 @@ EPOCH_TOPIC = "remit.broker_epoch"
 _PARTITION = TopicPartition(EPOCH_TOPIC, 0)
 
 
-async def republish_older(executor: Executor, epoch: uuid.UUID) -> int:
+async def republish_older(executor: Executor, epoch: uuid.UUID | None) -> int:
     """Mark every row published under another epoch unpublished; the relay sends it again.
 
     Rows published before epochs were recorded (no epoch) are left alone."""
@@ -61,6 +61,8 @@ class BrokerEpoch:
         self.lost_at: datetime | None = None
         self.republished = 0
         self._reader = _Reader(settings, publish_raw)
+        self._republish = False  # rows of an older epoch still to be marked
+        self._lost = False  # the consumer still to be told (rejoin, topics, relay)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -74,12 +76,18 @@ class BrokerEpoch:
     ) -> None:
         """Check the broker's epoch every few seconds for the life of the service."""
         interval = self.settings.kafka_epoch_check_interval_ms / 1000
+        failures = 0
         try:
             while True:
                 try:
                     await self.check(pool, on_lost)
                 except (KafkaError, TimeoutError, *DATABASE_ERRORS) as error:
-                    logger.debug("broker epoch check failed", extra={"error": repr(error)})
+                    failures += 1
+                    if failures == 1 or not self.known.is_set():
+                        # Until the epoch is known the outbox waits: say so.
+                        logger.warning("broker epoch check failed", extra={"error": repr(error)})
+                else:
+                    failures = 0
                 await asyncio.sleep(interval)
         finally:
             await self.close()
@@ -87,36 +95,39 @@ class BrokerEpoch:
     async def check(
         self, pool: asyncpg.Pool, on_lost: Callable[[], Awaitable[None]] | None = None
     ) -> None:
-        """Read the broker's epoch once; a new one republishes what the old broker had."""
+        """Read the broker's epoch once; a new one republishes what the old broker had.
+
+        The new epoch is taken before the old rows are marked: a relay batch that committed
+        under the old epoch meanwhile sees the change and marks its rows too (OutboxRelay).
+        Each step is retried on the next check until it succeeded."""
         seen = await self._reader.epoch()
         if seen != self.current:
-            await self._changed(pool, seen, on_lost)
+            self._lost = self._lost or self.current is not None
+            self.current = seen
+            self._republish = True
+        if self._republish:
+            republished = await republish_older(pool, seen)
+            self._republish = False
+            self.known.set()
+            if republished or self._lost:
+                self._lost = True
+                self.lost_at = datetime.now(UTC)
+                self.republished += republished
+                logger.error(
+                    "the broker lost its data (new broker epoch); events published to it "
+                    "since the last epoch are published again and the consumer group is "
+                    "joined afresh",
+                    extra={"epoch": str(seen), "republished": republished},
+                )
+            else:
+                logger.info("broker epoch", extra={"epoch": str(seen)})
+        if self._lost:
+            if on_lost is not None:
+                await on_lost()
+            self._lost = False
 
     async def close(self) -> None:
         await self._reader.close()
-
-    async def _changed(
-        self,
-        pool: asyncpg.Pool,
-        seen: uuid.UUID,
-        on_lost: Callable[[], Awaitable[None]] | None,
-    ) -> None:
-        first_sight = self.current is None
-        republished = await republish_older(pool, seen)
-        self.current = seen
-        self.known.set()
-        if first_sight and not republished:
-            logger.info("broker epoch", extra={"epoch": str(seen)})
-            return
-        self.lost_at = datetime.now(UTC)
-        self.republished += republished
-        logger.error(
-            "the broker lost its data (new broker epoch); events published to it since the "
-            "last epoch are published again and the consumer group is joined afresh",
-            extra={"epoch": str(seen), "republished": republished},
-        )
-        if on_lost is not None:
-            await on_lost()
 
 
 class _Reader:

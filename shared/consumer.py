@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.db import DATABASE_ERRORS, DATABASE_UNAVAILABLE, Connection, PoolExhaustedError
+from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
 from shared.events import (
     HEADER_DLQ_CONSUMER,
     HEADER_DLQ_ERROR,
@@ -94,7 +94,27 @@ class Retry:
 
 
 class _ConnectionLostError(Exception):
-    """The batch's connection broke: the whole batch is tried again."""
+    """The batch's connection broke, or it lost a deadlock: the whole batch is tried again."""
+
+
+# The connection itself is gone (not a statement that timed out or a handler's own error).
+_CONNECTION_GONE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+# Concurrent batches (lanes, replicas) may lock rows in other orders: losing is not the
+# events' fault, the batch runs again.
+_CONFLICTS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
+
+def _batch_again(connection: Connection, failure: Exception) -> bool:
+    return connection.is_closed() or isinstance(failure, (*_CONNECTION_GONE, *_CONFLICTS))
 
 
 # Failures of a whole batch that are the database's, not the events': try the batch again.
@@ -147,6 +167,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._outage_streak = 0
         self._commit_failures = 0
+        self._consumer: AIOKafkaConsumer | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -156,14 +177,15 @@ class EventConsumer:
             await self._stopping.wait()
             return
         while not self._stopping.is_set():
-            consumer = self._new_consumer()
+            consumer = self._consumer = self._new_consumer()
             try:
                 await consumer.start()
             except KafkaError as error:
                 logger.warning("consumer could not start; will retry", extra={"error": repr(error)})
                 await self._pause_or_stop(2.0)
                 continue
-            self._restart.clear()
+            if not self._stopping.is_set():
+                self._restart.clear()
             try:
                 await self._consume(consumer)
             finally:
@@ -258,26 +280,37 @@ class EventConsumer:
         previous: asyncio.Task[None] | None,
     ) -> None:
         if previous is not None:  # a rebalance handed the partition back: keep its order
-            await asyncio.wait([previous])
+            await asyncio.wait([previous], timeout=self._lanes.bound_s)
         try:
             await self._handle(tp.topic, [_received(record) for record in records])
             await self._commit(consumer, tp, records[-1].offset + 1)
         except Exception:
             # Neither handled nor committed: read the batch again, after a pause, rather than
             # let the next batch's commit skip it.
-            if tp in consumer.assignment():
+            if self._owns(consumer, tp):
                 consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             raise
         finally:
-            if tp in consumer.assignment():
+            if self._owns(consumer, tp):
                 consumer.resume(tp)
+
+    def _owns(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+        """The lane's consumer is still the current one and still has its partition (a lane
+        that outlived a restart must not move the new consumer's positions)."""
+        return self._is_current(consumer) and tp in consumer.assignment()
+
+    def _is_current(self, consumer: AIOKafkaConsumer) -> bool:
+        return self._consumer is consumer
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         """Commit after the effects did; a failed commit only means a harmless redelivery."""
+        if not self._is_current(consumer):
+            return  # a lane of a consumer that has been replaced: its group is gone
         try:
-            await consumer.commit({tp: offset})
-        except KafkaError as error:
+            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000):
+                await consumer.commit({tp: offset})
+        except (KafkaError, TimeoutError) as error:
             self._commit_failures += 1
             if self._commit_failures == 1:  # once per streak, not once per batch
                 logger.warning(
@@ -303,7 +336,7 @@ class EventConsumer:
             except _BATCH_AGAIN as outage:
                 self._outage_streak += 1
                 logger.warning(
-                    "event batch not handled; the database is unavailable, will retry",
+                    "event batch not handled (database unavailable or a lock conflict); will retry",
                     extra={"topic": topic, "events": len(events), "error": repr(outage)},
                 )
                 await asyncio.sleep(self.retry.backoff(self._outage_streak))
@@ -426,7 +459,7 @@ async def _run_plain(connection: Connection, subscription: Subscription, event: 
     try:
         await subscription.handler(connection, event)
     except Exception as failure:
-        if connection.is_closed() or isinstance(failure, DATABASE_UNAVAILABLE):
+        if _batch_again(connection, failure):
             raise _ConnectionLostError(repr(failure)) from failure
         raise _HandlerFailedError(repr(failure)) from failure
 
@@ -440,7 +473,7 @@ async def _run(
             async with connection.transaction():
                 await subscription.handler(connection, event)
         except Exception as failure:
-            if connection.is_closed() or isinstance(failure, DATABASE_UNAVAILABLE):
+            if _batch_again(connection, failure):
                 raise _ConnectionLostError(repr(failure)) from failure
             if attempt == retry.attempts:
                 return repr(failure)

@@ -21,7 +21,7 @@ import logging
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from shared.broker_epoch import BrokerEpoch
+from shared.broker_epoch import BrokerEpoch, republish_older
 from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import Envelope
 
@@ -107,6 +107,10 @@ class OutboxRelay:
                 published,
                 epoch,
             )
+        if self.epoch.current != epoch:
+            # The broker changed while this batch was out: what it marked under the old epoch
+            # may have gone to the lost broker; the new epoch's replay could not see it yet.
+            await republish_older(self.pool, self.epoch.current)
         failure = next((error for _, error in outcomes if error is not None), None)
         if failure is not None:
             raise failure

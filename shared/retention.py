@@ -16,8 +16,11 @@ logger = logging.getLogger(__name__)
 async def prune(executor: Executor, settings: Settings) -> tuple[int, int]:
     """Delete published outbox rows and dedup records past their retention; returns counts."""
     outbox = await executor.fetchval(
-        "WITH gone AS (DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1) "
-        "RETURNING 1) SELECT count(*) FROM gone",
+        # By creation, not by publication: a replay publishes a row again, and its consumers'
+        # dedup records date from the first time (they must outlive it).
+        "WITH gone AS (DELETE FROM outbox WHERE published_at IS NOT NULL "
+        "AND created_at < now() - make_interval(hours => $1) RETURNING 1) "
+        "SELECT count(*) FROM gone",
         settings.outbox_retention_hours,
     )
     processed = await executor.fetchval(

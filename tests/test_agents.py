@@ -197,7 +197,12 @@ async def test_failed_send_is_retried_then_fails_the_task(client, settings, admi
             settings,
             "message.failed",
             made["id"],
-            {"taskId": messages[-1]["taskId"], "reason": "mailbox full", "retryable": True},
+            {
+                "taskId": messages[-1]["taskId"],
+                "idempotencyKey": messages[-1]["idempotencyKey"],
+                "reason": "mailbox full",
+                "retryable": True,
+            },
         )
     keys = [m["idempotencyKey"] for m in messages]
     assert len(set(keys)) == 3  # each retry is a new send

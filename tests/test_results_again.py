@@ -145,3 +145,50 @@ async def test_an_unknown_outcome_is_never_sent_again_by_any_service(client, set
     assert len(await requested_messages(settings, made["id"])) == 1
     tasks = await tasks_of(client, admin_token, made["id"])
     assert [t["status"] for t in tasks] == ["failed"]
+
+
+async def test_a_step_due_again_for_a_requested_message_repeats_the_request(
+    client, settings, admin_token
+):
+    """A task whose message was requested but never answered (here: deferred at night) is
+    asked for again: the same request under the same key, not composed anew; the notifier
+    keeps one message."""
+    made = await deferred_sms_campaign(client, admin_token)
+    first = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
+    )
+    due = (await events_for(settings, made["id"], "campaign.step_due"))[0]
+    await send_event(settings, "campaign.step_due", made["id"], due["payload"])
+    again = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 2
+    )
+    assert again[1] == first[0]  # the same request, the same key
+    rows = await notifier_sql(
+        settings,
+        "SELECT status FROM messages WHERE idempotency_key = $1",
+        first[0]["idempotencyKey"],
+    )
+    assert [r["status"] for r in rows] == ["deferred"]
+
+
+async def test_a_failure_told_again_is_counted_once(client, settings, admin_token):
+    """The notifier may tell a send's failure again (asked again with its key). The agents
+    count each send try's failure once: one retry, not two."""
+    made = await deferred_sms_campaign(client, admin_token)
+    requested = await eventually(
+        lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 1
+    )
+    failure = {
+        "taskId": requested[0]["taskId"],
+        "idempotencyKey": requested[0]["idempotencyKey"],
+        "reason": "mailbox full",
+        "retryable": True,
+    }
+    for _ in range(2):
+        await send_event(settings, "message.failed", made["id"], failure)
+    await eventually(lambda: requested_messages(settings, made["id"]), lambda m: len(m) == 2)
+    await asyncio.sleep(2)
+    messages = await requested_messages(settings, made["id"])
+    assert [m["idempotencyKey"].rsplit(":", 1)[1] for m in messages] == ["0", "1"]
+    tasks = await tasks_of(client, admin_token, made["id"])
+    assert [(t["status"], t["attempts"]) for t in tasks] == [("in_progress", 1)]

@@ -26,6 +26,9 @@ async def test_prune_removes_only_what_is_past_retention(settings):
             insert_outbox, uuid.uuid4(), timedelta(hours=1), timedelta(hours=1)
         )  # recent
         await connection.execute(
+            insert_outbox, uuid.uuid4(), timedelta(hours=200), timedelta(hours=1)
+        )  # old, published again lately (a broker lost its data): still pruned by its age
+        await connection.execute(
             "INSERT INTO outbox (event_id, topic, event_key, envelope, created_at) "
             "VALUES ($1, 't.x', 'k', '{}', now() - interval '400 hours')",
             uuid.uuid4(),
@@ -37,7 +40,7 @@ async def test_prune_removes_only_what_is_past_retention(settings):
         await connection.execute(insert_processed, uuid.uuid4(), timedelta(hours=400))
         await connection.execute(insert_processed, uuid.uuid4(), timedelta(hours=10))
 
-        assert await prune(connection, settings) == (1, 1)
+        assert await prune(connection, settings) == (2, 1)
         assert await connection.fetchval("SELECT count(*) FROM outbox") == 2
         assert (
             await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1

@@ -9,6 +9,7 @@ import asyncpg
 
 from services.agents.brain import shared_brain
 from services.agents.stores import tasks
+from services.agents.workers import idempotency_key
 from shared.clock import clock
 from shared.consumer import Subscription
 from shared.contracts import (
@@ -90,9 +91,14 @@ async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
             retryable=task["retryable"] is not False,
             outcomeUnknown=task["outcome"] == "unknown",
         )
-    elif task["status"] == "in_progress" and task["message_requested_at"] is not None:
-        # Requested, result never heard: the AI worker requests it again with the same key.
-        await tasks.set_status(connection, task["id"], "assigned", message_requested_at=None)
+    elif task["status"] == "in_progress" and task["message_request"] is not None:
+        # Requested, result never heard: the same request again, same key (the notifier sends
+        # it once, and tells its result again if it has one).
+        await enqueue(
+            connection,
+            new_event("message.requested", "agents", task["message_request"]),
+            str(task["campaign_id"]),
+        )
 
 
 async def message_done(connection: Connection, event: Envelope) -> None:
@@ -115,6 +121,8 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
     task = await tasks.get(connection, failure.task_id, lock=True) if failure.task_id else None
     if task is None or task["status"] not in tasks.OPEN:
         return
+    if failure.idempotency_key != idempotency_key(task):
+        return  # the result of an earlier send try, told again: already counted
     reason = failure.reason
     unknown = failure.outcome_unknown
     retryable = failure.retryable and not unknown

@@ -137,18 +137,16 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
     requests = await asyncio.gather(*(compose(task) for task in taken))
     async with pool.acquire() as connection, connection.transaction():
         still = await tasks.still_in_progress(connection, [task["id"] for task in taken])
+        going = [
+            (task, request)
+            for task, request in zip(taken, requests, strict=True)
+            if task["id"] in still
+        ]
         await enqueue_many(
-            connection,
-            [
-                (request, str(task["campaign_id"]))
-                for task, request in zip(taken, requests, strict=True)
-                if task["id"] in still
-            ],
+            connection, [(request, str(task["campaign_id"])) for task, request in going]
         )
-        await connection.execute(
-            "UPDATE tasks SET message_requested_at = now(), updated_at = now() "
-            "WHERE id = ANY($1::uuid[])",
-            list(still),
+        await tasks.mark_requested(
+            connection, [(task["id"], request.payload) for task, request in going]
         )
     return len(taken)
 
@@ -210,6 +208,7 @@ async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> N
                     stuck = await reset_stuck(connection, settings.task_stuck_after)
                     if stuck:
                         logger.warning("stuck tasks returned to pending", extra={"count": stuck})
+                    await tasks.cancel_of_ended(connection)
                     resumed = await resume_interrupted(connection, settings.ai_task_lease)
                     if resumed:
                         logger.warning("interrupted AI tasks resumed", extra={"count": resumed})

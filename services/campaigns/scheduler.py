@@ -41,6 +41,7 @@ _STALE = """
 WITH due AS (
     SELECT r.id FROM step_runs r
     WHERE r.status = 'emitted' AND r.updated_at < now() - make_interval(secs => $2)
+      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status = 'active')
     ORDER BY r.updated_at
     LIMIT $1
     FOR UPDATE OF r SKIP LOCKED

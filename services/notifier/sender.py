@@ -14,6 +14,7 @@ any key, and a person decides. Deferred messages wait for their `send_after`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -24,7 +25,7 @@ from services.notifier.domain.guards import Facts, Policy, check
 from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
 from shared.clock import clock
-from shared.db import DATABASE_ERRORS, Connection
+from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.tracing import continued
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 CHANNELS = ("email", "sms", "voice")
 BATCH = 50  # messages one pass of a channel's loop takes through the guards
 INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
+# A pass that fails with these is tried again; the database is down or busy.
+_PASS_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PoolExhaustedError)
 
 
 def policy(settings: Settings) -> Policy:
@@ -206,16 +209,34 @@ async def send_ready(
     channels: Sequence[str] = CHANNELS,
 ) -> int:
     """One pass: guard up to BATCH ready messages, then send the cleared ones, at most
-    SEND_CONCURRENCY at a time; returns how many were taken."""
+    SEND_CONCURRENCY at a time; returns how many were taken.
+
+    A stop during the pass lets the sends already under way finish and be recorded (for at
+    most SHUTDOWN_DRAIN_S) and starts no other: a clean stop leaves nothing `unknown`."""
     async with pool.acquire() as connection, connection.transaction():
         cleared = await _prepare(connection, settings, channels)
     gate = asyncio.Semaphore(settings.send_concurrency)
+    draining = asyncio.Event()
 
     async def bounded(message: asyncpg.Record, recipient: str | None) -> None:
         async with gate:
-            await _send_one(pool, settings, providers, limiter, message, recipient)
+            if draining.is_set():
+                return  # still `queued`: the next start sends it
+            try:
+                await _send_one(pool, settings, providers, limiter, message, recipient)
+            except Exception:
+                # Its outcome is not recorded: a claimed message stays `sending` and is
+                # settled `unknown` later, never sent twice. The pass goes on.
+                logger.exception("send not recorded", extra={"message_id": str(message["id"])})
 
-    await asyncio.gather(*(bounded(message, recipient) for message, recipient in cleared))
+    sends = asyncio.gather(*(bounded(message, recipient) for message, recipient in cleared))
+    try:
+        await asyncio.shield(sends)
+    except asyncio.CancelledError:
+        draining.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(sends), settings.shutdown_drain_s)
+        raise
     return len(cleared)
 
 
@@ -244,10 +265,14 @@ async def _channel_loop(
     while True:
         try:
             taken = await send_ready(pool, settings, providers, limiter, (channel,))
-        except DATABASE_ERRORS as error:
+        except _PASS_FAILURES as error:
             logger.warning(
                 "send loop failed; will retry", extra={"channel": channel, "error": repr(error)}
             )
+            taken = 0
+        except Exception:
+            # This channel's pass alone: the other channels' loops go on.
+            logger.exception("send loop crashed; will retry", extra={"channel": channel})
             taken = 0
         if taken < BATCH:
             await asyncio.sleep(0.2)

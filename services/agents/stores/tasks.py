@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from shared.context import request_id_var
-from shared.db import Connection, Executor, select_by_id, update_by_id
+from shared.db import Connection, Executor, rows_affected, select_by_id, update_by_id
 from shared.events import Envelope, new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
@@ -19,7 +19,7 @@ COLUMNS = (
     "t.id, t.campaign_id, t.step_run_id, t.step_attempt, t.customer_id, t.channel, t.status, "
     "t.assigned_agent_id, t.attempts, t.last_error, t.outcome, t.promised_date, t.note, t.step, "
     "t.created_at, t.updated_at, t.request_id, t.traceparent, t.message_requested_at, "
-    "t.retryable"
+    "t.retryable, t.message_request"
 )
 OPEN = ("pending", "assigned", "in_progress")
 
@@ -112,6 +112,30 @@ async def complete_open(
     return record
 
 
+async def mark_requested(
+    connection: Connection, requested: list[tuple[uuid.UUID, dict[str, Any]]]
+) -> None:
+    """Tasks whose message was requested now, each with its request (kept to ask again)."""
+    await connection.execute(
+        "UPDATE tasks SET message_requested_at = now(), message_request = r.request, "
+        "updated_at = now() FROM unnest($1::uuid[], $2::jsonb[]) AS r(task_id, request) "
+        "WHERE tasks.id = r.task_id",
+        [task_id for task_id, _ in requested],
+        [request for _, request in requested],
+    )
+
+
+async def cancel_of_ended(connection: Connection) -> int:
+    """Open tasks of campaigns that ended: a task created while its campaign's end was being
+    recorded (two lanes, each blind to the other's uncommitted rows) is cancelled here."""
+    result = await connection.execute(
+        "UPDATE tasks t SET status = 'cancelled', updated_at = now() "
+        "WHERE t.status IN ('pending', 'assigned', 'in_progress') "
+        "AND EXISTS (SELECT 1 FROM ended_campaigns e WHERE e.campaign_id = t.campaign_id)"
+    )
+    return rows_affected(result)
+
+
 async def set_status(
     connection: Connection, task_id: uuid.UUID, status: str, **fields: Any
 ) -> None:
@@ -153,10 +177,12 @@ async def assign(connection: Connection, chosen: list[tuple[uuid.UUID, uuid.UUID
 
 
 async def still_in_progress(connection: Connection, task_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these tasks are still in progress (not cancelled meanwhile), row-locked."""
+    """Which of these tasks are still in progress (not cancelled meanwhile, their campaign not
+    ended: its end may have committed beside the task's creation in another lane), row-locked."""
     rows = await connection.fetch(
-        "SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND status = 'in_progress' "
-        "ORDER BY id FOR UPDATE",
+        "SELECT id FROM tasks t WHERE t.id = ANY($1::uuid[]) AND t.status = 'in_progress' "
+        "AND NOT EXISTS (SELECT 1 FROM ended_campaigns e WHERE e.campaign_id = t.campaign_id) "
+        "ORDER BY t.id FOR UPDATE",
         task_ids,
     )
     return {row["id"] for row in rows}
