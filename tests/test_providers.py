@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -190,6 +191,44 @@ async def test_email_through_smtp_bounces_and_outages():
         "SMTP connection failed: 127.0.0.1:" in failed.value.reason
         and "starttls" in failed.value.reason
     )
+
+
+async def test_smtp_failures_before_the_data_are_retried_and_after_it_unknown():
+    """Nothing sent yet (no STARTTLS where it is required): a retryable failure. The data
+    sent and never acknowledged: unknown, never retried, and the server got it once."""
+    handler = _Refusing()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        no_tls = Providers(_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="starttls"))
+        with pytest.raises(SendError) as refused:
+            await no_tls.send("email", "ada@example.com", "Invoice", "Please pay", "k-tls")
+        assert refused.value.retryable and not refused.value.unknown
+        assert "STARTTLS" in refused.value.reason and not handler.received
+    finally:
+        controller.stop()
+
+    class _Silent(_Refusing):
+        async def handle_DATA(self, server, session, envelope) -> str:
+            self.received.append(envelope)
+            await asyncio.sleep(30)
+            return "250 OK"
+
+    silent = _Silent()
+    port = free_port()
+    controller = Controller(silent, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        stalled = Providers(
+            _settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_s=1, send_deadline_s=5)
+        )
+        with pytest.raises(SendError) as unknown:
+            await stalled.send("email", "ada@example.com", "Invoice", "Please pay", "k-stall")
+        assert unknown.value.unknown and not unknown.value.retryable
+        assert len(silent.received) == 1
+    finally:
+        controller.stop()
 
 
 async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settings):

@@ -82,14 +82,10 @@ async def send_email(
                 await smtp.connect()
                 await smtp.mail(parseaddr(settings.smtp_from)[1])
                 await smtp.rcpt(to)
-        except (
-            aiosmtplib.SMTPConnectError,
-            aiosmtplib.SMTPConnectTimeoutError,
-            aiosmtplib.SMTPTimeoutError,
-            aiosmtplib.SMTPServerDisconnected,
-            TimeoutError,
-            OSError,
-        ) as error:
+        except aiosmtplib.SMTPResponseException:
+            raise  # the server refused something (the address, the login): said as it is
+        except (aiosmtplib.SMTPException, TimeoutError, OSError) as error:
+            # Not connected, no greeting, no STARTTLS, hung up: nothing was sent yet.
             raise SmtpUnavailableError(
                 f"SMTP connection failed: {settings.smtp_host}:{settings.smtp_port} "
                 f"(TLS mode {settings.smtp_tls}); check SMTP_HOST, SMTP_PORT and SMTP_TLS: "
