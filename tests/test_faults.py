@@ -467,10 +467,12 @@ async def test_an_smtp_server_that_never_acknowledges_data_gets_each_email_once(
     _recovered("an SMTP server that never acknowledged DATA for 15 s", took)
     unknown = [m for m in books.messages if m["status"] == "unknown"]
     assert unknown and all(m["channel"] == "email" for m in unknown), books
-    # Every stalled email reached that server once, and the healthy one never.
-    assert Counter(stalled.received) == Counter(
-        message_id_for(m["idempotency_key"]) for m in unknown
-    )
+    # Every email that reached the stalled server is one of the unknown ones, and reached it
+    # once (one cut off mid-DATA when that server was swapped out may not have reached it);
+    # none of them went out again (the books' SMTP sink check).
+    unknown_ids = {message_id_for(m["idempotency_key"]) for m in unknown}
+    assert set(stalled.received) <= unknown_ids, stalled.received
+    assert all(n == 1 for n in Counter(stalled.received).values()), stalled.received
     assert sms_during > 0 or await _sms_sent(settings, ids) == RUN_SIZE // 2
     # Sends refused while the servers were swapped (nothing sent) were tried again.
     _check_books(platform, books, uncertain_at_most=len(unknown), retried=True)

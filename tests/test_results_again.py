@@ -11,6 +11,7 @@ from tests.agents_helpers import agents_sql, requested_messages, tasks_of
 from tests.campaign_helpers import (
     campaign,
     campaigns_sql,
+    daytime_zone,
     deferred_sms_campaign,
     events_for,
     runs_of,
@@ -36,11 +37,13 @@ async def test_a_known_send_request_publishes_its_result_again(client, settings,
     """The notifier sends a key once; asked again after it was sent, it tells `message.sent`
     again (whoever asked may have missed it) and sends nothing."""
     key = f"test-{uuid.uuid4()}"
+    # An email where it is daytime now: sent at once, whatever the hour of the test run.
     request = {
         "idempotencyKey": key,
-        "channel": "sms",
-        "to": "+14155552671",
-        "timezone": "UTC",
+        "channel": "email",
+        "to": f"again-{key}@example.com",
+        "timezone": daytime_zone(),
+        "subject": "Invoice",
         "body": "hello",
     }
     await send_event(settings, "message.requested", key, request)
