@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from shared import outbox
 from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
 from shared.events import (
     HEADER_DLQ_CONSUMER,
@@ -409,7 +410,21 @@ async def _apply(
     retry: Retry | None,
 ) -> tuple[list[tuple[Envelope, trace.Span]], dict[uuid.UUID, str]]:
     """Record the batch and run its new events; returns those handled and those failed.
-    `retry` None: no savepoints, the first failure aborts the batch (`_HandlerFailedError`)."""
+    `retry` None: no savepoints, the first failure aborts the batch (`_HandlerFailedError`).
+    The events the handlers enqueue are written to the outbox in one statement at the end."""
+    with outbox.batched(connection) as outgoing:
+        handled, failed = await _apply_each(connection, subscription, events, retry, outgoing)
+        await outgoing.flush()
+    return handled, failed
+
+
+async def _apply_each(
+    connection: Connection,
+    subscription: Subscription,
+    events: list[Envelope],
+    retry: Retry | None,
+    outgoing: outbox.OutboxBatch,
+) -> tuple[list[tuple[Envelope, trace.Span]], dict[uuid.UUID, str]]:
     handled: list[tuple[Envelope, trace.Span]] = []
     failed: dict[uuid.UUID, str] = {}
     fresh: set[uuid.UUID] = {
@@ -442,7 +457,7 @@ async def _apply(
                 await _run_plain(connection, subscription, event)
                 error = None
             else:
-                error = await _run(connection, subscription, event, retry)
+                error = await _run(connection, subscription, event, retry, outgoing)
         if error is None:
             handled.append((event, span))
             continue
@@ -465,14 +480,21 @@ async def _run_plain(connection: Connection, subscription: Subscription, event: 
 
 
 async def _run(
-    connection: Connection, subscription: Subscription, event: Envelope, retry: Retry
+    connection: Connection,
+    subscription: Subscription,
+    event: Envelope,
+    retry: Retry,
+    outgoing: outbox.OutboxBatch,
 ) -> str | None:
-    """Run the handler in a savepoint, retried; the error that outlasted the retries."""
+    """Run the handler in a savepoint, retried; the error that outlasted the retries. The
+    events a rolled-back run enqueued are dropped with it."""
     for attempt in range(1, retry.attempts + 1):
+        mark = outgoing.mark()
         try:
             async with connection.transaction():
                 await subscription.handler(connection, event)
         except Exception as failure:
+            outgoing.discard_since(mark)
             if _batch_again(connection, failure):
                 raise _ConnectionLostError(repr(failure)) from failure
             if attempt == retry.attempts:

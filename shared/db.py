@@ -64,6 +64,15 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """A released connection keeps its session as it is. asyncpg's default reset sends
+    `RESET ALL; UNLISTEN *; CLOSE ALL; SELECT pg_advisory_unlock_all()` on every release (a
+    round trip each time a connection goes back), for state our code never leaves behind: no
+    session `SET`, cursors, or session-level advisory locks (only `pg_try_advisory_xact_lock`),
+    and the relay's LISTEN connection unlistens itself. An open transaction is still rolled
+    back (asyncpg does that before calling this)."""
+
+
 async def connect(database_url: str, schema: str) -> asyncpg.Connection:
     """A single connection set up like the pool's, for one-off jobs (migrations, bootstrap)."""
     connection = await asyncpg.connect(
@@ -85,6 +94,7 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
         "record_class": asyncpg.Record,
         "server_settings": {"search_path": f"{schema},public", "application_name": schema},
         "init": _init_connection,
+        "reset": _keep_session,
         "command_timeout": 30,
         "timeout": 5,
     }

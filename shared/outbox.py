@@ -17,6 +17,8 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -32,6 +34,41 @@ def _channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
+class OutboxBatch:
+    """The events enqueued on one connection while `batched` is active, written in one
+    statement by `flush` (a consumer's batch: one outbox insert instead of one per event)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.events: list[tuple[Envelope, str]] = []
+
+    def mark(self) -> int:
+        """A point to `discard_since` (a handler run in a savepoint that rolled back)."""
+        return len(self.events)
+
+    def discard_since(self, mark: int) -> None:
+        del self.events[mark:]
+
+    async def flush(self) -> None:
+        events, self.events = self.events, []
+        await _insert(self.connection, events)
+
+
+_batch: ContextVar[OutboxBatch | None] = ContextVar("outbox_batch", default=None)
+
+
+@contextlib.contextmanager
+def batched(connection: Connection) -> Iterator[OutboxBatch]:
+    """Within this block (and this task), events enqueued on `connection` wait in the batch
+    until its `flush`, which must run in the same transaction before it commits."""
+    batch = OutboxBatch(connection)
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
+
+
 async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
     """Record `event` for publication, keyed by its aggregate id (per-key order is kept)."""
     await enqueue_many(connection, [(event, key)])
@@ -40,6 +77,14 @@ async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
 async def enqueue_many(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
     """Record several `(event, key)` pairs in one statement, in the order given; the relay is
     notified when the transaction commits."""
+    batch = _batch.get()
+    if batch is not None and batch.connection is connection:
+        batch.events.extend(events)
+        return
+    await _insert(connection, events)
+
+
+async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
     if not events:
         return
     await connection.execute(

@@ -13,6 +13,7 @@ from shared.db import Connection, connect, create_pool
 from shared.events import Envelope, dead_letter_topic
 from shared.kafka import ensure_topics
 from shared.migrations import migrate, service_migrations
+from shared.outbox import enqueue
 from tests.helpers import eventually, publish_raw
 
 QUICK = Retry(attempts=3, backoff_ms=1)
@@ -84,6 +85,31 @@ async def test_the_same_batch_delivered_again_changes_nothing(private_schema):
     await handle_batch(pool, subscription, batch, QUICK)
     assert await pool.fetchval("SELECT count(*) FROM effects") == 20
     assert handler.calls == list(range(100, 120))
+
+
+class _Announcer(_Handler):
+    """Also enqueues an event `told n` per effect (n == 13 always fails, n == 7 once)."""
+
+    async def __call__(self, connection: Connection, event: Envelope) -> None:
+        n = int(event.payload["n"])
+        told = Envelope(type="test.told", producer="tests", payload={"n": n})
+        await enqueue(connection, told, str(n % 2))
+        await super().__call__(connection, event)
+
+
+async def test_a_batch_writes_the_events_of_its_handled_events_only_in_order(private_schema):
+    """The outbox rows a batch's handlers enqueue are written together at its end: those of a
+    handler run that rolled back (the flaky one's first run, the poison's every run) are not."""
+    pool = private_schema
+    subscription = Subscription("test.happened", "announcer", _Announcer())
+    batch = [_event(n) for n in (3, 7, 4, 13, 5)]
+
+    failed = await handle_batch(pool, subscription, batch, QUICK)
+
+    assert list(failed) == [batch[3].event_id]
+    told = await pool.fetch("SELECT envelope, event_key FROM outbox ORDER BY id")
+    assert [row["envelope"]["payload"]["n"] for row in told] == [3, 7, 4, 5]
+    assert [row["event_key"] for row in told] == ["1", "1", "0", "1"]
 
 
 async def test_renamed_consumers_keep_their_history(settings):

@@ -34,6 +34,15 @@ class Live:
         """Each service process by instance name."""
         return {name: process.pid for name, process in self.stack.services.items()}
 
+    def infrastructure_pids(self) -> dict[str, int]:
+        """The embedded Postgres (its postmaster; backends are its children) and broker."""
+        pids: dict[str, int] = {}
+        if self.stack.postgres is not None:
+            pids["postgres"] = self.stack.postgres.process.pid
+        if self.stack.kafka is not None:
+            pids["broker"] = self.stack.kafka.process.pid
+        return pids
+
     async def token(self) -> str:
         """A fresh access token for the bench's admin."""
         async with httpx.AsyncClient(base_url=self.gateway, timeout=30) as http:

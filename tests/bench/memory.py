@@ -50,6 +50,42 @@ class RssSampler:
         self._thread.join()
 
 
+class CpuClock:
+    """CPU seconds (user and system) each named process, with its children (Postgres's
+    backends), used while entered."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.seconds: dict[str, float] = {}
+        self._first: dict[str, dict[int, float]] = {}
+
+    def _now(self) -> dict[str, dict[int, float]]:
+        now: dict[str, dict[int, float]] = {}
+        for name, process in self.processes.items():
+            now[name] = {}
+            for each in (process, *process.children(recursive=True)):
+                try:
+                    times = each.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                now[name][each.pid] = times.user + times.system
+        return now
+
+    def __enter__(self) -> CpuClock:
+        self._first = self._now()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for name, last in self._now().items():
+            first = self._first[name]
+            self.seconds[name] = sum(used - first.get(pid, 0.0) for pid, used in last.items())
+
+
 def bare_rss(log_dir: Path) -> float:
     """The bare app's RSS in MiB once it has answered one request."""
     with bare_app("{}", log_dir) as (url, process):

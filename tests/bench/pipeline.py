@@ -11,10 +11,13 @@ consuming as many step_due-sized messages on the same broker (one hop, no work).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -24,7 +27,7 @@ from shared.settings import Settings
 from tests.bench import hops
 from tests.bench.agents import step_due
 from tests.bench.live import Live
-from tests.bench.memory import RssSampler
+from tests.bench.memory import CpuClock, RssSampler
 from tests.bench.outbox import produce, raw_producer
 from tests.bench.report import Row
 from tests.campaign_helpers import daytime_zone
@@ -32,6 +35,7 @@ from tests.campaign_helpers import daytime_zone
 CAMPAIGNS = 10_000
 BULK_START = 1000  # campaigns per bulk-start request (its maximum)
 TIMEOUT_S = 900
+STATEMENTS_FILE = Path("bench-statements.txt")
 # The default AI agent's limit of open tasks, raised through the API to its maximum.
 AI_CAPACITY = 1000
 
@@ -110,6 +114,29 @@ async def _wait_all_sent(settings: Settings) -> None:
         await connection.close()
 
 
+async def _statements(settings: Settings, reset: bool) -> list[asyncpg.Record]:
+    """pg_stat_statements' counts since the last reset, most called first; then a reset."""
+    connection = await connect(settings.database_url, "public")
+    try:
+        rows = await connection.fetch(
+            "SELECT calls, total_exec_time, query FROM pg_stat_statements ORDER BY calls DESC"
+        )
+        if reset:
+            await connection.execute("SELECT pg_stat_statements_reset()")
+        return rows
+    finally:
+        await connection.close()
+
+
+def _write_statements(rows: list[asyncpg.Record], path: Path) -> None:
+    lines = [
+        f"{row['calls'] / CAMPAIGNS:8.3f}/step {row['total_exec_time']:10.0f} ms  "
+        f"{' '.join(row['query'].split())[:300]}"
+        for row in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 async def _kafka_floor(settings: Settings, payload: bytes) -> float:
     """Seconds for bare aiokafka to produce and consume CAMPAIGNS messages of `payload`."""
     topic = f"bench.pipeline_{uuid.uuid4().hex[:8]}"
@@ -147,17 +174,22 @@ async def _kafka_floor(settings: Settings, payload: bytes) -> float:
 async def measure(live: Live) -> PipelineRun:
     payload = step_due().model_dump_json().encode()
     floor = CAMPAIGNS / await _kafka_floor(live.settings, payload)
-    bare_hops = CAMPAIGNS / await hops.measure(live.settings, payload, CAMPAIGNS)
+    infrastructure = live.infrastructure_pids()
+    with CpuClock({"script": os.getpid(), **infrastructure}) as bare_cpu:
+        bare_hops = CAMPAIGNS / await hops.measure(live.settings, payload, CAMPAIGNS)
     campaign_ids = await _seed(live.settings)
     headers = {"Authorization": f"Bearer {await live.token()}"}
     async with httpx.AsyncClient(base_url=live.gateway, headers=headers, timeout=120) as http:
         await _raise_ai_capacity(http)
-        with RssSampler(live.pids()) as sampler:
+        await _statements(live.settings, reset=True)
+        with RssSampler(live.pids()) as sampler, CpuClock({**live.pids(), **infrastructure}) as cpu:
             started = time.perf_counter()
             await _start_all(http, campaign_ids)
             starts_s = time.perf_counter() - started
             await _wait_all_sent(live.settings)
             total_s = time.perf_counter() - started
+    statements = await _statements(live.settings, reset=False)
+    _write_statements(statements, STATEMENTS_FILE)
     rows = [
         Row.of(
             "raw aiokafka produce+consume (baseline)",
@@ -181,4 +213,33 @@ async def measure(live: Live) -> PipelineRun:
             f"{CAMPAIGNS:,} in {total_s:.0f} s; starts via gateway: {starts_s:.0f} s",
         ),
     ]
+    bare_ms = 1000 * sum(bare_cpu.seconds.values()) / CAMPAIGNS
+    rows.append(
+        Row.of(
+            "bare script: CPU per step (baseline)",
+            bare_ms,
+            "ms",
+            None,
+            ", ".join(f"{name} {seconds:.1f} s" for name, seconds in bare_cpu.seconds.items()),
+        )
+    )
+    rows += [
+        Row.of(
+            f"pipeline: {name} CPU per step",
+            1000 * seconds / CAMPAIGNS,
+            "ms",
+            bare_ms,
+            f"{seconds:.1f} CPU s over the run",
+        )
+        for name, seconds in cpu.seconds.items()
+    ]
+    rows.append(
+        Row.of(
+            "pipeline: SQL statements per step",
+            sum(row["calls"] for row in statements) / CAMPAIGNS,
+            "statements",
+            None,
+            f"all services, from pg_stat_statements; by statement in {STATEMENTS_FILE}",
+        )
+    )
     return PipelineRun(rows, sampler)

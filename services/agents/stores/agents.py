@@ -91,8 +91,7 @@ async def candidates(connection: Connection) -> list[Candidate]:
         "SELECT a.id, a.kind, a.status, a.channels, a.max_concurrent, "
         "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
         " AND t.status IN ('assigned', 'in_progress')) AS open_tasks, "
-        "(SELECT max(t.updated_at) FROM tasks t WHERE t.assigned_agent_id = a.id) AS last_assigned "
-        "FROM agents a WHERE a.status = 'online' ORDER BY a.id FOR UPDATE OF a"
+        "a.last_assigned_at FROM agents a WHERE a.status = 'online' ORDER BY a.id FOR UPDATE OF a"
     )
     return [
         Candidate(
@@ -102,7 +101,7 @@ async def candidates(connection: Connection) -> list[Candidate]:
             frozenset(row["channels"]),
             row["max_concurrent"],
             row["open_tasks"],
-            row["last_assigned"],
+            row["last_assigned_at"],
         )
         for row in rows
     ]

@@ -164,13 +164,15 @@ async def publish(
 
 
 async def assign(connection: Connection, chosen: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
-    """Tasks given to agents: `(task_id, agent_id)` pairs."""
+    """Tasks given to agents: `(task_id, agent_id)` pairs; each agent's `last_assigned_at`."""
     if not chosen:
         return
     await connection.execute(
-        "UPDATE tasks SET status = 'assigned', assigned_agent_id = a.agent_id, "
+        "WITH given AS (UPDATE tasks SET status = 'assigned', assigned_agent_id = a.agent_id, "
         "updated_at = now() FROM unnest($1::uuid[], $2::uuid[]) AS a(task_id, agent_id) "
-        "WHERE tasks.id = a.task_id",
+        "WHERE tasks.id = a.task_id RETURNING a.agent_id) "
+        "UPDATE agents SET last_assigned_at = now() "
+        "WHERE id IN (SELECT agent_id FROM given)",
         [task_id for task_id, _ in chosen],
         [agent_id for _, agent_id in chosen],
     )
