@@ -141,12 +141,17 @@ async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
         )
         == 1
     )
-    confirmations = await notifier_sql(
-        settings,
-        "SELECT status FROM messages WHERE recipient = $1 AND reason = 'opt-out confirmation'",
-        phone,
+    # Queued with the opt-out, sent by the SMS send loop (no provider call in the webhook).
+    confirmations = await eventually(
+        lambda: notifier_sql(
+            settings,
+            "SELECT status, kind, body FROM messages WHERE recipient = $1 "
+            "AND idempotency_key LIKE 'stop-confirmation:%'",
+            phone,
+        ),
+        lambda found: [c["status"] for c in found] == ["sent"],
     )
-    assert [c["status"] for c in confirmations] == ["sent"]
+    assert confirmations[0]["kind"] == "account" and "unsubscribed" in confirmations[0]["body"]
     replies = await notifier_sql(
         settings,
         "SELECT envelope FROM outbox WHERE topic = 'reply.received' AND event_key = $1",

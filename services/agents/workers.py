@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 AI_BATCH = 100  # AI tasks one worker pass takes, composes and requests
 COMPOSE_CONCURRENCY = 10  # compositions (OpenAI calls) at once
+# The repairs (lapsed heartbeats, stuck and interrupted tasks, tasks of ended campaigns) look
+# at a second's worth of change at most this often, however fast the passes go: each one reads
+# a share of the task table, assignment reads only pending tasks.
+REPAIR_EVERY_S = 1.0
 
 
 async def assign_pending(connection: Connection, limit: int = 200) -> int:
@@ -195,23 +200,30 @@ async def requeue_lapsed_agents(connection: Connection, timeout_s: int) -> int:
     return len(ids)
 
 
+async def _repair(connection: Connection, settings: Settings) -> None:
+    await agents.beat_ai_agents(connection)
+    async with connection.transaction():
+        await requeue_lapsed_agents(connection, settings.agent_heartbeat_timeout)
+        stuck = await reset_stuck(connection, settings.task_stuck_after)
+        if stuck:
+            logger.warning("stuck tasks returned to pending", extra={"count": stuck})
+        await tasks.cancel_of_ended(connection)
+        resumed = await resume_interrupted(connection, settings.ai_task_lease)
+        if resumed:
+            logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
+
+
 async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> None:
     interval = settings.agents_worker_interval_ms / 1000
     async with pool.acquire() as connection:
         await agents.ensure_default_ai_agent(connection)
+    repaired_at = -REPAIR_EVERY_S
     while True:
         try:
             async with pool.acquire() as connection:
-                await agents.beat_ai_agents(connection)
-                async with connection.transaction():
-                    await requeue_lapsed_agents(connection, settings.agent_heartbeat_timeout)
-                    stuck = await reset_stuck(connection, settings.task_stuck_after)
-                    if stuck:
-                        logger.warning("stuck tasks returned to pending", extra={"count": stuck})
-                    await tasks.cancel_of_ended(connection)
-                    resumed = await resume_interrupted(connection, settings.ai_task_lease)
-                    if resumed:
-                        logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
+                if time.monotonic() - repaired_at >= REPAIR_EVERY_S:
+                    await _repair(connection, settings)
+                    repaired_at = time.monotonic()
                 async with connection.transaction():
                     await assign_pending(connection)
             worked = await work_ai_tasks(pool, brain, AI_BATCH)

@@ -297,9 +297,11 @@ async def _end(
 
 
 async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: datetime) -> None:
-    campaign = await locked_campaign(connection, campaign_id)
-    if campaign["status"] in (Status.ACTIVE, Status.PAUSED) and not await campaigns.unfinished_runs(
-        connection, campaign_id
+    campaign = await campaigns.completion_state(connection, campaign_id)
+    if (
+        campaign is not None
+        and campaign["status"] in (Status.ACTIVE, Status.PAUSED)
+        and not campaign["runs_left"]
     ):
         await _end(
             connection, campaign, Action.COMPLETE, "every step has run", now, runs_left=False

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from opentelemetry import trace
@@ -26,6 +29,9 @@ from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
+from shared.events import Envelope
+from shared.group_commit import GroupCommit
+from shared.outbox import enqueue_many
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.tracing import continued
@@ -152,8 +158,58 @@ async def _call_provider(
     return sent.provider_id, sent.simulated
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """A provider's answer about a claimed message, and the event that tells it (made in the
+    send's trace)."""
+
+    message: asyncpg.Record
+    answer: SendError | tuple[str, bool]
+    told: Envelope
+
+
+class _PassWrites:
+    """A pass's claims and outcomes, each written together with those of the pass's other
+    sends under way (group commit): a transaction per burst, not two per message."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.claims = GroupCommit(partial(messages.claim_for_sending, pool))
+        self.outcomes: GroupCommit[_Outcome, None] = GroupCommit(self._record)
+
+    async def _record(self, outcomes: list[_Outcome]) -> list[None]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            sent: list[tuple[uuid.UUID, str | None, bool]] = []
+            for outcome in outcomes:
+                fresh, answer = outcome.message, outcome.answer
+                if not isinstance(answer, SendError):
+                    sent.append((fresh["id"], *answer))
+                    continue
+                if answer.bounced:
+                    await messages.suppress(
+                        connection, "email", fresh["recipient"], "bounce", answer.reason
+                    )
+                await messages.set_state(
+                    connection,
+                    fresh["id"],
+                    _failed_status(answer),
+                    reason=answer.reason,
+                    retryable=answer.retryable,
+                )
+            await messages.mark_sent(connection, sent)
+            await enqueue_many(
+                connection,
+                [(outcome.told, messages.event_key(outcome.message)) for outcome in outcomes],
+            )
+        return [None] * len(outcomes)
+
+
+def _failed_status(answer: SendError) -> str:
+    return "unknown" if answer.unknown else "bounced" if answer.bounced else "failed"
+
+
 async def _send_one(
-    pool: asyncpg.Pool,
+    writes: _PassWrites,
     settings: Settings,
     providers: Providers,
     limiter: RateLimiter,
@@ -164,37 +220,24 @@ async def _send_one(
         "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
     ):
         await _rate(limiter, settings, message["channel"])
-        fresh = await messages.claim_for_sending(pool, message["id"], recipient)
+        fresh = await writes.claims.submit((message["id"], recipient))
         if fresh is None:
             return
         answer = await _call_provider(providers, settings, fresh)
-        async with pool.acquire() as connection, connection.transaction():
-            if isinstance(answer, SendError):
-                status = "unknown" if answer.unknown else "bounced" if answer.bounced else "failed"
-                if answer.bounced:
-                    await messages.suppress(
-                        connection, "email", fresh["recipient"], "bounce", answer.reason
-                    )
-                await messages.fail(
-                    connection,
-                    fresh,
-                    status,
-                    answer.reason,
-                    retryable=answer.retryable,
-                    unknown=answer.unknown,
-                )
-            else:
-                provider_id, simulated = answer
-                # Account email's text holds a single-use link: not kept once sent.
-                forget = (
-                    {"body": "(account email: text not kept)", "html": None}
-                    if fresh["kind"] == "account"
-                    else {}
-                )
-                await messages.mark_sent(connection, fresh["id"], provider_id, simulated, **forget)
-                await messages.publish(
-                    connection, "message.sent", fresh, providerId=provider_id, simulated=simulated
-                )
+        if isinstance(answer, SendError):
+            told = messages.failure_event(
+                fresh,
+                _failed_status(answer),
+                answer.reason,
+                retryable=answer.retryable,
+                unknown=answer.unknown,
+            )
+        else:
+            provider_id, simulated = answer
+            told = messages.event(
+                "message.sent", fresh, providerId=provider_id, simulated=simulated
+            )
+        await writes.outcomes.submit(_Outcome(fresh, answer, told))
         if isinstance(answer, SendError):
             logger.warning(
                 "send failed", extra={"message_id": str(fresh["id"]), "reason": answer.reason}
@@ -217,13 +260,14 @@ async def send_ready(
         cleared = await _prepare(connection, settings, channels)
     gate = asyncio.Semaphore(settings.send_concurrency)
     draining = asyncio.Event()
+    writes = _PassWrites(pool)
 
     async def bounded(message: asyncpg.Record, recipient: str | None) -> None:
         async with gate:
             if draining.is_set():
                 return  # still `queued`: the next start sends it
             try:
-                await _send_one(pool, settings, providers, limiter, message, recipient)
+                await _send_one(writes, settings, providers, limiter, message, recipient)
             except Exception:
                 # Its outcome is not recorded: a claimed message stays `sending` and is
                 # settled `unknown` later, never sent twice. The pass goes on.

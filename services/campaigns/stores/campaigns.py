@@ -209,11 +209,13 @@ async def stop_pending_runs(
     return rows_affected(result)
 
 
-async def unfinished_runs(connection: Connection, campaign_id: uuid.UUID) -> int:
-    return int(
-        await connection.fetchval(
-            "SELECT count(*) FROM step_runs "
-            "WHERE campaign_id = $1 AND status IN ('pending', 'emitted')",
-            campaign_id,
-        )
+async def completion_state(connection: Connection, campaign_id: uuid.UUID) -> asyncpg.Record | None:
+    """The campaign's id, status, customer and payment, row-locked, and `runs_left`: whether
+    a step run is still pending or emitted."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "SELECT c.id, c.status, c.customer_id, c.payment_id, EXISTS (SELECT 1 FROM step_runs r "
+        "WHERE r.campaign_id = c.id AND r.status IN ('pending', 'emitted')) AS runs_left "
+        "FROM campaigns c WHERE c.id = $1 FOR UPDATE OF c",
+        campaign_id,
     )
+    return record

@@ -13,9 +13,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.domain.outgoing import Outgoing
-from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
 from shared.clock import clock
+from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
 from shared.openapi import error_responses
@@ -106,38 +106,26 @@ async def inbound_sms(request: Request, deps: Deps) -> Response:
     async with deps.pool.acquire() as connection, connection.transaction():
         if stop:
             await messages.suppress(connection, "sms", sender, "opt_out", "STOP received")
+            await _confirm_opt_out(connection, sender, form.get("MessageSid") or uuid.uuid4().hex)
         await _reply(connection, sender, "sms", text)
-    if stop:
-        await _confirm_opt_out(deps, sender, form.get("MessageSid") or uuid.uuid4().hex)
     return _twiml(str(MessagingResponse()))
 
 
-async def _confirm_opt_out(deps: Resources, recipient: str, inbound_sid: str) -> None:
-    """One confirmation, even if Twilio retries the webhook (keyed by the inbound message)."""
-    confirmation = Outgoing(
-        idempotency_key=f"stop-confirmation:{inbound_sid}",
-        channel="sms",
-        to=recipient,
-        body=STOP_CONFIRMATION,
+async def _confirm_opt_out(connection: Connection, recipient: str, inbound_sid: str) -> None:
+    """One confirmation, even if Twilio retries the webhook (keyed by the inbound message),
+    queued for the SMS send loop like the notifier's other account messages: no provider is
+    called while Twilio waits for this webhook's answer, and the opt-out itself does not
+    stop it (account messages pass the collection guards)."""
+    await messages.queue(
+        connection,
+        Outgoing(
+            idempotency_key=f"stop-confirmation:{inbound_sid}",
+            channel="sms",
+            to=recipient,
+            body=STOP_CONFIRMATION,
+            kind="account",
+        ),
     )
-    async with deps.pool.acquire() as connection, connection.transaction():
-        if not await messages.queue(connection, confirmation):
-            return
-        row = await messages.by_key(connection, confirmation.idempotency_key)
-        assert row is not None
-        providers = Providers(deps.settings)
-        try:
-            sent = await providers.send(
-                "sms", recipient, None, STOP_CONFIRMATION, confirmation.idempotency_key
-            )
-        except SendError as error:
-            await messages.set_state(connection, row["id"], "failed", reason=error.reason)
-            return
-        finally:
-            await providers.close()
-        await messages.mark_sent(
-            connection, row["id"], sent.provider_id, sent.simulated, reason="opt-out confirmation"
-        )
 
 
 @router.post("/voice/gather", response_class=Response, responses=_TWIML)

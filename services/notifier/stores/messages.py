@@ -13,7 +13,7 @@ from services.notifier.domain.outgoing import Outgoing
 from shared.clock import clock
 from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
 from shared.tracing import current_traceparent
@@ -80,18 +80,21 @@ async def take_ready(
 
 
 async def claim_for_sending(
-    executor: Executor, message_id: uuid.UUID, recipient: str | None
-) -> asyncpg.Record | None:
-    """Mark one cleared message `sending`, committed, right before its provider call; None
-    when it is no longer waiting (another replica claimed it meanwhile)."""
-    claimed: asyncpg.Record | None = await executor.fetchrow(
+    pool: asyncpg.Pool, cleared: list[tuple[uuid.UUID, str | None]]
+) -> list[asyncpg.Record | None]:
+    """Mark cleared messages `sending` (each with its normalised recipient, if any), committed,
+    right before their provider calls; None for one no longer waiting (another replica claimed
+    it meanwhile)."""
+    rows = await pool.fetch(
         "UPDATE messages t SET status = 'sending', attempts = t.attempts + 1, "
-        "recipient = coalesce($2, t.recipient), updated_at = now() "
-        f"WHERE t.id = $1 AND t.status IN ('queued', 'deferred') RETURNING {COLUMNS}",
-        message_id,
-        recipient,
+        "recipient = coalesce(c.recipient, t.recipient), updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[]) AS c(id, recipient) "
+        f"WHERE t.id = c.id AND t.status IN ('queued', 'deferred') RETURNING {COLUMNS}",
+        [message_id for message_id, _ in cleared],
+        [recipient for _, recipient in cleared],
     )
-    return claimed
+    claimed = {row["id"]: row for row in rows}
+    return [claimed.get(message_id) for message_id, _ in cleared]
 
 
 async def suppressions_of(executor: Executor, recipients: list[str]) -> dict[tuple[str, str], str]:
@@ -138,28 +141,26 @@ async def set_state(
     await update_by_id(connection, "messages", message_id, {"status": status, **fields})
 
 
-async def mark_sent(
-    connection: Connection,
-    message_id: uuid.UUID,
-    provider_id: str | None,
-    simulated: bool,
-    **fields: Any,
-) -> None:
-    """The provider took the message (sent by the platform clock)."""
-    await set_state(
-        connection,
-        message_id,
-        "sent",
-        provider_id=provider_id,
-        simulated=simulated,
-        sent_at=clock.now(),
-        **fields,
+async def mark_sent(connection: Connection, sent: list[tuple[uuid.UUID, str | None, bool]]) -> None:
+    """Providers took these messages, `(id, provider_id, simulated)`, sent by the platform
+    clock. Account email's text holds a single-use link (a password reset): not kept."""
+    await connection.execute(
+        "UPDATE messages t SET status = 'sent', provider_id = s.provider_id, "
+        "simulated = s.simulated, sent_at = $4, updated_at = now(), "
+        "body = CASE WHEN t.kind = 'account' AND t.channel = 'email' "
+        "THEN '(account email: text not kept)' ELSE t.body END, "
+        "html = CASE WHEN t.kind = 'account' THEN NULL ELSE t.html END "
+        "FROM unnest($1::uuid[], $2::text[], $3::bool[]) AS s(id, provider_id, simulated) "
+        "WHERE t.id = s.id",
+        [message_id for message_id, _, _ in sent],
+        [provider_id for _, provider_id, _ in sent],
+        [simulated for _, _, simulated in sent],
+        clock.now(),
     )
 
 
-async def publish(
-    connection: Connection, event_type: str, message: asyncpg.Record, **extra: Any
-) -> None:
+def event(event_type: str, message: asyncpg.Record, **extra: Any) -> Envelope:
+    """A `message.*` event about `message`, in the current trace."""
     payload = {
         "messageId": str(message["id"]),
         "idempotencyKey": message["idempotency_key"],
@@ -169,10 +170,31 @@ async def publish(
         "channel": message["channel"],
         **extra,
     }
-    await enqueue(
-        connection,
-        new_event(event_type, "notifier", payload),
-        str(message["campaign_id"] or message["id"]),
+    return new_event(event_type, "notifier", payload)
+
+
+def event_key(message: asyncpg.Record) -> str:
+    """Events about a message are ordered by its campaign (or itself, without one)."""
+    return str(message["campaign_id"] or message["id"])
+
+
+async def publish(
+    connection: Connection, event_type: str, message: asyncpg.Record, **extra: Any
+) -> None:
+    await enqueue(connection, event(event_type, message, **extra), event_key(message))
+
+
+def failure_event(
+    message: asyncpg.Record, status: str, reason: str, *, retryable: bool, unknown: bool = False
+) -> Envelope:
+    """`message.failed`: why a message did not go out (or may have: `unknown`)."""
+    return event(
+        "message.failed",
+        message,
+        status=status,
+        reason=reason,
+        retryable=retryable,
+        outcomeUnknown=unknown,
     )
 
 
@@ -187,15 +209,8 @@ async def fail(
 ) -> None:
     """Record why a message did not go out (or may have: `unknown`) and tell the agents."""
     await set_state(connection, message["id"], status, reason=reason, retryable=retryable)
-    await publish(
-        connection,
-        "message.failed",
-        message,
-        status=status,
-        reason=reason,
-        retryable=retryable,
-        outcomeUnknown=unknown,
-    )
+    failed = failure_event(message, status, reason, retryable=retryable, unknown=unknown)
+    await enqueue(connection, failed, event_key(message))
 
 
 async def tell_again(connection: Connection, message: asyncpg.Record) -> bool:
