@@ -41,13 +41,17 @@ class Envelope(BaseModel):
         """The payload as its contract's model (a payload that breaks it raises)."""
         return contract.model_validate(self.payload)
 
-    def kafka_headers(self) -> dict[str, str]:
-        headers = {HEADER_EVENT_TYPE: self.type}
-        if self.request_id:
-            headers[HEADER_REQUEST_ID] = self.request_id
-        if self.traceparent:
-            headers[HEADER_TRACEPARENT] = self.traceparent
-        return headers
+
+def kafka_headers(
+    event_type: str, request_id: str | None, traceparent: str | None
+) -> dict[str, str]:
+    """The Kafka headers of an event: its type, and its request ID and trace when it has them."""
+    headers = {HEADER_EVENT_TYPE: event_type}
+    if request_id:
+        headers[HEADER_REQUEST_ID] = request_id
+    if traceparent:
+        headers[HEADER_TRACEPARENT] = traceparent
+    return headers
 
 
 def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelope:

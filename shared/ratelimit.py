@@ -57,6 +57,17 @@ class RateLimiter:
         self.strategy = MovingWindowRateLimiter(storage)
         self.window_s = window_s
 
+    async def take(self, amount: int, scope: str, identifier: str) -> bool | None:
+        """Count one hit: whether it is within the limit, or None when Redis cannot be asked
+        (the limit fails open). One round trip: no window figures for response headers."""
+        try:
+            return await self.strategy.hit(
+                RateLimitItemPerSecond(amount, self.window_s), scope, identifier
+            )
+        except StorageError as error:
+            logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
+            return None
+
     async def hit(self, amount: int, scope: str, identifier: str) -> Verdict | None:
         """Count one hit; None when Redis cannot be asked (the limit fails open)."""
         item = RateLimitItemPerSecond(amount, self.window_s)

@@ -9,15 +9,15 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
-
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any
 
 from services.agents.domain.compliance import Draft, problems, with_disclosures
 from services.agents.domain.replies import INTENTS, Understanding, classify
 from services.agents.domain.templates import Facts, compose
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,6 @@ _REPLY_SCHEMA = {
     "required": ["intent", "confidence", "promisedDate"],
     "additionalProperties": False,
 }
-# Whatever else goes wrong once the SDK has retried (429/5xx/timeouts with backoff), or with
-# a request the API refuses (say, a model without structured outputs): fall back, never stall.
-_UNAVAILABLE = openai.APIError
 
 
 @dataclass(frozen=True)
@@ -55,16 +52,17 @@ class Brain:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        self.client = (
-            AsyncOpenAI(
+        self.client: AsyncOpenAI | None = None
+        if key:
+            # Imported only when used: the SDK is a sixth of the service's memory.
+            from openai import AsyncOpenAI
+
+            self.client = AsyncOpenAI(
                 api_key=key,
                 base_url=settings.openai_base_url,
                 timeout=settings.openai_timeout,
                 max_retries=settings.openai_max_retries,
             )
-            if key
-            else None
-        )
         self.status = "ok" if self.client else NOT_CONFIGURED
 
     async def _json(
@@ -73,6 +71,8 @@ class Brain:
         """The model's JSON answer, or None when OpenAI cannot be used (reason in `status`)."""
         if self.client is None or self.status == INVALID_KEY:
             return None
+        import openai  # loaded with the client
+
         response_format: Any = {
             "type": "json_schema",
             "json_schema": {"name": name, "schema": schema, "strict": True},
@@ -90,7 +90,10 @@ class Brain:
             self.status = INVALID_KEY
             logger.error("OpenAI refused OPENAI_API_KEY; composing from templates until fixed")
             return None
-        except _UNAVAILABLE as error:
+        except openai.APIError as error:
+            # Whatever else goes wrong once the SDK has retried (429/5xx/timeouts with
+            # backoff), or a request the API refuses (a model without structured outputs):
+            # fall back, never stall.
             self.status = f"unavailable ({type(error).__name__})"
             logger.warning("OpenAI unavailable after retries", extra={"error": repr(error)})
             return None

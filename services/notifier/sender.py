@@ -120,9 +120,8 @@ async def _rate(limiter: RateLimiter, settings: Settings, channel: str) -> None:
         settings.smtp_from if channel == "email" else (settings.twilio_from_number or "simulator")
     )
     while True:
-        verdict = await limiter.hit(rate, f"send-{channel}", sender)
-        if verdict is None or verdict.allowed:
-            return
+        if await limiter.take(rate, f"send-{channel}", sender) is not False:
+            return  # within the rate, or Redis unreachable (the limit fails open)
         await asyncio.sleep(0.05)
 
 

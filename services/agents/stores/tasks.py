@@ -21,6 +21,9 @@ COLUMNS = (
     "t.created_at, t.updated_at, t.request_id, t.traceparent, t.message_requested_at, "
     "t.retryable, t.message_request"
 )
+# What an event about a task says of it (`event_payload`): a write that only announces the task
+# returns these, not the step it carries.
+EVENT_COLUMNS = "t.id, t.campaign_id, t.step_run_id, t.customer_id, t.channel"
 OPEN = ("pending", "assigned", "in_progress")
 
 
@@ -36,15 +39,15 @@ class NewTask:
 async def insert(
     connection: Connection, new: NewTask, step: dict[str, Any]
 ) -> asyncpg.Record | None:
-    """The new task for a due step, or None when that step (and attempt) already has one or
-    its campaign has ended."""
+    """The new task for a due step (its `EVENT_COLUMNS`), or None when that step (and attempt)
+    already has one or its campaign has ended."""
     record: asyncpg.Record | None = await connection.fetchrow(
         "INSERT INTO tasks "
         "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
         "traceparent) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 "
         "WHERE NOT EXISTS (SELECT 1 FROM ended_campaigns WHERE campaign_id = $2) "
         "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
-        f"RETURNING {COLUMNS.replace('t.', '')}",
+        f"RETURNING {EVENT_COLUMNS.replace('t.', '')}",
         uuid.uuid4(),
         new.campaign_id,
         new.step_run_id,
@@ -101,10 +104,11 @@ async def page(
 async def complete_open(
     connection: Connection, task_id: uuid.UUID, outcome: str
 ) -> asyncpg.Record | None:
-    """Complete the task if it is still open; the completed task, or None."""
+    """Complete the task if it is still open; the completed task (its `EVENT_COLUMNS`), or
+    None."""
     record: asyncpg.Record | None = await connection.fetchrow(
         "UPDATE tasks t SET status = 'completed', outcome = $2, updated_at = now() "
-        f"WHERE t.id = $1 AND t.status = ANY($3::text[]) RETURNING {COLUMNS}",
+        f"WHERE t.id = $1 AND t.status = ANY($3::text[]) RETURNING {EVENT_COLUMNS}",
         task_id,
         outcome,
         list(OPEN),
