@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +40,30 @@ from shared.events import (
 )
 from shared.kafka import PublishRaw
 from shared.settings import Settings
-from shared.tracing import continued
+from shared.tracing import continued, continued_span, with_request_id
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Connection, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Handling:
+    """One new event of a batch and the consumer span it is handled in."""
+
+    event: Envelope
+    span: trace.Span
+
+    @contextlib.contextmanager
+    def within(self) -> Iterator[None]:
+        """Work done inside (rows that record the request and trace, events it causes) belongs
+        to this event's request and trace."""
+        with trace.use_span(self.span), with_request_id(self.event.request_id):
+            yield
+
+
+# A set-based handler: all of a batch's new events of its topic at once.
+HandlerOfMany = Callable[[Connection, list[Handling]], Awaitable[None]]
 
 
 FETCH_MAX_BYTES = 4 * 1024 * 1024
@@ -60,7 +79,21 @@ class Subscription:
 
     topic: str
     name: str
-    handler: Handler
+    handler: Handler | None = None
+    # Set-based instead: runs once for the batch's new events (a few statements for all of
+    # them); when the batch must be run again event by event, once for each alone.
+    handler_of_many: HandlerOfMany | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.handler_of_many is None):
+            raise ValueError(f"{self.name}: give a handler or a handler of many, not both")
+
+    async def handle(self, connection: Connection, event: Envelope) -> None:
+        """The handler for one event, in the current span."""
+        if self.handler is not None:
+            await self.handler(connection, event)
+        elif self.handler_of_many is not None:
+            await self.handler_of_many(connection, [Handling(event, trace.get_current_span())])
 
 
 @dataclass(frozen=True)
@@ -440,21 +473,26 @@ async def _apply_each(
             [event.request_id for event in events],
         )
     }
+    new: list[Envelope] = []
     for event in events:
         if event.event_id not in fresh:
             logger.info("duplicate event skipped", extra=_fields(event, subscription))
             continue
         fresh.discard(event.event_id)  # the same event twice in one batch runs once
+        new.append(event)
+    if retry is None and subscription.handler_of_many is not None:
+        return await _run_many(connection, subscription, subscription.handler_of_many, new), {}
+    for event in new:
         with continued(
-            f"{subscription.topic} process",
+            _span_name(subscription),
             event.request_id,
             event.traceparent,
             trace.SpanKind.CONSUMER,
-            {"messaging.system": "kafka", "messaging.destination.name": subscription.topic},
+            _span_attributes(subscription),
         ):
             span = trace.get_current_span()
             if retry is None:
-                await _run_plain(connection, subscription, event)
+                await _run_plain(connection, subscription.handle(connection, event))
                 error = None
             else:
                 error = await _run(connection, subscription, event, retry, outgoing)
@@ -470,9 +508,46 @@ async def _apply_each(
     return handled, failed
 
 
-async def _run_plain(connection: Connection, subscription: Subscription, event: Envelope) -> None:
+def _span_name(subscription: Subscription) -> str:
+    return f"{subscription.topic} process"
+
+
+def _span_attributes(subscription: Subscription) -> dict[str, str]:
+    return {"messaging.system": "kafka", "messaging.destination.name": subscription.topic}
+
+
+async def _run_many(
+    connection: Connection,
+    subscription: Subscription,
+    handler: HandlerOfMany,
+    events: list[Envelope],
+) -> list[tuple[Envelope, trace.Span]]:
+    """The set-based handler over all new events, each in a consumer span of its own."""
+    handlings = [
+        Handling(
+            event,
+            continued_span(
+                _span_name(subscription),
+                event.traceparent,
+                trace.SpanKind.CONSUMER,
+                _span_attributes(subscription),
+            ),
+        )
+        for event in events
+    ]
     try:
-        await subscription.handler(connection, event)
+        if handlings:
+            await _run_plain(connection, handler(connection, handlings))
+    finally:
+        for handling in handlings:
+            handling.span.end()
+    return [(handling.event, handling.span) for handling in handlings]
+
+
+async def _run_plain(connection: Connection, handling: Awaitable[None]) -> None:
+    """A handler's run without a savepoint: its failure fails the batch's run."""
+    try:
+        await handling
     except Exception as failure:
         if _batch_again(connection, failure):
             raise _ConnectionLostError(repr(failure)) from failure
@@ -492,7 +567,7 @@ async def _run(
         mark = outgoing.mark()
         try:
             async with connection.transaction():
-                await subscription.handler(connection, event)
+                await subscription.handle(connection, event)
         except Exception as failure:
             outgoing.discard_since(mark)
             if _batch_again(connection, failure):

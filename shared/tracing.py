@@ -58,12 +58,30 @@ def continued(
 ) -> Iterator[None]:
     """Work done on behalf of an earlier request (an event, a step it scheduled): its logs
     carry that request's ID and its span joins that request's trace."""
-    token = request_id_var.set(request_id)
+    span = continued_span(span_name, traceparent, kind, attributes)
+    with trace.use_span(span, end_on_exit=True), with_request_id(request_id):
+        yield
+
+
+def continued_span(
+    span_name: str,
+    traceparent: str | None,
+    kind: trace.SpanKind,
+    attributes: Mapping[str, str] | None = None,
+) -> trace.Span:
+    """A span started as a child of `traceparent` (a new trace without one), not yet current:
+    the caller makes it current (`trace.use_span`) while working in it, and ends it."""
     carrier = {HEADER_TRACEPARENT: traceparent} if traceparent else {}
+    return tracer.start_span(
+        span_name, context=context_from_headers(carrier), kind=kind, attributes=attributes
+    )
+
+
+@contextmanager
+def with_request_id(request_id: str | None) -> Iterator[None]:
+    """Log lines and events made inside carry `request_id`."""
+    token = request_id_var.set(request_id)
     try:
-        with tracer.start_as_current_span(
-            span_name, context=context_from_headers(carrier), kind=kind, attributes=attributes
-        ):
-            yield
+        yield
     finally:
         request_id_var.reset(token)

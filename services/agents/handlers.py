@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 
 from services.agents.brain import shared_brain
 from services.agents.stores import tasks
 from services.agents.workers import idempotency_key
 from shared.clock import clock
-from shared.consumer import Subscription
+from shared.consumer import Handling, Subscription
 from shared.contracts import (
     CampaignEventPayload,
     MessageEventPayload,
@@ -47,29 +47,42 @@ async def remember_user(connection: Connection, event: Envelope) -> None:
     )
 
 
-async def create_task(connection: Connection, event: Envelope) -> None:
+async def create_tasks(connection: Connection, steps_due: list[Handling]) -> None:
     """One task per due step (and attempt), however often the event arrives; none for a
     campaign that has already ended (its end may overtake the step on another topic).
 
     A step asked for again (the campaigns service re-drives a step whose result it never
     heard) gets its task's result told again, or its message requested again under the same
     idempotency key (the notifier then tells the message's result again)."""
-    due = event.read(StepDue)
-    await _open_task(
-        connection,
-        tasks.NewTask(due.campaign_id, due.step_run_id, due.attempt, due.customer.id, due.channel),
-        event.payload,  # kept whole: the agent composes from it
-    )
+    new: list[tasks.NewTask] = []
+    for handling in steps_due:
+        due = handling.event.read(StepDue)
+        with handling.within():
+            new.append(
+                tasks.NewTask(
+                    due.campaign_id,
+                    due.step_run_id,
+                    due.attempt,
+                    due.customer.id,
+                    due.channel,
+                    handling.event.payload,
+                )
+            )
+    await _open_tasks(connection, new, steps_due)
 
 
-async def _open_task(connection: Connection, new: tasks.NewTask, step: dict[str, Any]) -> None:
-    task = await tasks.insert(connection, new, step)
-    if task is not None:
-        await tasks.publish(connection, "task.created", task)
-        return
-    known = await tasks.for_step(connection, new.step_run_id, new.attempt)
-    if known is not None:
-        await _tell_again(connection, known)
+async def _open_tasks(
+    connection: Connection, new: list[tasks.NewTask], handlings: list[Handling]
+) -> None:
+    created = await tasks.insert_many(connection, new)
+    for task, made, handling in zip(new, created, handlings, strict=True):
+        with handling.within():
+            if made is not None:
+                await tasks.publish(connection, "task.created", made)
+                continue
+            known = await tasks.for_step(connection, task.step_run_id, task.attempt)
+            if known is not None:
+                await _tell_again(connection, known)
 
 
 async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
@@ -101,15 +114,23 @@ async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
         )
 
 
-async def message_done(connection: Connection, event: Envelope) -> None:
-    """Sent (or delivered): the step's work is done."""
-    task_id = event.read(MessageEventPayload).task_id
-    if task_id is None:
-        return  # the notifier's own email (a password reset)
-    outcome = "delivered" if event.type == "message.delivered" else "sent"
-    task = await tasks.complete_open(connection, task_id, outcome)
-    if task is not None:
-        await tasks.publish(connection, "task.completed", task, outcome=outcome)
+async def messages_done(connection: Connection, results: list[Handling]) -> None:
+    """Sent (or delivered): the step's work is done. A task's first result in the batch
+    completes it; a later one (delivered after sent) finds it completed."""
+    first: dict[uuid.UUID, tuple[str, Handling]] = {}
+    for handling in results:
+        task_id = handling.event.read(MessageEventPayload).task_id
+        if task_id is None:
+            continue  # the notifier's own messages (a password reset, an opt-out confirmation)
+        outcome = "delivered" if handling.event.type == "message.delivered" else "sent"
+        first.setdefault(task_id, (outcome, handling))
+    completed = await tasks.complete_open(
+        connection, {task_id: outcome for task_id, (outcome, _) in first.items()}
+    )
+    for task in completed:
+        outcome, handling = first[task["id"]]
+        with handling.within():
+            await tasks.publish(connection, "task.completed", task, outcome=outcome)
 
 
 async def message_failed(connection: Connection, event: Envelope) -> None:
@@ -157,15 +178,16 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
     )
 
 
-async def campaign_ended(connection: Connection, event: Envelope) -> None:
+async def campaigns_ended(connection: Connection, ends: list[Handling]) -> None:
     """A campaign that completed or was cancelled leaves no work behind."""
-    await connection.execute(
-        "WITH ended AS (INSERT INTO ended_campaigns (campaign_id, status) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING) "
-        "UPDATE tasks SET status = 'cancelled', updated_at = now() "
-        "WHERE campaign_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
-        event.read(CampaignEventPayload).campaign_id,
-        event.type.removeprefix("campaign."),
+    await tasks.end_campaigns(
+        connection,
+        {
+            handling.event.read(CampaignEventPayload).campaign_id: handling.event.type.removeprefix(
+                "campaign."
+            )
+            for handling in ends
+        },
     )
 
 
@@ -198,8 +220,10 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
             "reply": classified,
             "customer": {"id": customer_id},
         }
-        await _open_task(
-            connection, tasks.NewTask(campaign_id, run, 1, reply.customer_id, "human"), step
+        await _open_tasks(
+            connection,
+            [tasks.NewTask(campaign_id, run, 1, reply.customer_id, "human", step)],
+            [Handling(event, trace.get_current_span())],
         )
 
 
@@ -207,12 +231,12 @@ SUBSCRIPTIONS = (
     Subscription("user.created", "remember-user", remember_user),
     Subscription("user.updated", "remember-user", remember_user),
     Subscription("user.deactivated", "remember-user", remember_user),
-    Subscription("campaign.step_due", "create-task", create_task),
-    Subscription("message.sent", "message-done", message_done),
-    Subscription("message.delivered", "message-done", message_done),
+    Subscription("campaign.step_due", "create-task", handler_of_many=create_tasks),
+    Subscription("message.sent", "message-done", handler_of_many=messages_done),
+    Subscription("message.delivered", "message-done", handler_of_many=messages_done),
     Subscription("message.failed", "message-failed", message_failed),
-    Subscription("campaign.completed", "campaign-ended", campaign_ended),
-    Subscription("campaign.cancelled", "campaign-ended", campaign_ended),
-    Subscription("campaign.failed", "campaign-ended", campaign_ended),
+    Subscription("campaign.completed", "campaign-ended", handler_of_many=campaigns_ended),
+    Subscription("campaign.cancelled", "campaign-ended", handler_of_many=campaigns_ended),
+    Subscription("campaign.failed", "campaign-ended", handler_of_many=campaigns_ended),
     Subscription("reply.received", "understand-reply", understand_reply),
 )

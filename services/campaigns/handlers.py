@@ -11,7 +11,7 @@ from services.campaigns import operations
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
 from services.campaigns.stores import campaigns, customers
 from shared.clock import clock
-from shared.consumer import Subscription
+from shared.consumer import Handling, Subscription
 from shared.contracts import ReplyClassified, TaskCompleted, TaskFailed
 from shared.db import Connection
 from shared.events import Envelope
@@ -26,19 +26,23 @@ async def _run(connection: Connection, step_run_id: uuid.UUID) -> asyncpg.Record
     return row
 
 
-async def task_completed(connection: Connection, event: Envelope) -> None:
-    """A step's work is done: record it and complete the campaign after its last step."""
-    done = event.read(TaskCompleted)
-    campaign_id = await connection.fetchval(
-        "UPDATE step_runs SET status = 'completed', outcome = $2, finished_at = now(), "
-        "updated_at = now() WHERE id = $1 AND status IN ('pending', 'emitted') "
-        "RETURNING campaign_id",
-        done.step_run_id,
-        done.outcome,
+async def tasks_completed(connection: Connection, results: list[Handling]) -> None:
+    """A step's work is done: record it, and complete each campaign after its last step. A
+    step run's first result in the batch counts; a run settled meanwhile (cancelled by a
+    payment, say) or unknown is left as it is."""
+    first: dict[uuid.UUID, tuple[str, Handling]] = {}
+    for handling in results:
+        done = handling.event.read(TaskCompleted)
+        first.setdefault(done.step_run_id, (done.outcome, handling))
+    finished = await campaigns.finish_runs(
+        connection, {run: outcome for run, (outcome, _) in first.items()}
     )
-    if campaign_id is None:
-        return  # unknown, or already settled (cancelled by a payment, say)
-    await operations.complete_if_done(connection, campaign_id, clock.now())
+    telling: dict[uuid.UUID, Handling] = {}  # a campaign's end joins its last result's trace
+    for run, campaign_id in finished.items():
+        telling[campaign_id] = first[run][1]
+    for campaign in await operations.complete_those_done(connection, list(telling), clock.now()):
+        with telling[campaign["id"]].within():
+            await operations.publish_completed(connection, campaign)
 
 
 async def task_failed(connection: Connection, event: Envelope) -> None:
@@ -133,7 +137,7 @@ async def reply_classified(connection: Connection, event: Envelope) -> None:
 
 
 SUBSCRIPTIONS = (
-    Subscription("task.completed", "task-completed", task_completed),
+    Subscription("task.completed", "task-completed", handler_of_many=tasks_completed),
     Subscription("task.failed", "task-failed", task_failed),
     Subscription("reply.classified", "reply-classified", reply_classified),
 )

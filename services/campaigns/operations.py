@@ -282,13 +282,10 @@ async def _end(
     action: Action,
     reason: str,
     now: datetime,
-    *,
-    runs_left: bool = True,
 ) -> None:
     campaign_id = campaign["id"]
     status = transition(Status(campaign["status"]), action)
-    if runs_left:
-        await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
+    await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
     await campaigns.set_state(connection, campaign_id, status=status.value, ended_at=now)
     event = {Action.CANCEL: "campaign.cancelled", Action.COMPLETE: "campaign.completed"}.get(
         action, "campaign.failed"
@@ -296,16 +293,30 @@ async def _end(
     await _publish(connection, event, campaign, reason=reason)
 
 
+async def complete_those_done(
+    connection: Connection, campaign_ids: list[uuid.UUID], now: datetime
+) -> list[asyncpg.Record]:
+    """Complete each of these campaigns (active or paused) whose every step has run; returns
+    them. The caller publishes each one's `campaign.completed` (`publish_completed`), in the
+    trace it belongs to."""
+    done = [
+        campaign
+        for campaign in await campaigns.completion_states(connection, sorted(set(campaign_ids)))
+        if campaign["status"] in (Status.ACTIVE, Status.PAUSED) and not campaign["runs_left"]
+    ]
+    statuses = {transition(Status(campaign["status"]), Action.COMPLETE) for campaign in done}
+    for status in statuses:  # completed, from active and paused alike
+        await campaigns.set_ended(connection, [c["id"] for c in done], status.value, now)
+    return done
+
+
+async def publish_completed(connection: Connection, campaign: asyncpg.Record) -> None:
+    await _publish(connection, "campaign.completed", campaign, reason="every step has run")
+
+
 async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: datetime) -> None:
-    campaign = await campaigns.completion_state(connection, campaign_id)
-    if (
-        campaign is not None
-        and campaign["status"] in (Status.ACTIVE, Status.PAUSED)
-        and not campaign["runs_left"]
-    ):
-        await _end(
-            connection, campaign, Action.COMPLETE, "every step has run", now, runs_left=False
-        )
+    for campaign in await complete_those_done(connection, [campaign_id], now):
+        await publish_completed(connection, campaign)
 
 
 def end_of_day(day: date, zone: str) -> datetime:

@@ -7,7 +7,7 @@ import logging
 
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.stores import messages
-from shared.consumer import Subscription
+from shared.consumer import Handling, Subscription
 from shared.contracts import MessageRequested, PasswordResetRequested
 from shared.db import Connection
 from shared.events import Envelope
@@ -15,19 +15,26 @@ from shared.events import Envelope
 logger = logging.getLogger(__name__)
 
 
-async def queue_message(connection: Connection, event: Envelope) -> None:
-    """Queue a send request; a key seen before is not sent again (whatever the event id), but
+async def queue_messages(connection: Connection, requests: list[Handling]) -> None:
+    """Queue send requests; a key seen before is not sent again (whatever the event id), but
     its result, if known, is published again: the asker may have missed it."""
-    request = event.read(MessageRequested)
-    if await messages.queue(connection, Outgoing.requested(request)):
-        return
-    key = request.idempotency_key
-    known = await messages.by_key(connection, key)
-    told = known is not None and await messages.tell_again(connection, known)
-    logger.info(
-        "duplicate send request: not sent again",
-        extra={"idempotency_key": key, "result_published_again": told},
-    )
+    queued: list[messages.Queued] = []
+    for handling in requests:
+        with handling.within():
+            request = handling.event.read(MessageRequested)
+            queued.append(messages.Queued(Outgoing.requested(request)))
+    fresh = await messages.queue_many(connection, queued)
+    for handling, item, new in zip(requests, queued, fresh, strict=True):
+        if new:
+            continue
+        key = item.outgoing.idempotency_key
+        with handling.within():
+            known = await messages.by_key(connection, key)
+            told = known is not None and await messages.tell_again(connection, known)
+            logger.info(
+                "duplicate send request: not sent again",
+                extra={"idempotency_key": key, "result_published_again": told},
+            )
 
 
 async def send_password_reset(connection: Connection, event: Envelope) -> None:
@@ -62,5 +69,5 @@ async def send_password_reset(connection: Connection, event: Envelope) -> None:
 
 SUBSCRIPTIONS = (
     Subscription("auth.password_reset_requested", "send-password-reset", send_password_reset),
-    Subscription("message.requested", "queue-message", queue_message),
+    Subscription("message.requested", "queue-message", handler_of_many=queue_messages),
 )

@@ -65,7 +65,9 @@ async def measure(settings: Settings) -> list[Row]:
     try:
         events = [step_due() for _ in range(TASKS)]
         started = time.perf_counter()
-        create = Subscription("campaign.step_due", "bench.create", handlers.create_task)
+        create = Subscription(
+            "campaign.step_due", "bench.create", handler_of_many=handlers.create_tasks
+        )
         for first in range(0, TASKS, BATCH):
             assert not await handle_batch(pool, create, events[first : first + BATCH], NO_RETRY)
         created = TASKS / (time.perf_counter() - started)
@@ -79,7 +81,7 @@ async def measure(settings: Settings) -> list[Row]:
 
         ids = [row["id"] for row in await pool.fetch("SELECT id FROM tasks")]
         started = time.perf_counter()
-        done = Subscription("message.sent", "bench.done", handlers.message_done)
+        done = Subscription("message.sent", "bench.done", handler_of_many=handlers.messages_done)
         sent = [_message_sent(task_id) for task_id in ids]
         for first in range(0, TASKS, BATCH):
             assert not await handle_batch(pool, done, sent[first : first + BATCH], NO_RETRY)

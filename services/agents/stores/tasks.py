@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -29,36 +29,47 @@ OPEN = ("pending", "assigned", "in_progress")
 
 @dataclass(frozen=True)
 class NewTask:
+    """A task to open for a step run's attempt, in the request and trace current when made."""
+
     campaign_id: uuid.UUID
     step_run_id: uuid.UUID
     attempt: int
     customer_id: uuid.UUID
     channel: str
+    step: dict[str, Any]  # kept whole: the agent composes from it
+    request_id: str | None = field(default_factory=request_id_var.get)
+    traceparent: str | None = field(default_factory=current_traceparent)
 
 
-async def insert(
-    connection: Connection, new: NewTask, step: dict[str, Any]
-) -> asyncpg.Record | None:
-    """The new task for a due step (its `EVENT_COLUMNS`), or None when that step (and attempt)
-    already has one or its campaign has ended."""
-    record: asyncpg.Record | None = await connection.fetchrow(
+async def insert_many(connection: Connection, new: list[NewTask]) -> list[asyncpg.Record | None]:
+    """Open these tasks in one statement; for each, the task (its `EVENT_COLUMNS`), or None
+    when its step run (and attempt) already has one or its campaign has ended."""
+    ids = [uuid.uuid4() for _ in new]
+    rows = await connection.fetch(
         "INSERT INTO tasks "
         "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
-        "traceparent) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 "
-        "WHERE NOT EXISTS (SELECT 1 FROM ended_campaigns WHERE campaign_id = $2) "
+        "traceparent) "
+        "SELECT n.id, n.campaign_id, n.step_run_id, n.step_attempt, n.customer_id, n.channel, "
+        "n.step, n.request_id, n.traceparent "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::uuid[], $6::text[], "
+        "$7::jsonb[], $8::text[], $9::text[]) WITH ORDINALITY AS n(id, campaign_id, "
+        "step_run_id, step_attempt, customer_id, channel, step, request_id, traceparent, ord) "
+        "WHERE NOT EXISTS (SELECT 1 FROM ended_campaigns e WHERE e.campaign_id = n.campaign_id) "
+        "ORDER BY n.ord "
         "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
         f"RETURNING {EVENT_COLUMNS.replace('t.', '')}",
-        uuid.uuid4(),
-        new.campaign_id,
-        new.step_run_id,
-        new.attempt,
-        new.customer_id,
-        new.channel,
-        step,
-        request_id_var.get(),
-        current_traceparent(),
+        ids,
+        [task.campaign_id for task in new],
+        [task.step_run_id for task in new],
+        [task.attempt for task in new],
+        [task.customer_id for task in new],
+        [task.channel for task in new],
+        [task.step for task in new],
+        [task.request_id for task in new],
+        [task.traceparent for task in new],
     )
-    return record
+    inserted = {row["id"]: row for row in rows}
+    return [inserted.get(task_id) for task_id in ids]
 
 
 async def for_step(
@@ -102,18 +113,32 @@ async def page(
 
 
 async def complete_open(
-    connection: Connection, task_id: uuid.UUID, outcome: str
-) -> asyncpg.Record | None:
-    """Complete the task if it is still open; the completed task (its `EVENT_COLUMNS`), or
-    None."""
-    record: asyncpg.Record | None = await connection.fetchrow(
-        "UPDATE tasks t SET status = 'completed', outcome = $2, updated_at = now() "
-        f"WHERE t.id = $1 AND t.status = ANY($3::text[]) RETURNING {EVENT_COLUMNS}",
-        task_id,
-        outcome,
-        list(OPEN),
+    connection: Connection, outcomes: dict[uuid.UUID, str]
+) -> list[asyncpg.Record]:
+    """Complete those of these tasks still open, each with its outcome; the completed ones
+    (their `EVENT_COLUMNS`)."""
+    return list(
+        await connection.fetch(
+            "UPDATE tasks t SET status = 'completed', outcome = o.outcome, updated_at = now() "
+            "FROM unnest($1::uuid[], $2::text[]) AS o(id, outcome) "
+            f"WHERE t.id = o.id AND t.status = ANY($3::text[]) RETURNING {EVENT_COLUMNS}",
+            list(outcomes),
+            list(outcomes.values()),
+            list(OPEN),
+        )
     )
-    return record
+
+
+async def end_campaigns(connection: Connection, ended: dict[uuid.UUID, str]) -> None:
+    """Campaigns that ended (with their status) are recorded, and their open tasks cancelled."""
+    await connection.execute(
+        "WITH ended AS (INSERT INTO ended_campaigns (campaign_id, status) "
+        "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING) "
+        "UPDATE tasks SET status = 'cancelled', updated_at = now() "
+        "WHERE campaign_id = ANY($1::uuid[]) AND status IN ('pending', 'assigned', 'in_progress')",
+        list(ended),
+        list(ended.values()),
+    )
 
 
 async def mark_requested(

@@ -209,13 +209,44 @@ async def stop_pending_runs(
     return rows_affected(result)
 
 
-async def completion_state(connection: Connection, campaign_id: uuid.UUID) -> asyncpg.Record | None:
-    """The campaign's id, status, customer and payment, row-locked, and `runs_left`: whether
-    a step run is still pending or emitted."""
-    record: asyncpg.Record | None = await connection.fetchrow(
-        "SELECT c.id, c.status, c.customer_id, c.payment_id, EXISTS (SELECT 1 FROM step_runs r "
-        "WHERE r.campaign_id = c.id AND r.status IN ('pending', 'emitted')) AS runs_left "
-        "FROM campaigns c WHERE c.id = $1 FOR UPDATE OF c",
-        campaign_id,
+async def completion_states(
+    connection: Connection, campaign_ids: list[uuid.UUID]
+) -> list[asyncpg.Record]:
+    """These campaigns' id, status, customer and payment, row-locked in id order, and
+    `runs_left`: whether a step run of theirs is still pending or emitted."""
+    return list(
+        await connection.fetch(
+            "SELECT c.id, c.status, c.customer_id, c.payment_id, EXISTS (SELECT 1 FROM "
+            "step_runs r WHERE r.campaign_id = c.id AND r.status IN ('pending', 'emitted')) "
+            "AS runs_left FROM campaigns c WHERE c.id = ANY($1::uuid[]) ORDER BY c.id "
+            "FOR UPDATE OF c",
+            campaign_ids,
+        )
     )
-    return record
+
+
+async def set_ended(
+    connection: Connection, campaign_ids: list[uuid.UUID], status: str, ended_at: datetime
+) -> None:
+    await connection.execute(
+        "UPDATE campaigns SET status = $2, ended_at = $3, updated_at = now() "
+        "WHERE id = ANY($1::uuid[])",
+        campaign_ids,
+        status,
+        ended_at,
+    )
+
+
+async def finish_runs(
+    connection: Connection, outcomes: dict[uuid.UUID, str]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Step runs whose work is done, each with its outcome, if still pending or emitted (not
+    settled meanwhile, say cancelled by a payment); the finished ones' campaigns, by run."""
+    rows = await connection.fetch(
+        "UPDATE step_runs r SET status = 'completed', outcome = d.outcome, finished_at = now(), "
+        "updated_at = now() FROM unnest($1::uuid[], $2::text[]) AS d(id, outcome) "
+        "WHERE r.id = d.id AND r.status IN ('pending', 'emitted') RETURNING r.id, r.campaign_id",
+        list(outcomes),
+        list(outcomes.values()),
+    )
+    return {row["id"]: row["campaign_id"] for row in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,30 +27,54 @@ COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message to queue, in the request and trace current when made."""
+
+    outgoing: Outgoing
+    request_id: str | None = field(default_factory=request_id_var.get)
+    traceparent: str | None = field(default_factory=current_traceparent)
+
+
 async def queue(connection: Connection, outgoing: Outgoing) -> bool:
     """Record a send request; False when its idempotency key was seen before."""
-    inserted = await connection.fetchval(
+    return (await queue_many(connection, [Queued(outgoing)]))[0]
+
+
+async def queue_many(connection: Connection, queued: list[Queued]) -> list[bool]:
+    """Record send requests in one statement; for each, False when its idempotency key was
+    seen before (earlier, or by an earlier one of these)."""
+    sent = [item.outgoing for item in queued]
+    ids = [uuid.uuid4() for _ in queued]
+    rows = await connection.fetch(
         "INSERT INTO messages (id, idempotency_key, task_id, campaign_id, customer_id, payment_id, "
         "channel, recipient, timezone, subject, body, request_id, traceparent, kind, html) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
-        uuid.uuid4(),
-        outgoing.idempotency_key,
-        outgoing.task_id,
-        outgoing.campaign_id,
-        outgoing.customer_id,
-        outgoing.payment_id,
-        outgoing.channel,
-        recipient_key(outgoing.to),
-        outgoing.timezone or "UTC",
-        outgoing.subject,
-        outgoing.body,
-        request_id_var.get(),
-        current_traceparent(),
-        outgoing.kind,
-        outgoing.html,
+        "SELECT q.id, q.idempotency_key, q.task_id, q.campaign_id, q.customer_id, q.payment_id, "
+        "q.channel, q.recipient, q.timezone, q.subject, q.body, q.request_id, q.traceparent, "
+        "q.kind, q.html FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], "
+        "$6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
+        "$13::text[], $14::text[], $15::text[]) WITH ORDINALITY AS q(id, idempotency_key, "
+        "task_id, campaign_id, customer_id, payment_id, channel, recipient, timezone, subject, "
+        "body, request_id, traceparent, kind, html, ord) ORDER BY q.ord "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        ids,
+        [outgoing.idempotency_key for outgoing in sent],
+        [outgoing.task_id for outgoing in sent],
+        [outgoing.campaign_id for outgoing in sent],
+        [outgoing.customer_id for outgoing in sent],
+        [outgoing.payment_id for outgoing in sent],
+        [outgoing.channel for outgoing in sent],
+        [recipient_key(outgoing.to) for outgoing in sent],
+        [outgoing.timezone or "UTC" for outgoing in sent],
+        [outgoing.subject for outgoing in sent],
+        [outgoing.body for outgoing in sent],
+        [item.request_id for item in queued],
+        [item.traceparent for item in queued],
+        [outgoing.kind for outgoing in sent],
+        [outgoing.html for outgoing in sent],
     )
-    return bool(inserted)
+    inserted = {row["id"] for row in rows}
+    return [message_id in inserted for message_id in ids]
 
 
 async def by_key(executor: Executor, idempotency_key: str) -> asyncpg.Record | None:
