@@ -50,6 +50,17 @@ async def dependency_health(
     return {"database": database, "redis": cache, "kafka": kafka}
 
 
+EPOCH_UNKNOWN = "connected, broker epoch not yet known (events wait in the outbox)"
+
+
+def with_epoch(parts: dict[str, str], epoch_known: bool) -> dict[str, str]:
+    """A connected broker whose epoch this service has not read yet is not healthy: the
+    relay publishes nothing until it knows which broker it talks to."""
+    if epoch_known or parts.get("kafka") != CONNECTED:
+        return parts
+    return {**parts, "kafka": EPOCH_UNKNOWN}
+
+
 def overall(parts: dict[str, str]) -> str:
     healthy = {CONNECTED, "ok"}
     return "ok" if all(state in healthy for state in parts.values()) else "degraded"

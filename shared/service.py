@@ -24,7 +24,7 @@ from shared.broker_epoch import BrokerEpoch
 from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
 from shared.db import create_pool, pool_usage
-from shared.health import dependency_health, overall, platform_health
+from shared.health import dependency_health, overall, platform_health, with_epoch
 from shared.http import install_http_edge
 from shared.kafka import create_broker, ensure_topics, raw_publisher
 from shared.logs import configure_logging
@@ -206,11 +206,12 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get(f"/{spec.name}/health", summary=f"Health of the {spec.name} service")
     async def service_health(request: Request) -> JSONResponse:
-        parts = await own_dependencies(request)
+        epoch = resources(request).epoch
+        parts = with_epoch(await own_dependencies(request), epoch.known.is_set())
         body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
         body["pool"] = pool_usage(resources(request).pool)
         body["process"] = process_usage()
-        body["broker"] = resources(request).epoch.describe()
+        body["broker"] = epoch.describe()
         if spec.health_notes is not None:
             body["notes"] = spec.health_notes(resources(request))
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from shared.consumer import EventConsumer, Retry, Subscription, handle_batch
+from shared.consumer import EventConsumer, Handling, Retry, Subscription, handle_batch
+from shared.context import request_id_var
 from shared.db import Connection, connect, create_pool
 from shared.events import Envelope, dead_letter_topic
 from shared.kafka import ensure_topics
@@ -110,6 +111,62 @@ async def test_a_batch_writes_the_events_of_its_handled_events_only_in_order(pri
     told = await pool.fetch("SELECT envelope, event_key FROM outbox ORDER BY id")
     assert [row["envelope"]["payload"]["n"] for row in told] == [3, 7, 4, 5]
     assert [row["event_key"] for row in told] == ["1", "1", "0", "1"]
+
+
+class _ManyAtOnce:
+    """A set-based handler: one insert for all its events, each effect tagged with the request
+    ID current `within()` its event; a batch holding n == 13 fails as a whole."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []
+
+    async def __call__(self, connection: Connection, handlings: list[Handling]) -> None:
+        numbers = [int(handling.event.payload["n"]) for handling in handlings]
+        self.runs.append(numbers)
+        requests = []
+        for handling in handlings:
+            with handling.within():
+                requests.append(request_id_var.get())
+        await connection.execute(
+            "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::int[])",
+            [handling.event.event_id for handling in handlings],
+            numbers,
+        )
+        await enqueue(
+            connection,
+            Envelope(type="test.told", producer="tests", payload={"requests": requests}),
+            "k",
+        )
+        if 13 in numbers:
+            raise RuntimeError("handler refused 13")
+
+
+async def test_a_set_based_handler_takes_the_batch_at_once_and_each_event_alone_after_a_failure(
+    private_schema,
+):
+    pool = private_schema
+    handler = _ManyAtOnce()
+    subscription = Subscription("test.happened", "many", handler_of_many=handler)
+    batch = [
+        Envelope(type="test.happened", producer="tests", payload={"n": n}, request_id=f"req-{n}")
+        for n in (1, 2, 3)
+    ]
+
+    assert await handle_batch(pool, subscription, [*batch, batch[0]], QUICK) == {}
+
+    assert handler.runs == [[1, 2, 3]]  # once, the repeat skipped
+    told = await pool.fetch("SELECT envelope FROM outbox ORDER BY id")
+    assert [row["envelope"]["payload"]["requests"] for row in told] == [["req-1", "req-2", "req-3"]]
+
+    poison, good = _event(13), _event(4)
+    failed = await handle_batch(pool, subscription, [good, poison], QUICK)
+
+    # The batch failed as a whole, then ran event by event: the good one alone, the poison
+    # alone until its retries ran out.
+    assert list(failed) == [poison.event_id]
+    assert handler.runs[1:] == [[4, 13], [4], [13], [13], [13]]
+    effects = await pool.fetch("SELECT n FROM effects ORDER BY n")
+    assert [row["n"] for row in effects] == [1, 2, 3, 4]
 
 
 async def test_renamed_consumers_keep_their_history(settings):

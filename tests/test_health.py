@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from shared.health import EPOCH_UNKNOWN, overall, with_epoch
 from shared.process_watch import check_memory
 
 SERVICES = ("auth", "campaigns", "notifier", "agents")
@@ -62,3 +63,13 @@ def test_memory_above_the_threshold_is_logged_as_a_warning(caplog):
         assert check_memory(warn_mb=1_000_000) is False
     warnings = [r for r in caplog.records if r.getMessage() == "memory usage high"]
     assert len(warnings) == 1 and warnings[0].threshold_mb == 16 and warnings[0].rss_mb > 16
+
+
+def test_a_service_that_does_not_know_the_broker_epoch_is_degraded():
+    """Its relay holds every event back until the epoch is read: health must not say ok."""
+    connected = {"database": "connected", "redis": "connected", "kafka": "connected"}
+    assert overall(with_epoch(connected, epoch_known=True)) == "ok"
+    waiting = with_epoch(connected, epoch_known=False)
+    assert waiting["kafka"] == EPOCH_UNKNOWN and overall(waiting) == "degraded"
+    down = {**connected, "kafka": "unreachable"}
+    assert with_epoch(down, epoch_known=False) == down
