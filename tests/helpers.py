@@ -6,18 +6,39 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
-from shared.db import connect
+from shared.db import connect, create_pool
 from shared.events import Envelope
+from shared.migrations import migrate, service_migrations
 from tests.conftest import TWILIO_TOKEN
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def private_schema(
+    settings: Any, prefix: str, package: str = "tests"
+) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A schema of its own, migrated like `package`'s (the messaging tables only, for
+    `tests`), and a pool confined to it; dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    connection = await connect(settings.database_url, schema)
+    await migrate(connection, schema, service_migrations(package))
+    pool = await create_pool(settings, schema)
+    try:
+        yield schema, pool
+    finally:
+        await pool.close()
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        await connection.close()
 
 
 async def eventually(

@@ -12,24 +12,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.broker_epoch import BrokerEpoch
-from shared.db import connect, create_pool
 from shared.events import new_event
 from shared.kafka import create_broker, ensure_topics, raw_publisher
-from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
-from tests.helpers import eventually
+from tests.helpers import eventually, private_schema
 
 
 @pytest.fixture
 async def outbox_schema(settings):
-    schema = f"outbox_{uuid.uuid4().hex[:10]}"
-    connection = await connect(settings.database_url, schema)
-    await migrate(connection, schema, service_migrations("tests"))
-    pool = await create_pool(settings, schema)
-    yield schema, pool
-    await pool.close()
-    await connection.execute(f"DROP SCHEMA {schema} CASCADE")
-    await connection.close()
+    async with private_schema(settings, "outbox") as made:
+        yield made
 
 
 @pytest.fixture

@@ -10,24 +10,17 @@ import pytest
 
 from services.agents import handlers
 from shared.consumer import Retry, Subscription, handle_batch
-from shared.db import connect, create_pool
 from shared.events import Envelope
-from shared.migrations import migrate, service_migrations
 from tests.bench.agents import step_due
+from tests.helpers import private_schema
 
 ONCE = Retry(attempts=1, backoff_ms=0)
 
 
 @pytest.fixture
 async def agents_schema(settings):
-    schema = f"set_based_{uuid.uuid4().hex[:10]}"
-    connection = await connect(settings.database_url, schema)
-    await migrate(connection, schema, service_migrations("services.agents"))
-    pool = await create_pool(settings, schema)
-    yield pool
-    await pool.close()
-    await connection.execute(f"DROP SCHEMA {schema} CASCADE")
-    await connection.close()
+    async with private_schema(settings, "set_based", "services.agents") as (_, pool):
+        yield pool
 
 
 def _result(event_type: str, task_id: uuid.UUID) -> Envelope:
