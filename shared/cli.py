@@ -302,6 +302,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         access_log=False,
+        server_header=False,  # the server's make is not advertised
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
