@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import html
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from faststream.specification.asyncapi.site import get_asyncapi_html
 from faststream.specification.base import Specification
 from pydantic import create_model
 
@@ -78,5 +79,46 @@ def as_json() -> dict[str, Any]:
     return schema
 
 
+def _inlined(schema: Any, schemas: dict[str, Any]) -> Any:
+    """`schema` with its references to `#/components/schemas/...` replaced by what they name
+    (the contracts do not refer to themselves, so this ends)."""
+    if isinstance(schema, dict):
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
+            return _inlined(schemas[reference.rsplit("/", 1)[-1]], schemas)
+        return {key: _inlined(value, schemas) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(item, schemas) for item in schema]
+    return schema
+
+
 def as_html() -> str:
-    return get_asyncapi_html(specification(), try_it_out_path=None)
+    """The catalogue as a plain page, readable without any script or outside asset: each
+    topic with who publishes and consumes it, and its event's schema."""
+    document = as_json()
+    schemas = document["components"]["schemas"]
+    topics: dict[str, list[dict[str, Any]]] = {}
+    for channel in document["channels"].values():
+        topics.setdefault(channel["address"], []).append(channel)
+    sections = []
+    for topic in sorted(topics):
+        channels = topics[topic]
+        notes = "".join(f"<li>{html.escape(c.get('description', ''))}</li>" for c in channels)
+        message = next(iter(channels[0]["messages"].values()))["$ref"].rsplit("/", 1)[-1]
+        payload = document["components"]["messages"][message]["payload"]["$ref"]
+        schema = _inlined(schemas[payload.rsplit("/", 1)[-1]], schemas)
+        sections.append(
+            f'<section id="{html.escape(topic)}"><h2>{html.escape(topic)}</h2><ul>{notes}</ul>'
+            f"<pre>{html.escape(json.dumps(schema, indent=2))}</pre></section>"
+        )
+    title = html.escape(document["info"]["title"])
+    index = "".join(f'<li><a href="#{html.escape(t)}">{html.escape(t)}</a></li>' for t in topics)
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:auto}"
+        "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
+        f"<h1>{title}</h1><p>{html.escape(document['info'].get('description', ''))}</p>"
+        '<p>As JSON (AsyncAPI 3.0): <a href="asyncapi.json">asyncapi.json</a>.</p>'
+        f"<ul>{index}</ul>"
+        f"{''.join(sections)}</body></html>"
+    )

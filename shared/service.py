@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from shared.broker_epoch import BrokerEpoch
 from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
 from shared.db import create_pool, pool_usage
+from shared.docs_pages import API_PREFIX, PLATFORM_PAGE, install_docs
 from shared.health import dependency_health, overall, platform_health, with_epoch
 from shared.http import install_http_edge
 from shared.kafka import create_broker, ensure_topics, raw_publisher
@@ -35,11 +35,10 @@ from shared.ratelimit import RateLimiter
 from shared.resources import Resources, resources
 from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
-from shared.settings import SERVICE_NAMES, ServiceName, Settings, get_settings
+from shared.settings import ServiceName, Settings, get_settings
 from shared.topics import all_topics
 from shared.tracing import configure_tracing
 
-API_PREFIX = "/api/v1"
 logger = logging.getLogger(__name__)
 
 
@@ -167,34 +166,6 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-_SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-# One Swagger UI with a selector over every service's OpenAPI document. The selector is part
-# of the standalone layout, whose preset FastAPI's own docs page does not load.
-_DOCS_PAGE = f"""<!DOCTYPE html>
-<html>
-<head>
-<meta charset="utf-8">
-<title>Remit API</title>
-<link rel="stylesheet" href="{_SWAGGER_UI}/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{_SWAGGER_UI}/swagger-ui-bundle.js"></script>
-<script src="{_SWAGGER_UI}/swagger-ui-standalone-preset.js"></script>
-<script>
-SwaggerUIBundle({{
-  urls: {json.dumps([{"url": f"{API_PREFIX}/{n}/openapi.json", "name": n} for n in SERVICE_NAMES])},
-  dom_id: "#swagger-ui",
-  deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  layout: "StandaloneLayout",
-}});
-</script>
-</body>
-</html>
-"""
-
-
 def _health_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -218,7 +189,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/docs", include_in_schema=False)
     async def platform_docs() -> HTMLResponse:
-        return HTMLResponse(_DOCS_PAGE)
+        return HTMLResponse(PLATFORM_PAGE)
 
     @router.get("/asyncapi.json", include_in_schema=False)
     async def event_catalogue() -> JSONResponse:
@@ -245,13 +216,14 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         title=spec.title,
         description=spec.description,
         version="0.1.0",
-        docs_url=f"{API_PREFIX}/{spec.name}/docs",
+        docs_url=None,  # install_docs serves it, with local assets
         openapi_url=f"{API_PREFIX}/{spec.name}/openapi.json",
         redoc_url=None,
         openapi_tags=list(spec.openapi_tags) or None,
         lifespan=lambda app: _lifespan(app, spec),
     )
     install_http_edge(app, settings.slow_request_ms, settings.max_body_bytes)
+    install_docs(app, spec.name, spec.title)
     document_errors(app)
     app.include_router(_health_router(spec), prefix=API_PREFIX)
     for router in spec.routers:
