@@ -13,7 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.domain.outgoing import Outgoing
-from services.notifier.stores import messages
+from services.notifier.stores import messages, webhooks
 from shared.clock import clock
 from shared.db import Connection
 from shared.errors import ApiError
@@ -48,6 +48,13 @@ async def _verified_form(request: Request, deps: Resources) -> dict[str, Any]:
     if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
         raise ApiError(403, "Forbidden", "Invalid X-Twilio-Signature")
     return form
+
+
+async def _first_time(connection: Connection, kind: str, provider_sid: str | None) -> bool:
+    """Twilio may send a webhook again (and anyone holding a signed request may replay it):
+    each inbound message or call input acts once. A request without a SID cannot be told
+    apart from another and is taken as new."""
+    return provider_sid is None or await webhooks.first_receipt(connection, kind, provider_sid)
 
 
 def _twiml(body: str) -> Response:
@@ -104,6 +111,8 @@ async def inbound_sms(request: Request, deps: Deps) -> Response:
     text = form.get("Body", "")
     stop = is_stop(text)
     async with deps.pool.acquire() as connection, connection.transaction():
+        if not await _first_time(connection, "sms", form.get("MessageSid")):
+            return _twiml(str(MessagingResponse()))
         if stop:
             await messages.suppress(connection, "sms", sender, "opt_out", "STOP received")
             await _confirm_opt_out(connection, sender, form.get("MessageSid") or uuid.uuid4().hex)
@@ -139,7 +148,7 @@ async def call_input(request: Request, deps: Deps) -> Response:
         row = await connection.fetchrow(
             "SELECT recipient, payment_id FROM messages WHERE provider_id = $1", form.get("CallSid")
         )
-        if row is not None:
+        if row is not None and await _first_time(connection, "voice-gather", form.get("CallSid")):
             if row["payment_id"]:  # a person answered: Regulation F's quiet week starts
                 await connection.execute(
                     "INSERT INTO conversations (id, payment_id, recipient) VALUES ($1, $2, $3)",
