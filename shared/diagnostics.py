@@ -95,8 +95,21 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
         )
         unpublished = {
             name: await connection.fetchval(
-                f'SELECT count(*) FROM "{name}".outbox WHERE published_at IS NULL'
+                f'SELECT count(*) FROM "{name}".outbox '
+                "WHERE published_at IS NULL AND set_aside_at IS NULL"
             )
+            for name in SERVICE_NAMES
+        }
+        set_aside = {
+            name: [
+                _plain(dict(row))
+                for row in await connection.fetch(
+                    "SELECT id, topic, event_key AS key, set_aside_at AS at, "
+                    f'left(set_aside_reason, 200) AS reason FROM "{name}".outbox '
+                    "WHERE set_aside_at IS NOT NULL AND published_at IS NULL "
+                    "ORDER BY set_aside_at DESC LIMIT 10"
+                )
+            ]
             for name in SERVICE_NAMES
         }
     clients: dict[str, dict[str, int]] = {}
@@ -118,6 +131,9 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
         "slowestStatements": Fact("slowest statements", slowest),
         "stuckTasks": Fact(f"stuck tasks (over TASK_STUCK_AFTER, {stuck_after_s} s)", stuck),
         "unpublishedOutboxEvents": Fact("unpublished outbox events", unpublished),
+        "setAsideOutboxEvents": Fact(
+            "outbox events set aside (the broker refuses them; latest 10)", set_aside
+        ),
     }
 
 

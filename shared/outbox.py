@@ -20,6 +20,12 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 
 import asyncpg
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from faststream.kafka import KafkaBroker
 
 from shared.broker_epoch import BrokerEpoch, republish_older
@@ -27,6 +33,14 @@ from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import Envelope, kafka_headers
 
 logger = logging.getLogger(__name__)
+
+# The broker will never take these, however often they are sent.
+_REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+)
 
 
 def _channel(schema: str) -> str:
@@ -113,6 +127,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        max_failures: int = 10,
     ) -> None:
         self.pool = pool
         self.broker = broker
@@ -120,6 +135,7 @@ class OutboxRelay:
         self.epoch = epoch
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.max_failures = max_failures
         self._wake = asyncio.Event()
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
@@ -138,8 +154,8 @@ class OutboxRelay:
             rows = await connection.fetch(
                 "SELECT id, topic, event_key, envelope::text AS body, "
                 "envelope->>'type' AS type, envelope->>'request_id' AS request_id, "
-                "envelope->>'traceparent' AS traceparent FROM outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                "envelope->>'traceparent' AS traceparent, failures FROM outbox "
+                "WHERE published_at IS NULL AND set_aside_at IS NULL ORDER BY id LIMIT $1",
                 self.batch_size,
             )
             if not rows:
@@ -155,25 +171,67 @@ class OutboxRelay:
                 published,
                 epoch,
             )
+            failed = [failure for _, failure in outcomes if failure is not None]
+            held = await self._count_failures(connection, failed, broker_up=bool(published))
         if self.epoch.current != epoch:
             # The broker changed while this batch was out: what it marked under the old epoch
             # may have gone to the lost broker; the new epoch's replay could not see it yet.
             await republish_older(self.pool, self.epoch.current)
-        failure = next((error for _, error in outcomes if error is not None), None)
-        if failure is not None:
-            raise failure
+        if held is not None:
+            raise held
         return len(published)
+
+    async def _count_failures(
+        self,
+        connection: Connection,
+        failed: list[tuple[asyncpg.Record, Exception]],
+        *,
+        broker_up: bool,
+    ) -> Exception | None:
+        """Set aside each failed event the broker refuses for good, or has refused
+        `max_failures` times while taking others; count the others' failures (only while the
+        broker takes others: an outage is nobody's fault). The error holding events back, if
+        any is left."""
+        aside = [
+            (row, error)
+            for row, error in failed
+            if isinstance(error, _REFUSED_FOR_GOOD)
+            or (broker_up and row["failures"] + 1 >= self.max_failures)
+        ]
+        if aside:
+            await connection.execute(
+                "UPDATE outbox SET set_aside_at = now(), set_aside_reason = r.reason, "
+                "failures = failures + 1 FROM unnest($1::bigint[], $2::text[]) AS r(id, reason) "
+                "WHERE outbox.id = r.id",
+                [row["id"] for row, _ in aside],
+                [repr(error)[:2000] for _, error in aside],
+            )
+            for row, error in aside:
+                logger.error(
+                    "outbox event set aside: the broker refuses it",
+                    extra={"schema": self.schema, "outbox_id": row["id"], "topic": row["topic"],
+                           "error": repr(error)},
+                )  # fmt: skip
+        set_aside = {row["id"] for row, _ in aside}
+        still = [(row, error) for row, error in failed if row["id"] not in set_aside]
+        if broker_up and still:
+            await connection.execute(
+                "UPDATE outbox SET failures = failures + 1 WHERE id = ANY($1::bigint[])",
+                [row["id"] for row, _ in still],
+            )
+        return still[0][1] if still else None
 
     async def _publish_in_order(
         self, rows: list[asyncpg.Record]
-    ) -> tuple[list[int], Exception | None]:
-        """One key's events one after another; a failure holds back the rest of that key."""
+    ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
+        """One key's events one after another; a failure holds back the rest of that key
+        (until the failed event is published or set aside)."""
         done: list[int] = []
         for row in rows:
             try:
                 await self._publish(row)
             except Exception as error:
-                return done, error
+                return done, (row, error)
             done.append(row["id"])
         return done, None
 

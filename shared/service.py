@@ -83,6 +83,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             epoch,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_ms / 1000,
+            max_failures=settings.outbox_max_failures,
         )
 
         async def broker_lost() -> None:

@@ -71,6 +71,9 @@ class Settings(DatabaseSettings):
     outbox_poll_interval_ms: int = Field(default=1000, ge=10)
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_retention_hours: int = Field(default=168, ge=1, description="Published outbox rows")
+    outbox_max_failures: int = Field(
+        default=10, ge=1, description="Refusals of one event while the broker takes others"
+    )
     processed_event_retention_hours: int = Field(
         default=336,
         ge=1,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+import pytest
+
 from services.agents.domain.assignment import Candidate, choose_agent
 from services.agents.domain.compliance import (
     DEBT_COLLECTOR_NOTICE,
@@ -16,6 +18,7 @@ from services.agents.domain.compliance import (
 )
 from services.agents.domain.replies import classify
 from services.agents.domain.templates import Facts, compose
+from shared.message_templates import PLACEHOLDERS, template_problem
 
 
 def _agent(status="online", channels=("email",), limit=5, load=0, last=None, kind="ai"):
@@ -77,6 +80,29 @@ def test_templates_fill_variables_and_respect_custom_ones():
     broken = compose("sms", "friendly", FACTS, "Hello {nickname}")
     assert broken.body.startswith("Hi Ada, a reminder")  # unknown variable: our template instead
     assert problems(compose("voice", "final", FACTS)) == []
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "{amount:>99999999}",  # a width of 100 MB
+        "{contact_name.__class__.__mro__}",  # an attribute walk
+        "{due_date!r}",
+        "{0}",
+        "unbalanced {",
+        "Pay {amount} " * 400,  # renders past the SMS cap
+    ],
+)
+def test_a_stored_template_that_breaks_the_rules_never_raises_and_is_replaced(stored):
+    """Templates are checked when a campaign is created; one stored before that (or by hand)
+    still cannot hurt: ours is used instead."""
+    draft = compose("sms", "friendly", FACTS, stored)
+    assert draft.body.startswith("Hi Ada, a reminder") and problems(draft) == []
+
+
+def test_the_template_placeholders_are_the_facts_a_message_may_say():
+    assert set(FACTS.variables()) == set(PLACEHOLDERS)
+    assert template_problem("Dear {contact_name}, {{literal}} {amount}") is None
 
 
 def test_reply_rules():

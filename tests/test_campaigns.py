@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import (
     campaign,
@@ -530,3 +532,34 @@ async def test_bulk_start_starts_what_it_can_and_says_why_not_for_the_rest(
             client, admin_token, "/api/v1/campaigns/bulk-start", {"campaignIds": bad}
         )
         assert rejected.status_code == 400, rejected.text
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("Pay {amount:>99999999} now", "formats a placeholder ({amount:>99999999})"),
+        (
+            "{contact_name.__class__.__mro__}",
+            "unknown placeholder {contact_name.__class__.__mro__}",
+        ),
+        ("Hello {nickname}", "unknown placeholder {nickname}; use only {contact_name}"),
+        ("Hello {", "is not a valid template"),
+    ],
+)
+async def test_a_template_beyond_plain_placeholders_is_refused(client, admin_token, template, said):
+    owner = await customer(client, admin_token)
+    owed = await payment(client, admin_token, owner["id"])
+    body = {
+        "name": "Hostile template",
+        "customerId": owner["id"],
+        "paymentId": owed["id"],
+        "steps": [
+            {"channel": "email", "delay": "P0D"},
+            {"channel": "sms", "delay": "P1D", "template": template},
+        ],
+    }
+    refused = await client.post("/api/v1/campaigns", json=body, headers=bearer(admin_token))
+    assert refused.status_code == 400
+    answer = refused.json()
+    assert answer["error"] == "Validation error"
+    assert "steps[1].template" in answer["details"] and said in answer["details"]

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaTimeoutError
 
 from shared.broker_epoch import BrokerEpoch
 from shared.events import new_event
@@ -108,3 +109,55 @@ async def test_rolled_back_change_publishes_nothing(settings, outbox_schema, rel
     seen = await _read_event_ids(settings, topic, expected=1)
     assert set(seen) == {str(kept.event_id)}
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_an_event_the_broker_refuses_is_set_aside_and_holds_nothing_up(
+    settings, outbox_schema, relay
+):
+    """Too large for the broker (over the producer's 1 MiB request limit): set aside with its
+    reason, shown by the diagnostics' query; the events behind it, same key, go out."""
+    _, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    huge = new_event(topic, "tests", {"text": "x" * 2_000_000})
+    after = [new_event(topic, "tests", {"n": n}) for n in range(3)]
+    async with pool.acquire() as connection, connection.transaction():
+        for event in (huge, *after):
+            await enqueue(connection, event, key="same")
+
+    seen = await _read_event_ids(settings, topic, expected=3)
+
+    assert set(seen) == {str(event.event_id) for event in after}
+    aside = await pool.fetchrow(
+        "SELECT set_aside_reason, published_at FROM outbox WHERE event_id = $1", huge.event_id
+    )
+    assert aside["published_at"] is None and "MessageSizeTooLarge" in aside["set_aside_reason"]
+
+
+async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
+    settings, outbox_schema
+):
+    """A refusal that may be passing (a timeout) counts only while the broker takes other
+    events (an outage is nobody's fault); at OUTBOX_MAX_FAILURES the event is set aside, and
+    until then it holds its key back."""
+    schema, pool = outbox_schema
+    broker = create_broker(settings, client_id=f"test-{schema}")  # never started: not relaying
+    relay = OutboxRelay(
+        pool, broker, schema, BrokerEpoch(settings, raw_publisher(broker)), max_failures=2
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        await enqueue(connection, new_event("test.refused", "tests", {}), key="bad")
+    row = await pool.fetchrow("SELECT id, topic, failures FROM outbox WHERE event_key = 'bad'")
+    refused: Exception = KafkaTimeoutError()
+    async with pool.acquire() as connection:
+        held = await relay._count_failures(connection, [(row, refused)], broker_up=False)
+        assert held is refused
+        assert await connection.fetchval("SELECT failures FROM outbox") == 0
+        held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
+        assert held is refused
+        row = await connection.fetchrow("SELECT id, topic, failures FROM outbox")
+        assert row["failures"] == 1
+        held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
+        assert held is None
+        aside = await connection.fetchrow("SELECT set_aside_at, set_aside_reason FROM outbox")
+    assert aside["set_aside_at"] is not None and "KafkaTimeoutError" in aside["set_aside_reason"]

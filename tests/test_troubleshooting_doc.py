@@ -34,7 +34,7 @@ DOC_VARIABLES = {
     "PATH", "PWD",
 }  # fmt: skip
 # Paths the page names on purpose although no service serves them.
-NOT_ROUTES = {"/api/v1/nope", "/api/v1/docs"}
+NOT_ROUTES = {"/api/v1/nope", "/api/v1/docs", "/api/v1/asyncapi"}  # pages, not API routes
 
 
 def _blocks(*languages: str) -> list[tuple[int, str]]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import string
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.agents.domain.compliance import Draft, with_disclosures
+from services.agents.domain.compliance import Draft, problems, with_disclosures
+from shared.message_templates import render
 
 _SUBJECTS = {
     "friendly": "A friendly reminder about invoice {invoice_number}",
@@ -102,22 +101,17 @@ def facts_from_step(step: dict[str, Any], today: date) -> Facts:
     )
 
 
-def _render(template: str, facts: Facts) -> str:
-    names = {field for _, field, _, _ in string.Formatter().parse(template) if field}
-    unknown = names - facts.variables().keys()
-    if unknown:
-        raise ValueError(f"unknown template variable(s): {', '.join(sorted(unknown))}")
-    return template.format_map(facts.variables())
-
-
 def compose(channel: str, tone: str, facts: Facts, custom: str | None = None) -> Draft:
-    """The step's own template when it has one that renders, else ours for channel and tone."""
+    """The step's own template when it renders into a message that may be sent (the syntax of
+    shared/message_templates.py, the length and wording checks of compliance.py), else ours
+    for the channel and tone. Never raises."""
     tone = tone if tone in TONES else "friendly"
-    subject = _render(_SUBJECTS[tone], facts) if channel == "email" else None
-    body = None
+    values = facts.variables()
+    subject = render(_SUBJECTS[tone], values) if channel == "email" else None
     if custom:
-        with contextlib.suppress(ValueError, KeyError, IndexError):
-            body = _render(custom, facts)
-    if body is None:
-        body = _render(_BODIES[(channel, tone)], facts)
-    return with_disclosures(Draft(channel, body, subject))
+        body = render(custom, values)
+        if body is not None:
+            draft = with_disclosures(Draft(channel, body, subject))
+            if not problems(draft):
+                return draft
+    return with_disclosures(Draft(channel, render(_BODIES[(channel, tone)], values) or "", subject))

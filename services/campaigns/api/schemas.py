@@ -7,9 +7,17 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from shared.contacts import PhoneNumber, TimeZone
+from shared.message_templates import PLACEHOLDERS, template_problem
 from shared.schemas import ApiModel, ApiResponse, CursorPage
 
 Channel = Literal["email", "sms", "voice", "human"]
@@ -140,8 +148,23 @@ class StepIn(ApiModel):
     channel: Channel
     delay: timedelta = Field(description='ISO 8601 duration from the start, e.g. "P3D", "PT30S"')
     tone: Annotated[str, Field(min_length=1, max_length=40)] = "friendly"
-    template: Annotated[str, Field(max_length=4000)] | None = None
+    template: Annotated[
+        str | None,
+        Field(
+            max_length=4000,
+            description="The message text with plain placeholders: "
+            + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+        ),
+    ] = None
     conditions: StepConditions = Field(default_factory=StepConditions)
+
+    @field_validator("template")
+    @classmethod
+    def _plain_placeholders(cls, template: str | None) -> str | None:
+        problem = template_problem(template) if template else None
+        if problem:
+            raise ValueError(problem)
+        return template
 
 
 class CampaignIn(ApiModel):
