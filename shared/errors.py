@@ -82,7 +82,7 @@ def joi_message(problem: dict[str, Any]) -> str:
     field = f'"{_field_name(problem.get("loc", ()))}"'
     kind = problem.get("type", "")
     ctx = problem.get("ctx") or {}
-    if kind == "value_error" and "email" in str(problem.get("msg", "")):
+    if kind == "value_error" and "not a valid email address" in str(problem.get("msg", "")):
         return f"{field} must be a valid email"
     if kind == "string_too_short":
         return f"{field} length must be at least {ctx.get('min_length')} characters long"

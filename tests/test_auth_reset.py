@@ -27,7 +27,16 @@ async def test_reset_link_is_emailed_single_use_and_ends_sessions(platform, clie
     assert mails[0]["Subject"] == "Reset your Remit password"
     token = reset_token_from(mails[0])
 
-    new_password = "a-brand-new-password"
+    for refused, said in (
+        ("Password123!", "is one of the most common passwords"),
+        (f"my-{user['email'].split('@')[0]}-pass", "contains the name of the account"),
+    ):
+        weak = await client.post(
+            "/api/v1/auth/password-reset/confirm", json={"token": token, "newPassword": refused}
+        )
+        assert weak.status_code == 400 and weak.json()["error"] == "Validation error"
+        assert weak.json()["details"].startswith('"newPassword" ') and said in weak.text
+    new_password = "a-brand-new-password"  # the link still works after the refusals
     done = await client.post(
         "/api/v1/auth/password-reset/confirm", json={"token": token, "newPassword": new_password}
     )

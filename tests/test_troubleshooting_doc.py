@@ -82,7 +82,7 @@ async def doc_env(platform, gateway_url, admin_token) -> AsyncIterator[dict[str,
         # The page's examples name user@example.com.
         created = await client.post(
             "/api/v1/users",
-            json={"email": "user@example.com", "password": "x" * 16, "role": "viewer"},
+            json={"email": "user@example.com", "password": "viewer-of-the-docs", "role": "viewer"},
             headers=bearer(admin_token),
         )
         assert created.status_code in (201, 409), created.text

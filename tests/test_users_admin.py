@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.auth_helpers import bearer, new_user, tokens
 
 
@@ -72,6 +74,33 @@ async def test_bad_updates_and_missing_users(client, admin_token):
     )
     assert weak.status_code == 400
     assert weak.json()["details"] == '"password" length must be at least 12 characters long'
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "said"),
+    [
+        ("common@example.com", "Password123!", "is one of the most common passwords"),
+        ("common2@example.com", "qwertyuiopasdfgh", "is one of the most common passwords"),
+        ("ada.lovelace@example.com", "Ada.Lovelace-1815", "contains the name of the account"),
+    ],
+)
+async def test_a_common_password_or_one_built_on_the_email_is_refused(
+    client, admin_token, email, password, said
+):
+    refused = await client.post(
+        "/api/v1/users",
+        json={"email": email, "password": password, "role": "viewer"},
+        headers=bearer(admin_token),
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "Validation error"
+    assert refused.json()["details"].startswith('"password" ') and said in refused.json()["details"]
+    long_enough = "a" * 20 + "-unusual-" * 7  # 83 characters: 64 and more are allowed
+    made = await client.post(
+        "/api/v1/users",
+        json={"email": email, "password": long_enough, "role": "viewer"},
+        headers=bearer(admin_token),
+    )
+    assert made.status_code == 201, made.text
 
 
 async def test_the_last_admin_cannot_be_removed(client, admin_token):

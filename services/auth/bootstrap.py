@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from services.auth import users
+from services.auth.password_policy import password_problem
 from services.auth.passwords import hash_password
 from shared.db import connect
 from shared.events import new_event
@@ -32,6 +33,9 @@ async def ensure_first_admin(settings: Settings) -> FirstAdmin:
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.first_admin'))")
             if await connection.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"):
                 return FirstAdmin(created=False)
+            problem = password_problem(password, settings.admin_email)
+            if problem:
+                raise ValueError(f"ADMIN_PASSWORD is refused: {problem}")
             admin = await users.insert_user(
                 connection, settings.admin_email, await hash_password(password), "admin"
             )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from services.auth import resets, sessions, unknown_accounts, users
 from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
 from services.auth.lockout import Outcome, decide
+from services.auth.password_policy import password_problem
 from services.auth.passwords import DUMMY_HASH, hash_password, verify_password
 from services.auth.schemas import (
     LoginRequest,
@@ -208,6 +209,10 @@ async def confirm_password_reset(body: PasswordResetConfirm, deps: Deps) -> Resp
         user_id = await resets.consume_reset(connection, body.token)
         if user_id is None:
             raise ApiError(400, "Invalid token", "The reset link is invalid, used or expired")
+        account = await users.user_by_id(connection, user_id)
+        problem = password_problem(body.new_password, account["email"] if account else None)
+        if problem:  # the link stays usable: this transaction is rolled back
+            raise ApiError(400, "Validation error", problem.replace('"password"', '"newPassword"'))
         await users.set_password(connection, user_id, password_hash)
         await sessions.revoke_all_sessions(connection, user_id, "password reset")
     await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)

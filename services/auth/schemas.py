@@ -8,10 +8,15 @@ from typing import Literal
 
 from pydantic import EmailStr, Field, model_validator
 
+from services.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from shared.schemas import ApiModel, ApiResponse
 
 Role = Literal["admin", "manager", "agent", "viewer"]
-Password = Field(min_length=12, max_length=1024)
+Password = Field(
+    min_length=MIN_LENGTH,
+    max_length=MAX_LENGTH,
+    description="Not a common password, nor built on the account's email name",
+)
 
 
 class LoginRequest(ApiModel):
@@ -38,11 +43,25 @@ class PasswordResetConfirm(ApiModel):
     token: str = Field(min_length=1, max_length=512)
     new_password: str = Password
 
+    @model_validator(mode="after")
+    def _allowed_password(self) -> PasswordResetConfirm:
+        problem = password_problem(self.new_password)  # the email name: once the token is read
+        if problem:
+            raise ValueError(problem.replace('"password"', '"newPassword"'))
+        return self
+
 
 class CreateUserRequest(ApiModel):
     email: EmailStr
     password: str = Password
     role: Role
+
+    @model_validator(mode="after")
+    def _allowed_password(self) -> CreateUserRequest:
+        problem = password_problem(self.password, self.email)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class UpdateUserRequest(ApiModel):
