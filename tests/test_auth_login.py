@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
+import uuid
 
 from tests.auth_helpers import PASSWORD, auth_sql, bearer, login, new_user
 
@@ -43,6 +45,29 @@ async def test_unknown_email_and_wrong_password_look_alike(client, admin_token):
     unknown_s = statistics.median([await timed("nobody-here@example.com") for _ in range(4)])
     known_s = statistics.median([await timed(user["email"]) for _ in range(3)])
     assert abs(unknown_s - known_s) < max(0.05, 0.5 * known_s), (unknown_s, known_s)
+
+
+async def test_a_locked_unknown_email_answers_exactly_like_a_locked_account(client, admin_token):
+    """Both name one fixed instant, the same on every refusal: the answer cannot tell them
+    apart (an unknown email's time used to be worked out afresh from its key's TTL)."""
+    user = await new_user(client, admin_token)
+    stranger = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    answers: dict[str, list[dict[str, str]]] = {}
+    for email in (user["email"], stranger):
+        for _ in range(5):
+            await login(client, email, "nope-nope-nope")
+        answers[email] = []
+        for _ in range(2):
+            await asyncio.sleep(1.1)  # a TTL-derived time would move on meanwhile
+            locked = await login(client, email, "nope-nope-nope")
+            assert locked.status_code == 403
+            answers[email].append(locked.json())
+    for email, refusals in answers.items():
+        assert refusals[0]["details"] == refusals[1]["details"], email
+        assert refusals[0]["error"] == "Account is locked"
+    known, unknown = answers[user["email"]][0]["details"], answers[stranger][0]["details"]
+    assert known.split("after ")[0] == unknown.split("after ")[0]
+    assert len(known) == len(unknown)  # the same form of timestamp
 
 
 async def test_lockout_after_max_failures_then_expiry(client, settings, admin_token):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 
 from services.auth import resets, sessions, unknown_accounts, users
 from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
@@ -24,7 +26,7 @@ from services.auth.schemas import (
 )
 from services.auth.tokens import issue_access_token
 from services.auth.user_routes import existing_user
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import ApiError
 from shared.events import new_event
 from shared.openapi import error_responses
@@ -32,6 +34,8 @@ from shared.outbox import enqueue
 from shared.ratelimit import client_ip, enforce
 from shared.resources import Deps, Resources
 from shared.security import CurrentPrincipal, Principal, require, revoke_access_tokens
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["auth"])
 INVALID_CREDENTIALS = ApiError(401, "Invalid credentials", "Email or password is incorrect")
@@ -185,8 +189,21 @@ async def request_password_reset(
             ),
         ],
     )
-    user = await users.user_by_email(deps.pool, body.email)
-    if user is not None and user["is_active"]:
+    # The answer goes out before the account is even looked up: it takes the same path and
+    # time whether or not the email has an account.
+    return Response(
+        status_code=202,
+        background=BackgroundTask(_send_reset_link, deps, body.email),
+    )
+
+
+async def _send_reset_link(deps: Resources, email: str) -> None:
+    """An active account gets an emailed single-use link; any other email, nothing. Runs
+    after the answer, still within the request (its ID and trace)."""
+    try:
+        user = await users.user_by_email(deps.pool, email)
+        if user is None or not user["is_active"]:
+            return
         ttl = timedelta(seconds=deps.settings.password_reset_ttl)
         async with deps.pool.acquire() as connection, connection.transaction():
             token = await resets.create_reset(connection, user["id"], ttl)
@@ -198,7 +215,9 @@ async def request_password_reset(
             }
             event = new_event("auth.password_reset_requested", "auth", payload)
             await enqueue(connection, event, key=str(user["id"]))
-    return Response(status_code=202)
+    except DATABASE_ERRORS as error:
+        # The answer has gone; the user asks again.
+        logger.warning("password reset not recorded", extra={"error": repr(error)})
 
 
 @router.post("/auth/password-reset/confirm", status_code=204)

@@ -19,15 +19,19 @@ async def record_failure(
     failures_key = f"auth:unknown_failures:{email.lower()}"
     lock_key = f"auth:unknown_locked:{email.lower()}"
     try:
-        remaining = await redis.ttl(lock_key)
-        if remaining > 0:
-            return now + timedelta(seconds=remaining)
+        # The lock keeps the time it ends, as an account's row does: every refusal names the
+        # same instant, where a time worked out from the key's TTL would drift.
+        locked_until = await redis.get(lock_key)
+        if locked_until:
+            text = locked_until.decode() if isinstance(locked_until, bytes) else locked_until
+            return datetime.fromisoformat(text)
         failures = await redis.incr(failures_key)
         await redis.expire(failures_key, int(lockout.total_seconds()) * 4)
         if failures >= max_failed:
-            await redis.set(lock_key, "1", ex=int(lockout.total_seconds()))
+            until = now + lockout
+            await redis.set(lock_key, until.isoformat(), ex=int(lockout.total_seconds()))
             await redis.delete(failures_key)
-            return now + lockout
+            return until
     except RedisError as error:
         logger.warning("unknown-account lock-out unavailable", extra={"error": repr(error)})
     return None
