@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaigns_sql, customer, payment
 
@@ -27,7 +29,7 @@ async def test_customer_validation_reads_like_the_guide(client, admin_token):
         json={"companyName": "X", "contactName": "Y", "timezone": "Mars/Olympus"},
         headers=bearer(admin_token),
     )
-    assert bad_zone.json()["details"].startswith('"timezone" must be an IANA time zone')
+    assert bad_zone.json()["details"].startswith('"timezone" must be a canonical IANA time zone')
     normalised = await customer(client, admin_token, phone="+1 (415) 555-2671")
     assert normalised["phone"] == "+14155552671"
 
@@ -152,3 +154,42 @@ async def test_payments_receipts_and_exact_money(client, settings, admin_token):
         f"/api/v1/payments?customerId={owner['id']}&status=paid", headers=bearer(admin_token)
     )
     assert [p["id"] for p in listed.json()["items"]] == [record["id"]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("currency", "ABC", '"currency" must be an ISO 4217 currency code'),
+        ("currency", "XXX", '"currency" must be an ISO 4217 currency code'),
+        ("dueDate", "1999-12-31", '"dueDate" must be between 2000-01-01 and'),
+        ("dueDate", "2205-01-31", '"dueDate" must be between 2000-01-01 and'),
+    ],
+)
+async def test_implausible_payment_records_are_refused(client, admin_token, field, value, said):
+    owner = await customer(client, admin_token)
+    body = {"customerId": owner["id"], "invoiceNumber": "INV-X", "amount": "10.00",
+            "currency": "EUR", "dueDate": "2026-01-01", field: value}  # fmt: skip
+    refused = await client.post("/api/v1/payments", json=body, headers=bearer(admin_token))
+    assert refused.status_code == 400 and refused.json()["details"].startswith(said)
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "EST5EDT", "US/Eastern", "Mars/Olympus"])
+async def test_only_canonical_time_zones_are_accepted(client, admin_token, zone):
+    body = {"companyName": "Acme", "contactName": "Ada", "email": "ada@example.com",
+            "timezone": zone}  # fmt: skip
+    refused = await client.post("/api/v1/customers", json=body, headers=bearer(admin_token))
+    assert refused.status_code == 400
+    assert refused.json()["details"].startswith('"timezone" must be a canonical IANA time zone')
+
+
+async def test_a_receipt_from_the_future_is_refused(client, admin_token):
+    owner = await customer(client, admin_token)
+    record = await payment(client, admin_token, owner["id"])
+    for when in ("2999-01-01T00:00:00+00:00", "1990-01-01T00:00:00+00:00"):
+        refused = await client.post(
+            f"/api/v1/payments/{record['id']}/receipts",
+            json={"amount": "1.00", "receivedAt": when},
+            headers=bearer(admin_token),
+        )
+        assert refused.status_code == 400
+        assert refused.json()["details"].startswith('"receivedAt" must be between 2000-01-01')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.contacts import PhoneNumber, TimeZone
+from shared.clock import clock
+from shared.contacts import Currency, PhoneNumber, TimeZone
 from shared.message_templates import PLACEHOLDERS, template_problem
 from shared.schemas import ApiModel, ApiResponse, CursorPage
 
@@ -40,7 +41,6 @@ Money = Annotated[
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
 ]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -97,12 +97,37 @@ class CustomerPage(CursorPage):
     items: list[Customer]
 
 
+# Dates a payment record may carry: nothing before this, and a due date at most this far
+# ahead (a typo such as 2205 or 0202 is refused rather than kept).
+EARLIEST = date(2000, 1, 1)
+LATEST_DUE_YEARS = 10
+
+
+def _plausible_due_date(due: date) -> date:
+    latest = clock.now().date() + timedelta(days=round(365.25 * LATEST_DUE_YEARS))
+    if not EARLIEST <= due <= latest:
+        raise ValueError(f"must be between {EARLIEST.isoformat()} and {latest.isoformat()}")
+    return due
+
+
+def _plausible_receipt_time(received: datetime | None) -> datetime | None:
+    """Not in the future (a day's leeway for clocks and zones), not before EARLIEST."""
+    if received is None:
+        return None
+    if received.tzinfo is None:
+        raise ValueError("needs a time zone offset, e.g. 2030-01-01T09:00:00+01:00")
+    latest = clock.now() + timedelta(days=1)
+    if not datetime.combine(EARLIEST, time(0), UTC) <= received <= latest:
+        raise ValueError(f"must be between {EARLIEST.isoformat()} and now")
+    return received
+
+
 class PaymentIn(ApiModel):
     customer_id: uuid.UUID
     invoice_number: Annotated[str, Field(min_length=1, max_length=64)]
     amount: Money
     currency: Currency
-    due_date: date
+    due_date: Annotated[date, AfterValidator(_plausible_due_date)]
 
 
 class PaymentPatch(ApiModel):
@@ -111,7 +136,7 @@ class PaymentPatch(ApiModel):
 
 class ReceiptIn(ApiModel):
     amount: Money
-    received_at: datetime | None = None
+    received_at: Annotated[datetime | None, AfterValidator(_plausible_receipt_time)] = None
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 

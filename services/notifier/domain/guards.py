@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import timezone as phone_zones
 
-from shared.contacts import PHONE_FORMAT_HINT, check_time_zone
+from shared.contacts import PHONE_FORMAT_HINT, known_time_zone
 
 STOP_WORDS = frozenset(
     {"stop", "end", "quit", "unsubscribe", "cancel", "revoke", "opt out", "optout", "stopall"}
@@ -137,7 +137,7 @@ def check(facts: Facts, policy: Policy) -> Verdict:
                 recipient,
             )
     try:
-        zones = zones_for(recipient, facts.channel, check_time_zone(facts.timezone))
+        zones = zones_for(recipient, facts.channel, known_time_zone(facts.timezone))
         opening = next_allowed(facts.now, zones, policy)
     except ValueError as error:
         return Verdict("fail", str(error), recipient=recipient)
