@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -193,3 +194,24 @@ async def test_a_receipt_from_the_future_is_refused(client, admin_token):
         )
         assert refused.status_code == 400
         assert refused.json()["details"].startswith('"receivedAt" must be between 2000-01-01')
+
+
+async def test_the_same_receipt_posted_twice_at_once_counts_once(client, admin_token):
+    owner = await customer(client, admin_token)
+    record = await payment(client, admin_token, owner["id"], amount="80.00")
+    receipt = {"amount": "40.00", "reference": "SEPA 4711"}
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/v1/payments/{record['id']}/receipts",
+                json=receipt,
+                headers=bearer(admin_token),
+            )
+            for _ in range(2)
+        )
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert 'reference "SEPA 4711" is already recorded' in refused.json()["details"]
+    now = await client.get(f"/api/v1/payments/{record['id']}", headers=bearer(admin_token))
+    assert now.json()["amountPaid"] == "40.00" and now.json()["status"] == "partially_paid"

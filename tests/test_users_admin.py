@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
-from tests.auth_helpers import bearer, new_user, tokens
+from tests.auth_helpers import auth_sql, bearer, new_user, tokens
 
 
 async def test_list_filters_and_pages(client, admin_token):
@@ -143,3 +144,28 @@ async def test_an_offset_beyond_postgres_bigint_is_a_client_error(client, admin_
     response = await client.get(f"/api/v1/users?offset={2**70}", headers=bearer(admin_token))
     assert response.status_code == 400
     assert '"offset" must be less than or equal to' in response.json()["details"]
+
+
+async def test_identical_patches_at_once_tell_one_change(client, settings, admin_token):
+    """The row is locked while compared: the second PATCH finds the role already changed and
+    emits nothing; a PATCH that changes nothing emits nothing either."""
+    user = await new_user(client, admin_token, role="agent")
+    patches = [
+        client.patch(
+            f"/api/v1/users/{user['id']}", json={"role": "manager"}, headers=bearer(admin_token)
+        )
+        for _ in range(3)
+    ]
+    answers = await asyncio.gather(*patches)
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert {answer.json()["role"] for answer in answers} == {"manager"}
+    same = await client.patch(
+        f"/api/v1/users/{user['id']}", json={"isActive": True}, headers=bearer(admin_token)
+    )
+    assert same.status_code == 200
+    events = await auth_sql(
+        settings,
+        "SELECT topic FROM auth.outbox WHERE event_key = $1 ORDER BY id",
+        user["id"],
+    )
+    assert [event["topic"] for event in events] == ["user.created", "user.updated"]

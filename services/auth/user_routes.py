@@ -78,11 +78,16 @@ async def update_user(
     deps: Deps,
     _: Annotated[Principal, require("users:write")],
 ) -> User:
-    """Change a role or (de)activate; deactivation ends the user's sessions at once."""
+    """Change a role or (de)activate; deactivation ends the user's sessions at once. A change
+    to what the user already is changes nothing and tells no one."""
     async with deps.pool.acquire() as connection, connection.transaction():
-        before = await users.user_by_id(connection, user_id)
+        # Locked while compared: of two identical PATCHes at once, the second sees the first's
+        # result, and only one event says what changed.
+        before = await users.user_by_id(connection, user_id, lock=True)
         if before is None:
             raise ApiError(404, "Not Found", f"User {user_id} does not exist")
+        if body.role in (None, before["role"]) and body.is_active in (None, before["is_active"]):
+            return User.model_validate(dict(before))
         await _keep_an_admin(connection, before, body)
         user = await users.update_user(connection, user_id, body.role, body.is_active)
         assert user is not None

@@ -43,9 +43,12 @@ async def user_by_email(
     return record
 
 
-async def user_by_id(executor: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
+async def user_by_id(
+    executor: Executor, user_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await executor.fetchrow(
-        f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        user_id,
     )
     return record
 

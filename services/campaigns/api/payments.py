@@ -118,9 +118,18 @@ async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: 
                 "Validation error",
                 f'"amount" exceeds the outstanding balance of {before["outstanding"]:.2f}',
             )
+        # The record is locked: a receipt with the same reference posted in parallel waits,
+        # then finds this one.
         row = await payments.record_receipt(
             connection, payment_id, body.amount, body.received_at or now, body.reference
         )
+        if row is None:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'A receipt with reference "{body.reference}" is already recorded '
+                "for this payment record",
+            )
         payment = _payment(row)
         event = new_event("payment.received", "campaigns", {
             "paymentId": str(payment_id),

@@ -64,8 +64,15 @@ async def record_receipt(
     amount: Decimal,
     received_at: datetime,
     reference: str | None,
-) -> asyncpg.Record:
-    """Add a receipt and bring the payment's amount paid and status up to date."""
+) -> asyncpg.Record | None:
+    """Add a receipt and bring the payment's amount paid and status up to date; None when
+    the payment record already has a receipt with this reference."""
+    if reference is not None and await connection.fetchval(
+        "SELECT 1 FROM payment_receipts WHERE payment_id = $1 AND reference = $2",
+        payment_id,
+        reference,
+    ):
+        return None
     await connection.execute(
         "INSERT INTO payment_receipts (id, payment_id, amount, received_at, reference) "
         "VALUES ($1, $2, $3, $4, $5)",
