@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from shared.db import DATABASE_UNAVAILABLE, NUL_IN_TEXT, PoolExhaustedError
 from shared.errors import ApiError, error_body, joi_message
+from shared.idempotency import IdempotencyMiddleware
 from shared.ratelimit import STATE_KEY as RATE_LIMIT_STATE_KEY
 
 logger = logging.getLogger("http")
@@ -217,8 +218,12 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 503, "Service unavailable", "Redis is unavailable")
 
 
-def install_http_edge(app: FastAPI, slow_request_ms: int, max_body_bytes: int = 1_048_576) -> None:
-    # Added first, so it runs inside the request context (the 413 carries the request ID).
+def install_http_edge(
+    app: FastAPI, service: str, slow_request_ms: int, max_body_bytes: int = 1_048_576
+) -> None:
+    # Innermost first: idempotency sees a bounded body, and both run inside the request
+    # context (their refusals carry the request ID and the security headers).
+    app.add_middleware(IdempotencyMiddleware, service=service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, slow_request_ms=slow_request_ms)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -223,7 +223,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         openapi_tags=list(spec.openapi_tags) or None,
         lifespan=lambda app: _lifespan(app, spec),
     )
-    install_http_edge(app, settings.slow_request_ms, settings.max_body_bytes)
+    install_http_edge(app, spec.name, settings.slow_request_ms, settings.max_body_bytes)
     install_docs(app, spec.name, spec.title)
     document_errors(app)
     app.include_router(_health_router(spec), prefix=API_PREFIX)

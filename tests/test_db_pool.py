@@ -16,7 +16,7 @@ async def test_an_exhausted_pool_answers_503_and_recovers(settings):
     )
     pool = await create_pool(tight, "campaigns")
     app = FastAPI()
-    install_http_edge(app, slow_request_ms=10_000)
+    install_http_edge(app, "tests", slow_request_ms=10_000)
 
     @app.get("/count")
     async def count() -> dict[str, int]:

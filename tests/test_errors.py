@@ -80,7 +80,7 @@ async def test_callers_request_id_is_kept_and_insane_ones_replaced(client):
 
 async def test_unhandled_error_is_a_clean_500():
     app = FastAPI()
-    install_http_edge(app, slow_request_ms=1000)
+    install_http_edge(app, "tests", slow_request_ms=1000)
 
     @app.get("/boom")
     async def boom() -> None:
@@ -102,7 +102,7 @@ async def test_slow_requests_warn_with_their_duration_and_errors_log_the_request
     http_logger = logging.getLogger("http")  # shared.http's access and error lines
     http_logger.addHandler(handler)
     app = FastAPI()
-    install_http_edge(app, slow_request_ms=50)
+    install_http_edge(app, "tests", slow_request_ms=50)
 
     @app.get("/slow")
     async def slow() -> dict[str, bool]:
