@@ -149,7 +149,13 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def verify_access_token(token: str, keys: KeySet) -> Principal:
+# Clocks of the issuing and the checking process may differ this much.
+CLOCK_SKEW_S = 60
+
+
+async def verify_access_token(token: str, keys: KeySet, ttl_s: int) -> Principal:
+    """The token's principal if it is one of ours: our key, algorithm, issuer and only our
+    audience, and a lifetime no longer than ACCESS_TOKEN_TTL (`ttl_s`) allows."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
@@ -172,6 +178,16 @@ async def verify_access_token(token: str, keys: KeySet) -> Principal:
         ) from None
     except jwt.PyJWTError as error:
         raise _unauthorized(f"Invalid token: {error}", "Invalid token") from None
+    if claims["aud"] not in (AUDIENCE, [AUDIENCE]):
+        raise _unauthorized("Invalid token: it is meant for other audiences too", "Invalid token")
+    try:
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+    except (TypeError, ValueError):
+        raise _unauthorized("Invalid token: malformed times", "Invalid token") from None
+    if lifetime > ttl_s + CLOCK_SKEW_S:
+        raise _unauthorized(
+            "Invalid token: it lives longer than access tokens may", "Invalid token"
+        )
     try:
         return Principal(
             uuid.UUID(claims["sub"]),
@@ -201,6 +217,15 @@ async def revoke_access_tokens(redis: Redis, user_id: uuid.UUID, access_token_tt
     return True
 
 
+async def restore_revocation(
+    redis: Redis, user_id: uuid.UUID, revoked_at: float, access_token_ttl: int
+) -> None:
+    """Put back a marker Redis lost, for as long as the tokens it refuses may live."""
+    remaining = int(revoked_at + access_token_ttl + 60 - time.time())
+    if remaining > 0:
+        await redis.set(_revocation_key(user_id), repr(revoked_at), ex=remaining)
+
+
 async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
     try:
         revoked_before = await redis.get(_revocation_key(principal.user_id))
@@ -228,7 +253,9 @@ async def current_principal(
         return cached
     found: Resources = request.app.state.resources
     try:
-        principal = await verify_access_token(bearer_token(request), found.keys)
+        principal = await verify_access_token(
+            bearer_token(request), found.keys, found.settings.access_token_ttl
+        )
         await _check_not_revoked(found.redis, principal)
     except ApiError as refusal:
         request.state.principal = refusal  # the rate limit and the route ask once, not twice

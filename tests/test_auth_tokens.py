@@ -8,7 +8,9 @@ import time
 import uuid
 
 import pytest
+from redis.asyncio import Redis
 
+from shared.security import AUDIENCE
 from tests.auth_helpers import auth_sql, bearer, forge, login, new_user, tokens
 from tests.helpers import eventually
 from tests.test_event_flow import _directory_row
@@ -164,3 +166,42 @@ async def test_login_limits_are_told_in_headers_and_enforced(client):
     assert limited.json()["error"] == "Too Many Requests"
     assert int(limited.headers["retry-after"]) > 0
     assert limited.headers["x-ratelimit-remaining"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("claims", "said"),
+    [
+        ({"aud": [AUDIENCE, "someone-else"]}, "other audiences"),
+        ({"exp": time.time() + 86_400}, "lives longer than access tokens may"),
+    ],
+    ids=["extra-audience", "a-day-long"],
+)
+async def test_tokens_beyond_ours_are_refused(client, settings, admin_token, claims, said):
+    """Signed with our real key, yet not what auth issues: another audience beside ours, or a
+    lifetime beyond ACCESS_TOKEN_TTL (plus a minute of clock skew)."""
+    me = (await _me(client, admin_token)).json()
+    response = await _me(client, await forge(settings, sub=me["id"], **claims))
+    assert response.status_code == 401 and said in response.json()["details"]
+
+
+async def test_a_revocation_survives_redis_losing_its_data(client, settings, admin_token):
+    """Demotion revokes the old tokens; Redis then forgets everything (as a restart without
+    persistence does); auth puts the revocation back within seconds."""
+    user = await new_user(client, admin_token, role="manager")
+    pair = await tokens(client, user["email"])
+    demoted = await client.patch(
+        f"/api/v1/users/{user['id']}", json={"role": "viewer"}, headers=bearer(admin_token)
+    )
+    assert demoted.status_code == 200
+    assert (await _me(client, pair["accessToken"])).status_code == 401
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+    refused = await eventually(
+        lambda: _me(client, pair["accessToken"]),
+        lambda answer: answer.status_code == 401,
+        timeout=20,
+    )
+    assert "revoked" in refused.json()["details"]

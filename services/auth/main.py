@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.auth import revocations
 from services.auth.reset_page import router as reset_page
 from services.auth.routes import router
 from services.auth.user_routes import router as user_router
@@ -16,6 +17,7 @@ SPEC = ServiceSpec(
     description="Users, roles, sign-in and access tokens (JWKS for the other services).",
     # The platform's operator API (diagnostics, dead letters, cache) is served by auth too.
     routers=(router, user_router, reset_page, diagnostics_router),
+    background=(revocations.keep_seeded,),
 )
 
 

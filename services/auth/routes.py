@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 
-from services.auth import resets, sessions, unknown_accounts, users
+from services.auth import resets, revocations, sessions, unknown_accounts, users
 from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
 from services.auth.lockout import Outcome, decide
 from services.auth.password_policy import password_problem
@@ -234,5 +234,6 @@ async def confirm_password_reset(body: PasswordResetConfirm, deps: Deps) -> Resp
             raise ApiError(400, "Validation error", problem.replace('"password"', '"newPassword"'))
         await users.set_password(connection, user_id, password_hash)
         await sessions.revoke_all_sessions(connection, user_id, "password reset")
+        await revocations.record(connection, user_id)
     await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
     return Response(status_code=204)

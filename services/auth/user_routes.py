@@ -8,7 +8,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Query
 
-from services.auth import sessions, users
+from services.auth import revocations, sessions, users
 from services.auth.passwords import hash_password
 from services.auth.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
 from shared.db import Connection
@@ -98,8 +98,11 @@ async def update_user(
         await enqueue(
             connection, new_event(event_type, "auth", users.user_event_payload(user)), str(user_id)
         )
-    if deactivated or before["role"] != user["role"]:
         # Tokens carry the role: old ones must stop working everywhere, not in 15 minutes.
+        revoke = deactivated or before["role"] != user["role"]
+        if revoke:
+            await revocations.record(connection, user_id)
+    if revoke:
         await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
     return User.model_validate(dict(user))
 
