@@ -169,3 +169,22 @@ async def test_identical_patches_at_once_tell_one_change(client, settings, admin
         user["id"],
     )
     assert [event["topic"] for event in events] == ["user.created", "user.updated"]
+
+
+async def test_a_look_alike_of_an_account_email_is_refused(client, admin_token):
+    """A Cyrillic a (U+0430) in place of the Latin a of an existing account."""
+    look_alike = "\u0430dmin@example.com"
+    refused = await client.post(
+        "/api/v1/users",
+        json={"email": look_alike, "password": "look-alike-account-1", "role": "admin"},
+        headers=bearer(admin_token),
+    )
+    assert refused.status_code == 400
+    assert refused.json()["details"].startswith('"email" mixes scripts with look-alike')
+    accented = await client.post(
+        "/api/v1/users",
+        json={"email": f"jos\u00e9-{uuid.uuid4().hex[:6]}@example.com",
+              "password": "an-accented-name-1", "role": "viewer"},
+        headers=bearer(admin_token),
+    )  # fmt: skip
+    assert accented.status_code == 201, accented.text  # one script, accents and all

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, model_validator
+from confusable_homoglyphs import confusables
+from pydantic import AfterValidator, EmailStr, Field, model_validator
 
 from services.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from shared.schemas import ApiModel, ApiResponse
@@ -51,8 +52,19 @@ class PasswordResetConfirm(ApiModel):
         return self
 
 
+def _one_script(email: str) -> str:
+    """An account's email may not mix scripts with look-alike characters (`admin@…` written
+    with a Cyrillic a beside an existing Latin `admin@…`): it would pass for that account."""
+    if confusables.is_dangerous(email, preferred_aliases=["latin"]):
+        raise ValueError(
+            "mixes scripts with look-alike characters (such as a Cyrillic a among Latin "
+            "letters); spell the address in one script"
+        )
+    return email
+
+
 class CreateUserRequest(ApiModel):
-    email: EmailStr
+    email: Annotated[EmailStr, AfterValidator(_one_script)]
     password: str = Password
     role: Role
 
