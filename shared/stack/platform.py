@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
+from shared.stack.credentials import load_or_create
 from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
@@ -106,11 +107,15 @@ class Platform:
         self._check_ports()
         s = self.settings
         env: dict[str, str] = {}
+        credentials = load_or_create(self.state_dir)
         if s.database_url:
             env["DATABASE_URL"] = s.database_url
         else:
             self.postgres = EmbeddedPostgres(
-                self.state_dir / "postgres", s.postgres_port, self.log_dir
+                self.state_dir / "postgres",
+                s.postgres_port,
+                self.log_dir,
+                credentials.postgres_password,
             )
             self.postgres.start()
             asyncio.run(_create_database(self.postgres.admin_url, self.postgres.database))
@@ -118,7 +123,9 @@ class Platform:
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url
         else:
-            self.redis = EmbeddedRedis(s.redis_port, self.state_dir / "redis", self.log_dir)
+            self.redis = EmbeddedRedis(
+                s.redis_port, self.state_dir / "redis", self.log_dir, credentials.redis_password
+            )
             self.redis.start()
             env["REDIS_URL"] = self.redis.url
         if s.kafka_bootstrap_servers:

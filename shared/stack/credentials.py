@@ -1,0 +1,44 @@
+"""Passwords of the embedded stack's Postgres and Redis: generated on the first start, kept in
+STATE_DIR/credentials.json (mode 0600, readable by the user running `remit up` only), never
+printed or logged. Services get them inside their DATABASE_URL and REDIS_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FILE_NAME = "credentials.json"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    postgres_password: str
+    redis_password: str
+
+
+def load_or_create(state_dir: Path) -> Credentials:
+    """The stack's credentials, made (and written) the first time; a missing one is added."""
+    path = state_dir / FILE_NAME
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {
+        name: known.get(name) or secrets.token_urlsafe(24)
+        for name in Credentials.__dataclass_fields__
+    }
+    credentials = Credentials(**wanted)
+    if wanted != known:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(path, json.dumps(asdict(credentials), indent=2))
+    os.chmod(path, 0o600)
+    return credentials
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Written with mode 0600 from the start: never readable by others, even for a moment."""
+    partial = path.with_suffix(".tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    os.replace(partial, path)
