@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared.db import DATABASE_ERRORS, Executor
-from shared.kafka import PublishRaw, ensure_topics
+from shared.kafka import PublishRaw, client_options, ensure_topics
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -163,10 +163,9 @@ class _Reader:
         if self._consumer is None:
             await self._create_topic()
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
                 enable_auto_commit=False,
-                request_timeout_ms=self.settings.kafka_request_timeout_ms,
                 metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
+                **client_options(self.settings),
             )
             await consumer.start()
             consumer.assign([_PARTITION])

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
+from shared.kafka import client_options
 from shared.settings import Settings
 
 DLQ_SUFFIX = ".dlq"
@@ -118,12 +119,11 @@ def _subscriptions(members: list[Any]) -> frozenset[str] | None:
 def new_reader(settings: Settings) -> AIOKafkaConsumer:
     """A consumer outside any group: it reads, never commits, and moves no one's offsets."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
+        **client_options(settings),
     )
 
 
@@ -256,10 +256,7 @@ async def read_broker(
     """Offsets of every partition, every consumer group's commits, and the timestamps of the
     records the groups would read next."""
     reader = new_reader(settings)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-    )
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await reader.start()
     try:
         await admin.start()

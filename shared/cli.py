@@ -11,6 +11,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError
+from shared.kafka import client_options
 
 if TYPE_CHECKING:
     from services.auth.bootstrap import FirstAdmin
@@ -232,10 +233,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             for partition, offset in (p for p in wanted if p not in by_position):
                 outcome.skip(partition, offset, f"no such message in {topic}")
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=False,
-            request_timeout_ms=settings.kafka_request_timeout_ms,
+            acks="all", enable_idempotence=False, **client_options(settings)
         )
         await producer.start()
         connection = await asyncpg.connect(settings.database_url)

@@ -38,7 +38,7 @@ from shared.events import (
     Envelope,
     dead_letter_topic,
 )
-from shared.kafka import PublishRaw
+from shared.kafka import PublishRaw, client_options
 from shared.settings import Settings
 from shared.tracing import continued, continued_span, with_request_id
 
@@ -240,19 +240,18 @@ class EventConsumer:
     def _new_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         return AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
             client_id=self.service,
             group_id=self.service,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
-            request_timeout_ms=s.kafka_request_timeout_ms,
             metadata_max_age_ms=s.kafka_metadata_max_age_ms,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             # What a fetch may buffer: a few batches' worth, not aiokafka's 50 MiB.
             fetch_max_bytes=FETCH_MAX_BYTES,
             max_partition_fetch_bytes=FETCH_MAX_BYTES // 8,
+            **client_options(s),
         )
 
     async def _pause_or_stop(self, seconds: float) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.settings import Settings
 from shared.topics import check_topic_name
@@ -17,6 +20,40 @@ logger = logging.getLogger(__name__)
 
 # Publishes (topic, key, value, headers) and returns once the broker has the message.
 PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """How each of our aiokafka clients reaches the broker: its addresses and, when
+    KAFKA_SECURITY_PROTOCOL says so, SASL (over TLS for SASL_SSL)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+    }
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return options
+    assert settings.kafka_sasl_password is not None  # the settings require it
+    options |= {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+    }
+    if settings.kafka_security_protocol == "SASL_SSL":
+        options["ssl_context"] = create_ssl_context()
+    return options
+
+
+def _broker_security(settings: Settings) -> BaseSecurity | None:
+    """The same, as FastStream's broker takes it."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    assert settings.kafka_sasl_username and settings.kafka_sasl_password
+    kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kind[settings.kafka_sasl_mechanism](
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        use_ssl=settings.kafka_security_protocol == "SASL_SSL",
+    )
 
 
 def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
@@ -32,6 +69,7 @@ def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
         linger_ms=0,
         enable_idempotence=False,
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        security=_broker_security(settings),
         allow_auto_create_topics=False,
         logger=logging.getLogger(f"faststream.{client_id}"),
         log_level=logging.DEBUG,
@@ -54,10 +92,7 @@ async def ensure_topics(
     config: dict[str, str] | None = None,
 ) -> None:
     """Create the topics that do not exist yet; safe to run from every service at once."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-    )
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

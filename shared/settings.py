@@ -44,6 +44,12 @@ class Settings(DatabaseSettings):
 
     redis_url: str = Field(description="Redis URL, e.g. redis://localhost:6379/0")
     kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_* with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
@@ -210,6 +216,16 @@ class Settings(DatabaseSettings):
     @property
     def contact_holiday_dates(self) -> frozenset[date]:
         return parse_holidays(self.contact_holidays)
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_order(self) -> Settings:

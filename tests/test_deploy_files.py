@@ -87,3 +87,26 @@ def test_every_remit_command_the_deployment_runs_exists(subcommand, capsys):
     with pytest.raises(SystemExit) as done:
         main([subcommand, "--help"])
     assert done.value.code == 0, capsys.readouterr().err
+
+
+def test_compose_has_no_default_passwords_and_keeps_admin_uis_local():
+    text = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    services = compose["services"]
+    # Every secret is a required variable: compose refuses to start without it.
+    for variable in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "KAFKA_PASSWORD"):
+        assert f"${{{variable}:?" in text, variable
+    assert "remit:remit@" not in text and "POSTGRES_PASSWORD: remit" not in text
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${")
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    assert "--appendonly yes" in " ".join(services["redis"]["command"])
+    # The only port published beyond the host is the gateway's.
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert name == "gateway" or port.startswith("127.0.0.1:"), (name, port)
+    # Clients authenticate to Kafka.
+    kafka = services["kafka"]["environment"]
+    assert kafka["KAFKA_LISTENERS"].startswith("SASL_PLAINTEXT://")
+    env = compose["x-service"]["environment"]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["KAFKA_SASL_PASSWORD"] == "${KAFKA_PASSWORD:?set KAFKA_PASSWORD}"

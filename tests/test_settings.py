@@ -11,7 +11,8 @@ import pytest
 
 from shared.db import create_pool
 from shared.errors import ConfigurationError
-from shared.settings import Settings, get_settings
+from shared.kafka import client_options
+from shared.settings import Settings, get_settings, load_settings
 from shared.stack.processes import PortInUseError, ensure_port_free
 
 GOOD = {
@@ -105,3 +106,34 @@ def test_env_example_lists_every_setting():
     listed = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
     for name in (*Settings.model_fields, *StackSettings.model_fields):
         assert f"{name.upper()}=" in listed, f"{name.upper()} missing from .env.example"
+
+
+def _required() -> dict[str, str]:
+    return {name.lower(): value for name, value in GOOD.items()}
+
+
+def test_kafka_sasl_needs_credentials_and_reaches_every_client(environment):
+    environment.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    for name, good in GOOD.items():
+        environment.setenv(name, good)
+    with pytest.raises(ConfigurationError, match="KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"):
+        get_settings()
+    environment.delenv("KAFKA_SECURITY_PROTOCOL")
+    plain = load_settings(Settings, **_required())
+    assert "security_protocol" not in client_options(plain)
+    sasl = load_settings(
+        Settings,
+        **_required(),
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="remit",
+        kafka_sasl_password="s3cret-s3cret",
+    )
+    options = client_options(sasl)
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
+        "remit",
+        "s3cret-s3cret",
+    )
+    assert "s3cret" not in repr(sasl)  # a secret, never shown
