@@ -330,7 +330,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         print("starting the embedded stack…", flush=True)
         platform.start_infrastructure()
         settings = platform.service_settings()
-        migrate_all(settings.database_url)
+        migrate_all(platform.migration_url)
         admin = bootstrap_admin(settings)
         platform.start_services()
         platform.wait_healthy()

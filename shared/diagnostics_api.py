@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
@@ -71,7 +72,21 @@ def _kafka_unavailable(error: Exception) -> ApiError:
 
 @router.get("", summary="The troubleshooting guide's checks, as JSON")
 async def report(deps: Deps, _: Reader) -> dict[str, Any]:
-    found = await diagnostics.collect(deps.settings, deps.pool, deps.redis)
+    operator = deps.settings.operator_database_url
+    if operator is None:
+        found = await diagnostics.collect(deps.settings, deps.pool, deps.redis)
+        return diagnostics.as_json(found)
+    # The checks read every service's schema: the operator's login, not this service's own.
+    pool = await asyncpg.create_pool(
+        operator,
+        min_size=1,
+        max_size=2,
+        server_settings={"application_name": "diagnostics"},
+    )
+    try:
+        found = await diagnostics.collect(deps.settings, pool, deps.redis)
+    finally:
+        await pool.close()
     return diagnostics.as_json(found)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from shared.db import Connection, connect
+from shared.roles import grant_schema
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ async def migrate(connection: Connection, schema: str, migrations: list[Migratio
                 f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', migration.version
             )
             applied_now.append(migration.version)
+        await grant_schema(connection, schema)
     if applied_now:
         logger.info("migrations applied", extra={"schema": schema, "versions": applied_now})
     return applied_now

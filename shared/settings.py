@@ -43,6 +43,10 @@ class Settings(DatabaseSettings):
     """Everything a service needs to run; names match the env vars (case-insensitive)."""
 
     redis_url: str = Field(description="Redis URL, e.g. redis://localhost:6379/0")
+    operator_database_url: str | None = Field(
+        default=None,
+        description="A login that reads every schema, for the diagnostics (else DATABASE_URL)",
+    )
     kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list")
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="SASL_* with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"

@@ -30,7 +30,7 @@ def running(stack: Platform, logs_to: Path) -> Iterator[Platform]:
     """The whole platform up for a test session (or package); its logs kept in `logs_to`."""
     try:
         stack.start_infrastructure()
-        migrate_all(stack.env["DATABASE_URL"])
+        migrate_all(stack.migration_url)
         bootstrap_admin(stack.service_settings())
         stack.start_services()
         stack.wait_healthy()

@@ -14,8 +14,9 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.roles import OPERATOR, OWNER, adopt_schemas, ensure_roles, service_role
 from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
-from shared.stack.credentials import load_or_create
+from shared.stack.credentials import Credentials, load_or_create
 from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
@@ -84,6 +85,9 @@ class Platform:
             for number in range(2, (replicas or {}).get(name, 1) + 1):
                 self.instances[f"{name}-{number}"] = (name, free_port())
         self.services: dict[str, ManagedProcess] = {}
+        # The embedded Postgres's login of each role (shared/roles.py); empty when the
+        # database is given by URL (one login for everything, as given).
+        self.role_urls: dict[str, str] = {}
         self.gateway: Gateway | None = None
         self.env: dict[str, str] = {}
 
@@ -119,6 +123,11 @@ class Platform:
             )
             self.postgres.start()
             asyncio.run(_create_database(self.postgres.admin_url, self.postgres.database))
+            asyncio.run(_set_up_roles(self.postgres.url, credentials, self.postgres.database))
+            self.role_urls = {
+                role: self.postgres.url_for(role, password)
+                for role, password in credentials.roles.items()
+            }
             env["DATABASE_URL"] = self.postgres.url
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url
@@ -177,7 +186,7 @@ class Platform:
             instance,
             [sys.executable, "-m", "shared.cli", "serve", service, "--port", str(port)],
             self.log_dir / f"{instance}.log",
-            env=self.env,
+            env={**self.env, **self._database_logins(service)},
             cwd=REPO_ROOT,
         )
         process.start()
@@ -185,6 +194,21 @@ class Platform:
         if wait:
             self.wait_instance(instance)
         return process
+
+    def _database_logins(self, service: ServiceName) -> dict[str, str]:
+        """A service logs in as its own role; auth, which serves the diagnostics, also gets
+        the operator's login for them."""
+        if not self.role_urls:
+            return {}
+        logins = {"DATABASE_URL": self.role_urls[service_role(service)]}
+        if service == "auth":
+            logins["OPERATOR_DATABASE_URL"] = self.role_urls[OPERATOR]
+        return logins
+
+    @property
+    def migration_url(self) -> str:
+        """Who runs the migrations: the owner role, or the one login given."""
+        return self.role_urls.get(OWNER) or self.env["DATABASE_URL"]
 
     def wait_instance(self, instance: str) -> None:
         wait_for_port(
@@ -226,6 +250,17 @@ class Platform:
         for part in (self.smtp, self.kafka, self.redis, self.postgres):
             if part is not None:
                 part.stop()
+
+
+async def _set_up_roles(url: str, credentials: Credentials, database: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await ensure_roles(connection, credentials.roles, database)
+        await adopt_schemas(connection)
+    finally:
+        await connection.close()
 
 
 async def _create_database(admin_url: str, database: str) -> None:

@@ -104,8 +104,11 @@ class EmbeddedPostgres(EmbeddedServer):
         return self._url("postgres")
 
     def _url(self, database: str) -> str:
-        secret = quote(self.password, safe="")
-        return f"postgresql://postgres:{secret}@127.0.0.1:{self.port}/{database}"
+        return self.url_for("postgres", self.password, database)
+
+    def url_for(self, role: str, password: str, database: str | None = None) -> str:
+        secret = quote(password, safe="")
+        return f"postgresql://{role}:{secret}@127.0.0.1:{self.port}/{database or self.database}"
 
     def _grant_access(self) -> None:
         """Let the Postgres user reach its binaries and own its data (when we are root)."""

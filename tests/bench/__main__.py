@@ -27,7 +27,7 @@ LIVE_PARTS = {"auth", "http", "pipeline", "memory"}
 
 
 def _live(stack: Platform, settings: Settings) -> Live:
-    migrate_all(settings.database_url)
+    migrate_all(stack.migration_url)
     bootstrap_admin(settings)
     stack.start_services()
     stack.wait_healthy()
