@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from shared.cli import main
+from shared.roles import OPERATOR, OWNER, ROLES, service_role
 from shared.settings import SERVICE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,12 @@ def test_compose_has_no_default_passwords_and_keeps_admin_uis_local():
     compose = yaml.safe_load(text)
     services = compose["services"]
     # Every secret is a required variable: compose refuses to start without it.
-    for variable in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "KAFKA_PASSWORD"):
+    for variable in (
+        "POSTGRES_PASSWORD",
+        "REMIT_OWNER_PASSWORD",
+        "REDIS_PASSWORD",
+        "KAFKA_PASSWORD",
+    ):
         assert f"${{{variable}:?" in text, variable
     assert "remit:remit@" not in text and "POSTGRES_PASSWORD: remit" not in text
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${")
@@ -110,3 +116,18 @@ def test_compose_has_no_default_passwords_and_keeps_admin_uis_local():
     env = compose["x-service"]["environment"]
     assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
     assert env["KAFKA_SASL_PASSWORD"] == "${KAFKA_PASSWORD:?set KAFKA_PASSWORD}"
+
+
+def test_compose_gives_each_service_its_own_database_role():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in SERVICE_NAMES:
+        url = services[name]["environment"]["DATABASE_URL"]
+        assert url.startswith(f"postgresql://{service_role(name)}:${{"), (name, url)
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith(f"postgresql://{OWNER}:")
+    assert services["auth"]["environment"]["OPERATOR_DATABASE_URL"].startswith(
+        f"postgresql://{OPERATOR}:"
+    )
+    script = (ROOT / "deploy" / "postgres-roles.sh").read_text()
+    for role in ROLES:
+        assert f"CREATE ROLE {role} LOGIN PASSWORD :'" in script, role
