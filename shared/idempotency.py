@@ -137,25 +137,13 @@ async def _answer_again(
 ) -> None:
     """The key was used before: the kept answer, or why there is none to give."""
     kept = json.loads(known) if known else {}
-    if kept.get("fingerprint") != fingerprint:
-        await _refuse(
-            scope,
-            receive,
-            send,
-            409,
-            "Conflict",
-            "This Idempotency-Key was used with another request; use a new key",
+    if kept.get("fingerprint") != fingerprint or "status" not in kept:
+        details = (
+            "This Idempotency-Key was used with another request; use a new key"
+            if kept.get("fingerprint") != fingerprint
+            else "A request with this Idempotency-Key is still being handled; retry shortly"
         )
-        return
-    if "status" not in kept:
-        await _refuse(
-            scope,
-            receive,
-            send,
-            409,
-            "Conflict",
-            "A request with this Idempotency-Key is still being handled; retry shortly",
-        )
+        await _refuse(scope, receive, send, 409, "Conflict", details)
         return
     response = Response(
         base64.b64decode(kept["body"]),

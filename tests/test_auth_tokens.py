@@ -121,7 +121,8 @@ async def test_deactivation_cuts_off_a_live_session_at_once(client, settings, ad
     assert row["email"] == user["email"]
 
 
-async def test_role_change_retires_tokens_carrying_the_old_role(client, admin_token):
+async def _demoted_session(client, admin_token) -> dict[str, str]:
+    """A manager's tokens, then the manager made a viewer: the access token is refused."""
     user = await new_user(client, admin_token, role="manager")
     pair = await tokens(client, user["email"])
     demoted = await client.patch(
@@ -129,6 +130,11 @@ async def test_role_change_retires_tokens_carrying_the_old_role(client, admin_to
     )
     assert demoted.status_code == 200
     assert (await _me(client, pair["accessToken"])).status_code == 401
+    return dict(pair)
+
+
+async def test_role_change_retires_tokens_carrying_the_old_role(client, admin_token):
+    pair = await _demoted_session(client, admin_token)
     fresh = await client.post("/api/v1/auth/refresh", json={"refreshToken": pair["refreshToken"]})
     assert fresh.status_code == 200
     me = await _me(client, fresh.json()["accessToken"])
@@ -187,13 +193,7 @@ async def test_tokens_beyond_ours_are_refused(client, settings, admin_token, cla
 async def test_a_revocation_survives_redis_losing_its_data(client, settings, admin_token):
     """Demotion revokes the old tokens; Redis then forgets everything (as a restart without
     persistence does); auth puts the revocation back within seconds."""
-    user = await new_user(client, admin_token, role="manager")
-    pair = await tokens(client, user["email"])
-    demoted = await client.patch(
-        f"/api/v1/users/{user['id']}", json={"role": "viewer"}, headers=bearer(admin_token)
-    )
-    assert demoted.status_code == 200
-    assert (await _me(client, pair["accessToken"])).status_code == 401
+    pair = await _demoted_session(client, admin_token)
     redis = Redis.from_url(settings.redis_url)
     try:
         await redis.flushdb()
