@@ -32,6 +32,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+_IDEMPOTENCY_CONFLICT = (
+    "Conflict: this Idempotency-Key was used with another request, or its first request is "
+    "still being handled"
+)
+_UNAVAILABLE = "Service unavailable (a dependency is down, e.g. Redis for an Idempotency-Key)"
+
+
 def _edge_errors(path: str, operation: dict[str, Any]) -> dict[str, str]:
     responses = operation["responses"]
     fastapis = responses.get("422", {}).get("content", {}).get("application/json", {})
@@ -47,7 +54,24 @@ def _edge_errors(path: str, operation: dict[str, Any]) -> dict[str, str]:
         errors["404"] = _NOT_FOUND
     if "requestBody" in operation:
         errors["413"] = _TOO_LARGE
+    if any(p.get("name") == IDEMPOTENCY_PARAMETER["name"] for p in operation.get("parameters", [])):
+        errors["409"] = _IDEMPOTENCY_CONFLICT
+        errors["503"] = _UNAVAILABLE
     return errors
+
+
+# Every POST takes it (shared/idempotency.py); the middleware reads it, so no route declares it.
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Retrying with the same key and body returns the first answer "
+        "(Idempotent-Replayed: true) instead of acting twice; the same key with another "
+        "request is 409. Kept 24 hours, per caller."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 def document_errors(app: FastAPI) -> None:
@@ -57,7 +81,12 @@ def document_errors(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = build()  # FastAPI's, cached: adding to it again changes nothing
         for path, operations in schema["paths"].items():
-            for operation in operations.values():
+            for method, operation in operations.items():
+                if method == "post" and not any(
+                    parameter.get("name") == IDEMPOTENCY_PARAMETER["name"]
+                    for parameter in operation.get("parameters", [])
+                ):
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
                 responses = operation["responses"]
                 for status, description in _edge_errors(path, operation).items():
                     responses.setdefault(

@@ -75,3 +75,12 @@ async def test_keys_belong_to_their_caller_and_are_checked(client, admin_token):
     assert anonymous.status_code == 401  # not replayed to someone without a token
     bad = await client.post(path, json={"amount": "1.00"}, headers=_with_key(admin_token, "a b"))
     assert bad.status_code == 400 and '"Idempotency-Key"' in bad.json()["details"]
+
+
+async def test_the_api_docs_offer_the_key_on_every_post(client):
+    spec = (await client.get("/api/v1/campaigns/openapi.json")).json()
+    posts = [ops["post"] for ops in spec["paths"].values() if "post" in ops]
+    assert posts
+    for operation in posts:
+        names = [parameter["name"] for parameter in operation.get("parameters", [])]
+        assert "Idempotency-Key" in names, operation["operationId"]
