@@ -16,6 +16,7 @@ that carries a key is refused with 503 rather than risk acting twice.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -95,7 +96,13 @@ class IdempotencyMiddleware:
         if not claimed:
             await _answer_again(scope, receive, send, known, fingerprint)
             return
-        kept = await self._run(scope, _replaying(body), send)
+        try:
+            kept = await self._run(scope, _replaying(body), send)
+        except BaseException:
+            # Not answered (a crash becomes the edge's 500): a retry must run it again.
+            with contextlib.suppress(RedisError):
+                await redis.delete(slot)
+            raise
         try:
             if kept is None:
                 await redis.delete(slot)
