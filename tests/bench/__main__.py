@@ -20,7 +20,7 @@ from tests.bench.live import Live
 from tests.bench.report import Row, print_table, write_json
 
 ADMIN_EMAIL = "bench@example.com"
-ADMIN_PASSWORD = "bench-password-123"
+ADMIN_PASSWORD = "quiet-harbour-lanterns-31"
 PARTS = ("outbox", "campaigns", "agents", "notifier", "auth", "http", "pipeline", "memory")
 # Parts that run against the four services and the gateway.
 LIVE_PARTS = {"auth", "http", "pipeline", "memory"}
