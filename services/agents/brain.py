@@ -65,6 +65,12 @@ class Brain:
             )
         self.status = "ok" if self.client else NOT_CONFIGURED
 
+    @property
+    def composes_offline(self) -> bool:
+        """Drafts come from templates without asking OpenAI (none configured, or the key was
+        refused): composing takes no time worth waiting for."""
+        return self.client is None or self.status == INVALID_KEY
+
     async def _json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
     ) -> dict[str, Any] | None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import asyncpg
 from opentelemetry import trace
 
 from services.agents.brain import shared_brain
-from services.agents.stores import tasks
-from services.agents.workers import idempotency_key
+from services.agents.domain.assignment import choose_agents
+from services.agents.stores import agents, tasks
+from services.agents.workers import idempotency_key, message_request
 from shared.clock import clock
 from shared.consumer import Handling, Subscription
 from shared.contracts import (
@@ -74,15 +76,60 @@ async def create_tasks(connection: Connection, steps_due: list[Handling]) -> Non
 async def _open_tasks(
     connection: Connection, new: list[tasks.NewTask], handlings: list[Handling]
 ) -> None:
+    new = await _start_at_once(connection, new, handlings)
     created = await tasks.insert_many(connection, new)
     for task, made, handling in zip(new, created, handlings, strict=True):
         with handling.within():
             if made is not None:
-                await tasks.publish(connection, "task.created", made)
+                await _announce(connection, task, made)
                 continue
             known = await tasks.for_step(connection, task.step_run_id, task.attempt)
             if known is not None:
                 await _tell_again(connection, known)
+    await agents.note_assigned(
+        connection,
+        {
+            task.agent_id
+            for task, made in zip(new, created, strict=True)
+            if made is not None and task.agent_id is not None
+        },
+    )
+
+
+async def _start_at_once(
+    connection: Connection, new: list[tasks.NewTask], handlings: list[Handling]
+) -> list[tasks.NewTask]:
+    """A free agent takes each task in the transaction that opens it, rather than at the
+    worker's next pass; an AI agent composing from templates (no OpenAI call to wait for)
+    requests its message in that transaction too. The rest wait, pending, for the worker."""
+    choices = choose_agents(
+        await agents.candidates(connection), [task.channel for task in new], clock.now()
+    )
+    started: list[tasks.NewTask] = []
+    for task, agent, handling in zip(new, choices, handlings, strict=True):
+        if agent is None:
+            started.append(task)
+            continue
+        request = None
+        if agent.kind == "ai" and shared_brain().composes_offline:
+            with handling.within():
+                request = (await message_request(shared_brain(), task.as_row())).payload
+        started.append(replace(task, agent_id=agent.id, message_request=request))
+    return started
+
+
+async def _announce(connection: Connection, task: tasks.NewTask, made: asyncpg.Record) -> None:
+    """The events of a task just opened: created, and assigned and its message requested
+    when it was started at once."""
+    await tasks.publish(connection, "task.created", made)
+    if task.agent_id is not None:
+        await tasks.publish(connection, "task.assigned", made, agentId=str(task.agent_id))
+    if task.message_request is not None:
+        await enqueue(
+            connection,
+            new_event("message.requested", "agents", task.message_request),
+            str(task.campaign_id),
+        )
 
 
 async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:

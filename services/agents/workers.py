@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ import asyncpg
 from opentelemetry import trace
 
 from services.agents.brain import Brain
-from services.agents.domain.assignment import choose_agent
+from services.agents.domain.assignment import choose_agents
 from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
 from shared.clock import clock
@@ -36,7 +35,11 @@ REPAIR_EVERY_S = 1.0
 
 
 async def assign_pending(connection: Connection, limit: int = 200) -> int:
-    """Give pending tasks to eligible agents; run inside a transaction."""
+    """Give pending tasks to eligible agents; run inside a transaction.
+
+    The agents are locked before the tasks, as where tasks are opened: two transactions that
+    lock both in opposite orders could each wait for the other."""
+    candidates = await agents.candidates(connection)
     pending = await connection.fetch(
         f"SELECT {tasks.COLUMNS} FROM tasks t WHERE t.status = 'pending' "
         "ORDER BY t.created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -44,11 +47,10 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
     )
     if not pending:
         return 0
-    candidates = {c.id: c for c in await agents.candidates(connection)}
+    choices = choose_agents(candidates, [task["channel"] for task in pending], datetime.now(UTC))
     chosen: list[tuple[uuid.UUID, uuid.UUID]] = []
     events: list[tuple[Envelope, str]] = []
-    for task in pending:
-        agent = choose_agent(list(candidates.values()), task["channel"])
+    for task, agent in zip(pending, choices, strict=True):
         if agent is None:
             continue
         chosen.append((task["id"], agent.id))
@@ -57,15 +59,12 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
         ):
             event = tasks.event("task.assigned", task, agentId=str(agent.id))
         events.append((event, str(task["campaign_id"])))
-        candidates[agent.id] = replace(
-            agent, open_tasks=agent.open_tasks + 1, last_assigned_at=datetime.now(UTC)
-        )
     await tasks.assign(connection, chosen)
     await enqueue_many(connection, events)
     return len(chosen)
 
 
-def idempotency_key(task: asyncpg.Record) -> str:
+def idempotency_key(task: tasks.TaskRow) -> str:
     """One per step run and attempt and send try: a task reassigned after a crash asks again
     with the same key (the notifier sends once); a retry after a failed send gets a new one."""
     return f"{task['step_run_id']}:{task['step_attempt']}:{task['attempts']}"
@@ -87,7 +86,7 @@ async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]
         return list(rows)
 
 
-async def _message_request(brain: Brain, task: asyncpg.Record) -> Envelope:
+async def message_request(brain: Brain, task: tasks.TaskRow) -> Envelope:
     """Compose the task's message: the `message.requested` event, in the task's trace."""
     with continued(
         "task.compose", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
@@ -137,7 +136,7 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
 
     async def compose(task: asyncpg.Record) -> Envelope:
         async with gate:
-            return await _message_request(brain, task)
+            return await message_request(brain, task)
 
     requests = await asyncio.gather(*(compose(task) for task in taken))
     async with pool.acquire() as connection, connection.transaction():

@@ -1,5 +1,5 @@
-"""Agents: tasks created (from `campaign.step_due`), assigned and completed (on `message.sent`)
-per second, each through the service's own handlers in a private schema; baseline: bare
+"""Agents: tasks created (from `campaign.step_due`), assigned, created and started at once (an
+AI agent free), and completed (on `message.sent`) per second, each through the service's own handlers in a private schema; baseline: bare
 single-row INSERTs into the same table, one transaction each."""
 
 from __future__ import annotations
@@ -57,21 +57,23 @@ async def measure(settings: Settings) -> list[Row]:
     await migrate(connection, schema, service_migrations("services.agents"))
     await connection.execute(
         "INSERT INTO agents (id, name, kind, status, channels, max_concurrent) "
-        "VALUES ($1, 'bench', 'ai', 'online', ARRAY['email'], 1000000)",
+        "VALUES ($1, 'bench', 'ai', 'offline', ARRAY['email'], 1000000)",
         uuid.uuid4(),
     )
     await connection.close()
     pool = await create_pool(settings, schema, max_size=4)
+    create = Subscription(
+        "campaign.step_due", "bench.create", handler_of_many=handlers.create_tasks
+    )
     try:
+        # No agent online: the tasks wait, pending, for the worker to assign them.
         events = [step_due() for _ in range(TASKS)]
         started = time.perf_counter()
-        create = Subscription(
-            "campaign.step_due", "bench.create", handler_of_many=handlers.create_tasks
-        )
         for first in range(0, TASKS, BATCH):
             assert not await handle_batch(pool, create, events[first : first + BATCH], NO_RETRY)
         created = TASKS / (time.perf_counter() - started)
 
+        await pool.execute("UPDATE agents SET status = 'online'")
         started = time.perf_counter()
         while True:
             async with pool.acquire() as tx, tx.transaction():
@@ -79,13 +81,24 @@ async def measure(settings: Settings) -> list[Row]:
                     break
         assigned = TASKS / (time.perf_counter() - started)
 
+        # The AI agent online: each task is assigned and its message requested as it opens.
+        at_once = [step_due() for _ in range(TASKS)]
+        started = time.perf_counter()
+        for first in range(0, TASKS, BATCH):
+            assert not await handle_batch(pool, create, at_once[first : first + BATCH], NO_RETRY)
+        started_at_once = TASKS / (time.perf_counter() - started)
+        assert (
+            await pool.fetchval("SELECT count(*) FROM tasks WHERE message_requested_at IS NOT NULL")
+            == TASKS
+        )
+
         ids = [row["id"] for row in await pool.fetch("SELECT id FROM tasks")]
         started = time.perf_counter()
         done = Subscription("message.sent", "bench.done", handler_of_many=handlers.messages_done)
         sent = [_message_sent(task_id) for task_id in ids]
-        for first in range(0, TASKS, BATCH):
+        for first in range(0, len(ids), BATCH):
             assert not await handle_batch(pool, done, sent[first : first + BATCH], NO_RETRY)
-        completed = TASKS / (time.perf_counter() - started)
+        completed = len(ids) / (time.perf_counter() - started)
 
         started = time.perf_counter()
         for _ in events:
@@ -96,7 +109,9 @@ async def measure(settings: Settings) -> list[Row]:
                     uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(),
                 )  # fmt: skip
         bare = TASKS / (time.perf_counter() - started)
-        assert await pool.fetchval("SELECT count(*) FROM tasks WHERE status = 'completed'") == TASKS
+        assert await pool.fetchval("SELECT count(*) FROM tasks WHERE status = 'completed'") == len(
+            ids
+        )
     finally:
         await pool.close()
         await drop_schema(settings, schema)
@@ -105,6 +120,13 @@ async def measure(settings: Settings) -> list[Row]:
         Row.of("bare task INSERT, 1 per transaction (baseline)", bare, "tasks/s", None, note),
         Row.of(f"tasks created from step_due (batches of {BATCH})", created, "tasks/s", bare, note),
         Row.of("tasks assigned (least loaded, batches of 500)", assigned, "tasks/s", bare, note),
+        Row.of(
+            f"tasks created, assigned and requested at once (batches of {BATCH})",
+            started_at_once,
+            "tasks/s",
+            bare,
+            note + "; AI agent free, templates",
+        ),
         Row.of(
             f"tasks completed on message.sent (batches of {BATCH})",
             completed,

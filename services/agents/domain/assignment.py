@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 
@@ -40,3 +40,18 @@ def choose_agent(candidates: Sequence[Candidate], channel: str) -> Candidate | N
             str(agent.id),
         ),
     )
+
+
+def choose_agents(
+    candidates: Sequence[Candidate], channels: Sequence[str], now: datetime
+) -> list[Candidate | None]:
+    """The agent for each task (by its channel) in turn, each choice counted in the load the
+    next one sees; None where no agent can take it now."""
+    load = {agent.id: agent for agent in candidates}
+    chosen: list[Candidate | None] = []
+    for channel in channels:
+        agent = choose_agent(list(load.values()), channel)
+        if agent is not None:
+            load[agent.id] = replace(agent, open_tasks=agent.open_tasks + 1, last_assigned_at=now)
+        chosen.append(agent)
+    return chosen

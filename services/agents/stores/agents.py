@@ -107,6 +107,15 @@ async def candidates(connection: Connection) -> list[Candidate]:
     ]
 
 
+async def note_assigned(connection: Connection, agent_ids: set[uuid.UUID]) -> None:
+    """These agents were just given tasks (the longest idle is chosen first)."""
+    if agent_ids:
+        await connection.execute(
+            "UPDATE agents SET last_assigned_at = now() WHERE id = ANY($1::uuid[])",
+            list(agent_ids),
+        )
+
+
 async def ensure_default_ai_agent(connection: Connection) -> None:
     """A fresh platform can run a campaign at once: one AI agent working every channel."""
     async with connection.transaction():

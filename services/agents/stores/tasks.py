@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +26,16 @@ COLUMNS = (
 # returns these, not the step it carries.
 EVENT_COLUMNS = "t.id, t.campaign_id, t.step_run_id, t.customer_id, t.channel"
 OPEN = ("pending", "assigned", "in_progress")
+# A task as read from its row, or as it will read once opened (`NewTask.as_row`).
+TaskRow = asyncpg.Record | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class NewTask:
-    """A task to open for a step run's attempt, in the request and trace current when made."""
+    """A task to open for a step run's attempt, in the request and trace current when made.
+
+    It opens pending, or already given to `agent_id`, or already in progress with its
+    message requested (`message_request`, the `message.requested` payload)."""
 
     campaign_id: uuid.UUID
     step_run_id: uuid.UUID
@@ -39,21 +45,43 @@ class NewTask:
     step: dict[str, Any]  # kept whole: the agent composes from it
     request_id: str | None = field(default_factory=request_id_var.get)
     traceparent: str | None = field(default_factory=current_traceparent)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    agent_id: uuid.UUID | None = None
+    message_request: dict[str, Any] | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """The task as its row will read once opened (before any send try)."""
+        return {
+            "id": self.id,
+            "campaign_id": self.campaign_id,
+            "step_run_id": self.step_run_id,
+            "step_attempt": self.attempt,
+            "customer_id": self.customer_id,
+            "channel": self.channel,
+            "step": self.step,
+            "attempts": 0,
+            "request_id": self.request_id,
+            "traceparent": self.traceparent,
+        }
 
 
 async def insert_many(connection: Connection, new: list[NewTask]) -> list[asyncpg.Record | None]:
     """Open these tasks in one statement; for each, the task (its `EVENT_COLUMNS`), or None
     when its step run (and attempt) already has one or its campaign has ended."""
-    ids = [uuid.uuid4() for _ in new]
+    ids = [task.id for task in new]
     rows = await connection.fetch(
         "INSERT INTO tasks "
         "(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
-        "traceparent) "
+        "traceparent, assigned_agent_id, message_request, status, message_requested_at) "
         "SELECT n.id, n.campaign_id, n.step_run_id, n.step_attempt, n.customer_id, n.channel, "
-        "n.step, n.request_id, n.traceparent "
+        "n.step, n.request_id, n.traceparent, n.agent_id, n.request, "
+        "CASE WHEN n.request IS NOT NULL THEN 'in_progress' "
+        "WHEN n.agent_id IS NOT NULL THEN 'assigned' ELSE 'pending' END, "
+        "CASE WHEN n.request IS NOT NULL THEN now() END "
         "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::uuid[], $6::text[], "
-        "$7::jsonb[], $8::text[], $9::text[]) WITH ORDINALITY AS n(id, campaign_id, "
-        "step_run_id, step_attempt, customer_id, channel, step, request_id, traceparent, ord) "
+        "$7::jsonb[], $8::text[], $9::text[], $10::uuid[], $11::jsonb[]) WITH ORDINALITY AS "
+        "n(id, campaign_id, step_run_id, step_attempt, customer_id, channel, step, request_id, "
+        "traceparent, agent_id, request, ord) "
         "WHERE NOT EXISTS (SELECT 1 FROM ended_campaigns e WHERE e.campaign_id = n.campaign_id) "
         "ORDER BY n.ord "
         "ON CONFLICT (step_run_id, step_attempt) DO NOTHING "
@@ -67,6 +95,8 @@ async def insert_many(connection: Connection, new: list[NewTask]) -> list[asyncp
         [task.step for task in new],
         [task.request_id for task in new],
         [task.traceparent for task in new],
+        [task.agent_id for task in new],
+        [task.message_request for task in new],
     )
     inserted = {row["id"]: row for row in rows}
     return [inserted.get(task_id) for task_id in ids]
