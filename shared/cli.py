@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from services.auth.bootstrap import FirstAdmin
 from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_settings, load_settings
 
+# The commands that reach a running platform: with no variables set, they find the one
+# `remit up` runs on this machine (shared/stack/discovery.py).
+OPERATOR_COMMANDS = ("trace", "diagnose", "dlq", "cache")
+
 
 def migrate_all(database_url: str) -> None:
     from shared.migrations import migrate_url
@@ -56,13 +60,22 @@ def cmd_create_admin(_: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from shared.db import DATABASE_ERRORS
+    from shared.stack import discovery
     from shared.trace import from_database, from_logs, render, service_log_lines
 
     settings = load_settings(DatabaseSettings)
-    steps = asyncio.run(from_database(settings.database_url, args.request_id))
-    lines = sys.stdin if args.logs == "-" else service_log_lines(Path(args.logs))
+    notes = []
+    try:
+        steps = asyncio.run(from_database(settings.database_url, args.request_id))
+    except DATABASE_ERRORS as error:
+        steps = []
+        notes.append(f"database: unavailable: {error!r} (events, tasks and messages not shown)")
+    running = discovery.find()
+    logs = args.logs or (running.log_dir if running else discovery.state_dir() / "logs")
+    lines = sys.stdin if logs == "-" else service_log_lines(Path(logs))
     steps += from_logs(lines, args.request_id)
-    print(render(steps))
+    print(render(steps, notes))
     return 0
 
 
@@ -78,7 +91,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     async def gather() -> diagnostics.Report:
         pool = await asyncpg.create_pool(
-            settings.database_url,
+            settings.operator_database_url or settings.database_url,
             min_size=1,
             max_size=2,
             server_settings={"application_name": "remit diagnose"},
@@ -269,6 +282,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
     from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
     from shared.cache_clear import MAX_PATTERN_LENGTH, clear
 
@@ -285,7 +299,11 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
             await client.aclose()
         return cleared.describe()
 
-    print(asyncio.run(run()))
+    try:
+        print(asyncio.run(run()))
+    except (RedisError, OSError) as error:
+        print(f"error: Redis is unavailable: {error!r}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -372,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("request_id")
     trace.add_argument(
         "--logs",
-        default=".state/logs",
-        help="the services' log directory, or - for JSON log lines on stdin "
+        help="the services' log directory (default: the running platform's, or "
+        "STATE_DIR/logs), or - for JSON log lines on stdin "
         "(e.g. docker compose logs --no-log-prefix | remit trace ID --logs -)",
     )
     trace.set_defaults(run=cmd_trace)
@@ -427,10 +445,21 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, required=True)
     serve.set_defaults(run=cmd_serve)
     args = parser.parse_args(argv)
+    found = None
+    if args.command in OPERATOR_COMMANDS:
+        from shared.stack import discovery
+
+        found = discovery.adopt()
     try:
         code: int = args.run(args)
     except ConfigurationError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        if args.command in OPERATOR_COMMANDS and found is None:
+            print(
+                "  (no platform started by `remit up` is running from STATE_DIR; set the "
+                "variables, or run the command where `make run` runs)",
+                file=sys.stderr,
+            )
         return 2
     return code
 

@@ -382,9 +382,17 @@ class EventConsumer:
     async def _dead_letter(
         self, topic: str, item: _Received, subscription: Subscription, error: str
     ) -> None:
+        event = item.event
         logger.error(
             "event dead-lettered",
-            extra={"topic": topic, "consumer": subscription.name, "error": error},
+            extra={
+                "topic": topic,
+                "consumer": subscription.name,
+                "error": error,
+                # `remit trace` finds it under the request that caused the event.
+                "request_id": event.request_id if event else None,
+                "event_id": str(event.event_id) if event else None,
+            },
         )
         headers = {
             **item.headers,

@@ -25,7 +25,7 @@ class Step:
 
 
 async def from_database(database_url: str, request_id: str) -> list[Step]:
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(database_url, timeout=10)
     steps: list[Step] = []
     try:
         for schema in SERVICE_NAMES:
@@ -101,33 +101,79 @@ def service_log_lines(log_dir: Path) -> Iterator[str]:
                 yield from path.read_text(errors="replace").splitlines()
 
 
+# What a log line says besides its message, shown after it when present.
+_DETAILS = ("error", "event_type", "topic", "consumer", "channel", "reason", "job", "count")
+
+
 def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
-    """The request's HTTP lines among JSON log lines, from files or from `docker compose logs`
-    (a `name  | ` prefix before the JSON is skipped)."""
+    """The request's lines among JSON log lines, from files or from `docker compose logs` (a
+    `name  | ` prefix before the JSON is skipped): each HTTP answer with its status, and every
+    warning and error (an unhandled error, an exhausted pool, a database down, a dead-lettered
+    event, a failed or refused send). Lines that are not JSON records are passed over."""
     steps: list[Step] = []
     for line in lines:
-        if request_id not in line:
+        if request_id not in line or "{" not in line:
             continue
         try:
             record = json.loads(line[line.index("{") :])
-        except ValueError:
+            at = datetime.fromisoformat(str(record["time"]))
+        except (ValueError, KeyError, TypeError):
             continue
-        if record.get("request_id") != request_id or "path" not in record:
+        if not isinstance(record, dict) or record.get("request_id") != request_id:
             continue
-        what = (
-            f"{record['method']} {record['path']} → {record['status']} "
-            f"in {record['duration_ms']} ms"
-        )
-        at = datetime.fromisoformat(record["time"])
-        steps.append(Step(at, str(record.get("service", "?")), "http", what))
+        service = str(record.get("service") or "?")
+        level = str(record.get("level") or "INFO").upper()
+        if "status" in record and "duration_ms" in record:
+            steps.append(Step(at, service, "http", _http_line(record)))
+        elif level in ("WARNING", "ERROR", "CRITICAL"):
+            steps.append(Step(at, service, level.lower(), _problem_line(record)))
     return steps
 
 
-def render(steps: list[Step]) -> str:
-    if not steps:
-        return "nothing recorded for this request ID"
-    return "\n".join(
+def _http_line(record: dict[str, object]) -> str:
+    status = record.get("status")
+    line = (
+        f"{record.get('method', '?')} {record.get('path', '?')} → {status} "
+        f"in {record.get('duration_ms')} ms"
+    )
+    if isinstance(status, int) and status >= 500:
+        return f"{line}  FAILED"
+    return line
+
+
+def _problem_line(record: dict[str, object]) -> str:
+    details = [f"{name}={record[name]}" for name in _DETAILS if record.get(name) is not None]
+    where = f" ({record['path']})" if record.get("path") else ""
+    first = str(record.get("exc_info") or "").strip().splitlines()
+    cause = f"  {first[-1]}" if first else ""
+    return (
+        f"{record.get('message', '')}{where}"
+        + (f": {', '.join(details)}" if details else "")
+        + cause
+    )
+
+
+def outcome(steps: list[Step]) -> str:
+    """One line on how the request went: failed when an answer was 5xx or an error was logged."""
+    failed = [s for s in steps if s.kind == "http" and s.what.endswith("FAILED")]
+    errors = [s for s in steps if s.kind == "error"]
+    warnings = [s for s in steps if s.kind == "warning"]
+    if failed or errors:
+        return (
+            f"outcome: FAILED ({len(failed)} answers 5xx, {len(errors)} errors, "
+            f"{len(warnings)} warnings logged)"
+        )
+    if warnings:
+        return f"outcome: answered, with {len(warnings)} warnings logged"
+    return "outcome: no failure recorded"
+
+
+def render(steps: list[Step], notes: Iterable[str] = ()) -> str:
+    """The timeline, then how the request went, then what could not be read (`notes`)."""
+    lines = [
         f"{step.at.isoformat(timespec='milliseconds')}  {step.service:<10} "
         f"{step.kind:<10} {step.what}"
         for step in sorted(steps)
-    )
+    ]
+    lines.append(outcome(steps) if steps else "nothing recorded for this request ID")
+    return "\n".join([*lines, *notes])

@@ -35,7 +35,7 @@ def load_or_create(state_dir: Path) -> Credentials:
     )
     if asdict(credentials) != known:
         state_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps(asdict(credentials), indent=2))
+        write_private(path, json.dumps(asdict(credentials), indent=2))
     os.chmod(path, 0o600)
     return credentials
 
@@ -44,7 +44,7 @@ def _new() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Written with mode 0600 from the start: never readable by others, even for a moment."""
     partial = path.with_suffix(".tmp")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.roles import OPERATOR, OWNER, adopt_schemas, ensure_roles, service_role
 from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
+from shared.stack import discovery
 from shared.stack.credentials import Credentials, load_or_create
 from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
 from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
@@ -178,6 +179,22 @@ class Platform:
             upstreams.setdefault(service, []).append(port)
         self.gateway = Gateway(self.settings.gateway_port, upstreams, self.log_dir)
         self.gateway.start()
+        discovery.announce(
+            self.state_dir,
+            discovery.RunningPlatform(
+                os.getpid(), self.operator_env(), self.log_dir, self.gateway.url
+            ),
+        )
+
+    def operator_env(self) -> dict[str, str]:
+        """What the operators' commands need to reach this platform: the services' settings,
+        with the owner's database login (`remit dlq replay` records its replays)."""
+        fields = {name.upper() for name in Settings.model_fields}
+        env = {name: value for name, value in self.env.items() if name in fields}
+        env["DATABASE_URL"] = self.migration_url
+        if OPERATOR in self.role_urls:
+            env["OPERATOR_DATABASE_URL"] = self.role_urls[OPERATOR]
+        return env
 
     def start_instance(self, instance: str, wait: bool = True) -> ManagedProcess:
         """(Re)start one service process, e.g. after a test killed it."""
@@ -246,6 +263,7 @@ class Platform:
         self.services.clear()
 
     def stop(self) -> None:
+        discovery.withdraw(self.state_dir)
         self.stop_services()
         for part in (self.smtp, self.kafka, self.redis, self.postgres):
             if part is not None:

@@ -1,0 +1,147 @@
+"""The operators' commands from a second terminal: with no variable exported they find the
+platform `remit up` runs (any ports, STATE_DIR honoured), and `remit trace` shows a failed
+request as failed, whatever its log lines hold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from shared.stack.platform import REPO_ROOT
+from tests.helpers import eventually, schema_sql
+
+
+def _second_terminal(state_dir: Path, **extra: str) -> dict[str, str]:
+    """An operator's shell: no platform variable exported, STATE_DIR pointing at the stack."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "STATE_DIR": str(state_dir),
+        **extra,
+    }
+
+
+def _remit(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_commands_find_the_running_platform_by_themselves(platform, client, tmp_path):
+    # The test stack runs on ports other than the defaults, from a state directory of its own.
+    env = _second_terminal(platform.state_dir)
+    request_id = f"second-terminal-{uuid.uuid4()}"
+    assert (await client.get("/api/v1/health", headers={"X-Request-ID": request_id})).is_success
+
+    diagnosed = await asyncio.to_thread(_remit, "diagnose", "--json", env=env, cwd=tmp_path)
+    assert diagnosed.returncode == 0, diagnosed.stderr
+    report = json.loads(diagnosed.stdout)
+    for service, pool in report["pools"].items():
+        assert isinstance(pool, dict), f"{service}: {pool}"  # reached, not "unreachable"
+    assert "error" not in report["database"] and "error" not in report["kafka"]
+
+    listed = await asyncio.to_thread(_remit, "dlq", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    cleared = await asyncio.to_thread(
+        _remit, "cache", "clear", "cache:second-terminal:*", env=env, cwd=tmp_path
+    )
+    assert cleared.returncode == 0, cleared.stderr
+
+    def traced() -> str:
+        result = _remit("trace", request_id, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    timeline = await eventually(lambda: asyncio.to_thread(traced), lambda out: "http" in out)
+    assert "GET /api/v1/health → 200" in timeline  # the logs found without --logs
+
+
+async def test_a_variable_given_wins_over_the_running_platform(platform, tmp_path):
+    env = _second_terminal(platform.state_dir, REDIS_URL="redis://127.0.0.1:1/0")
+    result = await asyncio.to_thread(_remit, "cache", "clear", "cache:x:*", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Redis is unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_with_no_platform_running_the_missing_variable_is_named(tmp_path):
+    env = _second_terminal(tmp_path / "no-state")
+    result = await asyncio.to_thread(_remit, "diagnose", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "DATABASE_URL is required but not set" in result.stderr
+    assert "no platform started by `remit up`" in result.stderr
+
+
+@pytest.fixture
+async def broken_agents_table(settings):
+    """The agents table renamed away: listing agents fails with an error no handler expects."""
+    await schema_sql(settings, "agents", "ALTER TABLE agents RENAME TO agents_away")
+    try:
+        yield
+    finally:
+        await schema_sql(settings, "agents", "ALTER TABLE agents_away RENAME TO agents")
+
+
+async def test_trace_shows_a_500_and_its_error_as_a_failure(
+    platform, client, admin_token, broken_agents_table, tmp_path
+):
+    request_id = f"trace-500-{uuid.uuid4()}"
+    answer = await client.get(
+        "/api/v1/agents",
+        headers={"Authorization": f"Bearer {admin_token}", "X-Request-ID": request_id},
+    )
+    assert answer.status_code == 500
+    env = _second_terminal(platform.state_dir)
+
+    def traced() -> subprocess.CompletedProcess[str]:
+        return _remit("trace", request_id, env=env, cwd=tmp_path)
+
+    result = await eventually(
+        lambda: asyncio.to_thread(traced), lambda done: "GET /api/v1/agents" in done.stdout
+    )
+    assert result.returncode == 0, result.stderr  # the `unhandled error` line has no method
+    lines = result.stdout.splitlines()
+    assert any("GET /api/v1/agents → 500" in line and "FAILED" in line for line in lines)
+    errors = [line for line in lines if " error " in line and "unhandled error" in line]
+    assert errors and "UndefinedTableError" in errors[0]
+    assert lines[-1].startswith("outcome: FAILED")
+
+
+def test_trace_passes_over_lines_it_cannot_read(tmp_path):
+    request_id = "odd-lines-1"
+    lines = [
+        f"plain text mentioning {request_id}",
+        f'{{"request_id": "{request_id}"}}',  # no time
+        f'{{"request_id": "{request_id}", "time": "yesterday"}}',
+        f'["{request_id}"]',
+        f'{{"request_id": "{request_id}", "time": "2026-01-01T00:00:00+00:00", "level": '
+        '"ERROR", "message": "connection pool exhausted", "service": "campaigns", '
+        '"path": "/api/v1/customers", "error": "no connection within 5 s"}',
+    ]
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "trace", request_id, "--logs", "-"],
+        env=env,
+        cwd=REPO_ROOT,
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert "connection pool exhausted (/api/v1/customers): error=no connection within 5 s" in out[0]
+    assert out[1].startswith("outcome: FAILED")
+    assert out[2].startswith("database: unavailable:")
