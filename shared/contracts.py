@@ -282,16 +282,20 @@ class TaskCompleted(TaskEventPayload):
 
 class TaskFailed(TaskEventPayload):
     """A task failed: its message failed its last try, or could not be sent at all. The step is
-    retried or fails.
+    retried, fails, or (refused) is skipped.
 
     `retryable` false means another attempt cannot help; `outcome_unknown` means the message
-    may have gone out, so it must not be sent again and a person must check."""
+    may have gone out, so it must not be sent again and a person must check; `refused` means
+    the notifier refused the message for a reason retrying cannot change (a suppressed or
+    opted-out recipient, an invalid number, no consent, Regulation F's cap): the step is
+    skipped with the reason. Absent (false) in events from before it was added."""
 
     event_type: ClassVar[str] = "task.failed"
 
     reason: str
     retryable: bool
     outcome_unknown: bool
+    refused: bool = False
 
 
 class MessageRequested(EventPayload):
@@ -373,7 +377,11 @@ class MessageDelivered(MessageEventPayload):
 
 class MessageFailed(MessageEventPayload):
     """The message did not go out: a check refused it (`suppressed`, `failed`), the provider
-    failed or bounced it, or its outcome is unknown (it may have gone out: never resent)."""
+    failed or bounced it, or its outcome is unknown (it may have gone out: never resent).
+
+    `refused`: a refusal retrying cannot change (a suppressed or opted-out recipient, an
+    invalid number, no consent to AI-voice calls, Regulation F's weekly call cap); always with
+    `retryable` false. Absent (false) in events from before it was added."""
 
     event_type: ClassVar[str] = "message.failed"
 
@@ -381,6 +389,7 @@ class MessageFailed(MessageEventPayload):
     reason: str
     retryable: bool
     outcome_unknown: bool
+    refused: bool = False
 
 
 class ReplyReceived(EventPayload):

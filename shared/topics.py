@@ -64,7 +64,9 @@ EVENTS: dict[str, EventSpec] = {
         "agents", ("campaigns",), "A task was done; its step run completes"
     ),
     "task.failed": EventSpec(
-        "agents", ("campaigns",), "A task failed; the step is retried or fails"
+        "agents",
+        ("campaigns",),
+        "A task failed; the step is retried, fails or (refused) is skipped",
     ),
     "message.requested": EventSpec(
         "agents", ("notifier",), "Send this email, SMS or call (idempotency key: sent at most once)"

@@ -130,10 +130,12 @@ async def test_invalid_number_from_twilio(twilio_api):
             },
         )
     )
-    with pytest.raises(SendError, match="Invalid phone number"):
+    with pytest.raises(SendError, match="Invalid phone number") as raised:
         await _send(
             _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
         )
+    # A refusal no retry can change, as the checks' own: the step is skipped.
+    assert raised.value.refused and not raised.value.retryable
 
 
 async def test_without_credentials_the_simulator_records_the_send():

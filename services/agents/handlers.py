@@ -150,6 +150,7 @@ async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
             reason=task["last_error"],
             retryable=task["retryable"] is not False,
             outcomeUnknown=task["outcome"] == "unknown",
+            refused=task["outcome"] == "refused",
         )
     elif task["status"] == "in_progress" and task["message_request"] is not None:
         # Requested, result never heard: the same request again, same key (the notifier sends
@@ -184,7 +185,9 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
     """Retry the send while tries remain and the failure is retryable; then fail the task.
 
     A message whose outcome is unknown (it may have gone out) is never retried, here or by
-    the step: the task fails with outcome `unknown` and the step is left for a person."""
+    the step: the task fails with outcome `unknown` and the step is left for a person. A
+    message the notifier refused for good fails the task at once with outcome `refused`, and
+    the campaign skips the step."""
     failure = event.read(MessageFailed)
     task = await tasks.get(connection, failure.task_id, lock=True) if failure.task_id else None
     if task is None or task["status"] not in tasks.OPEN:
@@ -193,7 +196,8 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
         return  # the result of an earlier send try, told again: already counted
     reason = failure.reason
     unknown = failure.outcome_unknown
-    retryable = failure.retryable and not unknown
+    refused = failure.refused and not unknown
+    retryable = failure.retryable and not unknown and not refused
     tries = task["attempts"] + 1
     if retryable and tries < get_settings().task_max_send_attempts:
         await tasks.set_status(
@@ -213,7 +217,7 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
         attempts=tries,
         last_error=reason,
         retryable=retryable,
-        outcome="unknown" if unknown else None,
+        outcome="unknown" if unknown else "refused" if refused else None,
     )
     await tasks.publish(
         connection,
@@ -222,6 +226,7 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
         reason=reason,
         retryable=retryable,
         outcomeUnknown=unknown,
+        refused=refused,
     )
 
 

@@ -49,9 +49,12 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
     """Retry the step later while attempts remain and the failure allows it; then fail it (and
     the campaign, if set so).
 
-    A failure that says retrying cannot help (`retryable: false`) fails the step at once. So
-    does a message whose outcome is unknown: another attempt would send it under a new key,
-    and the customer might get it twice; the step's error says a person must check."""
+    A message the notifier refused for good (a suppressed or opted-out recipient, an invalid
+    number, no consent, Regulation F's cap) skips the step at once, with the reason: the
+    campaign goes on with its other steps, as after a completed one. Any other failure that
+    says retrying cannot help (`retryable: false`) fails the step at once. So does a message
+    whose outcome is unknown: another attempt would send it under a new key, and the customer
+    might get it twice; the step's error says a person must check."""
     settings = get_settings()
     failure = event.read(TaskFailed)
     run = await _run(connection, failure.step_run_id)
@@ -59,9 +62,13 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
         return
     campaign_id: uuid.UUID = run["campaign_id"]
     reason = failure.reason
+    now = clock.now()
+    if failure.refused and not failure.outcome_unknown:
+        await campaigns.skip_run(connection, run["id"], f"refused: {reason}")
+        await operations.complete_if_done(connection, campaign_id, now)
+        return
     if failure.outcome_unknown:
         reason = f"outcome unknown, not retried (a person must check): {reason}"
-    now = clock.now()
     retryable = failure.retryable and not failure.outcome_unknown
     if retryable and int(run["attempts"]) < settings.step_max_attempts:
         campaign = await operations.locked_campaign(connection, campaign_id)

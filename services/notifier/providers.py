@@ -37,16 +37,24 @@ class SendError(Exception):
     """The provider refused or failed; `retryable` says whether another try may succeed.
 
     `unknown`: the provider may have the message (it stalled or hung up after taking it), so
-    nobody may send it again; a person decides."""
+    nobody may send it again; a person decides. `refused`: the provider refused the recipient
+    for good (Twilio's invalid-number errors), as the checks refuse one."""
 
     def __init__(
-        self, reason: str, *, retryable: bool, bounced: bool = False, unknown: bool = False
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        bounced: bool = False,
+        unknown: bool = False,
+        refused: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable and not unknown
+        self.retryable = retryable and not unknown and not refused
         self.bounced = bounced
         self.unknown = unknown
+        self.refused = refused
 
 
 def call_twiml(script: str, gather_url: str) -> str:
@@ -180,7 +188,9 @@ class Providers:
                     ) from error
                 if error.code == 21211 or error.code == 21614:
                     raise SendError(
-                        f"Invalid phone number ({error.code}): {error.msg}", retryable=False
+                        f"Invalid phone number ({error.code}): {error.msg}",
+                        retryable=False,
+                        refused=True,
                     ) from error
                 transient = error.status == 429 or error.code == 20429 or error.status >= 500
                 if not transient:

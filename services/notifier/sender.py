@@ -107,7 +107,12 @@ async def _prepare(
             else:
                 status = "suppressed" if verdict.action == "suppress" else "failed"
                 await messages.fail(
-                    connection, message, status, verdict.reason or status, retryable=False
+                    connection,
+                    message,
+                    status,
+                    verdict.reason or status,
+                    retryable=False,
+                    refused=verdict.refused,
                 )
     return cleared
 
@@ -194,6 +199,7 @@ class _PassWrites:
                     _failed_status(answer),
                     reason=answer.reason,
                     retryable=answer.retryable,
+                    refused=answer.refused,
                 )
             await messages.mark_sent(connection, sent)
             await enqueue_many(
@@ -230,6 +236,7 @@ async def _send_one(
                 answer.reason,
                 retryable=answer.retryable,
                 unknown=answer.unknown,
+                refused=answer.refused,
             )
         else:
             provider_id, simulated = answer

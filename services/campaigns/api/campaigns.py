@@ -211,6 +211,17 @@ async def campaign_schedule(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Sc
                 scheduled_at=scheduled,
                 moved=scheduled != planned,
                 status=run["status"] if run else "planned",
+                reason=_why(run) if run else None,
             )
         )
     return Schedule(campaign_id=campaign_id, timezone=customer["timezone"], items=items)
+
+
+def _why(run: Any) -> str | None:
+    """A settled run that was not worked keeps its reason as its outcome; a failed one, or one
+    waiting for a retry, its last error. A completed run's outcome is its result, not a why."""
+    if run["status"] in ("skipped", "cancelled"):
+        return str(run["outcome"]) if run["outcome"] else None
+    if run["status"] in ("failed", "pending"):
+        return str(run["last_error"]) if run["last_error"] else None
+    return None

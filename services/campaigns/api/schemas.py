@@ -279,6 +279,11 @@ class ScheduledStep(ApiResponse):
     scheduled_at: datetime = Field(description="Moved into the customer's contact window")
     moved: bool
     status: str
+    reason: str | None = Field(
+        default=None,
+        description="Why the step was skipped (a condition, an opt-out, a refused message) or "
+        "cancelled, why it failed, or why its last attempt failed while it waits for a retry",
+    )
 
 
 class Schedule(ApiResponse):

@@ -209,6 +209,16 @@ async def stop_pending_runs(
     return rows_affected(result)
 
 
+async def skip_run(connection: Connection, run_id: uuid.UUID, outcome: str) -> None:
+    """A run that will not be worked (its message refused for good) is `skipped`, saying why."""
+    await connection.execute(
+        "UPDATE step_runs SET status = 'skipped', outcome = $2, finished_at = now(), "
+        "updated_at = now() WHERE id = $1",
+        run_id,
+        outcome,
+    )
+
+
 async def completion_states(
     connection: Connection, campaign_ids: list[uuid.UUID]
 ) -> list[asyncpg.Record]:

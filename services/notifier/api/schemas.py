@@ -21,6 +21,9 @@ MessageStatus = Literal[
     "suppressed",
     "unknown",
 ]
+# The list's `status` filter: a status, or `refused` for every message refused for a reason no
+# retry can change, whatever its status (`suppressed` or `failed`).
+MessageFilter = Literal[MessageStatus, "refused"]
 SuppressionChannel = Literal["sms", "voice", "email", "all"]
 
 
@@ -36,6 +39,10 @@ class Message(ApiResponse):
     body: str
     status: MessageStatus
     reason: str | None
+    refused: bool = Field(
+        description="Refused for a reason no retry can change (a suppressed or opted-out "
+        "recipient, an invalid number, no consent, Regulation F's weekly call cap)"
+    )
     provider_id: str | None
     simulated: bool
     attempts: int

@@ -3,6 +3,9 @@
 In order: a valid recipient, the suppression list, consent for AI-voice calls (TCPA), the
 Regulation F call caps, then the contact hours at the recipient's local time (a message found
 outside them is deferred to the next allowed moment, never dropped).
+
+The first four are refusals: asking again will not change them, so the campaign skips the step
+rather than retry it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class Verdict:
     reason: str | None = None
     send_after: datetime | None = None
     recipient: str | None = None  # normalised
+    # A refusal no retry can change (the recipient, the consent, the weekly cap): the step
+    # is skipped. A failure that is not one (an unknown time zone) leaves the step to fail.
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,24 +113,31 @@ def check(facts: Facts, policy: Policy) -> Verdict:
     if facts.channel in ("sms", "voice"):
         normalised = normalise_phone(recipient)
         if normalised is None:
-            return Verdict("fail", f"Invalid phone number: {PHONE_FORMAT_HINT}")
+            return Verdict("fail", f"Invalid phone number: {PHONE_FORMAT_HINT}", refused=True)
         recipient = normalised
     if facts.suppression:
         return Verdict(
             "suppress",
             SUPPRESSION_MESSAGES.get(facts.suppression, facts.suppression),
             recipient=recipient,
+            refused=True,
         )
     if facts.channel == "voice":
         if not facts.voice_consent:
             return Verdict(
-                "fail", "No recorded consent to AI-voice calls (TCPA)", recipient=recipient
+                "fail",
+                "No recorded consent to AI-voice calls (TCPA)",
+                recipient=recipient,
+                refused=True,
             )
         if facts.calls_last_7_days >= policy.max_calls_per_week:
+            # The cap is a moving week, but a step waiting days for it would hold its campaign
+            # up: the step is skipped, and a later call step is checked again when it comes.
             return Verdict(
                 "fail",
                 f"Regulation F: {policy.max_calls_per_week} call attempts for this debt in 7 days",
                 recipient=recipient,
+                refused=True,
             )
         if (
             facts.last_conversation_at

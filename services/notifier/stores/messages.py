@@ -23,7 +23,7 @@ COLUMNS = (
     "t.id, t.idempotency_key, t.task_id, t.campaign_id, t.customer_id, t.payment_id, t.channel, "
     "t.recipient, t.timezone, t.subject, t.body, t.status, t.reason, t.provider_id, t.simulated, "
     "t.attempts, t.send_after, t.sent_at, t.delivered_at, t.created_at, t.updated_at, "
-    "t.request_id, t.traceparent, t.retryable, t.kind, t.html"
+    "t.request_id, t.traceparent, t.retryable, t.kind, t.html, t.refused"
 )
 
 
@@ -210,9 +210,16 @@ async def publish(
 
 
 def failure_event(
-    message: asyncpg.Record, status: str, reason: str, *, retryable: bool, unknown: bool = False
+    message: asyncpg.Record,
+    status: str,
+    reason: str,
+    *,
+    retryable: bool,
+    unknown: bool = False,
+    refused: bool = False,
 ) -> Envelope:
-    """`message.failed`: why a message did not go out (or may have: `unknown`)."""
+    """`message.failed`: why a message did not go out (or may have: `unknown`), and whether
+    it was refused for a reason no retry can change."""
     return event(
         "message.failed",
         message,
@@ -220,6 +227,7 @@ def failure_event(
         reason=reason,
         retryable=retryable,
         outcomeUnknown=unknown,
+        refused=refused,
     )
 
 
@@ -231,10 +239,15 @@ async def fail(
     *,
     retryable: bool,
     unknown: bool = False,
+    refused: bool = False,
 ) -> None:
     """Record why a message did not go out (or may have: `unknown`) and tell the agents."""
-    await set_state(connection, message["id"], status, reason=reason, retryable=retryable)
-    failed = failure_event(message, status, reason, retryable=retryable, unknown=unknown)
+    await set_state(
+        connection, message["id"], status, reason=reason, retryable=retryable, refused=refused
+    )
+    failed = failure_event(
+        message, status, reason, retryable=retryable, unknown=unknown, refused=refused
+    )
     await enqueue(connection, failed, event_key(message))
 
 
@@ -261,6 +274,7 @@ async def tell_again(connection: Connection, message: asyncpg.Record) -> bool:
             reason=message["reason"],
             retryable=bool(message["retryable"]),
             outcomeUnknown=status == "unknown",
+            refused=message["refused"],
         )
     else:
         return False
@@ -275,12 +289,15 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> Page:
+    """A page of collection messages; `status` `refused` lists the refused ones, whatever
+    their status (`suppressed` or `failed`)."""
     return await keyset_page(
         executor,
         COLUMNS,
         "messages t",
         "t.kind = 'collection' AND ($1::uuid IS NULL OR t.campaign_id = $1) "
-        "AND ($2::text IS NULL OR t.status = $2) AND ($3::text IS NULL OR t.channel = $3)",
+        "AND ($2::text IS NULL OR t.status = $2 OR ($2 = 'refused' AND t.refused)) "
+        "AND ($3::text IS NULL OR t.channel = $3)",
         [campaign_id, status, channel],
         limit,
         cursor,
