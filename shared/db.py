@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -36,6 +37,11 @@ NUL_IN_TEXT: tuple[type[Exception], ...] = (
 DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 
 
+# A pool that turned a caller away this recently is reported saturated in its health.
+SATURATED_FOR_S = 60.0
+SATURATED = "saturated"
+
+
 class PoolExhaustedError(Exception):
     """Every connection of the pool stayed lent out for DATABASE_POOL_TIMEOUT seconds."""
 
@@ -45,12 +51,14 @@ class BoundedPool(asyncpg.Pool):
     PoolExhaustedError (a 503 "Connection pool exhausted"), instead of queueing forever."""
 
     acquire_timeout: float | None = None
+    exhausted_at: float | None = None  # time.monotonic() of the last caller turned away
 
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
         try:
             return await super()._acquire(timeout if timeout is not None else self.acquire_timeout)  # type: ignore[misc]
         except TimeoutError:
-            if self.get_idle_size() == 0 and self.get_size() >= self.get_max_size():
+            if all_lent_out(self):
+                self.exhausted_at = time.monotonic()
                 raise PoolExhaustedError(
                     f"all {self.get_max_size()} connections stayed in use "
                     f"for {self.acquire_timeout}s"
@@ -92,10 +100,19 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
         "loop": None,
         "connection_class": asyncpg.Connection,
         "record_class": asyncpg.Record,
-        "server_settings": {"search_path": f"{schema},public", "application_name": schema},
+        "server_settings": {
+            "search_path": f"{schema},public",
+            "application_name": schema,
+            # Postgres stops a statement that runs too long (QueryCanceledError: a 504 that
+            # names the timeout), and releases its locks.
+            "statement_timeout": str(round(settings.database_statement_timeout * 1000)),
+        },
         "init": _init_connection,
         "reset": _keep_session,
-        "command_timeout": 30,
+        # The client's own bound, a little later: only if Postgres never answers at all.
+        "command_timeout": settings.database_statement_timeout + 5
+        if settings.database_statement_timeout
+        else None,
         "timeout": 5,
     }
     options.update(overrides)
@@ -105,20 +122,36 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
     return pool
 
 
-def pool_usage(pool: asyncpg.Pool) -> dict[str, int]:
-    """This process's connections: open (`size`), lent out (`inUse`), `idle`, and the bounds.
+def pool_usage(pool: asyncpg.Pool) -> dict[str, Any]:
+    """This process's connections: open (`size`), lent out (`inUse`), `idle`, the bounds, and
+    `status`: `saturated` (with a `message`) when it turned callers away lately.
 
-    `inUse` reaching `max` means callers queue for a connection (the guide's "connection pool
-    exhausted"). The outbox relay's LISTEN connection is always one of those in use.
+    `inUse` reaching `max` means callers queue for a connection; those that wait longer than
+    DATABASE_POOL_TIMEOUT get the guide's "Connection pool exhausted". The outbox relay's
+    LISTEN connection is always one of those in use.
     """
     size, idle = pool.get_size(), pool.get_idle_size()
-    return {
+    usage: dict[str, Any] = {
         "size": size,
         "inUse": size - idle,
         "idle": idle,
         "min": pool.get_min_size(),
         "max": pool.get_max_size(),
+        "status": "ok",
     }
+    exhausted_at = getattr(pool, "exhausted_at", None)
+    if exhausted_at is not None and time.monotonic() - exhausted_at < SATURATED_FOR_S:
+        usage["status"] = SATURATED
+        usage["message"] = (
+            f"Connection pool exhausted: callers waited DATABASE_POOL_TIMEOUT for one of its "
+            f"{pool.get_max_size()} connections and were refused "
+            f"{time.monotonic() - exhausted_at:.0f} s ago (the database itself answers)"
+        )
+    return usage
+
+
+def all_lent_out(pool: asyncpg.Pool) -> bool:
+    return bool(pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size())
 
 
 async def select_by_id(

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from shared import broker_stats, dead_letters
 from shared.cache_clear import PROTECTED_PREFIXES
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.settings import SERVICE_NAMES, ServiceName, Settings
 from shared.topics import consumed_topics
 
@@ -58,6 +58,23 @@ async def slowest_statements(connection: Connection) -> Any:
     return [_plain(dict(row)) for row in rows]
 
 
+# A query running this long is listed as slow (the services' requests answer in milliseconds).
+SLOW_QUERY_S = 5.0
+
+
+async def operator_pool(database_url: str, application_name: str) -> asyncpg.Pool:
+    """A small pool for the checks that opens its connections when first used, so that a
+    database that is down fails only the sections that read it."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        database_url,
+        min_size=0,
+        max_size=2,
+        timeout=5,  # to connect
+        server_settings={"application_name": application_name},
+    )
+    return pool
+
+
 async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
     async with pool.acquire() as connection:
         by_state = await connection.fetch(
@@ -85,6 +102,22 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
             "SELECT count(*) FROM agents.tasks WHERE status IN ('assigned', 'in_progress') "
             "AND updated_at < now() - make_interval(secs => $1)",
             stuck_after_s,
+        )
+        lock_waits = await connection.fetch(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS client, "
+            "pg_blocking_pids(pid) AS blocked_by, "
+            "round(extract(epoch FROM now() - state_change)::numeric, 1) AS waiting_s, "
+            "left(query, 80) AS query FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' ORDER BY state_change LIMIT 10"
+        )
+        slow = await connection.fetch(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS client, "
+            "round(extract(epoch FROM now() - query_start)::numeric, 1) AS seconds, "
+            "wait_event_type AS waiting_on, left(query, 80) AS query FROM pg_stat_activity "
+            "WHERE state = 'active' AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' "
+            "AND query_start < now() - make_interval(secs => $1) ORDER BY query_start LIMIT 10",
+            SLOW_QUERY_S,
         )
         running = await connection.fetch(
             "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS client, "
@@ -124,6 +157,13 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
         "activeQueries": Fact("active queries", active),
         "longestRunningQueries": Fact(
             "longest running queries", [_plain(dict(row)) for row in running]
+        ),
+        "lockWaits": Fact(
+            "queries waiting for a lock (blocked_by: the pids holding it)",
+            [_plain(dict(row)) for row in lock_waits],
+        ),
+        "slowQueries": Fact(
+            f"slow queries (running over {SLOW_QUERY_S:g} s)", [_plain(dict(row)) for row in slow]
         ),
         "moreSequentialThanIndexScans": Fact(
             "more sequential than index scans", [dict(row) for row in scans]
@@ -193,15 +233,19 @@ async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
             "oldestAgeS": max(ages, default=None),
             "topics": waiting,
         }
-    async with pool.acquire() as connection:
-        replayed = await dead_letters.replayed_counts(connection)
+    notes = []
+    replayed = await replayed_counts(pool)
+    if isinstance(replayed, str):
+        notes.append(f"replayed counts: {replayed}")
     counts = broker_stats.dead_letter_counts(offsets)
     letters = {
-        topic: {"messages": n, "replayed": replayed.get(topic, 0)}
+        topic: {
+            "messages": n,
+            "replayed": replayed.get(topic, 0) if isinstance(replayed, dict) else None,
+        }
         for topic, n in counts.items()
         if n
     }
-    notes = []
     if offsets.under_reported:
         notes.append(
             f"the broker under-reported the end offset of {offsets.under_reported} partitions "
@@ -222,6 +266,18 @@ async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
         ),
         "notes": Fact("notes", notes),
     }
+
+
+async def replayed_counts(pool: asyncpg.Pool) -> dict[str, int] | str:
+    """Dead letters replayed so far by topic (kept in Postgres), or why they are unknown: the
+    broker's figures stand without them."""
+    try:
+        async with asyncio.timeout(10), pool.acquire() as connection:
+            return await dead_letters.replayed_counts(connection)
+    except TimeoutError:
+        return "unavailable: the database did not answer within 10 s"
+    except DATABASE_ERRORS as error:
+        return f"unavailable: database: {error!r}"
 
 
 async def _guarded(check: Awaitable[Section], limit_s: float) -> Section:
@@ -254,7 +310,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """Database values JSON cannot carry as they are: decimals become floats, others text."""
     return {
         key: value
-        if isinstance(value, int | str | None)
+        if isinstance(value, int | str | list | None)
         else float(value)
         if isinstance(value, Decimal)
         else str(value)

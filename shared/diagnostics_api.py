@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import asyncpg
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
 from shared import broker_stats, cache_clear, dead_letters, diagnostics
 from shared.context import request_id_var
 from shared.errors import ApiError
-from shared.kafka import raw_publisher
+from shared.kafka import KAFKA_DOWN, raw_publisher
 from shared.resources import Deps, Resources
 from shared.schemas import ApiModel
 from shared.security import Principal, require
@@ -25,7 +23,6 @@ from shared.topics import all_topics
 router = APIRouter(prefix="/diagnostics", tags=["diagnostics"])
 Reader = Annotated[Principal, require("diagnostics:read")]
 Writer = Annotated[Principal, require("diagnostics:write")]
-KAFKA_DOWN = (KafkaError, OSError, TimeoutError)
 
 
 class MessagePosition(ApiModel):
@@ -77,12 +74,7 @@ async def report(deps: Deps, _: Reader) -> dict[str, Any]:
         found = await diagnostics.collect(deps.settings, deps.pool, deps.redis)
         return diagnostics.as_json(found)
     # The checks read every service's schema: the operator's login, not this service's own.
-    pool = await asyncpg.create_pool(
-        operator,
-        min_size=1,
-        max_size=2,
-        server_settings={"application_name": "diagnostics"},
-    )
+    pool = await diagnostics.operator_pool(operator, "diagnostics")
     try:
         found = await diagnostics.collect(deps.settings, pool, deps.redis)
     finally:
@@ -104,13 +96,17 @@ async def dead_letter_topics(deps: Deps, _: Reader) -> dict[str, Any]:
             await reader.stop()
     except KAFKA_DOWN as error:
         raise _kafka_unavailable(error) from error
-    async with deps.pool.acquire() as connection:
-        replayed = await dead_letters.replayed_counts(connection)
+    replayed = await diagnostics.replayed_counts(deps.pool)
+    known = replayed if isinstance(replayed, dict) else None
     items = [
-        {"topic": topic, "messages": count, "replayed": replayed.get(topic, 0)}
+        {"topic": topic, "messages": count, "replayed": known.get(topic, 0) if known else None}
         for topic, count in broker_stats.dead_letter_counts(offsets).items()
     ]
-    return {"items": items, "total": sum(item["messages"] for item in items)}
+    return {
+        "items": items,
+        "total": sum(item["messages"] for item in items),
+        "notes": [] if known is not None else [f"replayed counts: {replayed}"],
+    }
 
 
 async def _read(deps: Resources, topic: str) -> list[dead_letters.DeadLetter]:

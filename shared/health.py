@@ -10,16 +10,28 @@ import httpx
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
+from shared.db import all_lent_out
 from shared.settings import SERVICE_NAMES, Settings
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
 
 
-async def _database(pool: asyncpg.Pool, limit_s: float) -> str:
+async def _database(pool: asyncpg.Pool, database_url: str, limit_s: float) -> str:
     try:
         async with asyncio.timeout(limit_s):
-            await pool.fetchval("SELECT 1")
+            if not all_lent_out(pool):
+                await pool.fetchval("SELECT 1")
+                return CONNECTED
+            # Waiting for a pooled connection would say nothing about Postgres (the pool's
+            # own health says it is saturated): ask Postgres on a connection of this check's.
+            connection = await asyncpg.connect(
+                database_url, server_settings={"application_name": "health check"}
+            )
+            try:
+                await connection.fetchval("SELECT 1")
+            finally:
+                await connection.close()
     except Exception:
         return DISCONNECTED
     return CONNECTED
@@ -42,10 +54,10 @@ async def _kafka(broker: KafkaBroker, limit_s: float) -> str:
 
 
 async def dependency_health(
-    pool: asyncpg.Pool, redis: Redis, broker: KafkaBroker, limit_s: float
+    pool: asyncpg.Pool, database_url: str, redis: Redis, broker: KafkaBroker, limit_s: float
 ) -> dict[str, str]:
     database, cache, kafka = await asyncio.gather(
-        _database(pool, limit_s), _redis(redis, limit_s), _kafka(broker, limit_s)
+        _database(pool, database_url, limit_s), _redis(redis, limit_s), _kafka(broker, limit_s)
     )
     return {"database": database, "redis": cache, "kafka": kafka}
 

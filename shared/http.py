@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -202,6 +203,21 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 503, "Service unavailable", "Database is unavailable")
 
 
+async def _query_cancelled(request: Request, exc: Exception) -> JSONResponse:
+    timed_out = "statement timeout" in str(exc)
+    logger.error(
+        "database query timed out" if timed_out else "database query cancelled",
+        extra={"error": str(exc)},
+    )
+    details = (
+        "Database query timed out: it ran longer than DATABASE_STATEMENT_TIMEOUT and Postgres "
+        "stopped it (see Slow Queries in the troubleshooting guide)"
+        if timed_out
+        else "Database query cancelled by an operator (pg_cancel_backend); retry the request"
+    )
+    return error_response(request, 504 if timed_out else 503, None, details)
+
+
 async def _nul_in_text(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         request, 400, "Validation error", "Text must not contain the NUL character (\\u0000)"
@@ -232,6 +248,7 @@ def install_http_edge(
     for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, _database_down)
     app.add_exception_handler(PoolExhaustedError, _pool_exhausted)
+    app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_cancelled)
     for error in NUL_IN_TEXT:
         app.add_exception_handler(error, _nul_in_text)
     app.add_exception_handler(RedisConnectionError, _redis_down)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -17,6 +17,8 @@ from shared.settings import Settings
 from shared.topics import check_topic_name
 
 logger = logging.getLogger(__name__)
+# What a broker that is down or unreachable raises at a client.
+KAFKA_DOWN: tuple[type[Exception], ...] = (KafkaError, OSError, TimeoutError)
 
 # Publishes (topic, key, value, headers) and returns once the broker has the message.
 PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]

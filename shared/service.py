@@ -173,15 +173,24 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
     async def own_dependencies(request: Request) -> dict[str, str]:
         found = resources(request)
         return await dependency_health(
-            found.pool, found.redis, found.broker, found.settings.health_timeout_ms / 1000
+            found.pool,
+            found.settings.database_url,
+            found.redis,
+            found.broker,
+            found.settings.health_timeout_ms / 1000,
         )
 
     @router.get(f"/{spec.name}/health", summary=f"Health of the {spec.name} service")
     async def service_health(request: Request) -> JSONResponse:
         epoch = resources(request).epoch
         parts = with_epoch(await own_dependencies(request), epoch.known.is_set())
-        body: dict[str, Any] = {"status": overall(parts), "service": spec.name, "services": parts}
-        body["pool"] = pool_usage(resources(request).pool)
+        pool = pool_usage(resources(request).pool)
+        body: dict[str, Any] = {
+            "status": overall({**parts, "pool": pool["status"]}),
+            "service": spec.name,
+            "services": parts,
+            "pool": pool,
+        }
         body["process"] = process_usage()
         body["broker"] = epoch.describe()
         if spec.health_notes is not None:

@@ -30,6 +30,12 @@ class DatabaseSettings(BaseSettings):
         gt=0,
         description="Seconds a request waits for a free connection before a 503",
     )
+    database_statement_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a statement of a service may run before Postgres stops it "
+        "(a 504 `Database query timed out`); 0: no limit",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -34,7 +34,8 @@ async def test_each_service_answers_its_own_health(client, service):
         {"openai": "not configured (templates)"} if service == "agents" else None
     )
     pool = body.pop("pool")  # this process's asyncpg pool, for the diagnostics
-    assert set(pool) == {"size", "inUse", "idle", "min", "max"}
+    assert set(pool) == {"size", "inUse", "idle", "min", "max", "status"}
+    assert pool["status"] == "ok"  # "saturated", with a message, after callers were refused
     assert pool["inUse"] + pool["idle"] == pool["size"] <= pool["max"]
     broker = body.pop("broker")  # the broker's epoch, and whether it ever lost its data
     assert broker["epoch"] and set(broker) == {"epoch", "dataLostAt", "eventsRepublished"}
