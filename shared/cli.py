@@ -339,10 +339,19 @@ def cmd_up(_: argparse.Namespace) -> int:
     from shared.stack.platform import Platform, StackSettings
 
     platform = Platform(load_settings(StackSettings))
+    stopping = False
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        # The first signal stops; a repeat (Ctrl-C pressed again) must not break off the
+        # ordered stop halfway: each part's stop has its own time limit, then a kill.
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
 
+    # Our own SIGINT handler, not Python's: Python installs none when `remit up` starts with
+    # SIGINT ignored (a script's background job), and Ctrl-C would then do nothing.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         print("starting the embedded stack…", flush=True)
@@ -371,6 +380,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1
     finally:
+        stopping = True
         print("stopping…", flush=True)
         platform.stop()
     return 0

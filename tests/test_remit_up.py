@@ -3,6 +3,7 @@ through the gateway, stopped without leftovers, and Postgres data kept across re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,7 +19,11 @@ from shared.stack.processes import free_port
 from tests.helpers import run_remit
 
 
-def _start(state_dir, ports):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(state_dir, ports, *, sigint_ignored=False):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -39,6 +44,8 @@ def _start(state_dir, ports):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As a background job of a script (`make run &`) or under nohup-like wrappers are.
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     output = []
     deadline = time.monotonic() + 60
@@ -54,17 +61,35 @@ def _start(state_dir, ports):
     pytest.fail("remit up did not come up within 60 s:\n" + "".join(output))
 
 
-def _stop(process, sig):
+def _stop(process, sig, within=60):
     tree = psutil.Process(process.pid).children(recursive=True)
     assert len(tree) >= 9  # postgres, redis, broker, smtp sink, four services, gateway
     process.send_signal(sig)
-    assert process.wait(60) == 0
+    try:
+        assert process.wait(within) == 0
+    finally:
+        _reap(process, tree)
     _, alive = psutil.wait_procs(tree, timeout=15)
     assert alive == [], f"left behind: {[p.info if hasattr(p, 'info') else p for p in alive]}"
 
 
-def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
-    ports = {
+def _reap(process, tree):
+    """A `remit up` that did not stop when asked (a failed test) leaves nothing running."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for child in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.is_running():
+                child.kill()
+
+
+def _ports():
+    return {
         name: free_port()
         for name in (
             "GATEWAY_PORT",
@@ -78,6 +103,18 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
             "SMTP_PORT",
         )
     }
+
+
+def _ignores_sigint(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
+
+
+def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
+    ports = _ports()
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
     started = time.monotonic()
     process, output = _start(tmp_path / "state", ports)
@@ -101,6 +138,20 @@ def test_up_serves_health_stops_cleanly_and_keeps_data(tmp_path):
     )
     assert login.status_code == 200, "Postgres data did not survive the restart"
     _stop(process, signal.SIGTERM)
+
+
+def test_up_started_with_sigint_ignored_still_stops_on_it(tmp_path):
+    """Ctrl-C (SIGINT) stops `remit up` and everything it started, even when it was started
+    with SIGINT ignored, which its children would otherwise inherit."""
+    process, _ = _start(tmp_path / "state", _ports(), sigint_ignored=True)
+    children = psutil.Process(process.pid).children()
+    try:
+        ignoring = [child.cmdline()[:3] for child in children if _ignores_sigint(child.pid)]
+        assert ignoring == [], f"children that would not stop on SIGINT: {ignoring}"
+    except BaseException:
+        _reap(process, psutil.Process(process.pid).children(recursive=True))
+        raise
+    _stop(process, signal.SIGINT, within=45)
 
 
 def test_taken_port_stops_up_with_a_clear_error(tmp_path):

@@ -58,9 +58,16 @@ def wait_for_port(port: int, timeout: float, process: ManagedProcess | None = No
     raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f}s")
 
 
-def _die_with_parent() -> None:
+def _prepare_child() -> None:
+    """Run in the child before exec: it dies with its parent, and it gets the stop signals'
+    default actions back."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # An ignored signal stays ignored across exec: `remit up` started with SIGINT ignored (a
+    # script's background job) would hand that on, and a server stopped with SIGINT that
+    # relies on the default action would never stop.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 class ManagedProcess:
@@ -97,7 +104,7 @@ class ManagedProcess:
                 env=self.env,
                 user=self.user,
                 cwd=self.cwd,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_prepare_child,
             )
 
     @property
