@@ -82,7 +82,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
-    import asyncpg
     from redis.asyncio import Redis
 
     from shared import diagnostics
@@ -90,11 +89,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     settings = load_settings(Settings)
 
     async def gather() -> diagnostics.Report:
-        pool = await asyncpg.create_pool(
-            settings.operator_database_url or settings.database_url,
-            min_size=1,
-            max_size=2,
-            server_settings={"application_name": "remit diagnose"},
+        pool = await diagnostics.operator_pool(
+            settings.operator_database_url or settings.database_url, "remit diagnose"
         )
         client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
@@ -125,13 +121,13 @@ def _dead_letter_topic(topic: str) -> str | None:
     return None
 
 
-def _dlq_counts(settings: Settings) -> list[dict[str, object]]:
-    import asyncpg
-
-    from shared import broker_stats, dead_letters
+def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]:
+    """Dead letters per topic from the broker, with the replays Postgres recorded; and notes
+    on what could not be read (a database down leaves the broker's counts standing)."""
+    from shared import broker_stats, dead_letters, diagnostics
     from shared.topics import all_topics
 
-    async def counts() -> list[dict[str, object]]:
+    async def counts() -> tuple[list[dict[str, object]], list[str]]:
         reader = broker_stats.new_reader(settings)
         await reader.start()
         try:
@@ -140,57 +136,81 @@ def _dlq_counts(settings: Settings) -> list[dict[str, object]]:
             offsets = await broker_stats.partition_offsets(reader, partitions)
         finally:
             await reader.stop()
-        connection = await asyncpg.connect(settings.database_url)
+        pool = await diagnostics.operator_pool(settings.database_url, "remit dlq")
         try:
-            replayed = await dead_letters.replayed_counts(connection)
+            replayed = await diagnostics.replayed_counts(pool)
         finally:
-            await connection.close()
-        return [
-            {"topic": topic, "messages": n, "replayed": replayed.get(topic, 0)}
+            await pool.close()
+        known = replayed if isinstance(replayed, dict) else None
+        items: list[dict[str, object]] = [
+            {"topic": topic, "messages": n, "replayed": known.get(topic, 0) if known else None}
             for topic, n in broker_stats.dead_letter_counts(offsets).items()
             if n
         ]
+        return items, [] if known is not None else [f"replayed counts: {replayed}"]
 
     return asyncio.run(counts())
 
 
-def _dlq_messages(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    import asyncpg
+def _dlq_messages(settings: Settings, topic: str) -> tuple[list[dict[str, Any]], list[str]]:
+    from shared import dead_letters, diagnostics
+    from shared.db import DATABASE_ERRORS
 
-    from shared import dead_letters
-
-    async def read() -> list[dict[str, Any]]:
+    async def read() -> tuple[list[dict[str, Any]], list[str]]:
         letters = await dead_letters.read(settings, topic)
-        connection = await asyncpg.connect(settings.database_url)
+        notes: list[str] = []
+        pool = await diagnostics.operator_pool(settings.database_url, "remit dlq")
         try:
-            done = await dead_letters.replays(connection, topic)
+            async with pool.acquire() as connection:
+                done = await dead_letters.replays(connection, topic)
+        except DATABASE_ERRORS as error:
+            done = {}
+            notes.append(f"replays: unavailable: database: {error!r} (replayedAt not known)")
         finally:
-            await connection.close()
-        return [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in letters]
+            await pool.close()
+        return [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in letters], notes
 
     return asyncio.run(read())
+
+
+def _broker_unavailable(error: Exception) -> int:
+    print(f"dead letters: unavailable: Kafka: {error!r}", file=sys.stderr)
+    return 1
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     import json
 
+    from shared.kafka import KAFKA_DOWN
+
+    settings = load_settings(Settings)
     if args.topic is None:
-        topics = _dlq_counts(load_settings(Settings))
+        try:
+            topics, notes = _dlq_counts(settings)
+        except KAFKA_DOWN as error:
+            return _broker_unavailable(error)
         if args.json:
             total = sum(int(str(item["messages"])) for item in topics)
-            print(json.dumps({"items": topics, "total": total}, indent=2))
-        for item in () if args.json else topics:
-            print(f"{item['topic']}: {item['messages']} messages ({item['replayed']} replayed)")
-        if not topics and not args.json:
+            print(json.dumps({"items": topics, "total": total, "notes": notes}, indent=2))
+            return 0
+        for item in topics:
+            replayed = "?" if item["replayed"] is None else item["replayed"]
+            print(f"{item['topic']}: {item['messages']} messages ({replayed} replayed)")
+        if not topics:
             print("no dead letters")
+        for note in notes:
+            print(note)
         return 0
     topic = _dead_letter_topic(args.topic)
     if topic is None:
         return 2
-    letters = _dlq_messages(load_settings(Settings), topic)
+    try:
+        letters, notes = _dlq_messages(settings, topic)
+    except KAFKA_DOWN as error:
+        return _broker_unavailable(error)
     shown = letters[: args.limit]
     if args.json:
-        print(json.dumps({"items": shown, "total": len(letters)}, indent=2))
+        print(json.dumps({"items": shown, "total": len(letters), "notes": notes}, indent=2))
         return 0
     print(
         f"{topic}: {len(letters)} messages"
@@ -206,6 +226,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
         print(f"    error: {item['error']}")
         body = json.dumps(item["payload"]) if item["payload"] is not None else item["raw"]
         print(f"    key: {item['key']}  payload: {body}")
+    for note in notes:
+        print(note)
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Query
 
-from services.auth import revocations, sessions, users
+from services.auth import login_limits, revocations, sessions, users
 from services.auth.passwords import hash_password
 from services.auth.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
 from shared.db import Connection
@@ -104,6 +104,22 @@ async def update_user(
             await revocations.record(connection, user_id)
     if revoke:
         await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
+    if user["is_active"] and not before["is_active"]:
+        await login_limits.lift(deps.redis, user["email"])
+    return User.model_validate(dict(user))
+
+
+@router.post("/users/{user_id}/unlock", response_model=User)
+async def unlock_user(
+    user_id: uuid.UUID, deps: Deps, _: Annotated[Principal, require("users:write")]
+) -> User:
+    """End a lock-out now: the failed logins are forgotten and the per-account login limit
+    (LOGIN_RATE_LIMIT_PER_ACCOUNT) is cleared, so the user can sign in at once. Unlocking an
+    account that is not locked changes nothing."""
+    user = await users.unlock(deps.pool, user_id)
+    if user is None:
+        raise ApiError(404, "Not Found", f"User {user_id} does not exist")
+    await login_limits.lift(deps.redis, user["email"])
     return User.model_validate(dict(user))
 
 

@@ -61,6 +61,16 @@ async def record_login(executor: Executor, user_id: uuid.UUID) -> None:
     )
 
 
+async def unlock(executor: Executor, user_id: uuid.UUID) -> asyncpg.Record | None:
+    """Ends the account's lock-out and forgets its failed logins; the user, or None."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        "UPDATE users SET failed_login_attempts = 0, locked_until = NULL, updated_at = now() "
+        f"WHERE id = $1 RETURNING {USER_COLUMNS}",
+        user_id,
+    )
+    return record
+
+
 async def record_failed_login(
     executor: Executor, user_id: uuid.UUID, failed_attempts: int, locked_until: datetime | None
 ) -> None:

@@ -1,0 +1,71 @@
+"""An admin who unlocks or reactivates an account lets its user sign in at once: the lock-out
+ends and the per-account login limit (LOGIN_RATE_LIMIT_PER_ACCOUNT, counted in Redis) is
+cleared, rather than refusing the user for the rest of its window."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.auth.login_limits import limiter_pattern
+from shared.settings import Settings
+from tests.auth_helpers import bearer, login, new_user
+
+WRONG = "not-the-password-at-all"
+
+
+async def _spend_the_login_limit(client, settings: Settings, email: str, password: str) -> None:
+    """Logins until the per-account limit refuses even the right password."""
+    for _ in range(settings.login_rate_limit_per_account):
+        await login(client, email, WRONG)
+    refused = await login(client, email, password)
+    assert refused.status_code == 429, refused.text
+
+
+async def test_unlock_ends_the_lock_out_and_the_login_limit(client, admin_token, settings):
+    user = await new_user(client, admin_token)
+    await _spend_the_login_limit(client, settings, user["email"], user["password"])
+    listed = await client.get(f"/api/v1/users/{user['id']}", headers=bearer(admin_token))
+    assert listed.json()["lockedUntil"] is not None  # MAX_FAILED_LOGINS reached on the way
+
+    unlocked = await client.post(f"/api/v1/users/{user['id']}/unlock", headers=bearer(admin_token))
+
+    assert unlocked.status_code == 200, unlocked.text
+    assert unlocked.json()["lockedUntil"] is None
+    assert unlocked.json()["failedLoginAttempts"] == 0
+    signed_in = await login(client, user["email"], user["password"])
+    assert signed_in.status_code == 200, signed_in.text
+
+
+async def test_reactivation_ends_the_login_limit(client, admin_token, settings):
+    user = await new_user(client, admin_token)
+    path = f"/api/v1/users/{user['id']}"
+    assert (
+        await client.patch(path, json={"isActive": False}, headers=bearer(admin_token))
+    ).status_code == 200
+    for _ in range(settings.login_rate_limit_per_account):
+        assert (await login(client, user["email"], user["password"])).status_code == 403
+    assert (await login(client, user["email"], user["password"])).status_code == 429
+
+    assert (
+        await client.patch(path, json={"isActive": True}, headers=bearer(admin_token))
+    ).status_code == 200
+
+    assert (await login(client, user["email"], user["password"])).status_code == 200
+
+
+async def test_unlock_needs_an_admin_and_an_existing_user(client, admin_token):
+    someone = await new_user(client, admin_token)
+    agent_token = (await login(client, someone["email"], someone["password"])).json()["accessToken"]
+    refused = await client.post(
+        f"/api/v1/users/{someone['id']}/unlock", headers=bearer(agent_token)
+    )
+    assert refused.status_code == 403
+    missing = await client.post(f"/api/v1/users/{uuid.uuid4()}/unlock", headers=bearer(admin_token))
+    assert missing.status_code == 404
+    assert missing.json()["details"].endswith("does not exist")
+
+
+def test_the_limit_pattern_matches_only_that_email():
+    assert limiter_pattern("Ada@Example.com") == "ratelimit:LIMITER/login-account/ada@example.com/*"
+    # Glob characters in an address match themselves, not other addresses.
+    assert limiter_pattern("a*b?@x.io") == "ratelimit:LIMITER/login-account/a\\*b\\?@x.io/*"
