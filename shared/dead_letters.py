@@ -18,6 +18,7 @@ Parsing the messages and deciding what may be replayed is pure; `read` and `repl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,8 +65,10 @@ class DeadLetter:
         return self.partition, self.offset
 
     def as_json(self, replayed_at: datetime | None) -> dict[str, Any]:
+        """The dead letter as the operators' tools show it, secrets redacted (a password-reset
+        link's token, passwords, tokens): a listing is pasted into tickets and chats."""
         envelope = self.envelope
-        return {
+        shown = {
             "partition": self.partition,
             "offset": self.offset,
             "deadLetteredAt": self.timestamp.isoformat(),
@@ -81,6 +84,33 @@ class DeadLetter:
             "raw": None if envelope else self.value.decode("utf-8", errors="replace"),
             "replayedAt": replayed_at.isoformat() if replayed_at else None,
         }
+        return {key: redacted(value) for key, value in shown.items()}
+
+
+REDACTED = "[redacted]"
+# Fields whose whole value is a secret, by name (any case, any of our spellings).
+_SECRET_FIELDS = re.compile(r"password|secret|token|authorization|api_?key", re.IGNORECASE)
+# A secret carried inside a text: a link's token parameter, a bearer token.
+_SECRET_IN_TEXT = re.compile(
+    r"(?P<lead>[?&#;](?:token|reset_token|code|signature)=|Bearer\s+)[^&#\s\"'<>]+",
+    re.IGNORECASE,
+)
+
+
+def redacted(value: Any) -> Any:
+    """`value` with its secrets replaced by [redacted], whatever its nesting."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if _SECRET_FIELDS.search(str(key)) and isinstance(value[key], str)
+            else redacted(value[key])
+            for key in value
+        }
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    if isinstance(value, str):
+        return _SECRET_IN_TEXT.sub(lambda found: found["lead"] + REDACTED, value)
+    return value
 
 
 def decode(

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from shared.dead_letters import redacted
+from shared.events import Envelope
 from shared.stack.platform import REPO_ROOT
-from tests.helpers import eventually, schema_sql
+from tests.auth_helpers import bearer
+from tests.helpers import eventually, publish_raw, run_remit, schema_sql
 
 
 def _second_terminal(state_dir: Path, **extra: str) -> dict[str, str]:
@@ -145,3 +148,58 @@ def test_trace_passes_over_lines_it_cannot_read(tmp_path):
     assert "connection pool exhausted (/api/v1/customers): error=no connection within 5 s" in out[0]
     assert out[1].startswith("outcome: FAILED")
     assert out[2].startswith("database: unavailable:")
+
+
+async def test_a_dead_lettered_reset_email_is_listed_with_its_token_redacted(
+    platform, settings, client, admin_token
+):
+    # A reset request the notifier cannot read (no email) is retried, then dead-lettered.
+    secret = f"secret-{uuid.uuid4().hex}"
+    user_id = uuid.uuid4()
+    event = Envelope(
+        type="auth.password_reset_requested",
+        producer="tests",
+        payload={
+            "userId": str(user_id),
+            "resetUrl": f"{platform.env['PUBLIC_URL']}/api/v1/auth/reset-password?token={secret}",
+            "expiresAt": "2030-01-01T00:00:00+00:00",
+        },
+    )
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        "auth.password_reset_requested",
+        [(str(user_id).encode(), event.model_dump_json().encode())],
+    )
+    topic = "auth.password_reset_requested.dlq"
+
+    async def listed() -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(run_remit, "dlq", "list", topic, env=platform.env)
+
+    shown = await eventually(listed, lambda done: str(event.event_id) in done.stdout, 90)
+    assert "reset-password?token=[redacted]" in shown.stdout
+    as_json = await asyncio.to_thread(run_remit, "dlq", "list", topic, "--json", env=platform.env)
+    api = await client.get(f"/api/v1/diagnostics/dead-letters/{topic}", headers=bearer(admin_token))
+    for text in (shown.stdout, as_json.stdout, api.text):
+        assert str(event.event_id) in text
+        assert secret not in text
+
+
+def test_secrets_are_redacted_wherever_they_sit():
+    letter = {
+        "payload": {
+            "email": "ada@example.com",
+            "resetUrl": "https://remit.example/reset-password?token=abc.def&lang=en",
+            "nested": [{"password": "hunter2-hunter2"}, {"accessToken": "eyJ..."}],
+            "count": 3,
+        },
+        "error": "ValidationError for Authorization: Bearer eyJabc.def.ghi in header",
+    }
+    assert redacted(letter) == {
+        "payload": {
+            "email": "ada@example.com",
+            "resetUrl": "https://remit.example/reset-password?token=[redacted]&lang=en",
+            "nested": [{"password": "[redacted]"}, {"accessToken": "[redacted]"}],
+            "count": 3,
+        },
+        "error": "ValidationError for Authorization: Bearer [redacted] in header",
+    }
