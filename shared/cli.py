@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
+from shared.log_reader import LEVELS
 
 if TYPE_CHECKING:
     from services.auth.bootstrap import FirstAdmin
@@ -19,7 +20,7 @@ from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_setti
 
 # The commands that reach a running platform: with no variables set, they find the one
 # `remit up` runs on this machine (shared/stack/discovery.py).
-OPERATOR_COMMANDS = ("trace", "diagnose", "dlq", "cache")
+OPERATOR_COMMANDS = ("trace", "logs", "diagnose", "dlq", "cache")
 
 
 def migrate_all(database_url: str) -> None:
@@ -76,6 +77,26 @@ def cmd_trace(args: argparse.Namespace) -> int:
     lines = sys.stdin if logs == "-" else service_log_lines(Path(logs))
     steps += from_logs(lines, args.request_id)
     print(render(steps, notes))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from collections import deque
+    from pathlib import Path
+
+    from shared.log_reader import LogFilter, files, merged
+    from shared.stack import discovery
+
+    running = discovery.find()
+    log_dir = Path(args.logs or (running.log_dir if running else discovery.state_dir() / "logs"))
+    sources = files(log_dir)
+    if not sources:
+        print(f"error: no log files in {log_dir} (give --logs DIR)", file=sys.stderr)
+        return 2
+    keep = LogFilter(args.level, frozenset(args.service or ()), args.path, args.request_id)
+    lines = merged(sources, keep)
+    for line in deque(lines, maxlen=args.tail) if args.tail else lines:
+        print(line.text)
     return 0
 
 
@@ -427,6 +448,26 @@ def main(argv: list[str] | None = None) -> int:
         "(e.g. docker compose logs --no-log-prefix | remit trace ID --logs -)",
     )
     trace.set_defaults(run=cmd_trace)
+    logs = commands.add_parser(
+        "logs",
+        help="the services' and the gateway's JSON logs merged in time order, filtered",
+    )
+    logs.add_argument(
+        "--logs", help="the log directory (default: the running platform's, or STATE_DIR/logs)"
+    )
+    logs.add_argument(
+        "--level", default="DEBUG", choices=LEVELS, help="this level and above (e.g. WARNING)"
+    )
+    logs.add_argument(
+        "--service",
+        action="append",
+        choices=(*SERVICE_NAMES, "gateway"),
+        help="only this service's lines, replicas included (repeatable)",
+    )
+    logs.add_argument("--path", help="only requests whose path starts so, e.g. /api/v1/customers")
+    logs.add_argument("--request-id", help="only this request's lines")
+    logs.add_argument("--tail", type=int, help="only the last N lines kept")
+    logs.set_defaults(run=cmd_logs)
     diagnose = commands.add_parser(
         "diagnose",
         help="the troubleshooting guide's checks: database, pools, Redis, Kafka lag, dead letters",

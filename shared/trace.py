@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.log_reader import files, parse
 from shared.settings import SERVICE_NAMES
 
 
@@ -94,15 +95,17 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
 
 
 def service_log_lines(log_dir: Path) -> Iterator[str]:
-    """The lines of each service's log, and its replicas' (<service>-2.log, ...)."""
-    for service in SERVICE_NAMES:
-        for path in [log_dir / f"{service}.log", *sorted(log_dir.glob(f"{service}-*.log"))]:
-            if path.exists():
-                yield from path.read_text(errors="replace").splitlines()
+    """The lines of each service's log, its replicas' (<service>-2.log, ...) and the
+    gateway's (its own failures: a service down or too slow)."""
+    for _, path in files(log_dir):
+        yield from path.read_text(errors="replace").splitlines()
 
 
 # What a log line says besides its message, shown after it when present.
-_DETAILS = ("error", "event_type", "topic", "consumer", "channel", "reason", "job", "count")
+_DETAILS = (
+    "error", "cause", "status", "event_type", "topic", "consumer", "channel", "reason", "job",
+    "count",
+)  # fmt: skip
 
 
 def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
@@ -114,19 +117,17 @@ def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
     for line in lines:
         if request_id not in line or "{" not in line:
             continue
-        try:
-            record = json.loads(line[line.index("{") :])
-            at = datetime.fromisoformat(str(record["time"]))
-        except (ValueError, KeyError, TypeError):
+        text = line[line.index("{") :]
+        parsed = parse(text, "?")
+        if parsed is None or parsed.request_id != request_id:
             continue
-        if not isinstance(record, dict) or record.get("request_id") != request_id:
-            continue
-        service = str(record.get("service") or "?")
-        level = str(record.get("level") or "INFO").upper()
+        record = json.loads(text)
         if "status" in record and "duration_ms" in record:
-            steps.append(Step(at, service, "http", _http_line(record)))
-        elif level in ("WARNING", "ERROR", "CRITICAL"):
-            steps.append(Step(at, service, level.lower(), _problem_line(record)))
+            steps.append(Step(parsed.at, parsed.service, "http", _http_line(record)))
+        elif parsed.level in ("WARNING", "ERROR", "CRITICAL"):
+            steps.append(
+                Step(parsed.at, parsed.service, parsed.level.lower(), _problem_line(record))
+            )
     return steps
 
 

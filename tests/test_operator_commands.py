@@ -203,3 +203,66 @@ def test_secrets_are_redacted_wherever_they_sit():
         },
         "error": "ValidationError for Authorization: Bearer [redacted] in header",
     }
+
+
+def _record(time: str, service: str, level: str, message: str, **extra: object) -> str:
+    return json.dumps(
+        {"time": time, "level": level, "service": service, "message": message, **extra}
+    )
+
+
+def test_logs_are_merged_in_time_order_and_filtered(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    auth = [
+        _record("2026-12-01T10:00:00.100+00:00", "auth", "INFO", "request",
+                path="/api/v1/auth/login", status=200, duration_ms=3, request_id="r1"),
+        "Traceback (most recent call last): not a JSON line",
+        _record("2026-12-01T10:00:00.400+00:00", "auth", "ERROR", "unhandled error",
+                path="/api/v1/users", request_id="r2"),
+    ]  # fmt: skip
+    slow = _record("2026-12-01T10:00:00.200+00:00", "campaigns", "WARNING", "slow request",
+                   path="/api/v1/customers", status=200, duration_ms=1500, request_id="r1")  # fmt: skip
+    replica = _record("2026-12-01T10:00:00.300+00:00", "campaigns", "INFO", "request",
+                      path="/api/v1/customers", status=200, duration_ms=2, request_id="r3")  # fmt: skip
+    (logs / "auth.log").write_text("\n".join(auth) + "\n")
+    (logs / "campaigns.log").write_text(slow + "\n")
+    (logs / "campaigns-2.log").write_text(replica + "\n")
+    caddy = {"level": "error", "ts": 1796119200.5, "logger": "http.log.error", "msg": "dial",
+             "request": {"uri": "/api/v1/messages"}, "request_id": "r4", "status": 502}  # fmt: skip
+    (logs / "gateway.log").write_text(json.dumps(caddy) + "\n")
+
+    def remit_logs(*args: str) -> list[dict[str, object]]:
+        result = run_remit("logs", "--logs", str(logs), *args, env=dict(os.environ), timeout=60)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    everything = remit_logs()
+    assert [r.get("time", r.get("ts")) for r in everything] == [
+        "2026-12-01T10:00:00.100+00:00",
+        "2026-12-01T10:00:00.200+00:00",
+        "2026-12-01T10:00:00.300+00:00",
+        "2026-12-01T10:00:00.400+00:00",
+        1796119200.5,
+    ]
+    assert [r["message"] for r in remit_logs("--level", "WARNING", "--service", "auth",
+                                             "--service", "campaigns")] == [
+        "slow request", "unhandled error"]  # fmt: skip
+    assert [r["request_id"] for r in remit_logs("--path", "/api/v1/customers")] == ["r1", "r3"]
+    assert [r["message"] for r in remit_logs("--request-id", "r1")] == ["request", "slow request"]
+    assert remit_logs("--service", "gateway", "--level", "ERROR") == [caddy]
+    assert [r["request_id"] for r in remit_logs("--tail", "2")] == ["r2", "r4"]
+
+
+async def test_logs_find_the_running_platform(platform, client, tmp_path):
+    request_id = f"logs-{uuid.uuid4()}"
+    assert (await client.get("/api/v1/health", headers={"X-Request-ID": request_id})).is_success
+    env = _second_terminal(platform.state_dir)
+
+    def logged() -> str:
+        result = _remit("logs", "--request-id", request_id, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = await eventually(lambda: asyncio.to_thread(logged), lambda text: request_id in text)
+    assert json.loads(out.splitlines()[0])["path"] == "/api/v1/health"
