@@ -102,9 +102,14 @@ async def publish_raw(
 
 
 def run_remit(
-    *args: str, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    stdin: str | None = None,
+    cwd: Path | None = None,
 ) -> Any:
-    """Run the `remit` command line as an operator would, in a fresh process."""
+    """Run the `remit` command line as an operator would, in a fresh process (in `cwd`, the
+    repository by default)."""
     import subprocess
     import sys
 
@@ -115,6 +120,7 @@ def run_remit(
         text=True,
         timeout=timeout,
         input=stdin,
+        cwd=cwd,
     )
 
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -33,14 +32,8 @@ def _second_terminal(state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def _remit(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result: subprocess.CompletedProcess[str] = run_remit(*args, env=env, cwd=cwd)
+    return result
 
 
 async def test_commands_find_the_running_platform_by_themselves(platform, client, tmp_path):
@@ -134,15 +127,7 @@ def test_trace_passes_over_lines_it_cannot_read(tmp_path):
         '"path": "/api/v1/customers", "error": "no connection within 5 s"}',
     ]
     env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "trace", request_id, "--logs", "-"],
-        env=env,
-        cwd=REPO_ROOT,
-        input="\n".join(lines),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_remit("trace", request_id, "--logs", "-", env=env, stdin="\n".join(lines))
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert "connection pool exhausted (/api/v1/customers): error=no connection within 5 s" in out[0]
