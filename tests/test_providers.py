@@ -119,18 +119,16 @@ async def test_authentication_error_fails_fast_naming_the_settings(twilio_api):
     assert len(twilio_api.seen) == 1
 
 
-async def test_invalid_number_from_twilio(twilio_api):
-    twilio_api.script(
-        Reply(
-            400,
-            {
-                "code": 21211,
-                "message": "The 'To' number is not a valid phone number.",
-                "status": 400,
-            },
-        )
-    )
-    with pytest.raises(SendError, match="Invalid phone number") as raised:
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        (21211, "The 'To' number is not a valid phone number.", "Invalid phone number"),
+        (21610, "Attempt to send to unsubscribed recipient", "Recipient opted out"),
+    ],
+)
+async def test_a_number_twilio_refuses_for_good(twilio_api, code, message, reason):
+    twilio_api.script(Reply(400, {"code": code, "message": message, "status": 400}))
+    with pytest.raises(SendError, match=reason) as raised:
         await _send(
             _settings(twilio_api_url=twilio_api.url), "sms", "+14155552671", None, "x", "k-sms"
         )

@@ -192,6 +192,14 @@ class Providers:
                         retryable=False,
                         refused=True,
                     ) from error
+                if error.code == 21610:
+                    # The recipient replied STOP to the sender (the carrier blocks the number):
+                    # no retry will reach them until they opt in again.
+                    raise SendError(
+                        f"Recipient opted out (21610): {error.msg}",
+                        retryable=False,
+                        refused=True,
+                    ) from error
                 transient = error.status == 429 or error.code == 20429 or error.status >= 500
                 if not transient:
                     raise SendError(
