@@ -22,8 +22,9 @@ lagging partition's committed offset (where the group would read next).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,26 @@ def new_reader(settings: Settings) -> AIOKafkaConsumer:
         fetch_max_wait_ms=100,
         **client_options(settings),
     )
+
+
+@contextlib.asynccontextmanager
+async def reading(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started reader (`new_reader`), stopped afterwards, also when it could not start: a
+    broker that is down leaves no client half-open behind."""
+    reader = new_reader(settings)
+    try:
+        await reader.start()
+        yield reader
+    finally:
+        await reader.stop()
+
+
+async def dead_letters_kept(settings: Settings, dead_letter_topics: set[str]) -> dict[str, int]:
+    """Messages kept in each of these dead-letter topics that holds any."""
+    async with reading(settings) as reader:
+        partitions = await partitions_of(reader, dead_letter_topics)
+        offsets = await partition_offsets(reader, partitions)
+    return dead_letter_counts(offsets)
 
 
 async def partitions_of(reader: AIOKafkaConsumer, topics: set[str] | None = None) -> list[Any]:
@@ -255,12 +276,10 @@ async def read_broker(
 ) -> BrokerReading:
     """Offsets of every partition, every consumer group's commits, and the timestamps of the
     records the groups would read next."""
-    reader = new_reader(settings)
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await reader.start()
-    try:
-        await admin.start()
+    async with reading(settings) as reader:
         try:
+            await admin.start()
             partitions = await partitions_of(reader)
             offsets, groups = await asyncio.gather(
                 partition_offsets(reader, partitions),
@@ -274,6 +293,4 @@ async def read_broker(
             stamps = await oldest_waiting(reader, positions)
         finally:
             await admin.close()
-    finally:
-        await reader.stop()
     return BrokerReading(offsets, groups, stamps)

@@ -65,12 +65,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from shared.stack import discovery
     from shared.trace import from_database, from_logs, render, service_log_lines
 
-    settings = load_settings(DatabaseSettings)
     notes = []
+    steps = []
     try:
+        settings = load_settings(DatabaseSettings)
         steps = asyncio.run(from_database(settings.database_url, args.request_id))
+    except ConfigurationError as error:
+        notes.append(f"database: not configured ({error}): events, tasks and messages not shown")
     except DATABASE_ERRORS as error:
-        steps = []
         notes.append(f"database: unavailable: {error!r} (events, tasks and messages not shown)")
     running = discovery.find()
     logs = args.logs or (running.log_dir if running else discovery.state_dir() / "logs")
@@ -78,6 +80,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     steps += from_logs(lines, args.request_id)
     print(render(steps, notes))
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -146,17 +154,9 @@ def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]
     """Dead letters per topic from the broker, with the replays Postgres recorded; and notes
     on what could not be read (a database down leaves the broker's counts standing)."""
     from shared import broker_stats, dead_letters, diagnostics
-    from shared.topics import all_topics
 
     async def counts() -> tuple[list[dict[str, object]], list[str]]:
-        reader = broker_stats.new_reader(settings)
-        await reader.start()
-        try:
-            dlq = {t for t in all_topics() if dead_letters.is_dead_letter_topic(t)}
-            partitions = await broker_stats.partitions_of(reader, dlq)
-            offsets = await broker_stats.partition_offsets(reader, partitions)
-        finally:
-            await reader.stop()
+        kept = await broker_stats.dead_letters_kept(settings, dead_letters.topics())
         pool = await diagnostics.operator_pool(settings.database_url, "remit dlq")
         try:
             replayed = await diagnostics.replayed_counts(pool)
@@ -165,7 +165,7 @@ def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]
         known = replayed if isinstance(replayed, dict) else None
         items: list[dict[str, object]] = [
             {"topic": topic, "messages": n, "replayed": known.get(topic, 0) if known else None}
-            for topic, n in broker_stats.dead_letter_counts(offsets).items()
+            for topic, n in kept.items()
             if n
         ]
         return items, [] if known is not None else [f"replayed counts: {replayed}"]
@@ -192,6 +192,10 @@ def _dlq_messages(settings: Settings, topic: str) -> tuple[list[dict[str, Any]],
         return [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in letters], notes
 
     return asyncio.run(read())
+
+
+class _DatabaseDown(Exception):
+    """Postgres could not be reached (the broker errors look alike: both raise OSError)."""
 
 
 def _broker_unavailable(error: Exception) -> int:
@@ -259,6 +263,8 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
     from shared import dead_letters
+    from shared.db import DATABASE_ERRORS
+    from shared.kafka import KAFKA_DOWN
     from shared.topics import all_topics
 
     topic = _dead_letter_topic(args.topic)
@@ -288,12 +294,15 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             letters = [by_position[p] for p in wanted if p in by_position]
             for partition, offset in (p for p in wanted if p not in by_position):
                 outcome.skip(partition, offset, f"no such message in {topic}")
+        try:
+            connection = await asyncpg.connect(settings.database_url, timeout=10)
+        except DATABASE_ERRORS as error:
+            raise _DatabaseDown(error) from error
         producer = AIOKafkaProducer(
             acks="all", enable_idempotence=False, **client_options(settings)
         )
-        await producer.start()
-        connection = await asyncpg.connect(settings.database_url)
         try:
+            await producer.start()
 
             async def publish(
                 to: str, key: bytes | None, value: bytes, headers: dict[str, str]
@@ -304,13 +313,27 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             done = await dead_letters.replay(
                 connection, letters, publish, all_topics(), replayed_by=f"cli:{operator}"
             )
+        except DATABASE_ERRORS as error:
+            if not isinstance(error, KAFKA_DOWN) or connection.is_closed():
+                raise _DatabaseDown(error) from error
+            raise
         finally:
-            await connection.close()
             await producer.stop()
+            await connection.close()
         done.skipped = outcome.skipped + done.skipped
         return done
 
-    outcome = asyncio.run(run())
+    try:
+        outcome = asyncio.run(run())
+    except _DatabaseDown as down:
+        print(
+            f"replay: unavailable: database: {down.__cause__!r} (each replay is recorded with "
+            "its publish: run the command again once the database is back)",
+            file=sys.stderr,
+        )
+        return 1
+    except KAFKA_DOWN as error:
+        return _broker_unavailable(error)
     for item in outcome.replayed:
         print(
             f"replayed {item['partition']}:{item['offset']} (event {item['eventId']}) "
@@ -466,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logs.add_argument("--path", help="only requests whose path starts so, e.g. /api/v1/customers")
     logs.add_argument("--request-id", help="only this request's lines")
-    logs.add_argument("--tail", type=int, help="only the last N lines kept")
+    logs.add_argument("--tail", type=_positive, help="only the last N lines kept")
     logs.set_defaults(run=cmd_logs)
     diagnose = commands.add_parser(
         "diagnose",

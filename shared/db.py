@@ -37,7 +37,8 @@ NUL_IN_TEXT: tuple[type[Exception], ...] = (
 DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 
 
-# A pool that turned a caller away this recently is reported saturated in its health.
+# A pool that turned a caller away this recently, and still has no connection free, is
+# reported saturated in its health.
 SATURATED_FOR_S = 60.0
 SATURATED = "saturated"
 
@@ -124,7 +125,8 @@ async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyn
 
 def pool_usage(pool: asyncpg.Pool) -> dict[str, Any]:
     """This process's connections: open (`size`), lent out (`inUse`), `idle`, the bounds, and
-    `status`: `saturated` (with a `message`) when it turned callers away lately.
+    `status`: `saturated` (with a `message`) while every connection is lent out after it
+    turned callers away lately.
 
     `inUse` reaching `max` means callers queue for a connection; those that wait longer than
     DATABASE_POOL_TIMEOUT get the guide's "Connection pool exhausted". The outbox relay's
@@ -139,13 +141,14 @@ def pool_usage(pool: asyncpg.Pool) -> dict[str, Any]:
         "max": pool.get_max_size(),
         "status": "ok",
     }
-    exhausted_at = getattr(pool, "exhausted_at", None)
-    if exhausted_at is not None and time.monotonic() - exhausted_at < SATURATED_FOR_S:
+    exhausted_at: float | None = getattr(pool, "exhausted_at", None)
+    since = None if exhausted_at is None else time.monotonic() - exhausted_at
+    if since is not None and since < SATURATED_FOR_S and all_lent_out(pool):
         usage["status"] = SATURATED
         usage["message"] = (
             f"Connection pool exhausted: callers waited DATABASE_POOL_TIMEOUT for one of its "
-            f"{pool.get_max_size()} connections and were refused "
-            f"{time.monotonic() - exhausted_at:.0f} s ago (the database itself answers)"
+            f"{pool.get_max_size()} connections and were refused {since:.0f} s ago, and none "
+            "is free yet (the database itself answers)"
         )
     return usage
 

@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from shared.broker_stats import DLQ_SUFFIX, new_reader, partitions_of, read_until_end
+from shared.broker_stats import DLQ_SUFFIX, partitions_of, read_until_end, reading
 from shared.db import Connection
 from shared.events import (
     HEADER_DLQ_CONSUMER,
@@ -37,6 +37,7 @@ from shared.events import (
 )
 from shared.kafka import PublishRaw
 from shared.settings import Settings
+from shared.topics import all_topics
 
 HEADER_REPLAYED_FROM = "x-replayed-from"
 
@@ -97,6 +98,14 @@ _SECRET_IN_TEXT = re.compile(
 )
 
 
+# A secret field inside JSON kept as text (a dead letter that is not a valid event).
+_SECRET_FIELD_IN_TEXT = re.compile(
+    r'(?P<lead>"[^"]*(?:password|secret|token|authorization|api_?key)[^"]*"\s*:\s*")'
+    r'(?:[^"\\]|\\.)*"',
+    re.IGNORECASE,
+)
+
+
 def redacted(value: Any) -> Any:
     """`value` with its secrets replaced by [redacted], whatever its nesting."""
     if isinstance(value, dict):
@@ -109,6 +118,7 @@ def redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [redacted(item) for item in value]
     if isinstance(value, str):
+        value = _SECRET_FIELD_IN_TEXT.sub(lambda found: found["lead"] + REDACTED + '"', value)
         return _SECRET_IN_TEXT.sub(lambda found: found["lead"] + REDACTED, value)
     return value
 
@@ -183,6 +193,11 @@ def is_dead_letter_topic(topic: str) -> bool:
     return topic.endswith(DLQ_SUFFIX)
 
 
+def topics() -> set[str]:
+    """Every dead-letter topic of the platform's event catalogue."""
+    return {topic for topic in all_topics() if is_dead_letter_topic(topic)}
+
+
 async def read(settings: Settings, topic: str, max_messages: int = 10_000) -> list[DeadLetter]:
     """Every message `topic` keeps (at most `max_messages`), oldest first by partition."""
     found: list[DeadLetter] = []
@@ -201,16 +216,12 @@ async def read(settings: Settings, topic: str, max_messages: int = 10_000) -> li
                 )
             )
 
-    reader = new_reader(settings)
-    await reader.start()
-    try:
+    async with reading(settings) as reader:
         partitions = await partitions_of(reader, {topic})
         if partitions:
             begin = await reader.beginning_offsets(partitions)
             end = await reader.end_offsets(partitions)
             await read_until_end(reader, dict(begin), dict(end), keep=keep)
-    finally:
-        await reader.stop()
     return sorted(found, key=lambda letter: (letter.timestamp, letter.partition, letter.offset))
 
 

@@ -84,23 +84,15 @@ async def report(deps: Deps, _: Reader) -> dict[str, Any]:
 
 @router.get("/dead-letters", summary="Messages kept in each dead-letter topic")
 async def dead_letter_topics(deps: Deps, _: Reader) -> dict[str, Any]:
-    reader = broker_stats.new_reader(deps.settings)
     try:
-        await reader.start()
-        try:
-            partitions = await broker_stats.partitions_of(
-                reader, {t for t in all_topics() if dead_letters.is_dead_letter_topic(t)}
-            )
-            offsets = await broker_stats.partition_offsets(reader, partitions)
-        finally:
-            await reader.stop()
+        kept = await broker_stats.dead_letters_kept(deps.settings, dead_letters.topics())
     except KAFKA_DOWN as error:
         raise _kafka_unavailable(error) from error
     replayed = await diagnostics.replayed_counts(deps.pool)
     known = replayed if isinstance(replayed, dict) else None
     items = [
         {"topic": topic, "messages": count, "replayed": known.get(topic, 0) if known else None}
-        for topic, count in broker_stats.dead_letter_counts(offsets).items()
+        for topic, count in kept.items()
     ]
     return {
         "items": items,

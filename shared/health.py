@@ -10,7 +10,7 @@ import httpx
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from shared.db import all_lent_out
+from shared.db import SATURATED, all_lent_out
 from shared.settings import SERVICE_NAMES, Settings
 
 CONNECTED = "connected"
@@ -78,28 +78,49 @@ def overall(parts: dict[str, str]) -> str:
     return "ok" if all(state in healthy for state in parts.values()) else "degraded"
 
 
-async def _service_status(client: httpx.AsyncClient, url: str) -> str:
+async def _service_status(client: httpx.AsyncClient, url: str) -> tuple[str, str | None]:
+    """A service's own verdict, and why when it is not `ok`."""
     try:
         response = await client.get(url)
-    except httpx.HTTPError:
-        return "unreachable"
+    except httpx.HTTPError as error:
+        return "unreachable", f"no answer from {url} ({type(error).__name__})"
     if response.status_code == 200:
-        return "ok"
+        return "ok", None
     try:
-        return str(response.json().get("status", "degraded"))
+        body = response.json()
     except ValueError:
-        return "degraded"
+        return "degraded", f"{url} answered {response.status_code}"
+    return str(body.get("status", "degraded")), _cause(body)
+
+
+def _cause(body: dict[str, Any]) -> str | None:
+    """Why a service's health is not ok: its pool turned callers away (the database itself
+    answers), or which of its dependencies it cannot reach."""
+    pool = body.get("pool") or {}
+    if pool.get("status") == SATURATED:
+        return str(pool.get("message") or "Connection pool exhausted")
+    parts = body.get("services") or {}
+    down = [f"{name}: {state}" for name, state in parts.items() if state not in (CONNECTED, "ok")]
+    return "; ".join(down) or None
 
 
 async def platform_health(settings: Settings, own: dict[str, str]) -> dict[str, Any]:
-    """The seed's shape: shared dependencies as seen from here, plus every service's own verdict."""
+    """The seed's shape: shared dependencies as seen from here, plus every service's own
+    verdict; `causes` says, for each service that is not ok, why."""
     timeout = settings.health_timeout_ms / 1000
     async with httpx.AsyncClient(timeout=timeout) as client:
-        statuses = await asyncio.gather(
+        reports = await asyncio.gather(
             *(
                 _service_status(client, f"{settings.service_url(name)}/api/v1/{name}/health")
                 for name in SERVICE_NAMES
             )
         )
-    services: dict[str, str] = {**own, **dict(zip(SERVICE_NAMES, statuses, strict=True))}
-    return {"status": overall(services), "services": services}
+    statuses: dict[str, str] = {
+        name: status for name, (status, _) in zip(SERVICE_NAMES, reports, strict=True)
+    }
+    services: dict[str, str] = {**own, **statuses}
+    body: dict[str, Any] = {"status": overall(services), "services": services}
+    causes = {name: cause for name, (_, cause) in zip(SERVICE_NAMES, reports, strict=True) if cause}
+    if causes:
+        body["causes"] = causes
+    return body

@@ -60,6 +60,7 @@ def parse(text: str, service: str) -> LogLine | None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     level = str(record.get("level") or "INFO").upper()
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL", "PANIC": "CRITICAL"}.get(level, level)
     request = record.get("request")
     path = record.get("path") or (request.get("uri") if isinstance(request, dict) else None)
     return LogLine(

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
-from shared.log_reader import files, parse
+from shared.log_reader import GATEWAY, files, parse
 from shared.settings import SERVICE_NAMES
 
 
@@ -23,6 +24,12 @@ class Step:
     service: str
     kind: str
     what: str
+    failed: bool = False  # a 5xx answer, a failed task, a message not sent
+
+
+# What the request's work ended as when it did not go well.
+_FAILED_TASKS = {"failed"}
+_FAILED_MESSAGES = {"failed", "bounced", "suppressed", "unknown"}
 
 
 async def from_database(database_url: str, request_id: str) -> list[Step]:
@@ -71,12 +78,13 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
                 "task",
                 f"{row['channel']} task {row['id']}: {row['status']}"
                 + (f" ({row['outcome']})" if row["outcome"] else ""),
+                row["status"] in _FAILED_TASKS,
             )
             for row in tasks
         ]
         messages = await connection.fetch(
-            "SELECT created_at, channel, recipient, status, reason FROM notifier.messages "
-            "WHERE request_id = $1",
+            "SELECT created_at, channel, recipient, status, reason, refused "
+            "FROM notifier.messages WHERE request_id = $1",
             request_id,
         )
         steps += [
@@ -84,8 +92,10 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
                 row["created_at"],
                 "notifier",
                 "message",
-                f"{row['channel']} to {row['recipient']}: {row['status']}"
+                f"{row['channel']} to {row['recipient']}: "
+                + ("refused" if row["refused"] else row["status"])
                 + (f" ({row['reason']})" if row["reason"] else ""),
+                row["refused"] or row["status"] in _FAILED_MESSAGES,
             )
             for row in messages
         ]
@@ -103,8 +113,7 @@ def service_log_lines(log_dir: Path) -> Iterator[str]:
 
 # What a log line says besides its message, shown after it when present.
 _DETAILS = (
-    "error", "cause", "status", "event_type", "topic", "consumer", "channel", "reason", "job",
-    "count",
+    "error", "event_type", "topic", "consumer", "channel", "reason", "job", "count",
 )  # fmt: skip
 
 
@@ -122,8 +131,10 @@ def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
         if parsed is None or parsed.request_id != request_id:
             continue
         record = json.loads(text)
-        if "status" in record and "duration_ms" in record:
-            steps.append(Step(parsed.at, parsed.service, "http", _http_line(record)))
+        if parsed.service == GATEWAY:
+            steps.append(_gateway_step(parsed.at, record))
+        elif "status" in record and "duration_ms" in record:
+            steps.append(_http_step(parsed.at, parsed.service, record))
         elif parsed.level in ("WARNING", "ERROR", "CRITICAL"):
             steps.append(
                 Step(parsed.at, parsed.service, parsed.level.lower(), _problem_line(record))
@@ -131,18 +142,34 @@ def from_logs(lines: Iterable[str], request_id: str) -> list[Step]:
     return steps
 
 
-def _http_line(record: dict[str, object]) -> str:
+def _failed_status(status: object) -> bool:
+    return isinstance(status, int) and status >= 500
+
+
+def _http_step(at: datetime, service: str, record: dict[str, Any]) -> Step:
     status = record.get("status")
-    line = (
+    what = (
         f"{record.get('method', '?')} {record.get('path', '?')} → {status} "
         f"in {record.get('duration_ms')} ms"
     )
-    if isinstance(status, int) and status >= 500:
-        return f"{line}  FAILED"
-    return line
+    failed = _failed_status(status)
+    return Step(at, service, "http", f"{what}  FAILED" if failed else what, failed)
 
 
-def _problem_line(record: dict[str, object]) -> str:
+def _gateway_step(at: datetime, record: dict[str, Any]) -> Step:
+    """The gateway logs only its own failures: a service down (502/503) or too slow (504)."""
+    request = record.get("request")
+    if not isinstance(request, dict):
+        request = {}
+    status = record.get("status")
+    what = f"{request.get('method', '?')} {request.get('uri', '?')} → {status} at the gateway" + (
+        f" ({record['cause']})" if record.get("cause") else ""
+    )
+    failed = _failed_status(status)
+    return Step(at, GATEWAY, "http", f"{what}  FAILED" if failed else what, failed)
+
+
+def _problem_line(record: dict[str, Any]) -> str:
     details = [f"{name}={record[name]}" for name in _DETAILS if record.get(name) is not None]
     where = f" ({record['path']})" if record.get("path") else ""
     first = str(record.get("exc_info") or "").strip().splitlines()
@@ -155,17 +182,19 @@ def _problem_line(record: dict[str, object]) -> str:
 
 
 def outcome(steps: list[Step]) -> str:
-    """One line on how the request went: failed when an answer was 5xx or an error was logged."""
-    failed = [s for s in steps if s.kind == "http" and s.what.endswith("FAILED")]
-    errors = [s for s in steps if s.kind == "error"]
-    warnings = [s for s in steps if s.kind == "warning"]
-    if failed or errors:
+    """One line on how the request went: failed when an answer was 5xx, an error was logged,
+    or its work failed (a task failed, a message not sent)."""
+    answers = sum(1 for s in steps if s.failed and s.kind == "http")
+    work = sum(1 for s in steps if s.failed and s.kind != "http")
+    errors = sum(1 for s in steps if s.kind == "error")
+    warnings = sum(1 for s in steps if s.kind == "warning")
+    if answers or errors or work:
         return (
-            f"outcome: FAILED ({len(failed)} answers 5xx, {len(errors)} errors, "
-            f"{len(warnings)} warnings logged)"
+            f"outcome: FAILED ({answers} answers 5xx, {errors} errors logged, {work} tasks or "
+            f"messages failed, {warnings} warnings logged)"
         )
     if warnings:
-        return f"outcome: answered, with {len(warnings)} warnings logged"
+        return f"outcome: answered, with {warnings} warnings logged"
     return "outcome: no failure recorded"
 
 

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -71,7 +72,23 @@ async def test_dlq_list_says_which_part_is_down(platform):
     )
     assert no_broker.returncode == 1
     assert "dead letters: unavailable: Kafka" in no_broker.stderr
-    assert "Traceback" not in no_broker.stderr
+    assert "Traceback" not in no_broker.stderr and "Unclosed" not in no_broker.stderr
+
+
+async def test_dlq_replay_says_which_part_is_down(platform):
+    replay = ("dlq", "replay", "user.created.dlq", "--all")
+    no_broker = await asyncio.to_thread(
+        run_remit, *replay, env=_env(platform, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    )
+    assert no_broker.returncode == 1
+    assert "dead letters: unavailable: Kafka" in no_broker.stderr
+    no_database = await asyncio.to_thread(
+        run_remit, *replay, env=_env(platform, DATABASE_URL=DEAD_DATABASE)
+    )
+    assert no_database.returncode == 1
+    assert "replay: unavailable: database" in no_database.stderr
+    for result in (no_broker, no_database):
+        assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
 
 
 @pytest.mark.timeout(240)
@@ -158,3 +175,40 @@ async def test_an_exhausted_pool_is_not_a_dead_database(settings, small_pool):
             await redis.aclose()
     assert health["database"] == "connected"
     assert health["redis"] == "connected"
+
+
+@pytest.mark.timeout(180)
+async def test_a_service_whose_pool_is_held_by_lock_waits(platform, settings, client, admin_token):
+    """Customers locked by someone's open transaction: the campaigns service's requests wait
+    for the lock, its pool runs dry, and later callers are turned away. The platform's health
+    says why (the pool, not the database), and `remit diagnose` shows the lock waits."""
+    holder = await asyncpg.connect(settings.database_url)
+    transaction = holder.transaction()
+    await transaction.start()
+    await holder.execute("LOCK TABLE campaigns.customers IN ACCESS EXCLUSIVE MODE")
+    holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+    waiting = [
+        asyncio.create_task(client.get("/api/v1/customers", headers=bearer(admin_token)))
+        for _ in range(settings.database_pool_max + 4)
+    ]
+    try:
+        done, _ = await asyncio.wait(waiting, timeout=settings.database_pool_timeout + 15)
+        turned_away = [task.result() for task in done if task.result().status_code == 503]
+        assert turned_away, "no caller was turned away"
+        assert turned_away[0].json()["details"] == "Connection pool exhausted"
+
+        health = (await client.get("/api/v1/health")).json()
+        assert health["services"]["database"] == "connected"
+        assert health["services"]["campaigns"] == "degraded"
+        assert health["causes"]["campaigns"].startswith("Connection pool exhausted")
+
+        report = await _diagnose(_env(platform))
+        waits = report["database"]["lockWaits"]
+        assert any(holder_pid in wait["blocked_by"] for wait in waits), waits
+        # Waiting that long, they are slow queries too (over 5 s).
+        slow = {query["pid"] for query in report["database"]["slowQueries"]}
+        assert slow & {wait["pid"] for wait in waits}
+    finally:
+        await transaction.rollback()
+        await holder.close()
+        await asyncio.gather(*waiting, return_exceptions=True)

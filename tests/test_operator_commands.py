@@ -141,9 +141,11 @@ async def test_a_dead_lettered_reset_email_is_listed_with_its_token_redacted(
     # A reset request the notifier cannot read (no email) is retried, then dead-lettered.
     secret = f"secret-{uuid.uuid4().hex}"
     user_id = uuid.uuid4()
+    request_id = f"dead-letter-{uuid.uuid4()}"
     event = Envelope(
         type="auth.password_reset_requested",
         producer="tests",
+        request_id=request_id,
         payload={
             "userId": str(user_id),
             "resetUrl": f"{platform.env['PUBLIC_URL']}/api/v1/auth/reset-password?token={secret}",
@@ -167,6 +169,14 @@ async def test_a_dead_lettered_reset_email_is_listed_with_its_token_redacted(
     for text in (shown.stdout, as_json.stdout, api.text):
         assert str(event.event_id) in text
         assert secret not in text
+    # The request that caused it shows the dead letter, and reads as failed.
+    traced = await asyncio.to_thread(
+        run_remit, "trace", request_id, "--logs", str(platform.log_dir), env=platform.env
+    )
+    lines = traced.stdout.splitlines()
+    assert any(" error " in line and "event dead-lettered" in line for line in lines), lines
+    assert lines[-1].startswith("outcome: FAILED")
+    assert secret not in traced.stdout
 
 
 def test_secrets_are_redacted_wherever_they_sit():
@@ -178,6 +188,7 @@ def test_secrets_are_redacted_wherever_they_sit():
             "count": 3,
         },
         "error": "ValidationError for Authorization: Bearer eyJabc.def.ghi in header",
+        "raw": '{"payload": {"newPassword": "hunter2 \\"quoted\\"", "name": "Ada"}',
     }
     assert redacted(letter) == {
         "payload": {
@@ -187,6 +198,7 @@ def test_secrets_are_redacted_wherever_they_sit():
             "count": 3,
         },
         "error": "ValidationError for Authorization: Bearer [redacted] in header",
+        "raw": '{"payload": {"newPassword": "[redacted]", "name": "Ada"}',
     }
 
 
@@ -215,7 +227,8 @@ def test_logs_are_merged_in_time_order_and_filtered(tmp_path):
     (logs / "campaigns-2.log").write_text(replica + "\n")
     caddy = {"level": "error", "ts": 1796119200.5, "logger": "http.log.error", "msg": "dial",
              "request": {"uri": "/api/v1/messages"}, "request_id": "r4", "status": 502}  # fmt: skip
-    (logs / "gateway.log").write_text(json.dumps(caddy) + "\n")
+    warned = {"level": "warn", "ts": 1796119200.6, "logger": "tls", "msg": "stapling"}
+    (logs / "gateway.log").write_text(json.dumps(caddy) + "\n" + json.dumps(warned) + "\n")
 
     def remit_logs(*args: str) -> list[dict[str, object]]:
         result = run_remit("logs", "--logs", str(logs), *args, env=dict(os.environ), timeout=60)
@@ -229,6 +242,7 @@ def test_logs_are_merged_in_time_order_and_filtered(tmp_path):
         "2026-12-01T10:00:00.300+00:00",
         "2026-12-01T10:00:00.400+00:00",
         1796119200.5,
+        1796119200.6,
     ]
     assert [r["message"] for r in remit_logs("--level", "WARNING", "--service", "auth",
                                              "--service", "campaigns")] == [
@@ -236,7 +250,8 @@ def test_logs_are_merged_in_time_order_and_filtered(tmp_path):
     assert [r["request_id"] for r in remit_logs("--path", "/api/v1/customers")] == ["r1", "r3"]
     assert [r["message"] for r in remit_logs("--request-id", "r1")] == ["request", "slow request"]
     assert remit_logs("--service", "gateway", "--level", "ERROR") == [caddy]
-    assert [r["request_id"] for r in remit_logs("--tail", "2")] == ["r2", "r4"]
+    assert remit_logs("--service", "gateway", "--level", "WARNING") == [caddy, warned]
+    assert [r.get("request_id") for r in remit_logs("--tail", "2")] == ["r4", None]
 
 
 async def test_logs_find_the_running_platform(platform, client, tmp_path):
@@ -251,3 +266,48 @@ async def test_logs_find_the_running_platform(platform, client, tmp_path):
 
     out = await eventually(lambda: asyncio.to_thread(logged), lambda text: request_id in text)
     assert json.loads(out.splitlines()[0])["path"] == "/api/v1/health"
+
+
+async def test_trace_shows_a_request_the_gateway_could_not_deliver(platform, client, tmp_path):
+    request_id = f"gateway-502-{uuid.uuid4()}"
+    await asyncio.to_thread(platform.services["notifier"].stop, 30)
+    try:
+        answer = await client.get("/api/v1/suppressions", headers={"X-Request-ID": request_id})
+    finally:
+        await asyncio.to_thread(platform.start_instance, "notifier")
+    assert answer.status_code in (502, 503)
+    env = _second_terminal(platform.state_dir)
+
+    def traced() -> str:
+        result = _remit("trace", request_id, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = await eventually(lambda: asyncio.to_thread(traced), lambda text: "gateway" in text)
+    lines = out.splitlines()
+    assert any(
+        "gateway" in line and "GET /api/v1/suppressions → 50" in line and "FAILED" in line
+        for line in lines
+    ), lines
+    assert lines[-1].startswith("outcome: FAILED (1 answers 5xx")
+
+
+def test_trace_without_a_database_setting_still_reads_the_logs(tmp_path):
+    record = _record("2026-12-01T10:00:00+00:00", "auth", "INFO", "request",
+                     method="GET", path="/api/v1/auth/me", status=200, duration_ms=2,
+                     request_id="no-db-1")  # fmt: skip
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT)}
+    result = run_remit(
+        "trace", "no-db-1", "--logs", "-", env=env, stdin=record, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "GET /api/v1/auth/me → 200" in lines[0]
+    assert lines[-1].startswith("database: not configured")
+
+
+def test_logs_refuse_a_tail_of_nothing(tmp_path):
+    result = run_remit("logs", "--logs", str(tmp_path), "--tail", "0", env=dict(os.environ))
+    assert result.returncode == 2
+    assert "is not a whole number of 1 or more" in result.stderr
+    assert "Traceback" not in result.stderr

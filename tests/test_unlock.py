@@ -4,11 +4,15 @@ cleared, rather than refusing the user for the rest of its window."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+
+import pytest
 
 from services.auth.login_limits import limiter_pattern
 from shared.settings import Settings
-from tests.auth_helpers import bearer, login, new_user
+from tests.auth_helpers import auth_sql, bearer, login, new_user
+from tests.helpers import eventually, run_remit
 
 WRONG = "not-the-password-at-all"
 
@@ -69,3 +73,45 @@ def test_the_limit_pattern_matches_only_that_email():
     assert limiter_pattern("Ada@Example.com") == "ratelimit:LIMITER/login-account/ada@example.com/*"
     # Glob characters in an address match themselves, not other addresses.
     assert limiter_pattern("a*b?@x.io") == "ratelimit:LIMITER/login-account/a\\*b\\?@x.io/*"
+
+
+async def test_the_guides_unlock_by_hand_lets_the_user_in(client, admin_token, settings, platform):
+    user = await new_user(client, admin_token)
+    await _spend_the_login_limit(client, settings, user["email"], user["password"])
+    await auth_sql(
+        settings,
+        "UPDATE auth.users SET failed_login_attempts = 0, locked_until = NULL WHERE email = $1",
+        user["email"],
+    )
+    assert (await login(client, user["email"], user["password"])).status_code == 429
+
+    cleared = await asyncio.to_thread(
+        run_remit,
+        "cache",
+        "clear",
+        f"ratelimit:LIMITER/login-account/{user['email']}/*",
+        "--include-protected",
+        env=platform.env,
+    )
+
+    assert cleared.returncode == 0, cleared.stderr
+    assert (await login(client, user["email"], user["password"])).status_code == 200
+
+
+async def test_unlock_with_redis_down_says_the_limit_was_not_cleared(client, admin_token, platform):
+    if platform.redis is None:
+        pytest.skip("external Redis; cannot stop it")
+    user = await new_user(client, admin_token)
+    path = f"/api/v1/users/{user['id']}/unlock"
+    await asyncio.to_thread(platform.redis.stop)
+    try:
+        refused = await client.post(path, headers=bearer(admin_token))
+    finally:
+        await asyncio.to_thread(platform.redis.start)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["details"] == "Redis is unavailable"
+
+    async def again() -> int:
+        return int((await client.post(path, headers=bearer(admin_token))).status_code)
+
+    await eventually(again, lambda status: status == 200)

@@ -26,11 +26,16 @@ def limiter_pattern(email: str) -> str:
 
 
 async def lift(redis: Redis, email: str) -> None:
-    """Clear the email's login limit and lock-out keys. With Redis unreachable there is
-    nothing to clear (the limits fail open meanwhile): a warning is logged."""
+    """Clear the email's login limit and lock-out keys (a Redis error is raised: the caller
+    says the limit was not cleared)."""
     address = email.lower()
+    await clear(redis, limiter_pattern(address), include_protected=True)
+    await redis.delete(f"auth:unknown_locked:{address}", f"auth:unknown_failures:{address}")
+
+
+async def lift_or_warn(redis: Redis, email: str) -> None:
+    """`lift`, where its failure must not undo what was done (a reactivation): logged."""
     try:
-        await clear(redis, limiter_pattern(address), include_protected=True)
-        await redis.delete(f"auth:unknown_locked:{address}", f"auth:unknown_failures:{address}")
+        await lift(redis, email)
     except RedisError as error:
         logger.warning("login limit not cleared: Redis unavailable", extra={"error": repr(error)})

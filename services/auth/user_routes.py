@@ -105,17 +105,19 @@ async def update_user(
     if revoke:
         await revoke_access_tokens(deps.redis, user_id, deps.settings.access_token_ttl)
     if user["is_active"] and not before["is_active"]:
-        await login_limits.lift(deps.redis, user["email"])
+        await login_limits.lift_or_warn(deps.redis, user["email"])
     return User.model_validate(dict(user))
 
 
-@router.post("/users/{user_id}/unlock", response_model=User)
+@router.post("/users/{user_id}/unlock", response_model=User, responses=error_responses(503))
 async def unlock_user(
     user_id: uuid.UUID, deps: Deps, _: Annotated[Principal, require("users:write")]
 ) -> User:
     """End a lock-out now: the failed logins are forgotten and the per-account login limit
     (LOGIN_RATE_LIMIT_PER_ACCOUNT) is cleared, so the user can sign in at once. Unlocking an
-    account that is not locked changes nothing."""
+    account that is not locked changes nothing. With Redis unreachable the answer is 503
+    `Redis is unavailable` (the limit could not be cleared); unlocking again once it is back
+    finishes the job."""
     user = await users.unlock(deps.pool, user_id)
     if user is None:
         raise ApiError(404, "Not Found", f"User {user_id} does not exist")
