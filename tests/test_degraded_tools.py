@@ -111,6 +111,21 @@ async def test_the_diagnostics_api_with_postgres_stopped(platform, client, admin
     await asyncio.to_thread(platform.wait_healthy)
 
 
+@pytest.mark.timeout(120)
+async def test_the_diagnostics_api_with_redis_stopped(platform, client, admin_token):
+    if platform.redis is None:
+        pytest.skip("external Redis; cannot stop it")
+    await asyncio.to_thread(platform.redis.stop)
+    try:
+        answer = await client.get("/api/v1/diagnostics", headers=bearer(admin_token))
+    finally:
+        await asyncio.to_thread(platform.redis.start)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["redis"]["error"].startswith("unavailable:")
+    assert "error" not in report["database"] and "error" not in report["kafka"]
+
+
 @pytest.fixture
 async def small_pool(settings):
     """A pool of one connection that turns callers away after 0.5 s, whose statements Postgres

@@ -55,6 +55,11 @@ async def test_commands_find_the_running_platform_by_themselves(platform, client
         _remit, "cache", "clear", "cache:second-terminal:*", env=env, cwd=tmp_path
     )
     assert cleared.returncode == 0, cleared.stderr
+    replayed = await asyncio.to_thread(
+        _remit, "dlq", "replay", "user.created.dlq", "--message", "0:999999", env=env, cwd=tmp_path
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert "skipped 0:999999: no such message in user.created.dlq" in replayed.stdout
 
     def traced() -> str:
         result = _remit("trace", request_id, env=env, cwd=tmp_path)
