@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from services.auth.login_limits import limiter_pattern
+from services.auth.stores.login_limits import limiter_pattern
 from shared.settings import Settings
 from tests.auth_helpers import auth_sql, bearer, login, new_user
 from tests.helpers import eventually, run_remit

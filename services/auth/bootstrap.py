@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from services.auth import users
-from services.auth.password_policy import password_problem
-from services.auth.passwords import hash_password
+from services.auth.domain.password_policy import password_problem
+from services.auth.domain.passwords import hash_password
+from services.auth.stores import users
 from shared.db import connect
 from shared.events import new_event
 from shared.outbox import enqueue
@@ -30,8 +30,8 @@ async def ensure_first_admin(settings: Settings) -> FirstAdmin:
     connection = await connect(settings.database_url, "auth")
     try:
         async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.first_admin'))")
-            if await connection.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"):
+            await users.lock_first_admin(connection)
+            if await users.admin_exists(connection):
                 return FirstAdmin(created=False)
             problem = password_problem(password, settings.admin_email)
             if problem:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.auth import revocations
-from services.auth.reset_page import router as reset_page
-from services.auth.routes import router
-from services.auth.user_routes import router as user_router
-from shared.diagnostics_api import router as diagnostics_router
+from services.auth import reseeder
+from services.auth.api import auth, reset_page, users
+from shared.ops.diagnostics_api import router as diagnostics_router
 from shared.service import ServiceSpec, create_app
 
 SPEC = ServiceSpec(
@@ -16,8 +14,8 @@ SPEC = ServiceSpec(
     title="Remit auth service",
     description="Users, roles, sign-in and access tokens (JWKS for the other services).",
     # The platform's operator API (diagnostics, dead letters, cache) is served by auth too.
-    routers=(router, user_router, reset_page, diagnostics_router),
-    background=(revocations.keep_seeded,),
+    routers=(auth.router, users.router, reset_page.router, diagnostics_router),
+    background=(reseeder.keep_seeded,),
 )
 
 

@@ -127,6 +127,25 @@ async def update_user(
     return record
 
 
+async def other_active_admins(connection: Connection, user_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The active admins other than `user_id`, their rows locked: of two admins removing each
+    other at once, the second waits for the first and then sees one admin fewer."""
+    rows: list[asyncpg.Record] = await connection.fetch(
+        "SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
+        user_id,
+    )
+    return rows
+
+
+async def lock_first_admin(connection: Connection) -> None:
+    """Serialise the creation of the first admin (until the caller's transaction ends)."""
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext('auth.first_admin'))")
+
+
+async def admin_exists(executor: Executor) -> bool:
+    return bool(await executor.fetchval("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1"))
+
+
 async def set_password(connection: Connection, user_id: uuid.UUID, password_hash: str) -> None:
     await connection.execute(
         "UPDATE users SET password_hash = $2, failed_login_attempts = 0, locked_until = NULL, "

@@ -1,10 +1,12 @@
-"""The Ed25519 signing keys, kept in `auth.signing_keys` so every replica signs alike."""
+"""The Ed25519 signing keys, kept in `auth.signing_keys` so every replica signs alike, and the
+access tokens signed with them: short-lived EdDSA JWTs (RFC 8725: fixed alg, iss, aud, exp, jti)."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -12,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.db import Connection
+from shared.security import ALGORITHM, AUDIENCE, ISSUER
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,17 @@ async def rotate_signing_key(connection: Connection) -> SigningKey:
             "UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL"
         )
         return await active_signing_key(connection)
+
+
+def issue_access_token(key: SigningKey, user_id: uuid.UUID, role: str, ttl: timedelta) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": str(user_id),
+        "role": role,
+        "iat": now.timestamp(),  # sub-second, so a revocation at time T is exact
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from services.auth.secrets import new_secret, secret_hash
+from services.auth.domain.secrets import new_secret, secret_hash
 from shared.db import Connection
 
 

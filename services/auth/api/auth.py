@@ -10,12 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 
-from services.auth import resets, revocations, sessions, unknown_accounts, users
-from services.auth.keys import active_signing_key, public_jwks, rotate_signing_key
-from services.auth.lockout import Outcome, decide
-from services.auth.password_policy import password_problem
-from services.auth.passwords import DUMMY_HASH, hash_password, verify_password
-from services.auth.schemas import (
+from services.auth.api.schemas import (
     LoginRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -24,8 +19,17 @@ from services.auth.schemas import (
     TokenResponse,
     User,
 )
-from services.auth.tokens import issue_access_token
-from services.auth.user_routes import existing_user
+from services.auth.api.users import existing_user
+from services.auth.domain.lockout import Outcome, decide
+from services.auth.domain.password_policy import password_problem
+from services.auth.domain.passwords import DUMMY_HASH, hash_password, verify_password
+from services.auth.stores import resets, revocations, sessions, unknown_accounts, users
+from services.auth.stores.keys import (
+    active_signing_key,
+    issue_access_token,
+    public_jwks,
+    rotate_signing_key,
+)
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import ApiError
 from shared.events import new_event

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from services.auth.secrets import new_secret, secret_hash
+from services.auth.domain.secrets import new_secret, secret_hash
 from shared.db import Connection, rows_affected
 
 

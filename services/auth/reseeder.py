@@ -1,15 +1,15 @@
-"""Access-token revocations that outlive Redis: recorded in `auth.access_revocations` with the
-change that caused them, and put back into Redis whenever Redis has lost them."""
+"""The auth service's background loop: access-token revocations put back into Redis whenever
+Redis has lost them (a restart with an empty Redis), so a revoked token stays refused."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 from redis.exceptions import RedisError
 
-from shared.db import DATABASE_ERRORS, Connection
+from services.auth.stores import revocations
+from shared.db import DATABASE_ERRORS
 from shared.resources import Resources
 from shared.security import restore_revocation
 
@@ -21,16 +21,6 @@ CHECK_EVERY_S = 5.0
 _OUTAGES: tuple[type[Exception], ...] = (RedisError, *DATABASE_ERRORS)
 
 
-async def record(connection: Connection, user_id: uuid.UUID) -> None:
-    """The user's access tokens issued before now are revoked (in the caller's transaction;
-    the caller then sets the Redis marker, `shared.security.revoke_access_tokens`)."""
-    await connection.execute(
-        "INSERT INTO access_revocations (user_id, revoked_before) VALUES ($1, now()) "
-        "ON CONFLICT (user_id) DO UPDATE SET revoked_before = EXCLUDED.revoked_before",
-        user_id,
-    )
-
-
 async def keep_seeded(found: Resources) -> None:
     """Every few seconds: if Redis lost the markers, put back those still needed (revoked
     within an access token's lifetime)."""
@@ -38,12 +28,7 @@ async def keep_seeded(found: Resources) -> None:
     while True:
         try:
             if not await found.redis.exists(SEEDED):
-                rows = await found.pool.fetch(
-                    "SELECT user_id, extract(epoch FROM revoked_before) AS at "
-                    "FROM access_revocations "
-                    "WHERE revoked_before > now() - make_interval(secs => $1)",
-                    ttl + 60,
-                )
+                rows = await revocations.revoked_within(found.pool, ttl + 60)
                 for row in rows:
                     await restore_revocation(found.redis, row["user_id"], float(row["at"]), ttl)
                 await found.redis.set(SEEDED, "1")

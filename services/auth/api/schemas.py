@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from confusable_homoglyphs import confusables
 from pydantic import AfterValidator, EmailStr, Field, model_validator
 
-from services.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
+from services.auth.domain.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from shared.schemas import ApiModel, ApiResponse
 
 Role = Literal["admin", "manager", "agent", "viewer"]

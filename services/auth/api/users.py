@@ -8,9 +8,10 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Query
 
-from services.auth import login_limits, revocations, sessions, users
-from services.auth.passwords import hash_password
-from services.auth.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
+from services.auth.api.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
+from services.auth.domain.admins import takes_an_admin_away
+from services.auth.domain.passwords import hash_password
+from services.auth.stores import login_limits, revocations, sessions, users
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import new_event
@@ -128,17 +129,12 @@ async def unlock_user(
 async def _keep_an_admin(
     connection: Connection, user: asyncpg.Record, change: UpdateUserRequest
 ) -> None:
-    losing_admin = (
-        user["role"] == "admin"
-        and user["is_active"]
-        and (change.is_active is False or change.role not in (None, "admin"))
-    )
-    if not losing_admin:
+    if not takes_an_admin_away(
+        role=user["role"],
+        is_active=user["is_active"],
+        new_role=change.role,
+        new_is_active=change.is_active,
+    ):
         return
-    # Locking the other admins' rows stops two admins from removing each other at once.
-    others = await connection.fetch(
-        "SELECT id FROM users WHERE role = 'admin' AND is_active AND id <> $1 FOR UPDATE",
-        user["id"],
-    )
-    if not others:
+    if not await users.other_active_admins(connection, user["id"]):
         raise ApiError(409, "Conflict", "This is the last active admin; promote another first")
