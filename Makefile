@@ -28,6 +28,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
+.PHONY: docs
+# The documentation site, into site/; --strict fails on a broken link or a generator error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Regenerates the locks from pyproject.toml (needs the registry): everything, for .venv, and the
 # runtime dependencies alone at the same versions, for the container image.
 lock: $(STAMP)
