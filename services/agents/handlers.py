@@ -10,7 +10,7 @@ from opentelemetry import trace
 
 from services.agents.brain import shared_brain
 from services.agents.domain.assignment import choose_agents
-from services.agents.stores import agents, tasks
+from services.agents.stores import agents, tasks, user_directory
 from services.agents.workers import idempotency_key, message_request
 from shared.clock import clock
 from shared.consumer import Handling, Subscription
@@ -35,17 +35,8 @@ async def remember_user(connection: Connection, event: Envelope) -> None:
     newest event (by `occurred_at`) wins, whatever order they arrive in.
     """
     user = event.read(UserEventPayload)
-    await connection.execute(
-        "INSERT INTO user_directory (user_id, email, role, is_active, event_at) "
-        "VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, role = EXCLUDED.role, "
-        "is_active = EXCLUDED.is_active, event_at = EXCLUDED.event_at, updated_at = now() "
-        "WHERE user_directory.event_at < EXCLUDED.event_at",
-        user.user_id,
-        user.email,
-        user.role,
-        user.is_active,
-        event.occurred_at,
+    await user_directory.remember(
+        connection, user.user_id, user.email, user.role, user.is_active, event.occurred_at
     )
 
 

@@ -18,7 +18,7 @@ from services.agents.domain.assignment import choose_agents
 from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
 from shared.clock import clock
-from shared.db import DATABASE_ERRORS, Connection, rows_affected
+from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope, new_event
 from shared.outbox import enqueue_many
 from shared.settings import Settings
@@ -40,11 +40,7 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
     The agents are locked before the tasks, as where tasks are opened: two transactions that
     lock both in opposite orders could each wait for the other."""
     candidates = await agents.candidates(connection)
-    pending = await connection.fetch(
-        f"SELECT {tasks.COLUMNS} FROM tasks t WHERE t.status = 'pending' "
-        "ORDER BY t.created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-        limit,
-    )
+    pending = await tasks.lock_pending(connection, limit)
     if not pending:
         return 0
     choices = choose_agents(candidates, [task["channel"] for task in pending], datetime.now(UTC))
@@ -72,18 +68,7 @@ def idempotency_key(task: tasks.TaskRow) -> str:
 
 async def _take_ai_tasks(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
     async with pool.acquire() as connection, connection.transaction():
-        rows = await connection.fetch(
-            f"SELECT {tasks.COLUMNS} FROM tasks t JOIN agents a ON a.id = t.assigned_agent_id "
-            "WHERE t.status = 'assigned' AND a.kind = 'ai' ORDER BY t.updated_at "
-            "LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
-            limit,
-        )
-        await connection.execute(
-            "UPDATE tasks SET status = 'in_progress', message_requested_at = NULL, "
-            "updated_at = now() WHERE id = ANY($1::uuid[])",
-            [row["id"] for row in rows],
-        )
-        return list(rows)
+        return await tasks.take_ai_tasks(connection, limit)
 
 
 async def message_request(brain: Brain, task: tasks.TaskRow) -> Envelope:
@@ -155,59 +140,16 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
     return len(taken)
 
 
-async def reset_stuck(connection: Connection, older_than_s: int) -> int:
-    """Tasks assigned or in progress for too long go back to pending (the guide's repair)."""
-    result = await connection.execute(
-        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
-        "WHERE status IN ('assigned', 'in_progress') "
-        "AND updated_at < now() - make_interval(secs => $1)",
-        older_than_s,
-    )
-    return rows_affected(result)
-
-
-async def resume_interrupted(connection: Connection, lease_s: int) -> int:
-    """AI tasks taken but never requested (their worker died composing) are taken up again.
-
-    Safe even if that worker is only slow: the request reuses the idempotency key, so the
-    notifier sends the message once."""
-    result = await connection.execute(
-        "UPDATE tasks t SET status = 'assigned', updated_at = now() FROM agents a "
-        "WHERE a.id = t.assigned_agent_id AND a.kind = 'ai' AND t.status = 'in_progress' "
-        "AND t.message_requested_at IS NULL AND t.updated_at < now() - make_interval(secs => $1)",
-        lease_s,
-    )
-    return rows_affected(result)
-
-
-async def requeue_lapsed_agents(connection: Connection, timeout_s: int) -> int:
-    """Human agents whose heartbeat lapsed go offline; their unfinished tasks are requeued."""
-    lapsed = await connection.fetch(
-        "UPDATE agents SET status = 'offline', updated_at = now() "
-        "WHERE kind = 'human' AND status IN ('online', 'busy') "
-        "AND (last_heartbeat_at IS NULL OR last_heartbeat_at < now() - make_interval(secs => $1)) "
-        "RETURNING id",
-        timeout_s,
-    )
-    ids = [row["id"] for row in lapsed]
-    if ids:
-        await connection.execute(
-            "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
-            "WHERE assigned_agent_id = ANY($1::uuid[]) AND status IN ('assigned', 'in_progress')",
-            ids,
-        )
-    return len(ids)
-
-
 async def _repair(connection: Connection, settings: Settings) -> None:
     await agents.beat_ai_agents(connection)
     async with connection.transaction():
-        await requeue_lapsed_agents(connection, settings.agent_heartbeat_timeout)
-        stuck = await reset_stuck(connection, settings.task_stuck_after)
+        lapsed = await agents.go_offline_lapsed(connection, settings.agent_heartbeat_timeout)
+        await tasks.requeue_of_agents(connection, lapsed)
+        stuck = await tasks.reset_stuck(connection, settings.task_stuck_after)
         if stuck:
             logger.warning("stuck tasks returned to pending", extra={"count": stuck})
         await tasks.cancel_of_ended(connection)
-        resumed = await resume_interrupted(connection, settings.ai_task_lease)
+        resumed = await tasks.resume_interrupted(connection, settings.ai_task_lease)
         if resumed:
             logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
 

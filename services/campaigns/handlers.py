@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import asyncpg
-
 from services.campaigns import operations
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
 from services.campaigns.stores import campaigns, customers
@@ -16,14 +14,6 @@ from shared.contracts import ReplyClassified, TaskCompleted, TaskFailed
 from shared.db import Connection
 from shared.events import Envelope
 from shared.settings import get_settings
-
-
-async def _run(connection: Connection, step_run_id: uuid.UUID) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await connection.fetchrow(
-        "SELECT id, campaign_id, status, attempts, channel FROM step_runs WHERE id = $1 FOR UPDATE",
-        step_run_id,
-    )
-    return row
 
 
 async def tasks_completed(connection: Connection, results: list[Handling]) -> None:
@@ -57,7 +47,7 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
     might get it twice; the step's error says a person must check."""
     settings = get_settings()
     failure = event.read(TaskFailed)
-    run = await _run(connection, failure.step_run_id)
+    run = await campaigns.lock_run(connection, failure.step_run_id)
     if run is None or run["status"] not in ("pending", "emitted"):
         return
     campaign_id: uuid.UUID = run["campaign_id"]
@@ -77,20 +67,9 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
         due = operations.contact_window(settings).next_allowed(
             now + timedelta(seconds=settings.step_retry_delay), customer["timezone"]
         )
-        await connection.execute(
-            "UPDATE step_runs SET status = 'pending', due_at = $2, last_error = $3, "
-            "updated_at = now() WHERE id = $1",
-            run["id"],
-            due,
-            reason,
-        )
+        await campaigns.retry_run(connection, run["id"], due, reason)
         return
-    await connection.execute(
-        "UPDATE step_runs SET status = 'failed', last_error = $2, finished_at = now(), "
-        "updated_at = now() WHERE id = $1",
-        run["id"],
-        reason,
-    )
+    await campaigns.fail_run(connection, run["id"], reason)
     if settings.fail_campaign_on_step_failure:
         await operations.end(connection, campaign_id, Action.FAIL, f"step failed: {reason}", now)
     else:

@@ -25,7 +25,7 @@ from services.campaigns.domain.start_checks import (
 )
 from services.campaigns.stores import campaigns, customers, payments
 from shared.context import request_id_var
-from shared.db import Connection, select_by_ids
+from shared.db import Connection
 from shared.errors import ApiError
 from shared.events import Envelope, new_event
 from shared.outbox import enqueue, enqueue_many
@@ -87,13 +87,9 @@ async def start_many(
     (ApiError 404 or 422, IllegalTransitionError). The others' runs, states and events are
     written; the caller commits."""
     ids = sorted(set(campaign_ids))
-    found = await select_by_ids(connection, campaigns.COLUMNS, "campaigns", ids, lock=True)
-    customer_rows = await select_by_ids(
-        connection, customers.COLUMNS, "customers", [c["customer_id"] for c in found.values()]
-    )
-    payment_rows = await select_by_ids(
-        connection, payments.COLUMNS, "payments", [c["payment_id"] for c in found.values()]
-    )
+    found = await campaigns.lock_many(connection, ids)
+    customer_rows = await customers.get_many(connection, [c["customer_id"] for c in found.values()])
+    payment_rows = await payments.get_many(connection, [c["payment_id"] for c in found.values()])
     steps_by_campaign = await campaigns.steps_of(connection, list(found))
     refused: dict[uuid.UUID, Exception] = {}
     runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]] = []
@@ -184,13 +180,7 @@ def _start_problem(
 
 async def activate_due(connection: Connection, now: datetime) -> int:
     """Scheduled campaigns whose start time has come become active."""
-    rows = await connection.fetch(
-        "UPDATE campaigns SET status = 'active', started_at = $1, updated_at = now() "
-        "WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= $1 "
-        "ORDER BY start_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, customer_id, payment_id, started_at",
-        now,
-    )
+    rows = await campaigns.activate_due(connection, now)
     for row in rows:
         await _publish(connection, "campaign.started", row, startedAt=row["started_at"].isoformat())
         await complete_if_done(connection, row["id"], row["started_at"])  # all steps skipped
@@ -240,9 +230,7 @@ async def resume(
     for run in await campaigns.runs(connection, campaign_id):
         if run["status"] == "pending":
             due = window.next_allowed(run["due_at"] + paused_for, customer["timezone"])
-            await connection.execute(
-                "UPDATE step_runs SET due_at = $2 WHERE id = $1", run["id"], due
-            )
+            await campaigns.set_run_due(connection, run["id"], due)
     await campaigns.set_state(
         connection,
         campaign_id,
@@ -256,14 +244,7 @@ async def resume(
 
 async def wake_due(connection: Connection, window: ContactWindow, now: datetime) -> int:
     """Campaigns paused until a date that has come (a promise to pay) resume."""
-    ids = [
-        row["id"]
-        for row in await connection.fetch(
-            "SELECT id FROM campaigns WHERE status = 'paused' AND paused_until <= $1 "
-            "ORDER BY paused_until LIMIT 500 FOR UPDATE SKIP LOCKED",
-            now,
-        )
-    ]
+    ids = await campaigns.lock_wakeable(connection, now)
     for campaign_id in ids:
         await resume(connection, campaign_id, window, now)
     return len(ids)

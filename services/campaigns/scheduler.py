@@ -15,6 +15,7 @@ from opentelemetry import trace
 from services.campaigns import operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
+from services.campaigns.stores import campaigns, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope, new_event
@@ -23,49 +24,6 @@ from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
-
-# The index on due_at (pending only) finds the due runs in order; only then are they joined
-# with what the agents need. Sorting the join instead costs a scan of every pending run.
-_DUE = """
-WITH due AS (
-    SELECT r.id FROM step_runs r
-    WHERE r.status = 'pending' AND r.due_at <= $2
-      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status = 'active')
-    ORDER BY r.due_at
-    LIMIT $1
-    FOR UPDATE OF r SKIP LOCKED
-)
-"""
-# Emitted runs whose result has not come back for a while: asked for again, same attempt.
-_STALE = """
-WITH due AS (
-    SELECT r.id FROM step_runs r
-    WHERE r.status = 'emitted' AND r.updated_at < now() - make_interval(secs => $2)
-      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status = 'active')
-    ORDER BY r.updated_at
-    LIMIT $1
-    FOR UPDATE OF r SKIP LOCKED
-)
-"""
-# What the agents need of each run (its attempt number as it will be once emitted).
-_STEP_FACTS = """
-SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
-       s.tone, s.template, s.conditions, c.customer_id, c.payment_id, c.last_reply_at,
-       c.start_request_id, c.start_traceparent,
-       cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone,
-       p.invoice_number, p.amount, p.currency, p.due_date, p.amount_paid
-FROM due
-JOIN step_runs r ON r.id = due.id
-JOIN campaigns c ON c.id = r.campaign_id
-JOIN campaign_steps s ON s.id = r.step_id
-JOIN customers cu ON cu.id = c.customer_id
-JOIN payments p ON p.id = c.payment_id
-WHERE c.status = 'active'
-ORDER BY r.due_at
-FOR SHARE OF c SKIP LOCKED
-"""
-_CLAIM = _DUE + _STEP_FACTS
-_REDRIVE = _STALE + _STEP_FACTS.replace("r.attempts,", "r.attempts - 1 AS attempts,", 1)
 
 
 def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
@@ -110,7 +68,7 @@ async def claim_due_steps(
     The campaign row is share-locked, skipping campaigns being paused or ended right now (they
     are claimed next pass, or not at all): waiting for them could deadlock with that change.
     """
-    rows = await connection.fetch(_CLAIM, batch_size, now)
+    rows = await schedule.claim_due(connection, batch_size, now)
     send, skip, later = [], [], []
     for row in rows:
         opening = window.next_allowed(now, row["timezone"])
@@ -125,22 +83,11 @@ async def claim_due_steps(
             send.append(row)
     await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in send])
     if send:
-        await connection.execute(
-            "UPDATE step_runs SET status = 'emitted', emitted_at = now(), attempts = attempts + 1, "
-            "updated_at = now() WHERE id = ANY($1::uuid[])",
-            [row["id"] for row in send],
-        )
+        await schedule.mark_emitted(connection, [row["id"] for row in send])
     if later:
-        await connection.executemany(
-            "UPDATE step_runs SET due_at = $2, updated_at = now() WHERE id = $1", later
-        )
+        await schedule.postpone(connection, later)
     for row, reason in skip:
-        await connection.execute(
-            "UPDATE step_runs SET status = 'skipped', outcome = $2, finished_at = now(), "
-            "updated_at = now() WHERE id = $1",
-            row["id"],
-            reason,
-        )
+        await campaigns.skip_run(connection, row["id"], reason)
         await operations.complete_if_done(connection, row["campaign_id"], clock.now())
     return len(rows)
 
@@ -149,14 +96,11 @@ async def redrive_stale(connection: Connection, older_than_s: int, batch_size: i
     """Emit again the runs emitted `older_than_s` ago whose result never came (an event lost
     on the way, a task that ended unheard): the agents tell the task's result again, or ask
     for its message again under the same idempotency key; a task still at work ignores it."""
-    rows = await connection.fetch(_REDRIVE, batch_size, older_than_s)
+    rows = await schedule.stale(connection, batch_size, older_than_s)
     if not rows:
         return 0
     await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in rows])
-    await connection.execute(
-        "UPDATE step_runs SET updated_at = now() WHERE id = ANY($1::uuid[])",
-        [row["id"] for row in rows],
-    )
+    await schedule.touch(connection, [row["id"] for row in rows])
     logger.warning("steps emitted again: no result heard", extra={"count": len(rows)})
     return len(rows)
 

@@ -294,11 +294,7 @@ async def settle_interrupted(pool: asyncpg.Pool, settings: Settings) -> None:
     """Messages left `sending` by a crash: reported unknown, never resent (a duplicate is
     worse). A live send is never older than its deadline, so the bound is safe."""
     async with pool.acquire() as connection, connection.transaction():
-        rows = await connection.fetch(
-            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.status = 'sending' "
-            "AND t.updated_at < now() - make_interval(secs => $1) FOR UPDATE SKIP LOCKED",
-            settings.sending_settle_after_s,
-        )
+        rows = await messages.lock_stuck_sending(connection, settings.sending_settle_after_s)
         for row in rows:
             await messages.fail(
                 connection, row, "unknown", INTERRUPTED, retryable=False, unknown=True

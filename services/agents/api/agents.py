@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Query
 
 from services.agents.api.schemas import Agent, AgentIn, AgentList, AgentPatch, AgentStatus
-from services.agents.stores import agents
+from services.agents.stores import agents, tasks, user_directory
 from shared.errors import ApiError
 from shared.openapi import error_responses
 from shared.resources import Deps
@@ -30,8 +30,8 @@ async def _agent(deps: Deps, agent_id: uuid.UUID) -> Agent:
 @router.post("/agents", response_model=Agent, status_code=201, responses=error_responses(409))
 async def create_agent(body: AgentIn, deps: Deps, _: Writer) -> Agent:
     async with deps.pool.acquire() as connection:
-        if body.user_id is not None and not await connection.fetchval(
-            "SELECT is_active FROM user_directory WHERE user_id = $1", body.user_id
+        if body.user_id is not None and not await user_directory.is_active_user(
+            connection, body.user_id
         ):
             raise ApiError(
                 400,
@@ -70,11 +70,7 @@ async def update_agent(agent_id: uuid.UUID, body: AgentPatch, deps: Deps, _: Wri
         await agents.update(connection, agent_id, body.model_dump(by_alias=False))
         if body.status in ("offline", "disabled"):
             # An agent leaving does not keep work it has not started.
-            await connection.execute(
-                "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
-                "WHERE assigned_agent_id = $1 AND status = 'assigned'",
-                agent_id,
-            )
+            await tasks.release_assigned(connection, agent_id)
     return await _agent(deps, agent_id)
 
 

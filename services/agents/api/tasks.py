@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 
 from services.agents.api.schemas import CompleteIn, ResetReport, Task, TaskPage, TaskStatus
 from services.agents.stores import agents, tasks
-from services.agents.workers import reset_stuck
 from shared.errors import ApiError
 from shared.events import new_event
 from shared.openapi import error_responses
@@ -138,10 +137,10 @@ async def reset_stuck_tasks(
         Query(alias="olderThan", ge=0, le=MAX_OLDER_THAN, description="Seconds (a year at most)"),
     ] = None,
 ) -> ResetReport:
-    """The guide's repair on demand: tasks assigned or in progress for longer than
+    """The worker's repair of stuck tasks, now: tasks assigned or in progress for longer than
     TASK_STUCK_AFTER (or `olderThan`) go back to pending and are assigned again."""
     async with deps.pool.acquire() as connection, connection.transaction():
-        count = await reset_stuck(
+        count = await tasks.reset_stuck(
             connection, deps.settings.task_stuck_after if older_than is None else older_than
         )
     return ResetReport(reset=count)

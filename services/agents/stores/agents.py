@@ -136,3 +136,16 @@ async def beat_ai_agents(executor: Executor) -> None:
         "status = CASE WHEN status = 'offline' THEN 'online' ELSE status END "
         "WHERE kind = 'ai' AND status <> 'disabled'"
     )
+
+
+async def go_offline_lapsed(connection: Connection, timeout_s: int) -> list[uuid.UUID]:
+    """Human agents whose heartbeat lapsed go offline; their ids (their tasks are requeued by
+    the caller, `tasks.requeue_of_agents`)."""
+    lapsed = await connection.fetch(
+        "UPDATE agents SET status = 'offline', updated_at = now() "
+        "WHERE kind = 'human' AND status IN ('online', 'busy') "
+        "AND (last_heartbeat_at IS NULL OR last_heartbeat_at < now() - make_interval(secs => $1)) "
+        "RETURNING id",
+        timeout_s,
+    )
+    return [row["id"] for row in lapsed]

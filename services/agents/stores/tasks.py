@@ -247,3 +247,75 @@ async def still_in_progress(connection: Connection, task_ids: list[uuid.UUID]) -
         task_ids,
     )
     return {row["id"] for row in rows}
+
+
+async def lock_pending(connection: Connection, limit: int) -> list[asyncpg.Record]:
+    """The oldest pending tasks, locked (those another assigner holds are skipped)."""
+    rows: list[asyncpg.Record] = await connection.fetch(
+        f"SELECT {COLUMNS} FROM tasks t WHERE t.status = 'pending' "
+        "ORDER BY t.created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return rows
+
+
+async def take_ai_tasks(connection: Connection, limit: int) -> list[asyncpg.Record]:
+    """The AI agents' assigned tasks, oldest first, marked in progress (run in a transaction);
+    the tasks as they were read."""
+    rows = await connection.fetch(
+        f"SELECT {COLUMNS} FROM tasks t JOIN agents a ON a.id = t.assigned_agent_id "
+        "WHERE t.status = 'assigned' AND a.kind = 'ai' ORDER BY t.updated_at "
+        "LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
+        limit,
+    )
+    await connection.execute(
+        "UPDATE tasks SET status = 'in_progress', message_requested_at = NULL, "
+        "updated_at = now() WHERE id = ANY($1::uuid[])",
+        [row["id"] for row in rows],
+    )
+    return list(rows)
+
+
+async def release_assigned(connection: Connection, agent_id: uuid.UUID) -> None:
+    """The agent's assigned tasks, not yet started, go back to pending (the agent is leaving)."""
+    await connection.execute(
+        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+        "WHERE assigned_agent_id = $1 AND status = 'assigned'",
+        agent_id,
+    )
+
+
+async def requeue_of_agents(connection: Connection, agent_ids: list[uuid.UUID]) -> None:
+    """The unfinished tasks of these agents (gone offline) go back to pending."""
+    if agent_ids:
+        await connection.execute(
+            "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+            "WHERE assigned_agent_id = ANY($1::uuid[]) AND status IN ('assigned', 'in_progress')",
+            agent_ids,
+        )
+
+
+async def reset_stuck(connection: Connection, older_than_s: int) -> int:
+    """Tasks assigned or in progress for too long go back to pending, to be assigned afresh;
+    how many."""
+    result = await connection.execute(
+        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+        "WHERE status IN ('assigned', 'in_progress') "
+        "AND updated_at < now() - make_interval(secs => $1)",
+        older_than_s,
+    )
+    return rows_affected(result)
+
+
+async def resume_interrupted(connection: Connection, lease_s: int) -> int:
+    """AI tasks taken but never requested (their worker died composing) are taken up again.
+
+    Safe even if that worker is only slow: the request reuses the idempotency key, so the
+    notifier sends the message once."""
+    result = await connection.execute(
+        "UPDATE tasks t SET status = 'assigned', updated_at = now() FROM agents a "
+        "WHERE a.id = t.assigned_agent_id AND a.kind = 'ai' AND t.status = 'in_progress' "
+        "AND t.message_requested_at IS NULL AND t.updated_at < now() - make_interval(secs => $1)",
+        lease_s,
+    )
+    return rows_affected(result)

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor, rows_affected, select_by_id, update_by_id
+from shared.db import Connection, Executor, rows_affected, select_by_id, select_by_ids, update_by_id
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -260,3 +260,67 @@ async def finish_runs(
         list(outcomes.values()),
     )
     return {row["id"]: row["campaign_id"] for row in rows}
+
+
+async def activate_due(connection: Connection, now: datetime) -> list[asyncpg.Record]:
+    """Scheduled campaigns whose start time has come (500 at most, others' skipped) become
+    active; each one's id, customer_id, payment_id and started_at."""
+    return list(
+        await connection.fetch(
+            "UPDATE campaigns SET status = 'active', started_at = $1, updated_at = now() "
+            "WHERE id IN (SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= $1 "
+            "ORDER BY start_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, customer_id, payment_id, started_at",
+            now,
+        )
+    )
+
+
+async def lock_wakeable(connection: Connection, now: datetime) -> list[uuid.UUID]:
+    """Paused campaigns whose `paused_until` has come (500 at most, others' skipped), locked."""
+    rows = await connection.fetch(
+        "SELECT id FROM campaigns WHERE status = 'paused' AND paused_until <= $1 "
+        "ORDER BY paused_until LIMIT 500 FOR UPDATE SKIP LOCKED",
+        now,
+    )
+    return [row["id"] for row in rows]
+
+
+async def lock_run(connection: Connection, run_id: uuid.UUID) -> asyncpg.Record | None:
+    """A step run's id, campaign_id, status, attempts and channel, locked."""
+    row: asyncpg.Record | None = await connection.fetchrow(
+        "SELECT id, campaign_id, status, attempts, channel FROM step_runs WHERE id = $1 FOR UPDATE",
+        run_id,
+    )
+    return row
+
+
+async def set_run_due(connection: Connection, run_id: uuid.UUID, due: datetime) -> None:
+    await connection.execute("UPDATE step_runs SET due_at = $2 WHERE id = $1", run_id, due)
+
+
+async def retry_run(connection: Connection, run_id: uuid.UUID, due: datetime, error: str) -> None:
+    """A failed run is pending again, due at `due`, with the failure kept as its last error."""
+    await connection.execute(
+        "UPDATE step_runs SET status = 'pending', due_at = $2, last_error = $3, "
+        "updated_at = now() WHERE id = $1",
+        run_id,
+        due,
+        error,
+    )
+
+
+async def fail_run(connection: Connection, run_id: uuid.UUID, error: str) -> None:
+    await connection.execute(
+        "UPDATE step_runs SET status = 'failed', last_error = $2, finished_at = now(), "
+        "updated_at = now() WHERE id = $1",
+        run_id,
+        error,
+    )
+
+
+async def lock_many(
+    connection: Connection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, asyncpg.Record]:
+    """These campaigns, by id, locked (the ids unknown are missing)."""
+    return await select_by_ids(connection, COLUMNS, "campaigns", ids, lock=True)

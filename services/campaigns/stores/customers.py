@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor
+from shared.db import Connection, Executor, select_by_ids
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -82,3 +82,8 @@ async def page(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def get_many(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """These customers, by id (the ids unknown are missing)."""
+    return await select_by_ids(connection, COLUMNS, "customers", ids)

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor, select_by_id
+from shared.db import Connection, Executor, select_by_id, select_by_ids
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -101,3 +101,8 @@ async def set_status(connection: Connection, payment_id: uuid.UUID, status: str)
     )
     assert record is not None
     return record
+
+
+async def get_many(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """These payments, by id (the ids unknown are missing)."""
+    return await select_by_ids(connection, COLUMNS, "payments", ids)

@@ -19,7 +19,7 @@ from services.notifier.api.schemas import (
     SuppressionList,
 )
 from services.notifier.domain.guards import normalise_phone
-from services.notifier.stores import messages
+from services.notifier.stores import consents, messages, suppressions
 from shared.errors import ApiError
 from shared.resources import Deps
 from shared.security import Principal, require
@@ -65,9 +65,7 @@ async def get_message(message_id: uuid.UUID, deps: Deps, _: Reader) -> Message:
 async def add_suppression(body: SuppressionIn, deps: Deps, _: Writer) -> Suppression:
     recipient = _normalised(body.recipient)
     await messages.suppress(deps.pool, body.channel, recipient, body.reason, body.note)
-    row = await deps.pool.fetchrow(
-        "SELECT * FROM suppressions WHERE channel = $1 AND recipient = $2", body.channel, recipient
-    )
+    row = await suppressions.get(deps.pool, body.channel, recipient)
     assert row is not None
     return Suppression.model_validate(dict(row))
 
@@ -76,10 +74,7 @@ async def add_suppression(body: SuppressionIn, deps: Deps, _: Writer) -> Suppres
 async def list_suppressions(
     deps: Deps, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> SuppressionList:
-    rows = await deps.pool.fetch(
-        "SELECT * FROM suppressions ORDER BY created_at DESC LIMIT $1", limit
-    )
-    total = await deps.pool.fetchval("SELECT count(*) FROM suppressions")
+    rows, total = await suppressions.newest(deps.pool, limit)
     return SuppressionList(items=[Suppression.model_validate(dict(r)) for r in rows], total=total)
 
 
@@ -88,17 +83,13 @@ async def check_suppression(
     deps: Deps, _: Reader, recipient: Annotated[str, Query(min_length=3, max_length=320)]
 ) -> SuppressionCheck:
     normalised = _normalised(recipient)
-    rows = await deps.pool.fetch(
-        "SELECT channel FROM suppressions WHERE recipient = $1", normalised
-    )
-    channels = sorted(row["channel"] for row in rows)
+    channels = await suppressions.channels_of(deps.pool, normalised)
     return SuppressionCheck(recipient=normalised, suppressed=bool(channels), channels=channels)
 
 
 @router.delete("/suppressions/{suppression_id}", status_code=204)
 async def remove_suppression(suppression_id: uuid.UUID, deps: Deps, _: Writer) -> Response:
-    result = await deps.pool.execute("DELETE FROM suppressions WHERE id = $1", suppression_id)
-    if result.endswith(" 0"):
+    if not await suppressions.remove(deps.pool, suppression_id):
         raise ApiError(404, "Not Found", f"Suppression {suppression_id} does not exist")
     return Response(status_code=204)
 
@@ -107,21 +98,12 @@ async def remove_suppression(suppression_id: uuid.UUID, deps: Deps, _: Writer) -
 async def record_consent(body: ConsentIn, deps: Deps, _: Writer) -> Consent:
     """Record a recipient's consent to AI-voice calls (TCPA); calls without it are refused."""
     recipient = _normalised(body.recipient)
-    row = await deps.pool.fetchrow(
-        "INSERT INTO voice_consents (recipient, source) VALUES ($1, $2) "
-        "ON CONFLICT (recipient) DO UPDATE SET source = EXCLUDED.source RETURNING *",
-        recipient,
-        body.source,
-    )
-    assert row is not None
+    row = await consents.record(deps.pool, recipient, body.source)
     return Consent.model_validate(dict(row))
 
 
 @router.delete("/consents/{recipient}", status_code=204)
 async def withdraw_consent(recipient: str, deps: Deps, _: Writer) -> Response:
-    result = await deps.pool.execute(
-        "DELETE FROM voice_consents WHERE recipient = $1", _normalised(recipient)
-    )
-    if result.endswith(" 0"):
+    if not await consents.withdraw(deps.pool, _normalised(recipient)):
         raise ApiError(404, "Not Found", f"No consent recorded for {recipient}")
     return Response(status_code=204)

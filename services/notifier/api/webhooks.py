@@ -13,7 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.domain.outgoing import Outgoing
-from services.notifier.stores import messages, webhooks
+from services.notifier.stores import consents, messages, webhooks
 from shared.clock import clock
 from shared.db import Connection
 from shared.errors import ApiError
@@ -67,9 +67,7 @@ async def delivery_status(request: Request, deps: Deps) -> Response:
     sid = form.get("MessageSid") or form.get("CallSid")
     state = (form.get("MessageStatus") or form.get("CallStatus") or "").lower()
     async with deps.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(
-            f"SELECT {messages.COLUMNS} FROM messages t WHERE t.provider_id = $1 FOR UPDATE", sid
-        )
+        row = await messages.by_provider_id(connection, sid, lock=True)
         if row is not None and row["status"] in ("sent", "sending"):
             if state in _DELIVERED:
                 await messages.set_state(
@@ -86,11 +84,7 @@ async def delivery_status(request: Request, deps: Deps) -> Response:
 
 async def _reply(connection: Any, recipient: str, channel: str, text: str) -> None:
     """Tell the agents what the customer said, on the campaign they last heard from."""
-    last = await connection.fetchrow(
-        "SELECT customer_id, campaign_id FROM messages "
-        "WHERE recipient = $1 AND customer_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
-        recipient,
-    )
+    last = await messages.last_to(connection, recipient)
     if last is None:
         return
     payload = {
@@ -145,15 +139,10 @@ async def call_input(request: Request, deps: Deps) -> Response:
         digits, digits
     )
     async with deps.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(
-            "SELECT recipient, payment_id FROM messages WHERE provider_id = $1", form.get("CallSid")
-        )
+        row = await messages.by_provider_id(connection, form.get("CallSid"))
         if row is not None and await _first_time(connection, "voice-gather", form.get("CallSid")):
             if row["payment_id"]:  # a person answered: Regulation F's quiet week starts
-                await connection.execute(
-                    "INSERT INTO conversations (id, payment_id, recipient) VALUES ($1, $2, $3)",
-                    uuid.uuid4(), row["payment_id"], row["recipient"],
-                )  # fmt: skip
+                await consents.record_conversation(connection, row["payment_id"], row["recipient"])
             await _reply(connection, row["recipient"], "voice", text)
     response = VoiceResponse()
     response.say("Thank you. Someone from our team will follow up. Goodbye.")

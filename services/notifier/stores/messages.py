@@ -313,6 +313,38 @@ async def get(executor: Executor, message_id: uuid.UUID) -> asyncpg.Record | Non
     return record
 
 
+async def by_provider_id(
+    executor: Executor, provider_id: str | None, *, lock: bool = False
+) -> asyncpg.Record | None:
+    """The message the provider knows as `provider_id` (a Twilio SID), locked if asked."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM messages t WHERE t.provider_id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        provider_id,
+    )
+    return record
+
+
+async def last_to(executor: Executor, recipient: str) -> asyncpg.Record | None:
+    """The customer and campaign of the newest collection message to `recipient`."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        "SELECT customer_id, campaign_id FROM messages "
+        "WHERE recipient = $1 AND customer_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+        recipient,
+    )
+    return record
+
+
+async def lock_stuck_sending(connection: Connection, older_than_s: float) -> list[asyncpg.Record]:
+    """Messages `sending` for longer than `older_than_s`, locked (others' skipped)."""
+    rows: list[asyncpg.Record] = await connection.fetch(
+        f"SELECT {COLUMNS} FROM messages t WHERE t.status = 'sending' "
+        "AND t.updated_at < now() - make_interval(secs => $1) FOR UPDATE SKIP LOCKED",
+        older_than_s,
+    )
+    return rows
+
+
 async def suppress(
     executor: Executor, channel: str, recipient: str, reason: str, note: str | None = None
 ) -> None:
