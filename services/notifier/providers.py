@@ -1,6 +1,8 @@
 """Getting a message out: Twilio (official SDK, async) for SMS and calls, SMTP for email, or
-the local simulator when no Twilio credentials are set. Provider faults become the clear
-errors of the operators' guide."""
+the local simulator when no Twilio credentials are set. A provider fault becomes a `SendError`
+whose reason names the fault (Twilio unreachable or silent, bad credentials, an invalid or
+opted-out number, an SMTP refusal, …) and says whether another try may succeed, so a failed
+message tells the operator what went wrong and what to do."""
 
 from __future__ import annotations
 

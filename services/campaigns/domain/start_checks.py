@@ -1,5 +1,6 @@
-"""Why a campaign cannot start, one clear reason at a time (the guide's "Campaign Not
-Starting" checklist). Pure: the caller loads the records."""
+"""Why a campaign cannot start, one clear reason at a time (the first problem found, in the
+order a person would fix them: the customer, the payment record, the steps), so the answer to
+a refused start says what to change. Pure: the caller loads the records."""
 
 from __future__ import annotations
 
