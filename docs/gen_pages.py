@@ -42,7 +42,6 @@ MARK = re.compile(r"^<!-- generated: ([a-z ]+) -->$", re.M)
 SETTINGS_MODULES = (
     "shared.settings",
     "shared.devstack.platform",
-    "shared.stack.platform",
     "services.auth.settings",
     "services.campaigns.settings",
     "services.agents.settings",

@@ -69,5 +69,13 @@ def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelo
     )
 
 
+# A consumer dead-letters an event it gave up on to `<topic>.dlq`.
+DLQ_SUFFIX = ".dlq"
+
+
 def dead_letter_topic(topic: str) -> str:
-    return f"{topic}.dlq"
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+def is_dead_letter_topic(topic: str) -> bool:
+    return topic.endswith(DLQ_SUFFIX)

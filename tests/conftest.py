@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.cli import bootstrap_admin, migrate_all
+from shared.devstack.platform import Platform, isolated_settings
+from shared.ops.cli import bootstrap_admin, migrate_all
 from shared.settings import Settings
-from shared.stack.platform import Platform, isolated_settings
 from tests.infra import containers_env
 
 LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"

@@ -114,7 +114,7 @@ def run_remit(
     import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "shared.ops.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.cli import main
+from shared.ops.cli import main
 from shared.roles import OPERATOR, OWNER, ROLES, service_role
 from shared.settings import SERVICE_NAMES
 

@@ -15,7 +15,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from shared.broker_stats import (
+from shared.db import connect
+from shared.kafka import ensure_topics
+from shared.ops.broker_stats import (
     BrokerReading,
     GroupOffsets,
     PartitionOffsets,
@@ -23,11 +25,9 @@ from shared.broker_stats import (
     read_broker,
     topic_lag,
 )
-from shared.cache_clear import is_protected
-from shared.db import connect
-from shared.dead_letters import decode, refusal, replay_headers
-from shared.diagnostics import Fact, as_json, render, slowest_statements
-from shared.kafka import ensure_topics
+from shared.ops.cache_clear import is_protected
+from shared.ops.dead_letters import decode, refusal, replay_headers
+from shared.ops.diagnostics import Fact, as_json, render, slowest_statements
 from tests.agents_helpers import agents_sql
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.helpers import eventually, publish_raw, run_remit, user_created

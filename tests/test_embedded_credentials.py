@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
 
-from shared.stack.credentials import FILE_NAME
+from shared.devstack.credentials import FILE_NAME
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifier.email import message_id_for
-from shared.stack.platform import Platform
+from shared.devstack.platform import Platform
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
 from tests.helpers import eventually, schema_sql

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.devstack.processes import free_port
+from shared.devstack.servers import Gateway
 from shared.http import SECURITY_HEADERS
 from shared.settings import SERVICE_NAMES
-from shared.stack.processes import free_port
-from shared.stack.servers import Gateway
 
 
 def _assert_gateway_error(response: httpx.Response, statuses: tuple[int, ...]) -> str:

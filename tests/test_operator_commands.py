@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.dead_letters import redacted
+from shared.devstack.platform import REPO_ROOT
 from shared.events import Envelope
-from shared.stack.platform import REPO_ROOT
+from shared.ops.dead_letters import redacted
 from tests.auth_helpers import bearer
 from tests.helpers import eventually, publish_raw, run_remit, schema_sql
 

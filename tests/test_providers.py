@@ -12,8 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
 from services.notifier.providers import Providers, SendError
+from shared.devstack.processes import free_port
 from shared.settings import Settings
-from shared.stack.processes import free_port
 from tests.fakes import Reply, scripted_server
 
 SID = "AC" + "0" * 32

@@ -9,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from shared.stack.platform import REPO_ROOT
-from shared.stack.processes import ManagedProcess, free_port, wait_for_port
+from shared.devstack.platform import REPO_ROOT
+from shared.devstack.processes import ManagedProcess, free_port, wait_for_port
 from tests.auth_helpers import bearer, new_user, tokens
 
 
@@ -26,7 +26,7 @@ def strict_auth(platform):
     }
     process = ManagedProcess(
         "auth-strict",
-        [sys.executable, "-m", "shared.cli", "serve", "auth", "--port", str(port)],
+        [sys.executable, "-m", "shared.ops.cli", "serve", "auth", "--port", str(port)],
         platform.log_dir / "auth-strict.log",
         env=env,
         cwd=REPO_ROOT,

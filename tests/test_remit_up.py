@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from shared.stack.processes import free_port
+from shared.devstack.processes import free_port
 from tests.helpers import run_remit
 
 
@@ -39,7 +39,7 @@ def _start(state_dir, ports, *, sigint_ignored=False):
     env.update({name: str(port) for name, port in ports.items()})
     env["STATE_DIR"] = str(state_dir)
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up"],
+        [sys.executable, "-m", "shared.ops.cli", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

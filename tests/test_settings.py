@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from shared.db import create_pool
+from shared.devstack.processes import PortInUseError, ensure_port_free
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
 from shared.settings import Settings, get_settings, load_settings
-from shared.stack.processes import PortInUseError, ensure_port_free
 
 GOOD = {
     "DATABASE_URL": "postgresql://u@127.0.0.1:5432/db",
@@ -68,7 +68,7 @@ def test_service_refuses_to_start_naming_the_variable():
     env = {k: v for k, v in os.environ.items() if k not in GOOD}
     env.update({"REDIS_URL": GOOD["REDIS_URL"], "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"})
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "serve", "auth", "--port", "1"],
+        [sys.executable, "-m", "shared.ops.cli", "serve", "auth", "--port", "1"],
         env=env,
         capture_output=True,
         text=True,
@@ -101,7 +101,7 @@ def test_taken_port_is_reported_with_its_variable():
 def test_env_example_lists_every_setting():
     from pathlib import Path
 
-    from shared.stack.platform import StackSettings
+    from shared.devstack.platform import StackSettings
 
     listed = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
     for name in (*Settings.model_fields, *StackSettings.model_fields):

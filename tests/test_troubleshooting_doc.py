@@ -20,8 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.devstack.platform import StackSettings
 from shared.settings import SERVICE_NAMES, Settings
-from shared.stack.platform import StackSettings
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
 

@@ -13,9 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shared.cli import bootstrap_admin, migrate_all
+from shared.devstack.platform import Platform, isolated_settings
+from shared.ops.cli import bootstrap_admin, migrate_all
 from shared.settings import Settings
-from shared.stack.platform import Platform, isolated_settings
 from tests.bench import agents, auth, campaigns, http_load, memory, notifier, outbox, pipeline
 from tests.bench.live import Live
 from tests.bench.report import Row, print_table, write_json

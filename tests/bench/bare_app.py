@@ -28,7 +28,7 @@ def create() -> FastAPI:
 
 
 if __name__ == "__main__":
-    # As shared.cli's `serve` runs a service (with its default HOST and FORWARDED_ALLOW_IPS).
+    # As shared.ops.cli's `serve` runs a service (with its default HOST and FORWARDED_ALLOW_IPS).
     uvicorn.run(
         "tests.bench.bare_app:create",
         factory=True,

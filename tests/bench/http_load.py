@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.stack.platform import REPO_ROOT
-from shared.stack.processes import ManagedProcess
+from shared.devstack.platform import REPO_ROOT
+from shared.devstack.processes import ManagedProcess
 from tests.bench.live import Live, bare_app
 from tests.bench.report import Row
 

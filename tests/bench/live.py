@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from shared.devstack.platform import REPO_ROOT, Platform
+from shared.devstack.processes import ManagedProcess, free_port, wait_for_port
 from shared.settings import Settings
-from shared.stack.platform import REPO_ROOT, Platform
-from shared.stack.processes import ManagedProcess, free_port, wait_for_port
 from tests.bench.bare_app import BODY_ENV
 
 

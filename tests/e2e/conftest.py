@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.devstack.platform import Platform, isolated_settings
 from shared.settings import Settings
-from shared.stack.platform import Platform, isolated_settings
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

@@ -32,10 +32,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
+from shared.events import is_dead_letter_topic
 from shared.kafka import client_options
 from shared.settings import Settings
-
-DLQ_SUFFIX = ".dlq"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def dead_letter_counts(offsets: PartitionOffsets) -> dict[str, int]:
     """Messages kept in each `<topic>.dlq` (end minus beginning, summed over partitions)."""
     counts: dict[str, int] = {}
     for tp, end in offsets.end.items():
-        if tp.topic.endswith(DLQ_SUFFIX):
+        if is_dead_letter_topic(tp.topic):
             counts[tp.topic] = counts.get(tp.topic, 0) + end - offsets.begin.get(tp, 0)
     return dict(sorted(counts.items()))
 

@@ -1,69 +1,29 @@
-"""`remit`: run the platform (`up`), one service (`serve`), the migrations (`migrate`), or
-the operators' commands (`trace`, `diagnose`, `dlq`, `cache`)."""
+"""The operators' commands of `remit`: `trace`, `logs`, `diagnose`, `dlq` and `cache`.
+
+They reach a running platform: with no variables set, they find the one `remit up` runs on
+this machine (shared/devstack/discovery.py; `remit` adopts it before running them)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
-from shared.log_reader import LEVELS
+from shared.ops.log_reader import LEVELS
+from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, load_settings
 
-if TYPE_CHECKING:
-    from services.auth.bootstrap import FirstAdmin
-from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_settings, load_settings
-
-# The commands that reach a running platform: with no variables set, they find the one
-# `remit up` runs on this machine (shared/stack/discovery.py).
-OPERATOR_COMMANDS = ("trace", "logs", "diagnose", "dlq", "cache")
-
-
-def migrate_all(database_url: str) -> None:
-    from shared.migrations import migrate_url
-
-    async def run() -> None:
-        for name in SERVICE_NAMES:
-            await migrate_url(database_url, name, f"services.{name}")
-
-    asyncio.run(run())
-
-
-def bootstrap_admin(settings: Settings) -> FirstAdmin:
-    from services.auth.bootstrap import ensure_first_admin
-
-    return asyncio.run(ensure_first_admin(settings))
-
-
-def cmd_migrate(_: argparse.Namespace) -> int:
-    migrate_all(load_settings(DatabaseSettings).database_url)
-    print("migrations applied")
-    return 0
-
-
-def cmd_create_admin(_: argparse.Namespace) -> int:
-    """For deployments: the first admin, from ADMIN_EMAIL/ADMIN_PASSWORD or a printed password."""
-    settings = load_settings(Settings)
-    admin = bootstrap_admin(settings)
-    if not admin.created:
-        print("an admin exists already: nothing to do")
-    elif admin.generated_password:
-        print(f"admin created: {settings.admin_email} / {admin.generated_password}  (shown once)")
-    else:
-        print(f"admin created: {settings.admin_email} with ADMIN_PASSWORD")
-    return 0
+NAMES = ("trace", "logs", "diagnose", "dlq", "cache")
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from shared.db import DATABASE_ERRORS
-    from shared.stack import discovery
-    from shared.trace import from_database, from_logs, render, service_log_lines
+    from shared.devstack import discovery
+    from shared.ops.trace import from_database, from_logs, render, service_log_lines
 
     notes = []
     steps = []
@@ -92,8 +52,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from collections import deque
     from pathlib import Path
 
-    from shared.log_reader import LogFilter, files, merged
-    from shared.stack import discovery
+    from shared.devstack import discovery
+    from shared.ops.log_reader import LogFilter, files, merged
 
     running = discovery.find()
     log_dir = Path(args.logs or (running.log_dir if running else discovery.state_dir() / "logs"))
@@ -113,7 +73,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from redis.asyncio import Redis
 
-    from shared import diagnostics
+    from shared.ops import diagnostics
 
     settings = load_settings(Settings)
 
@@ -137,10 +97,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _dead_letter_topic(topic: str) -> str | None:
-    from shared.dead_letters import is_dead_letter_topic
-    from shared.topics import all_topics
+    from shared.ops import dead_letters
 
-    if is_dead_letter_topic(topic) and topic in all_topics():
+    if dead_letters.is_known(topic):
         return topic
     print(
         f"error: {topic} is not a dead-letter topic; they are named <event type>.dlq, "
@@ -151,31 +110,24 @@ def _dead_letter_topic(topic: str) -> str | None:
 
 
 def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]:
-    """Dead letters per topic from the broker, with the replays Postgres recorded; and notes
+    """The dead-letter topics that hold messages, with the replays Postgres recorded; and notes
     on what could not be read (a database down leaves the broker's counts standing)."""
-    from shared import broker_stats, dead_letters, diagnostics
+    from shared.ops import diagnostics
 
     async def counts() -> tuple[list[dict[str, object]], list[str]]:
-        kept = await broker_stats.dead_letters_kept(settings, dead_letters.topics())
         pool = await diagnostics.operator_pool(settings.database_url, "remit dlq")
         try:
-            replayed = await diagnostics.replayed_counts(pool)
+            items, notes = await diagnostics.dead_letter_summary(settings, pool)
         finally:
             await pool.close()
-        known = replayed if isinstance(replayed, dict) else None
-        items: list[dict[str, object]] = [
-            {"topic": topic, "messages": n, "replayed": known.get(topic, 0) if known else None}
-            for topic, n in kept.items()
-            if n
-        ]
-        return items, [] if known is not None else [f"replayed counts: {replayed}"]
+        return [item for item in items if item["messages"]], notes
 
     return asyncio.run(counts())
 
 
 def _dlq_messages(settings: Settings, topic: str) -> tuple[list[dict[str, Any]], list[str]]:
-    from shared import dead_letters, diagnostics
     from shared.db import DATABASE_ERRORS
+    from shared.ops import dead_letters, diagnostics
 
     async def read() -> tuple[list[dict[str, Any]], list[str]]:
         letters = await dead_letters.read(settings, topic)
@@ -189,7 +141,7 @@ def _dlq_messages(settings: Settings, topic: str) -> tuple[list[dict[str, Any]],
             notes.append(f"replays: unavailable: database: {error!r} (replayedAt not known)")
         finally:
             await pool.close()
-        return [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in letters], notes
+        return dead_letters.listed(letters, done), notes
 
     return asyncio.run(read())
 
@@ -262,9 +214,9 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     import asyncpg
     from aiokafka import AIOKafkaProducer
 
-    from shared import dead_letters
     from shared.db import DATABASE_ERRORS
     from shared.kafka import KAFKA_DOWN
+    from shared.ops import dead_letters
     from shared.topics import all_topics
 
     topic = _dead_letter_topic(args.topic)
@@ -290,10 +242,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         letters = await dead_letters.read(settings, topic)
         outcome = dead_letters.ReplayOutcome()
         if wanted:
-            by_position = {letter.position: letter for letter in letters}
-            letters = [by_position[p] for p in wanted if p in by_position]
-            for partition, offset in (p for p in wanted if p not in by_position):
-                outcome.skip(partition, offset, f"no such message in {topic}")
+            letters, outcome = dead_letters.chosen(letters, wanted, topic)
         try:
             connection = await asyncpg.connect(settings.database_url, timeout=10)
         except DATABASE_ERRORS as error:
@@ -350,7 +299,7 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    from shared.cache_clear import MAX_PATTERN_LENGTH, clear
+    from shared.ops.cache_clear import MAX_PATTERN_LENGTH, clear
 
     if not args.pattern or len(args.pattern) > MAX_PATTERN_LENGTH:
         print(f"error: the pattern must be 1 to {MAX_PATTERN_LENGTH} characters", file=sys.stderr)
@@ -373,95 +322,8 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run(
-        f"services.{args.service}.main:create",
-        factory=True,
-        host=settings.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,  # the server's make is not advertised
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
-    return 0
-
-
-def cmd_gateway(_: argparse.Namespace) -> int:
-    """Become Caddy with deploy/Caddyfile (GATEWAY_PORT, GATEWAY_BIND, <SERVICE>_UPSTREAM)."""
-    import os
-
-    from shared.stack.servers import gateway_argv
-
-    argv = gateway_argv()
-    os.execvp(argv[0], argv)  # noqa: S606 (this process becomes Caddy; the argv is ours)
-
-
-def cmd_up(_: argparse.Namespace) -> int:
-    from shared.stack.platform import Platform, StackSettings
-
-    platform = Platform(load_settings(StackSettings))
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        # The first signal stops; a repeat (Ctrl-C pressed again) must not break off the
-        # ordered stop halfway: each part's stop has its own time limit, then a kill.
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
-
-    # Our own SIGINT handler, not Python's: Python installs none when `remit up` starts with
-    # SIGINT ignored (a script's background job), and Ctrl-C would then do nothing.
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        print("starting the embedded stack…", flush=True)
-        platform.start_infrastructure()
-        settings = platform.service_settings()
-        migrate_all(platform.migration_url)
-        admin = bootstrap_admin(settings)
-        platform.start_services()
-        platform.wait_healthy()
-        assert platform.gateway is not None
-        print(f"\nRemit is up: {platform.gateway.url}", flush=True)
-        print(f"  API docs:  {platform.gateway.url}/api/v1/docs")
-        print(f"  events:    {platform.gateway.url}/api/v1/asyncapi")
-        print(f"  health:    {platform.gateway.url}/api/v1/health")
-        print(f"  logs:      {platform.log_dir}/<part>.log")
-        if admin.generated_password:
-            print(
-                f"  admin:     {settings.admin_email} / {admin.generated_password}"
-                "  (shown once; change it)"
-            )
-        print("Ctrl-C stops everything.", flush=True)
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
-    except (ConfigurationError, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        stopping = True
-        print("stopping…", flush=True)
-        platform.stop()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="remit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the whole platform").set_defaults(run=cmd_up)
-    commands.add_parser("migrate", help="apply every service's migrations").set_defaults(
-        run=cmd_migrate
-    )
-    commands.add_parser(
-        "create-admin", help="create the first admin when there is none"
-    ).set_defaults(run=cmd_create_admin)
+def add_to(commands: Any) -> None:
+    """Add the operators' commands to `remit`'s subcommands (argparse's subparsers)."""
     trace = commands.add_parser("trace", help="one request's timeline across the services")
     trace.add_argument("request_id")
     trace.add_argument(
@@ -493,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.set_defaults(run=cmd_logs)
     diagnose = commands.add_parser(
         "diagnose",
-        help="the troubleshooting guide's checks: database, pools, Redis, Kafka lag, dead letters",
+        help="the first checks when something is wrong: database, pools, Redis, Kafka lag, "
+        "dead letters",
     )
     diagnose.add_argument("--json", action="store_true", help="print the report as JSON")
     diagnose.set_defaults(run=cmd_diagnose)
@@ -533,32 +396,3 @@ def main(argv: list[str] | None = None) -> int:
         help="also delete rate limits, token revocations, lock-outs and the clock offset",
     )
     cache_clear.set_defaults(run=cmd_cache_clear)
-    commands.add_parser(
-        "gateway", help="run the Caddy gateway with deploy/Caddyfile (deployments, make run)"
-    ).set_defaults(run=cmd_gateway)
-    serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=SERVICE_NAMES)
-    serve.add_argument("--port", type=int, required=True)
-    serve.set_defaults(run=cmd_serve)
-    args = parser.parse_args(argv)
-    found = None
-    if args.command in OPERATOR_COMMANDS:
-        from shared.stack import discovery
-
-        found = discovery.adopt()
-    try:
-        code: int = args.run(args)
-    except ConfigurationError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        if args.command in OPERATOR_COMMANDS and found is None:
-            print(
-                "  (no platform started by `remit up` is running from STATE_DIR; set the "
-                "variables, or run the command where `make run` runs)",
-                file=sys.stderr,
-            )
-        return 2
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from shared.stack.credentials import write_private
+from shared.devstack.credentials import write_private
 
 FILE_NAME = "platform.json"
 

@@ -1,5 +1,6 @@
-"""`remit diagnose` and `GET /api/v1/diagnostics`: the troubleshooting guide's checks, run
-against our platform.
+"""`remit diagnose` and `GET /api/v1/diagnostics`: the first checks when the platform
+misbehaves (the database's locks, slow queries and connections, each service's pool, Redis,
+Kafka's consumer lag and dead letters), in one report.
 
 Each check gathers facts (I/O) into a section of labelled facts; `as_json` (for the API) and
 `render` (for the command line) present them and do no I/O. A section whose source is down
@@ -20,9 +21,9 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from shared import broker_stats, dead_letters
-from shared.cache_clear import PROTECTED_PREFIXES
 from shared.db import DATABASE_ERRORS, Connection
+from shared.ops import broker_stats, dead_letters
+from shared.ops.cache_clear import PROTECTED_PREFIXES
 from shared.settings import SERVICE_NAMES, ServiceName, Settings
 from shared.topics import consumed_topics
 
@@ -278,6 +279,26 @@ async def replayed_counts(pool: asyncpg.Pool) -> dict[str, int] | str:
         return "unavailable: the database did not answer within 10 s"
     except DATABASE_ERRORS as error:
         return f"unavailable: database: {error!r}"
+
+
+async def dead_letter_summary(
+    settings: Settings, pool: asyncpg.Pool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Messages kept in each dead-letter topic (the broker's figures), each with the replays
+    Postgres recorded; and notes on what could not be read: a database down leaves the
+    broker's counts standing, with `replayed` unknown (None)."""
+    kept = await broker_stats.dead_letters_kept(settings, dead_letters.topics())
+    replayed = await replayed_counts(pool)
+    known = replayed if isinstance(replayed, dict) else None
+    items: list[dict[str, Any]] = [
+        {
+            "topic": topic,
+            "messages": count,
+            "replayed": known.get(topic, 0) if known is not None else None,
+        }
+        for topic, count in kept.items()
+    ]
+    return items, [] if known is not None else [f"replayed counts: {replayed}"]
 
 
 async def _guarded(check: Awaitable[Section], limit_s: float) -> Section:

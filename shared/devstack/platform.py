@@ -14,12 +14,18 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.devstack import discovery
+from shared.devstack.credentials import Credentials, load_or_create
+from shared.devstack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
+from shared.devstack.servers import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    Gateway,
+    SmtpSink,
+)
 from shared.roles import OPERATOR, OWNER, adopt_schemas, ensure_roles, service_role
 from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
-from shared.stack import discovery
-from shared.stack.credentials import Credentials, load_or_create
-from shared.stack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
-from shared.stack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Gateway, SmtpSink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A stopping service drains for up to twice SHUTDOWN_DRAIN_S (10 s by default): its batches in
@@ -201,7 +207,7 @@ class Platform:
         service, port = self.instances[instance]
         process = ManagedProcess(
             instance,
-            [sys.executable, "-m", "shared.cli", "serve", service, "--port", str(port)],
+            [sys.executable, "-m", "shared.ops.cli", "serve", service, "--port", str(port)],
             self.log_dir / f"{instance}.log",
             env={**self.env, **self._database_logins(service)},
             cwd=REPO_ROOT,
@@ -290,7 +296,7 @@ async def _create_database(admin_url: str, database: str) -> None:
             await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()
-    # The guide's slow-query diagnostics read pg_stat_statements (preloaded at start-up).
+    # The diagnostics' slowest statements read pg_stat_statements (preloaded at start-up).
     connection = await asyncpg.connect(admin_url.rsplit("/", 1)[0] + f"/{database}")
     try:
         await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

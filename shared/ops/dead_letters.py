@@ -27,15 +27,16 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from shared.broker_stats import DLQ_SUFFIX, partitions_of, read_until_end, reading
 from shared.db import Connection
 from shared.events import (
     HEADER_DLQ_CONSUMER,
     HEADER_DLQ_ERROR,
     HEADER_DLQ_ORIGINAL_TOPIC,
     Envelope,
+    is_dead_letter_topic,
 )
 from shared.kafka import PublishRaw
+from shared.ops.broker_stats import partitions_of, read_until_end, reading
 from shared.settings import Settings
 from shared.topics import all_topics
 
@@ -189,13 +190,34 @@ class ReplayOutcome:
         return {"replayed": self.replayed, "skipped": self.skipped}
 
 
-def is_dead_letter_topic(topic: str) -> bool:
-    return topic.endswith(DLQ_SUFFIX)
-
-
 def topics() -> set[str]:
     """Every dead-letter topic of the platform's event catalogue."""
     return {topic for topic in all_topics() if is_dead_letter_topic(topic)}
+
+
+def is_known(topic: str) -> bool:
+    """Whether `topic` is one of the platform's dead-letter topics (`<event type>.dlq`)."""
+    return is_dead_letter_topic(topic) and topic in all_topics()
+
+
+def chosen(
+    letters: list[DeadLetter], wanted: Collection[tuple[int, int]], topic: str
+) -> tuple[list[DeadLetter], ReplayOutcome]:
+    """The letters of `topic` at the `wanted` (partition, offset) positions, in the order asked
+    for; and an outcome that already skips each position the topic does not hold."""
+    by_position = {letter.position: letter for letter in letters}
+    outcome = ReplayOutcome()
+    for partition, offset in wanted:
+        if (partition, offset) not in by_position:
+            outcome.skip(partition, offset, f"no such message in {topic}")
+    return [by_position[p] for p in wanted if p in by_position], outcome
+
+
+def listed(
+    letters: list[DeadLetter], done: dict[tuple[int, int, str], datetime]
+) -> list[dict[str, Any]]:
+    """The letters as the operators' tools show them, each with when it was replayed."""
+    return [letter.as_json(replayed_at(letter, done)) for letter in letters]
 
 
 async def read(settings: Settings, topic: str, max_messages: int = 10_000) -> list[DeadLetter]:

