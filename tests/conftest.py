@@ -52,6 +52,16 @@ async def admin_login(gateway_url: str) -> str:
     return str(response.json()["accessToken"])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`fast`: a test that needs no running platform (pure logic, fakes at the boundary);
+    `make test-fast` runs only those. A module that starts servers of its own says so with
+    `pytestmark = pytest.mark.servers`."""
+    for item in items:
+        needs_platform = "platform" in getattr(item, "fixturenames", ())
+        if not needs_platform and item.get_closest_marker("servers") is None:
+            item.add_marker(pytest.mark.fast)
+
+
 @pytest.fixture(scope="session")
 def platform() -> Iterator[Platform]:
     state_dir = Path(tempfile.mkdtemp(prefix="remit-test-"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -173,7 +174,10 @@ async def test_payment_mid_campaign_stops_it(client, settings, admin_token):
         await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
     ).json()
     assert after["status"] == "completed"
-    assert [r["status"] for r in await runs_of(settings, made["id"])] == ["cancelled", "cancelled"]
+    first, second = [r["status"] for r in await runs_of(settings, made["id"])]
+    # The due email may have gone out before the payment came (a free AI agent sends at once);
+    # the step still to come is cancelled either way.
+    assert first in ("completed", "cancelled") and second == "cancelled"
     # Even if its time comes, the cancelled step is never emitted.
     await campaigns_sql(
         settings,
@@ -391,10 +395,14 @@ async def test_step_conditions_skip_steps_when_due(client, settings, admin_token
     await eventually(status, lambda s: s == "completed")
 
 
-async def test_review_fixes_for_edge_cases(client, settings, admin_token):
-    made = await campaign(
+async def _running(client, admin_token) -> dict[str, Any]:
+    return await campaign(
         client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
     )
+
+
+async def test_a_pause_until_a_time_without_offset_is_refused(client, admin_token):
+    made = await _running(client, admin_token)
     naive = await _post(
         client,
         admin_token,
@@ -402,19 +410,29 @@ async def test_review_fixes_for_edge_cases(client, settings, admin_token):
         {"until": "2031-01-01T09:00:00"},
     )
     assert naive.status_code == 400 and "time zone offset" in naive.json()["details"]
+
+
+async def test_a_field_in_snake_case_is_refused(client, admin_token):
+    made = await _running(client, admin_token)
     snake = await client.patch(
         f"/api/v1/customers/{made['customerId']}",
         json={"company_name": None},
         headers=bearer(admin_token),
     )
     assert snake.status_code == 400
+
+
+async def test_a_receipt_over_the_outstanding_balance_is_refused(client, admin_token):
+    made = await _running(client, admin_token)
     over = await _post(
         client, admin_token, f"/api/v1/payments/{made['paymentId']}/receipts", {"amount": "2000.00"}
     )
-    assert (
-        over.status_code == 400
-        and "exceeds the outstanding balance of 1250.00" in over.json()["details"]
-    )
+    assert over.status_code == 400
+    assert "exceeds the outstanding balance of 1250.00" in over.json()["details"]
+
+
+async def test_reopening_a_part_paid_payment_keeps_it_partially_paid(client, admin_token):
+    made = await _running(client, admin_token)
     await _post(
         client, admin_token, f"/api/v1/payments/{made['paymentId']}/receipts", {"amount": "50.00"}
     )
@@ -424,7 +442,10 @@ async def test_review_fixes_for_edge_cases(client, settings, admin_token):
         headers=bearer(admin_token),
     )
     assert reopened.json()["status"] == "partially_paid"
-    # Deactivating the customer pauses its running campaigns.
+
+
+async def test_deactivating_a_customer_pauses_its_running_campaigns(client, admin_token):
+    made = await _running(client, admin_token)
     await client.patch(
         f"/api/v1/customers/{made['customerId']}",
         json={"isActive": False},
@@ -434,6 +455,10 @@ async def test_review_fixes_for_edge_cases(client, settings, admin_token):
         await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
     ).json()
     assert after["status"] == "paused" and after["pauseReason"] == "customer deactivated"
+
+
+async def test_a_campaign_without_steps_is_refused(client, admin_token):
+    made = await _running(client, admin_token)
     empty = await _post(
         client,
         admin_token,

@@ -131,6 +131,7 @@ def silent_gateway(tmp_path, monkeypatch) -> Iterator[tuple[Gateway, _Silent]]:
         upstream.close()
 
 
+@pytest.mark.servers  # a gateway of its own
 def test_a_service_too_slow_to_answer_is_a_504_with_the_id_it_was_sent(silent_gateway):
     gateway, upstream = silent_gateway
     started = time.monotonic()

@@ -18,6 +18,8 @@ import pytest
 from shared.devstack.processes import free_port
 from tests.helpers import run_remit
 
+pytestmark = pytest.mark.servers  # each test runs a whole `remit up`
+
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
