@@ -16,7 +16,7 @@ PHONE_FORMAT_HINT = "use the international E.164 format, e.g. +1XXXXXXXXXX"
 
 
 def to_e164(raw: str) -> str:
-    """The number in E.164, or ValueError with the guide's format advice."""
+    """The number in E.164, or ValueError saying which format is expected."""
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:

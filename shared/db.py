@@ -129,7 +129,7 @@ def pool_usage(pool: asyncpg.Pool) -> dict[str, Any]:
     turned callers away lately.
 
     `inUse` reaching `max` means callers queue for a connection; those that wait longer than
-    DATABASE_POOL_TIMEOUT get the guide's "Connection pool exhausted". The outbox relay's
+    DATABASE_POOL_TIMEOUT get 503 "Connection pool exhausted". The outbox relay's
     LISTEN connection is always one of those in use.
     """
     size, idle = pool.get_size(), pool.get_idle_size()

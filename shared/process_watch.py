@@ -1,5 +1,5 @@
 """This process's memory and CPU: shown in the service's health, and a warning in the logs
-when memory passes MEMORY_WARN_MB (the guide's "review logs for memory warnings")."""
+when memory passes MEMORY_WARN_MB, so a leak shows in the logs before the process is killed."""
 
 from __future__ import annotations
 

@@ -135,7 +135,12 @@ class Settings(DatabaseSettings):
         default=3, ge=0, description="429/5xx/timeouts, exponential backoff with jitter"
     )
 
-    task_stuck_after: int = Field(default=3600, ge=1, description="Seconds (1 h, as the guide)")
+    task_stuck_after: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds an assigned or in-progress task may go unchanged before it is "
+        "returned to the queue (1 h)",
+    )
     ai_task_lease: int = Field(
         default=120,
         ge=1,

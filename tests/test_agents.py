@@ -44,7 +44,7 @@ async def test_ai_step_becomes_one_task_one_message_and_completes_the_step(
         lambda: runs_of(settings, made["id"]), lambda r: r[0]["status"] == "completed"
     )
     assert runs[0]["outcome"] == "sent"
-    # The guide's diagnostic query works on our tables.
+    # The operators' diagnostic query works on our tables.
     rows = await agents_sql(
         settings,
         "SELECT t.*, a.status as agent_status FROM agents.tasks t LEFT JOIN agents.agents a "

@@ -1,4 +1,4 @@
-"""Login as the guide describes it: credentials, disabled accounts, lock-out, enumeration."""
+"""Login: credentials, disabled accounts, lock-out, and no way to tell which emails exist."""
 
 from __future__ import annotations
 

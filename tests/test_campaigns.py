@@ -98,7 +98,7 @@ async def test_start_checks_each_have_a_clear_message(client, settings, admin_to
     )
     inactive = await _post(client, admin_token, f"/api/v1/campaigns/{made['id']}/start")
     assert inactive.status_code == 422 and "is inactive" in inactive.json()["details"]
-    # The guide's query, on our tables.
+    # The operators' diagnostic query, on our tables.
     rows = await campaigns_sql(
         settings,
         "SELECT c.*, cu.company_name, cu.is_active as customer_active FROM campaigns.campaigns c "

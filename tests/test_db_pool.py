@@ -1,5 +1,5 @@
 """A request that finds every pooled connection in use waits DATABASE_POOL_TIMEOUT, then gets
-503 "Connection pool exhausted" (the guide's message) instead of queueing forever."""
+503 "Connection pool exhausted" (the message operators look for) instead of queueing forever."""
 
 from __future__ import annotations
 

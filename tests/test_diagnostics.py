@@ -273,7 +273,7 @@ async def test_cache_clear_by_pattern_scans_and_spares_the_rest(client, admin_to
         assert after["scan"] > before["scan"]
         assert after["keys"] == before["keys"]  # never KEYS
 
-        # The guide's `session:*` case, and protected keys kept unless asked for.
+        # A `session:*` pattern, and protected keys kept unless asked for.
         everything = f"*{run}*"
         kept = await client.post(
             "/api/v1/diagnostics/cache/clear",

@@ -39,7 +39,7 @@ async def test_each_service_answers_its_own_health(client, service):
     assert pool["inUse"] + pool["idle"] == pool["size"] <= pool["max"]
     broker = body.pop("broker")  # the broker's epoch, and whether it ever lost its data
     assert broker["epoch"] and set(broker) == {"epoch", "dataLostAt", "eventsRepublished"}
-    process = body.pop("process")  # its memory and CPU, for the guide's "high memory usage"
+    process = body.pop("process")  # its memory and CPU, for diagnosing high memory usage
     assert 10 < process["rssMb"] < 2048 and process["cpuPercent"] >= 0
     assert body == {
         "status": "ok",
