@@ -12,6 +12,12 @@ async def agents_sql(settings, query: str, *args: Any) -> list[Any]:
     return await schema_sql(settings, "agents", query, *args)
 
 
+async def directory_row(settings, user_id) -> Any:
+    """The agents service's copy of a user (its read model of auth's user events), or None."""
+    rows = await agents_sql(settings, "SELECT * FROM user_directory WHERE user_id = $1", user_id)
+    return rows[0] if rows else None
+
+
 async def human_agent(client, admin_token, channels=("human",)) -> tuple[dict[str, Any], str]:
     """A person with an `agent` login registered as an online human agent; and their token."""
     person = await new_user(client, admin_token, role="agent")

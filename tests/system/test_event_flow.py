@@ -6,15 +6,8 @@ from __future__ import annotations
 import uuid
 
 from shared.db import connect
+from tests.agents_helpers import directory_row
 from tests.helpers import eventually, log_records, publish_raw, run_remit, user_created
-
-
-async def _directory_row(settings, user_id):
-    connection = await connect(settings.database_url, "agents")
-    try:
-        return await connection.fetchrow("SELECT * FROM user_directory WHERE user_id = $1", user_id)
-    finally:
-        await connection.close()
 
 
 async def _processed_rows(settings, event_id):
@@ -49,7 +42,7 @@ async def test_request_id_crosses_http_outbox_kafka_and_consumer(
     user = await _create_user(client, admin_token, request_id)
     user_id = uuid.UUID(user["id"])
 
-    row = await eventually(lambda: _directory_row(settings, user_id), lambda r: r is not None)
+    row = await eventually(lambda: directory_row(settings, user_id), lambda r: r is not None)
     assert row["email"] == user["email"] and row["role"] == "agent"
 
     auth = await connect(settings.database_url, "auth")
@@ -124,7 +117,7 @@ async def test_redelivered_event_is_handled_once(platform, settings):
         "event handled",
     ]
     assert len(await _processed_rows(settings, event.event_id)) == 1
-    assert (await _directory_row(settings, user_id))["email"] == "twice@example.com"
+    assert (await directory_row(settings, user_id))["email"] == "twice@example.com"
 
 
 async def test_trace_prints_the_requests_timeline_across_services(

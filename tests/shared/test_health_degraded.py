@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
+from tests.agents_helpers import directory_row
 from tests.auth_helpers import bearer
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpers import eventually, publish_raw, user_created
-from tests.test_event_flow import _directory_row
 
 pytestmark = pytest.mark.faults
 
@@ -124,7 +124,7 @@ async def test_postgres_down_degrades_health_and_api_answers_503(
     await eventually(lambda: _health(client), lambda r: r.status_code == 200, timeout=60)
     # Nothing restarted: each service's pool reconnects, and health and API answer again.
     await eventually(lambda: _every_service(client, admin_token), _all_up, timeout=60)
-    row = await eventually(lambda: _directory_row(settings, user_id), lambda r: r is not None)
+    row = await eventually(lambda: directory_row(settings, user_id), lambda r: r is not None)
     assert row["email"] == "during-outage@example.com"
     login = await client.post(
         "/api/v1/auth/login", json={"email": "someone@example.com", "password": "x"}

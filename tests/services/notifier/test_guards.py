@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from services.notifier.domain.guards import Facts, Policy, check, is_stop
-
-NOON_NY = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)  # 12:00 New York, 09:00 Los Angeles
-
-
-def facts(**overrides: Any) -> Facts:
-    values: dict[str, Any] = dict(
-        channel="sms", recipient="+14155552671", timezone="America/Los_Angeles", now=NOON_NY,
-        suppression=None, voice_consent=True, calls_last_7_days=0, last_conversation_at=None,
-    )  # fmt: skip
-    values.update(overrides)
-    return Facts(**values)
+from services.notifier.domain.guards import Policy, check, is_stop
+from tests.notifier_helpers import NOON_NY, facts
 
 
 def test_invalid_phone_is_refused_with_the_guides_format_hint():

@@ -11,9 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.security import AUDIENCE
+from tests.agents_helpers import directory_row
 from tests.auth_helpers import auth_sql, bearer, forge, login, new_user, tokens
 from tests.helpers import eventually
-from tests.test_event_flow import _directory_row
 
 
 async def _me(client, token):
@@ -115,7 +115,7 @@ async def test_deactivation_cuts_off_a_live_session_at_once(client, settings, ad
     ).status_code == 401
     # user.deactivated reaches the other services (agents keeps a directory of users).
     row = await eventually(
-        lambda: _directory_row(settings, uuid.UUID(user["id"])),
+        lambda: directory_row(settings, uuid.UUID(user["id"])),
         lambda r: r is not None and not r["is_active"],
     )
     assert row["email"] == user["email"]

@@ -18,8 +18,7 @@ from tests.campaign_helpers import (
     send_event,
 )
 from tests.helpers import eventually
-from tests.notifier_helpers import messages_of
-from tests.test_notifier_guards import facts
+from tests.notifier_helpers import facts, messages_of
 
 
 def test_the_checks_that_retrying_cannot_change_are_refusals():

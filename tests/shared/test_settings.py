@@ -99,11 +99,10 @@ def test_taken_port_is_reported_with_its_variable():
 
 
 def test_env_example_lists_every_setting():
-    from pathlib import Path
 
-    from shared.devstack.platform import StackSettings
+    from shared.devstack.platform import REPO_ROOT, StackSettings
 
-    listed = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
+    listed = REPO_ROOT.joinpath(".env.example").read_text()
     for name in (*Settings.model_fields, *StackSettings.model_fields):
         assert f"{name.upper()}=" in listed, f"{name.upper()} missing from .env.example"
 

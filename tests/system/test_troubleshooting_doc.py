@@ -20,12 +20,12 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.devstack.platform import StackSettings
+from shared.devstack.platform import REPO_ROOT, StackSettings
 from shared.settings import SERVICE_NAMES, Settings
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 DOC = ROOT / "docs" / "troubleshooting.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 # Variables the page asks operators to set (or bash sets), beside the platform's settings.

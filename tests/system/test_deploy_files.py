@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.devstack.platform import REPO_ROOT
 from shared.ops.cli import main
 from shared.roles import OPERATOR, OWNER, ROLES, service_role
 from shared.settings import SERVICE_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 RAILWAY = ROOT / "deploy" / "railway"
 
 

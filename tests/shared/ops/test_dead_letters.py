@@ -36,7 +36,7 @@ async def _dead_letters(settings, topic, wanted_keys, timeout=60):
 
 
 async def test_poison_and_failing_events_are_dead_lettered_without_blocking(settings):
-    from tests.test_event_flow import _directory_row  # same read model, same helper
+    from tests.agents_helpers import directory_row
 
     poison_key, failing_key, good_user = (
         "poison-" + uuid.uuid4().hex,
@@ -67,4 +67,4 @@ async def test_poison_and_failing_events_are_dead_lettered_without_blocking(sett
     failing_headers = {k: v.decode() for k, v in dead[failing_key].headers}
     assert "validation errors for UserEventPayload" in failing_headers["x-dlq-error"]
     assert failing_headers["x-dlq-consumer"] == "remember-user"
-    await eventually(lambda: _directory_row(settings, good_user), lambda row: row is not None)
+    await eventually(lambda: directory_row(settings, good_user), lambda row: row is not None)

@@ -4,7 +4,7 @@ missing, nothing doubled.
 
 Faults: each service in turn killed with SIGKILL mid-run and restarted, and the broker frozen
 with SIGSTOP for 20 s mid-run. (Postgres and Redis stopped, and poison events, are in
-tests/test_health_degraded.py and tests/test_dead_letters.py.)
+tests/shared/test_health_degraded.py and tests/shared/ops/test_dead_letters.py.)
 
 The shape of a run keeps the file to a few minutes while every stage is busy when the fault
 strikes: 200 one-step campaigns, half email (real SMTP to the sink) and half SMS (simulated),
