@@ -16,10 +16,23 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 # --- shared field types -------------------------------------------------------------------------
+
+
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()
+
+
+# A moment, written as `datetime.isoformat` writes it (`+00:00`, not pydantic's `Z`), as the
+# producers have always sent it.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 Money = Annotated[str, Field(pattern=r"^\d+\.\d{2}$", description='Two decimals, e.g. "10.00"')]
 Currency = Annotated[str, Field(description="ISO 4217 code, e.g. EUR")]
@@ -102,7 +115,7 @@ class PasswordResetRequested(EventPayload):
     user_id: uuid.UUID
     email: str
     reset_url: str
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 # --- campaigns ----------------------------------------------------------------------------------
@@ -122,7 +135,7 @@ class CampaignStarted(CampaignEventPayload):
 
     event_type: ClassVar[str] = "campaign.started"
 
-    started_at: datetime
+    started_at: Timestamp
 
 
 class CampaignPaused(CampaignEventPayload):
@@ -136,7 +149,7 @@ class CampaignPaused(CampaignEventPayload):
 
     event_type: ClassVar[str] = "campaign.paused"
 
-    until: datetime | None = None
+    until: Timestamp | None = None
     reason: str | None = None
     flagged: bool
 
@@ -220,7 +233,7 @@ class StepDue(EventPayload):
     tone: str
     template: str | None = None
     attempt: int  # counts from 1
-    due_at: datetime
+    due_at: Timestamp
     customer: StepDueCustomer
     payment: StepDuePayment
 

@@ -69,6 +69,20 @@ def new_event(event_type: str, producer: str, payload: dict[str, Any]) -> Envelo
     )
 
 
+def event_of(payload: EventPayload, producer: str) -> Envelope:
+    """An envelope for a payload built as its contract's model (so checked when it was built),
+    stamped with the current request ID and trace context. The payload travels in its wire
+    form: camelCase keys, ids and dates as strings, and only the fields the producer gave (a
+    field left out is absent, one given as None is null)."""
+    return Envelope(
+        type=payload.event_type,
+        producer=producer,
+        request_id=request_id_var.get(),
+        traceparent=current_traceparent(),
+        payload=payload.model_dump(mode="json", by_alias=True, exclude_unset=True),
+    )
+
+
 # A consumer dead-letters an event it gave up on to `<topic>.dlq`.
 DLQ_SUFFIX = ".dlq"
 

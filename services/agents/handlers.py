@@ -8,6 +8,7 @@ from dataclasses import replace
 import asyncpg
 from opentelemetry import trace
 
+from services.agents import events
 from services.agents.brain import shared_brain
 from services.agents.domain.assignment import choose_agents
 from services.agents.stores import agents, tasks, user_directory
@@ -23,8 +24,7 @@ from shared.contracts import (
     UserEventPayload,
 )
 from shared.db import Connection
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue
+from shared.events import Envelope
 from shared.settings import get_settings
 
 
@@ -112,45 +112,30 @@ async def _start_at_once(
 async def _announce(connection: Connection, task: tasks.NewTask, made: asyncpg.Record) -> None:
     """The events of a task just opened: created, and assigned and its message requested
     when it was started at once."""
-    await tasks.publish(connection, "task.created", made)
+    await events.publish(connection, events.task_created(made))
     if task.agent_id is not None:
-        await tasks.publish(connection, "task.assigned", made, agentId=str(task.agent_id))
+        await events.publish(connection, events.task_assigned(made, task.agent_id))
     if task.message_request is not None:
-        await enqueue(
-            connection,
-            new_event("message.requested", "agents", task.message_request),
-            str(task.campaign_id),
-        )
+        await events.publish(connection, events.message_requested_again(task.message_request))
 
 
 async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:
     if task["status"] == "completed":
-        promised = task["promised_date"]
-        await tasks.publish(
-            connection,
-            "task.completed",
-            task,
-            outcome=task["outcome"],
-            promisedDate=promised.isoformat() if promised else None,
-        )
+        told = events.task_completed(task, task["outcome"], task["promised_date"])
+        await events.publish(connection, told)
     elif task["status"] == "failed":
-        await tasks.publish(
-            connection,
-            "task.failed",
+        failed = events.task_failed(
             task,
-            reason=task["last_error"],
+            task["last_error"],
             retryable=task["retryable"] is not False,
-            outcomeUnknown=task["outcome"] == "unknown",
+            outcome_unknown=task["outcome"] == "unknown",
             refused=task["outcome"] == "refused",
         )
+        await events.publish(connection, failed)
     elif task["status"] == "in_progress" and task["message_request"] is not None:
         # Requested, result never heard: the same request again, same key (the notifier sends
         # it once, and tells its result again if it has one).
-        await enqueue(
-            connection,
-            new_event("message.requested", "agents", task["message_request"]),
-            str(task["campaign_id"]),
-        )
+        await events.publish(connection, events.message_requested_again(task["message_request"]))
 
 
 async def messages_done(connection: Connection, results: list[Handling]) -> None:
@@ -169,7 +154,7 @@ async def messages_done(connection: Connection, results: list[Handling]) -> None
     for task in completed:
         outcome, handling = first[task["id"]]
         with handling.within():
-            await tasks.publish(connection, "task.completed", task, outcome=outcome)
+            await events.publish(connection, events.task_completed(task, outcome))
 
 
 async def message_failed(connection: Connection, event: Envelope) -> None:
@@ -210,14 +195,11 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
         retryable=retryable,
         outcome="unknown" if unknown else "refused" if refused else None,
     )
-    await tasks.publish(
+    await events.publish(
         connection,
-        "task.failed",
-        task,
-        reason=reason,
-        retryable=retryable,
-        outcomeUnknown=unknown,
-        refused=refused,
+        events.task_failed(
+            task, reason, retryable=retryable, outcome_unknown=unknown, refused=refused
+        ),
     )
 
 
@@ -240,16 +222,16 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
     reply = event.read(ReplyReceived)
     understood = await shared_brain().understand(reply.text, clock.now().date())
     customer_id, campaign_id = str(reply.customer_id), reply.campaign_id
-    classified = {
-        "customerId": customer_id,
-        "campaignId": str(campaign_id) if campaign_id else None,
-        "channel": reply.channel,
-        "text": reply.text,
-        "intent": understood.intent,
-        "confidence": understood.confidence,
-        "promisedDate": understood.promised_date.isoformat() if understood.promised_date else None,
-    }
-    await enqueue(connection, new_event("reply.classified", "agents", classified), customer_id)
+    classified = events.reply_classified(
+        reply.customer_id,
+        campaign_id,
+        reply.channel,
+        reply.text,
+        understood.intent,
+        understood.confidence,
+        understood.promised_date,
+    )
+    await events.publish(connection, classified)
     needs_person = understood.intent in ("question", "dispute") or (
         understood.confidence < get_settings().reply_min_confidence
     )
@@ -260,7 +242,7 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
             "stepRunId": str(run),
             "attempt": 1,
             "channel": "human",
-            "reply": classified,
+            "reply": classified.payload,
             "customer": {"id": customer_id},
         }
         await _open_tasks(

@@ -13,14 +13,14 @@ from typing import Any
 import asyncpg
 from opentelemetry import trace
 
+from services.agents import events
 from services.agents.brain import Brain
 from services.agents.domain.assignment import choose_agents
 from services.agents.domain.templates import facts_from_step
 from services.agents.stores import agents, tasks
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue_many
+from shared.events import Envelope
 from shared.settings import Settings
 from shared.tracing import continued
 
@@ -45,7 +45,7 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
         return 0
     choices = choose_agents(candidates, [task["channel"] for task in pending], datetime.now(UTC))
     chosen: list[tuple[uuid.UUID, uuid.UUID]] = []
-    events: list[tuple[Envelope, str]] = []
+    assigned: list[Envelope] = []
     for task, agent in zip(pending, choices, strict=True):
         if agent is None:
             continue
@@ -53,10 +53,9 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
         with continued(
             "task.assign", task["request_id"], task["traceparent"], trace.SpanKind.INTERNAL
         ):
-            event = tasks.event("task.assigned", task, agentId=str(agent.id))
-        events.append((event, str(task["campaign_id"])))
+            assigned.append(events.task_assigned(task, agent.id))
     await tasks.assign(connection, chosen)
-    await enqueue_many(connection, events)
+    await events.publish(connection, *assigned)
     return len(chosen)
 
 
@@ -85,24 +84,12 @@ async def message_request(brain: Brain, task: tasks.TaskRow) -> Envelope:
         composed = await brain.compose(
             task["channel"], step.get("tone", "friendly"), facts, step.get("template"), history
         )
-        customer = step["customer"]
-        return new_event(
-            "message.requested",
-            "agents",
-            {
-                "idempotencyKey": idempotency_key(task),
-                "taskId": str(task["id"]),
-                "campaignId": str(task["campaign_id"]),
-                "stepRunId": str(task["step_run_id"]),
-                "customerId": customer["id"],
-                "paymentId": step["payment"]["id"],
-                "channel": task["channel"],
-                "to": customer["email"] if task["channel"] == "email" else customer["phone"],
-                "timezone": customer["timezone"],
-                "subject": composed.draft.subject,
-                "body": composed.draft.body,
-                "composedBy": composed.source,
-            },
+        return events.message_requested(
+            task,
+            idempotency_key(task),
+            composed.draft.subject,
+            composed.draft.body,
+            composed.source,
         )
 
 
@@ -131,9 +118,7 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
             for task, request in zip(taken, requests, strict=True)
             if task["id"] in still
         ]
-        await enqueue_many(
-            connection, [(request, str(task["campaign_id"])) for task, request in going]
-        )
+        await events.publish(connection, *(request for _, request in going))
         await tasks.mark_requested(
             connection, [(task["id"], request.payload) for task, request in going]
         )

@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.agents import events
 from services.agents.api.schemas import CompleteIn, ResetReport, Task, TaskPage, TaskStatus
 from services.agents.stores import agents, tasks
 from shared.errors import ApiError
-from shared.events import new_event
 from shared.openapi import error_responses
-from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
@@ -85,7 +84,7 @@ async def claim_task(task_id: uuid.UUID, deps: Deps, principal: Worker) -> Task:
             raise ApiError(409, "Conflict", f"Task is {task['status']}; it cannot be claimed")
         await tasks.set_status(connection, task_id, "in_progress", assigned_agent_id=agent_id)
         if not mine:
-            await tasks.publish(connection, "task.assigned", task, agentId=str(agent_id))
+            await events.publish(connection, events.task_assigned(task, agent_id))
     return await get_task(task_id, deps, principal)
 
 
@@ -108,23 +107,20 @@ async def complete_task(
             connection, task_id, "completed", outcome=body.outcome,
             promised_date=body.promised_date, note=body.note,
         )  # fmt: skip
-        promised = body.promised_date.isoformat() if body.promised_date else None
-        await tasks.publish(
-            connection, "task.completed", task, outcome=body.outcome, promisedDate=promised
+        await events.publish(
+            connection, events.task_completed(task, body.outcome, body.promised_date)
         )
         if body.outcome in _AS_REPLY:
-            reply = {
-                "customerId": str(task["customer_id"]),
-                "campaignId": str(task["campaign_id"]),
-                "channel": "human",
-                "intent": _AS_REPLY[body.outcome],
-                "confidence": 1.0,
-                "promisedDate": promised,
-                "text": body.note,
-            }
-            await enqueue(
-                connection, new_event("reply.classified", "agents", reply), str(task["customer_id"])
+            reply = events.reply_classified(
+                task["customer_id"],
+                task["campaign_id"],
+                "human",
+                body.note,
+                _AS_REPLY[body.outcome],
+                1.0,
+                body.promised_date,
             )
+            await events.publish(connection, reply)
     return await get_task(task_id, deps, principal)
 
 

@@ -11,8 +11,6 @@ import asyncpg
 
 from shared.context import request_id_var
 from shared.db import Connection, Executor, rows_affected, select_by_id, update_by_id
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
 from shared.tracing import current_traceparent
 
@@ -22,8 +20,8 @@ COLUMNS = (
     "t.created_at, t.updated_at, t.request_id, t.traceparent, t.message_requested_at, "
     "t.retryable, t.message_request"
 )
-# What an event about a task says of it (`event_payload`): a write that only announces the task
-# returns these, not the step it carries.
+# What an event about a task says of it (`services.agents.events`): a write that only announces
+# the task returns these, not the step it carries.
 EVENT_COLUMNS = "t.id, t.campaign_id, t.step_run_id, t.customer_id, t.channel"
 OPEN = ("pending", "assigned", "in_progress")
 # A task as read from its row, or as it will read once opened (`NewTask.as_row`).
@@ -199,27 +197,6 @@ async def set_status(
     connection: Connection, task_id: uuid.UUID, status: str, **fields: Any
 ) -> None:
     await update_by_id(connection, "tasks", task_id, {"status": status, **fields})
-
-
-def event_payload(task: asyncpg.Record, **extra: Any) -> dict[str, Any]:
-    return {
-        "taskId": str(task["id"]),
-        "campaignId": str(task["campaign_id"]),
-        "stepRunId": str(task["step_run_id"]),
-        "customerId": str(task["customer_id"]),
-        "channel": task["channel"],
-        **extra,
-    }
-
-
-def event(event_type: str, task: asyncpg.Record, **extra: Any) -> Envelope:
-    return new_event(event_type, "agents", event_payload(task, **extra))
-
-
-async def publish(
-    connection: Connection, event_type: str, task: asyncpg.Record, **extra: Any
-) -> None:
-    await enqueue(connection, event(event_type, task, **extra), str(task["campaign_id"]))
 
 
 async def assign(connection: Connection, chosen: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
