@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.campaigns import events
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.lifecycle import (
     Action,
@@ -27,8 +27,6 @@ from services.campaigns.stores import campaigns, customers, payments
 from shared.context import request_id_var
 from shared.db import Connection
 from shared.errors import ApiError
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue, enqueue_many
 from shared.settings import Settings
 from shared.tracing import current_traceparent
 
@@ -52,22 +50,6 @@ async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asy
     if campaign is None:
         raise ApiError(404, "Not Found", f"Campaign {campaign_id} does not exist")
     return campaign
-
-
-def _event(event_type: str, campaign: asyncpg.Record, **extra: Any) -> Envelope:
-    payload = {
-        "campaignId": str(campaign["id"]),
-        "customerId": str(campaign["customer_id"]),
-        "paymentId": str(campaign["payment_id"]),
-        **extra,
-    }
-    return new_event(event_type, "campaigns", payload)
-
-
-async def _publish(
-    connection: Connection, event_type: str, campaign: asyncpg.Record, **extra: Any
-) -> None:
-    await enqueue(connection, _event(event_type, campaign, **extra), str(campaign["id"]))
 
 
 async def start(
@@ -138,12 +120,8 @@ async def start_many(
     origin = (request_id_var.get(), current_traceparent())
     await campaigns.mark_started(connection, [c["id"] for c in activated], now, *origin)
     await campaigns.mark_scheduled(connection, scheduled, *origin)
-    await enqueue_many(
-        connection,
-        [
-            (_event("campaign.started", campaign, startedAt=now.isoformat()), str(campaign["id"]))
-            for campaign in activated
-        ],
+    await events.publish(
+        connection, *(events.campaign_started(campaign, now) for campaign in activated)
     )
     return refused
 
@@ -182,7 +160,7 @@ async def activate_due(connection: Connection, now: datetime) -> int:
     """Scheduled campaigns whose start time has come become active."""
     rows = await campaigns.activate_due(connection, now)
     for row in rows:
-        await _publish(connection, "campaign.started", row, startedAt=row["started_at"].isoformat())
+        await events.publish(connection, events.campaign_started(row, row["started_at"]))
         await complete_if_done(connection, row["id"], row["started_at"])  # all steps skipped
     return len(rows)
 
@@ -207,13 +185,8 @@ async def pause(
         pause_reason=reason,
         flagged=campaign["flagged"] or flag,
     )
-    await _publish(
-        connection,
-        "campaign.paused",
-        campaign,
-        until=until.isoformat() if until else None,
-        reason=reason,
-        flagged=campaign["flagged"] or flag,
+    await events.publish(
+        connection, events.campaign_paused(campaign, until, reason, campaign["flagged"] or flag)
     )
 
 
@@ -239,7 +212,7 @@ async def resume(
         paused_until=None,
         pause_reason=None,
     )
-    await _publish(connection, "campaign.resumed", campaign)
+    await events.publish(connection, events.campaign_resumed(campaign))
 
 
 async def wake_due(connection: Connection, window: ContactWindow, now: datetime) -> int:
@@ -268,10 +241,11 @@ async def _end(
     status = transition(Status(campaign["status"]), action)
     await campaigns.stop_pending_runs(connection, campaign_id, "cancelled", reason)
     await campaigns.set_state(connection, campaign_id, status=status.value, ended_at=now)
-    event = {Action.CANCEL: "campaign.cancelled", Action.COMPLETE: "campaign.completed"}.get(
-        action, "campaign.failed"
-    )
-    await _publish(connection, event, campaign, reason=reason)
+    event = {
+        Action.CANCEL: events.campaign_cancelled,
+        Action.COMPLETE: events.campaign_completed,
+    }.get(action, events.campaign_failed)
+    await events.publish(connection, event(campaign, reason))
 
 
 async def complete_those_done(
@@ -292,7 +266,7 @@ async def complete_those_done(
 
 
 async def publish_completed(connection: Connection, campaign: asyncpg.Record) -> None:
-    await _publish(connection, "campaign.completed", campaign, reason="every step has run")
+    await events.publish(connection, events.campaign_completed(campaign, "every step has run"))
 
 
 async def complete_if_done(connection: Connection, campaign_id: uuid.UUID, now: datetime) -> None:

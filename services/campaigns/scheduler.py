@@ -12,50 +12,17 @@ from datetime import datetime
 import asyncpg
 from opentelemetry import trace
 
-from services.campaigns import operations
+from services.campaigns import events, operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.stores import campaigns, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue_many
+from shared.events import Envelope
 from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
-
-
-def step_due_payload(row: asyncpg.Record) -> dict[str, object]:
-    """Everything the agents need to act on the step, so they never read our schema."""
-    return {
-        "campaignId": str(row["campaign_id"]),
-        "stepRunId": str(row["id"]),
-        "stepId": str(row["step_id"]),
-        "position": row["position"],
-        "channel": row["channel"],
-        "tone": row["tone"],
-        "template": row["template"],
-        "attempt": row["attempts"] + 1,
-        "dueAt": row["due_at"].isoformat(),
-        "customer": {
-            "id": str(row["customer_id"]),
-            "companyName": row["company_name"],
-            "contactName": row["contact_name"],
-            "email": row["email"],
-            "phone": row["phone"],
-            "timezone": row["timezone"],
-        },
-        "payment": {
-            "id": str(row["payment_id"]),
-            "invoiceNumber": row["invoice_number"],
-            "amount": f"{row['amount']:.2f}",
-            "amountPaid": f"{row['amount_paid']:.2f}",
-            "outstanding": f"{row['amount'] - row['amount_paid']:.2f}",
-            "currency": row["currency"].strip(),
-            "dueDate": row["due_date"].isoformat(),
-        },
-    }
 
 
 async def claim_due_steps(
@@ -81,7 +48,7 @@ async def claim_due_steps(
             skip.append((row, reason))
         else:
             send.append(row)
-    await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in send])
+    await events.publish(connection, *(_step_due(row) for row in send))
     if send:
         await schedule.mark_emitted(connection, [row["id"] for row in send])
     if later:
@@ -99,7 +66,7 @@ async def redrive_stale(connection: Connection, older_than_s: int, batch_size: i
     rows = await schedule.stale(connection, batch_size, older_than_s)
     if not rows:
         return 0
-    await enqueue_many(connection, [(_step_due(row), str(row["campaign_id"])) for row in rows])
+    await events.publish(connection, *(_step_due(row) for row in rows))
     await schedule.touch(connection, [row["id"] for row in rows])
     logger.warning("steps emitted again: no result heard", extra={"count": len(rows)})
     return len(rows)
@@ -114,7 +81,7 @@ def _step_due(row: asyncpg.Record) -> Envelope:
         trace.SpanKind.PRODUCER,
         {"messaging.system": "kafka", "messaging.destination.name": "campaign.step_due"},
     ):
-        return new_event("campaign.step_due", "campaigns", step_due_payload(row))
+        return events.step_due(row)
 
 
 async def tick(pool: asyncpg.Pool, window: ContactWindow, settings: Settings, now: datetime) -> int:

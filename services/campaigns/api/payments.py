@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.campaigns import operations
+from services.campaigns import events, operations
 from services.campaigns.api.schemas import (
     Payment,
     PaymentIn,
@@ -20,9 +20,7 @@ from services.campaigns.domain.lifecycle import Action
 from services.campaigns.stores import campaigns, customers, payments
 from shared.clock import clock
 from shared.errors import ApiError
-from shared.events import new_event
 from shared.openapi import error_responses
-from shared.outbox import enqueue
 from shared.resources import Deps
 from shared.security import Principal, require
 
@@ -131,15 +129,15 @@ async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: 
                 "for this payment record",
             )
         payment = _payment(row)
-        event = new_event("payment.received", "campaigns", {
-            "paymentId": str(payment_id),
-            "customerId": str(row["customer_id"]),
-            "amount": f"{body.amount:.2f}",
-            "currency": payment.currency,
-            "amountPaid": f"{row['amount_paid']:.2f}",
-            "status": row["status"],
-        })  # fmt: skip
-        await enqueue(connection, event, str(payment_id))
+        received = events.payment_received(
+            payment_id,
+            row["customer_id"],
+            body.amount,
+            payment.currency,
+            row["amount_paid"],
+            row["status"],
+        )
+        await events.publish(connection, received)
         if row["status"] == "paid":
             for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
                 await operations.end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
