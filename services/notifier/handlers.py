@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 
+from services.notifier import events
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.stores import messages
 from shared.consumer import Handling, Subscription
@@ -30,7 +31,7 @@ async def queue_messages(connection: Connection, requests: list[Handling]) -> No
         key = item.outgoing.idempotency_key
         with handling.within():
             known = await messages.by_key(connection, key)
-            told = known is not None and await messages.tell_again(connection, known)
+            told = known is not None and await events.tell_again(connection, known)
             logger.info(
                 "duplicate send request: not sent again",
                 extra={"idempotency_key": key, "result_published_again": told},

@@ -24,6 +24,7 @@ from functools import partial
 import asyncpg
 from opentelemetry import trace
 
+from services.notifier import events
 from services.notifier.domain.guards import Facts, Policy, check
 from services.notifier.providers import Providers, SendError
 from services.notifier.stores import messages
@@ -31,7 +32,6 @@ from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
 from shared.events import Envelope
 from shared.group_commit import GroupCommit
-from shared.outbox import enqueue_many
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.tracing import continued
@@ -106,13 +106,20 @@ async def _prepare(
                 )
             else:
                 status = "suppressed" if verdict.action == "suppress" else "failed"
-                await messages.fail(
+                reason = verdict.reason or status
+                await messages.set_state(
                     connection,
-                    message,
+                    message["id"],
                     status,
-                    verdict.reason or status,
+                    reason=reason,
                     retryable=False,
                     refused=verdict.refused,
+                )
+                await events.publish(
+                    connection,
+                    events.message_failed(
+                        message, status, reason, retryable=False, refused=verdict.refused
+                    ),
                 )
     return cleared
 
@@ -202,10 +209,7 @@ class _PassWrites:
                     refused=answer.refused,
                 )
             await messages.mark_sent(connection, sent)
-            await enqueue_many(
-                connection,
-                [(outcome.told, messages.event_key(outcome.message)) for outcome in outcomes],
-            )
+            await events.publish(connection, *(outcome.told for outcome in outcomes))
         return [None] * len(outcomes)
 
 
@@ -230,7 +234,7 @@ async def _send_one(
             return
         answer = await _call_provider(providers, settings, fresh)
         if isinstance(answer, SendError):
-            told = messages.failure_event(
+            told = events.message_failed(
                 fresh,
                 _failed_status(answer),
                 answer.reason,
@@ -240,9 +244,7 @@ async def _send_one(
             )
         else:
             provider_id, simulated = answer
-            told = messages.event(
-                "message.sent", fresh, providerId=provider_id, simulated=simulated
-            )
+            told = events.message_sent(fresh, provider_id, simulated)
         await writes.outcomes.submit(_Outcome(fresh, answer, told))
         if isinstance(answer, SendError):
             logger.warning(
@@ -296,8 +298,12 @@ async def settle_interrupted(pool: asyncpg.Pool, settings: Settings) -> None:
     async with pool.acquire() as connection, connection.transaction():
         rows = await messages.lock_stuck_sending(connection, settings.sending_settle_after_s)
         for row in rows:
-            await messages.fail(
-                connection, row, "unknown", INTERRUPTED, retryable=False, unknown=True
+            await messages.set_state(
+                connection, row["id"], "unknown", reason=INTERRUPTED, retryable=False, refused=False
+            )
+            await events.publish(
+                connection,
+                events.message_failed(row, "unknown", INTERRUPTED, retryable=False, unknown=True),
             )
 
 

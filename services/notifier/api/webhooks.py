@@ -11,15 +11,14 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from services.notifier import events
 from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.stores import consents, messages, webhooks
 from shared.clock import clock
 from shared.db import Connection
 from shared.errors import ApiError
-from shared.events import new_event
 from shared.openapi import error_responses
-from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 
 # Twilio signs each request; one without a valid signature is refused with 403.
@@ -73,11 +72,20 @@ async def delivery_status(request: Request, deps: Deps) -> Response:
                 await messages.set_state(
                     connection, row["id"], "delivered", delivered_at=clock.now()
                 )
-                await messages.publish(connection, "message.delivered", row, providerId=sid)
+                await events.publish(connection, events.message_delivered(row, row["provider_id"]))
             elif state in _FAILED:
                 reason = f"Twilio reports {state} ({form.get('ErrorCode') or 'no code'})"
-                await messages.fail(
-                    connection, row, "failed", reason, retryable=state != "undelivered"
+                retryable = state != "undelivered"
+                await messages.set_state(
+                    connection,
+                    row["id"],
+                    "failed",
+                    reason=reason,
+                    retryable=retryable,
+                    refused=False,
+                )
+                await events.publish(
+                    connection, events.message_failed(row, "failed", reason, retryable=retryable)
                 )
     return Response(status_code=204)
 
@@ -87,15 +95,10 @@ async def _reply(connection: Any, recipient: str, channel: str, text: str) -> No
     last = await messages.last_to(connection, recipient)
     if last is None:
         return
-    payload = {
-        "customerId": str(last["customer_id"]),
-        "campaignId": str(last["campaign_id"]) if last["campaign_id"] else None,
-        "channel": channel,
-        "from": recipient,
-        "text": text,
-    }
-    key = str(last["customer_id"])
-    await enqueue(connection, new_event("reply.received", "notifier", payload), key)
+    reply = events.reply_received(
+        last["customer_id"], last["campaign_id"], channel, recipient, text
+    )
+    await events.publish(connection, reply)
 
 
 @router.post("/sms", response_class=Response, responses=_TWIML)

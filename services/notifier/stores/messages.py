@@ -14,8 +14,6 @@ from services.notifier.domain.outgoing import Outgoing
 from shared.clock import clock
 from shared.context import request_id_var
 from shared.db import Connection, Executor, update_by_id
-from shared.events import Envelope, new_event
-from shared.outbox import enqueue
 from shared.paging import Page, keyset_page
 from shared.tracing import current_traceparent
 
@@ -182,103 +180,6 @@ async def mark_sent(connection: Connection, sent: list[tuple[uuid.UUID, str | No
         [simulated for _, _, simulated in sent],
         clock.now(),
     )
-
-
-def event(event_type: str, message: asyncpg.Record, **extra: Any) -> Envelope:
-    """A `message.*` event about `message`, in the current trace."""
-    payload = {
-        "messageId": str(message["id"]),
-        "idempotencyKey": message["idempotency_key"],
-        "taskId": str(message["task_id"]) if message["task_id"] else None,
-        "campaignId": str(message["campaign_id"]) if message["campaign_id"] else None,
-        "customerId": str(message["customer_id"]) if message["customer_id"] else None,
-        "channel": message["channel"],
-        **extra,
-    }
-    return new_event(event_type, "notifier", payload)
-
-
-def event_key(message: asyncpg.Record) -> str:
-    """Events about a message are ordered by its campaign (or itself, without one)."""
-    return str(message["campaign_id"] or message["id"])
-
-
-async def publish(
-    connection: Connection, event_type: str, message: asyncpg.Record, **extra: Any
-) -> None:
-    await enqueue(connection, event(event_type, message, **extra), event_key(message))
-
-
-def failure_event(
-    message: asyncpg.Record,
-    status: str,
-    reason: str,
-    *,
-    retryable: bool,
-    unknown: bool = False,
-    refused: bool = False,
-) -> Envelope:
-    """`message.failed`: why a message did not go out (or may have: `unknown`), and whether
-    it was refused for a reason no retry can change."""
-    return event(
-        "message.failed",
-        message,
-        status=status,
-        reason=reason,
-        retryable=retryable,
-        outcomeUnknown=unknown,
-        refused=refused,
-    )
-
-
-async def fail(
-    connection: Connection,
-    message: asyncpg.Record,
-    status: str,
-    reason: str,
-    *,
-    retryable: bool,
-    unknown: bool = False,
-    refused: bool = False,
-) -> None:
-    """Record why a message did not go out (or may have: `unknown`) and tell the agents."""
-    await set_state(
-        connection, message["id"], status, reason=reason, retryable=retryable, refused=refused
-    )
-    failed = failure_event(
-        message, status, reason, retryable=retryable, unknown=unknown, refused=refused
-    )
-    await enqueue(connection, failed, event_key(message))
-
-
-async def tell_again(connection: Connection, message: asyncpg.Record) -> bool:
-    """Publish a settled message's result once more (whoever asked again may have missed it);
-    False while it is still on its way (its result will be published when it settles)."""
-    status = message["status"]
-    if status == "delivered":
-        await publish(connection, "message.delivered", message, providerId=message["provider_id"])
-    elif status == "sent":
-        await publish(
-            connection,
-            "message.sent",
-            message,
-            providerId=message["provider_id"],
-            simulated=message["simulated"],
-        )
-    elif status in ("failed", "bounced", "suppressed", "unknown"):
-        await publish(
-            connection,
-            "message.failed",
-            message,
-            status=status,
-            reason=message["reason"],
-            retryable=bool(message["retryable"]),
-            outcomeUnknown=status == "unknown",
-            refused=message["refused"],
-        )
-    else:
-        return False
-    return True
 
 
 async def page(
