@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from services.auth import events
 from services.auth.domain.password_policy import password_problem
 from services.auth.domain.passwords import hash_password
 from services.auth.stores import users
 from shared.db import connect
-from shared.events import new_event
-from shared.outbox import enqueue
 from shared.settings import Settings
 
 
@@ -41,11 +40,7 @@ async def ensure_first_admin(settings: Settings) -> FirstAdmin:
             )
             if admin is None:
                 raise RuntimeError(f"{settings.admin_email} exists but is not an admin")
-            await enqueue(
-                connection,
-                new_event("user.created", "auth", users.user_event_payload(admin)),
-                key=str(admin["id"]),
-            )
+            await events.publish(connection, events.user_created(admin))
     finally:
         await connection.close()
     return FirstAdmin(created=True, generated_password=None if given else password)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 
+from services.auth import events
 from services.auth.api.schemas import (
     LoginRequest,
     PasswordResetConfirm,
@@ -32,9 +33,7 @@ from services.auth.stores.keys import (
 )
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import ApiError
-from shared.events import new_event
 from shared.openapi import error_responses
-from shared.outbox import enqueue
 from shared.ratelimit import client_ip, enforce
 from shared.resources import Deps, Resources
 from shared.security import CurrentPrincipal, Principal, require, revoke_access_tokens
@@ -211,14 +210,9 @@ async def _send_reset_link(deps: Resources, email: str) -> None:
         ttl = timedelta(seconds=deps.settings.password_reset_ttl)
         async with deps.pool.acquire() as connection, connection.transaction():
             token = await resets.create_reset(connection, user["id"], ttl)
-            payload = {
-                "userId": str(user["id"]),
-                "email": user["email"],
-                "resetUrl": f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}",
-                "expiresAt": (datetime.now(UTC) + ttl).isoformat(),
-            }
-            event = new_event("auth.password_reset_requested", "auth", payload)
-            await enqueue(connection, event, key=str(user["id"]))
+            url = f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}"
+            requested = events.password_reset_requested(user, url, datetime.now(UTC) + ttl)
+            await events.publish(connection, requested)
     except DATABASE_ERRORS as error:
         # The answer has gone; the user asks again.
         logger.warning("password reset not recorded", extra={"error": repr(error)})

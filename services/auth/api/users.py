@@ -8,15 +8,14 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Query
 
+from services.auth import events
 from services.auth.api.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
 from services.auth.domain.admins import takes_an_admin_away
 from services.auth.domain.passwords import hash_password
 from services.auth.stores import login_limits, revocations, sessions, users
 from shared.db import Connection
 from shared.errors import ApiError
-from shared.events import new_event
 from shared.openapi import error_responses
-from shared.outbox import enqueue
 from shared.resources import Deps, Resources
 from shared.security import Principal, require, revoke_access_tokens
 
@@ -60,8 +59,7 @@ async def create_user(
         user = await users.insert_user(connection, body.email, password_hash, body.role)
         if user is None:
             raise ApiError(409, "Conflict", f"A user with email {body.email} already exists")
-        event = new_event("user.created", "auth", users.user_event_payload(user))
-        await enqueue(connection, event, key=str(user["id"]))
+        await events.publish(connection, events.user_created(user))
     return User.model_validate(dict(user))
 
 
@@ -95,10 +93,8 @@ async def update_user(
         deactivated = before["is_active"] and not user["is_active"]
         if deactivated:
             await sessions.revoke_all_sessions(connection, user_id, "deactivated")
-        event_type = "user.deactivated" if deactivated else "user.updated"
-        await enqueue(
-            connection, new_event(event_type, "auth", users.user_event_payload(user)), str(user_id)
-        )
+        told = events.user_deactivated(user) if deactivated else events.user_updated(user)
+        await events.publish(connection, told)
         # Tokens carry the role: old ones must stop working everywhere, not in 15 minutes.
         revoke = deactivated or before["role"] != user["role"]
         if revoke:

@@ -153,12 +153,3 @@ async def set_password(connection: Connection, user_id: uuid.UUID, password_hash
         user_id,
         password_hash,
     )
-
-
-def user_event_payload(user: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "userId": str(user["id"]),
-        "email": user["email"],
-        "role": user["role"],
-        "isActive": user["is_active"],
-    }
