@@ -8,7 +8,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import PAYLOADS
+from shared.contracts import PAYLOADS, EventPayload
 from shared.events import new_event
 from shared.settings import SERVICE_NAMES
 from shared.topics import EVENTS
@@ -30,6 +30,24 @@ def test_every_event_type_has_a_contract_and_producers_are_held_to_it():
         new_event("task.completed", "agents", {**task, "stepRunId": "7", "outcome": "sent"})
     with pytest.raises(ValidationError):  # a required key missing
         new_event("task.completed", "agents", {"outcome": "sent"})
+
+
+def test_each_service_publishes_exactly_its_catalogued_events_from_its_events_module():
+    """Every event type a service produces has its contract in that service's events.py (the
+    one place it publishes from), and no other."""
+    for service in SERVICE_NAMES:
+        module = importlib.import_module(f"services.{service}.events")
+        built = {
+            value.event_type
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, EventPayload) and value in _BUILT
+        }
+        produced = {event for event, entry in EVENTS.items() if entry.producer == service}
+        assert built == produced, service
+        assert service == module.PRODUCER
+
+
+_BUILT = set(PAYLOADS.values())
 
 
 def test_the_catalogue_names_exactly_the_events_each_service_consumes():
