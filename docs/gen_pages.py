@@ -7,10 +7,11 @@ A page marks where generated content goes with an HTML comment:
   envelope (`shared.events.Envelope`);
 - `<!-- generated: settings classes -->` and `<!-- generated: other settings -->`: the
   pydantic-settings classes and the settings no table of the page lists. Every table of the
-  page headed `| variable | meaning |` gets each setting's default and accepted values from its
-  class; a table headed `| variable | default | meaning |` is for variables that are not
-  settings (the gateway's, the tests'). A name on the page that no class reads, and an
-  `.env.example` default that differs from the class's, fail the build;
+  page headed `| variable | meaning |` gets each setting's readers (a service, for a setting of
+  its own class; every service, for one of the shared classes; `remit up`), default and
+  accepted values from its class; a table headed `| variable | default | meaning |` is for
+  variables that are not settings (the gateway's, the tests'). A name on the page that no
+  class reads, and an `.env.example` default that differs from the class's, fail the build;
 - `<!-- generated: benchmark results -->`: the figures of `bench-results.json`, as the last
   `make bench` wrote them.
 
@@ -145,6 +146,20 @@ def _accepts(info: FieldInfo) -> str:
     return kind + (f" ({', '.join(limits)})" if limits else "")
 
 
+def _reader(cls: type[BaseSettings]) -> str:
+    """Who reads a class's settings: a service (its own class), all of them, or `remit up`."""
+    module = cls.__module__.split(".")
+    if module[0] == "services":
+        return module[1]
+    if "devstack" in module:
+        return "`remit up`"
+    return "every service"
+
+
+def _read_by(readers: list[tuple[type[BaseSettings], FieldInfo]]) -> str:
+    return ", ".join(dict.fromkeys(_reader(cls) for cls, _ in readers))
+
+
 def _defaults(readers: list[tuple[type[BaseSettings], FieldInfo]]) -> str:
     shown = {_default(info) for _, info in readers}
     if len(shown) == 1:
@@ -175,11 +190,11 @@ def fill_settings_tables(markdown: str, fields: dict[str, Any]) -> tuple[str, se
             kind = ""
         elif cells == ["variable", "meaning"]:
             kind = "settings"
-            line = "| variable | default | accepts | meaning |"
+            line = "| variable | read by | default | accepts | meaning |"
         elif cells == ["variable", "default", "meaning"]:
             kind = "other"
         elif kind == "settings" and set(line) <= set("|- "):
-            line = "|---|---|---|---|"
+            line = "|---|---|---|---|---|"
         elif kind == "settings":
             names = _names(cells[0])
             if len(cells) != 2 or len(names) != 1 or names[0] not in fields:
@@ -187,7 +202,8 @@ def fill_settings_tables(markdown: str, fields: dict[str, Any]) -> tuple[str, se
             readers = fields[names[0]]
             listed.add(names[0])
             accepts = " / ".join(sorted({_accepts(info) for _, info in readers}))
-            line = f"| {cells[0]} | {_defaults(readers)} | {accepts} | {cells[1]} |"
+            filled = [cells[0], _read_by(readers), _defaults(readers), accepts, cells[1]]
+            line = "| " + " | ".join(filled) + " |"
         elif kind == "other":
             for name in _names(cells[0]):
                 if name in fields:
@@ -200,8 +216,12 @@ def settings_classes_list() -> str:
     lines = []
     for cls in settings_classes():
         source = Path(inspect.getfile(cls)).resolve().relative_to(ROOT)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"- `{cls.__name__}` in `{source}` ({len(cls.model_fields)} settings): {doc}")
+        doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
+        bases = [base.__name__ for base in cls.__bases__ if base is not BaseSettings]
+        count = f"{len(list(_own_fields(cls)))} settings"
+        if bases:
+            count += " of its own, on " + ", ".join(f"`{name}`" for name in bases)
+        lines.append(f"- `{cls.__name__}` in `{source}` ({count}): {doc}")
     return "\n".join(lines)
 
 
@@ -209,12 +229,14 @@ def other_settings(fields: dict[str, Any], listed: set[str]) -> str:
     rest = sorted(set(fields) - listed)
     if not rest:
         return "Every setting is described in a section above."
-    rows = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
+    rows = ["| variable | read by | default | accepts | meaning |", "|---|---|---|---|---|"]
     for name in rest:
         readers = fields[name]
         meaning = next((info.description for _, info in readers if info.description), "")
         accepts = " / ".join(sorted({_accepts(info) for _, info in readers}))
-        rows.append(f"| `{name}` | {_defaults(readers)} | {accepts} | {meaning} |")
+        rows.append(
+            f"| `{name}` | {_read_by(readers)} | {_defaults(readers)} | {accepts} | {meaning} |"
+        )
     return "\n".join(rows)
 
 

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from shared.db import DATABASE_ERRORS, Executor
 from shared.kafka import PublishRaw, client_options, ensure_topics
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def republish_older(executor: Executor, epoch: uuid.UUID | None) -> int:
 class BrokerEpoch:
     """The current broker epoch, as one service knows it, and what losing the last one cost."""
 
-    def __init__(self, settings: Settings, publish_raw: PublishRaw) -> None:
+    def __init__(self, settings: ServiceSettings, publish_raw: PublishRaw) -> None:
         self.settings = settings
         self.publish_raw = publish_raw
         self.current: uuid.UUID | None = None
@@ -133,7 +133,7 @@ class BrokerEpoch:
 class _Reader:
     """Reads offset 0 of the epoch topic, writing a fresh epoch there if the topic is empty."""
 
-    def __init__(self, settings: Settings, publish_raw: PublishRaw) -> None:
+    def __init__(self, settings: ServiceSettings, publish_raw: PublishRaw) -> None:
         self.settings = settings
         self.publish_raw = publish_raw
         self._consumer: AIOKafkaConsumer | None = None

@@ -39,7 +39,7 @@ from shared.events import (
     dead_letter_topic,
 )
 from shared.kafka import PublishRaw, client_options
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from shared.tracing import continued, continued_span, with_request_id
 
 logger = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class EventConsumer:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        settings: Settings,
+        settings: ServiceSettings,
         service: str,
         subscriptions: Iterable[Subscription],
         publish_raw: PublishRaw,

@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 # A connection of our own or one borrowed from a pool: store functions take either.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -91,7 +91,7 @@ async def connect(database_url: str, schema: str) -> asyncpg.Connection:
     return connection
 
 
-async def create_pool(settings: Settings, schema: str, **overrides: Any) -> asyncpg.Pool:
+async def create_pool(settings: ServiceSettings, schema: str, **overrides: Any) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (and `public`) unqualified."""
     options: dict[str, Any] = {
         "min_size": min(settings.database_pool_min, settings.database_pool_max),

@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from shared.db import SATURATED, all_lent_out
-from shared.settings import SERVICE_NAMES, Settings
+from shared.settings import SERVICE_NAMES, ServiceSettings
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -104,7 +104,7 @@ def _cause(body: dict[str, Any]) -> str | None:
     return "; ".join(down) or None
 
 
-async def platform_health(settings: Settings, own: dict[str, str]) -> dict[str, Any]:
+async def platform_health(settings: ServiceSettings, own: dict[str, str]) -> dict[str, Any]:
     """The seed's shape: shared dependencies as seen from here, plus every service's own
     verdict; `causes` says, for each service that is not ok, why."""
     timeout = settings.health_timeout_ms / 1000

@@ -13,7 +13,7 @@ from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from shared.topics import check_topic_name
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ KAFKA_DOWN: tuple[type[Exception], ...] = (KafkaError, OSError, TimeoutError)
 PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
     """How each of our aiokafka clients reaches the broker: its addresses and, when
     KAFKA_SECURITY_PROTOCOL says so, SASL (over TLS for SASL_SSL)."""
     options: dict[str, Any] = {
@@ -45,7 +45,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def _broker_security(settings: Settings) -> BaseSecurity | None:
+def _broker_security(settings: ServiceSettings) -> BaseSecurity | None:
     """The same, as FastStream's broker takes it."""
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
@@ -58,7 +58,7 @@ def _broker_security(settings: Settings) -> BaseSecurity | None:
     )
 
 
-def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
+def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
     """acks=all and no linger: an awaited publish means the broker has the event.
 
     Idempotent producers are off because Tansu rejects them; duplicates are absorbed by the
@@ -88,7 +88,7 @@ def raw_publisher(broker: KafkaBroker) -> PublishRaw:
 
 
 async def ensure_topics(
-    settings: Settings,
+    settings: ServiceSettings,
     topics: Iterable[str],
     partitions: int | None = None,
     config: dict[str, str] | None = None,

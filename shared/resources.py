@@ -13,12 +13,12 @@ from redis.asyncio import Redis
 from shared.broker_epoch import BrokerEpoch
 from shared.ratelimit import RateLimiter
 from shared.security import KeySet
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 
 @dataclass
 class Resources:
-    settings: Settings
+    settings: ServiceSettings
     pool: asyncpg.Pool
     redis: Redis
     broker: KafkaBroker

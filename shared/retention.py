@@ -8,12 +8,12 @@ import logging
 import asyncpg
 
 from shared.db import DATABASE_ERRORS, Executor
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 
-async def prune(executor: Executor, settings: Settings) -> tuple[int, int]:
+async def prune(executor: Executor, settings: ServiceSettings) -> tuple[int, int]:
     """Delete published outbox rows and dedup records past their retention; returns counts."""
     outbox = await executor.fetchval(
         # By creation, not by publication: a replay publishes a row again, and its consumers'
@@ -32,7 +32,9 @@ async def prune(executor: Executor, settings: Settings) -> tuple[int, int]:
     return int(outbox), int(processed)
 
 
-async def prune_forever(pool: asyncpg.Pool, settings: Settings, every_s: float = 3600) -> None:
+async def prune_forever(
+    pool: asyncpg.Pool, settings: ServiceSettings, every_s: float = 3600
+) -> None:
     while True:
         try:
             outbox, processed = await prune(pool, settings)

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from shared.errors import ApiError
 from shared.ratelimit import client_ip, enforce
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.resources import Resources
@@ -92,7 +92,7 @@ def _unauthorized(details: str, error: str = "Unauthorized") -> ApiError:
 class KeySet:
     """The auth service's public keys, fetched over HTTP and cached."""
 
-    def __init__(self, settings: Settings, refresh_after_s: float = 300.0) -> None:
+    def __init__(self, settings: ServiceSettings, refresh_after_s: float = 300.0) -> None:
         self.url = f"{settings.auth_url}/api/v1/auth/.well-known/jwks.json"
         self.refresh_after_s = refresh_after_s
         self.min_refetch_s = 1.0

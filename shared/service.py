@@ -35,7 +35,7 @@ from shared.ratelimit import RateLimiter
 from shared.resources import Resources, resources
 from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
-from shared.settings import ServiceName, Settings, get_settings
+from shared.settings import ServiceName, ServiceSettings, settings_of
 from shared.topics import all_topics
 from shared.tracing import configure_tracing
 
@@ -49,6 +49,9 @@ class ServiceSpec:
     name: ServiceName
     title: str
     description: str
+    # The service's settings class (its settings.py): read and checked when the app is made;
+    # `Resources.settings` is that instance, which the runtime library sees as the shared base.
+    settings: type[ServiceSettings]
     routers: Sequence[APIRouter] = ()
     # Routes for machines that authenticate otherwise (signed webhooks): no per-caller API limit.
     unlimited_routers: Sequence[APIRouter] = ()
@@ -62,7 +65,7 @@ class ServiceSpec:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
-    settings = get_settings()
+    settings = settings_of(spec.settings)
     async with contextlib.AsyncExitStack() as cleanup:
         pool = await create_pool(settings, spec.name)
         cleanup.push_async_callback(pool.close)
@@ -132,7 +135,7 @@ def _start(
 
 
 async def _stop_consumer(
-    consumer: EventConsumer, task: asyncio.Task[None], settings: Settings
+    consumer: EventConsumer, task: asyncio.Task[None], settings: ServiceSettings
 ) -> None:
     await consumer.stop()
     with contextlib.suppress(TimeoutError):
@@ -219,7 +222,7 @@ def _health_router(spec: ServiceSpec) -> APIRouter:
 
 def create_app(spec: ServiceSpec) -> FastAPI:
     """The service's FastAPI app: its routes under /api/v1, docs, health, events, telemetry."""
-    settings = get_settings()
+    settings = settings_of(spec.settings)
     configure_logging(spec.name, settings.log_level)
     configure_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
     app = FastAPI(

@@ -1,9 +1,9 @@
-"""Typed settings read from the environment, shared by every service and the stack runner."""
+"""Typed settings read from the environment: the database's (for `remit migrate`) and those every
+service shares. Each service's own settings extend `ServiceSettings` in its `settings.py`."""
 
 from __future__ import annotations
 
 from datetime import date, time
-from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -45,8 +45,9 @@ class DatabaseSettings(BaseSettings):
         return value
 
 
-class Settings(DatabaseSettings):
-    """Everything a service needs to run; names match the env vars (case-insensitive)."""
+class ServiceSettings(DatabaseSettings):
+    """What every service reads, and the runtime library with it; names match the env vars
+    (case-insensitive). A setting only one service reads belongs to that service's class."""
 
     redis_url: str = Field(description="Redis URL, e.g. redis://localhost:6379/0")
     operator_database_url: str | None = Field(
@@ -96,74 +97,22 @@ class Settings(DatabaseSettings):
         description="Dedup records; longer than OUTBOX_RETENTION_HOURS and topic retention",
     )
 
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from_number: str | None = None
-    twilio_api_url: str | None = Field(
-        default=None, description="Another Twilio API base URL (a test double or a proxy)"
-    )
-    sms_rate_per_second: int = Field(default=10, ge=1, description="Per sender number")
-    voice_rate_per_second: int = Field(default=1, ge=1, description="Per sender number")
-    email_rate_per_second: int = Field(default=20, ge=1, description="Per sender address")
-    max_calls_per_debt_per_week: int = Field(default=7, ge=1, description="Regulation F")
-    provider_max_retries: int = Field(default=3, ge=0, description="Twilio 429/5xx, backoff")
-    smtp_timeout_s: float = Field(
-        default=15.0, gt=0, description="Each half of an SMTP send: before the data, the data"
-    )
-    send_deadline_s: float = Field(
-        default=45.0, gt=0, description="One provider call, retries included; then unknown"
-    )
-    send_concurrency: int = Field(default=8, ge=1, description="Sends in flight per channel")
-    sending_settle_after_s: int = Field(
-        default=600, ge=1, description="A send left `sending` this long was interrupted"
-    )
-
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = Field(default=2525, ge=1, le=65535)
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
-    smtp_from: str = "Remit <billing@remit.local>"
-    smtp_reply_to: str | None = Field(default=None, description="Defaults to SMTP_FROM's address")
-
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = Field(default=None, description="Another OpenAI-compatible API")
-    openai_model: str = "gpt-4o-mini"
-    openai_temperature: float = Field(default=0.3, ge=0, le=2)
-    openai_timeout: float = Field(default=20.0, gt=0, description="Seconds per request")
-    openai_max_retries: int = Field(
-        default=3, ge=0, description="429/5xx/timeouts, exponential backoff with jitter"
-    )
-
+    # Read by the agents' worker, and by the diagnostics auth serves and `remit diagnose` runs.
     task_stuck_after: int = Field(
         default=3600,
         ge=1,
         description="Seconds an assigned or in-progress task may go unchanged before it is "
         "returned to the queue (1 h)",
     )
-    ai_task_lease: int = Field(
-        default=120,
-        ge=1,
-        description="Seconds an AI task may compose before it is taken up again; keep above "
-        "OPENAI_TIMEOUT x (OPENAI_MAX_RETRIES + 1)",
-    )
-    agent_heartbeat_timeout: int = Field(default=90, ge=1, description="Seconds")
-    task_max_send_attempts: int = Field(default=3, ge=1)
-    agents_worker_interval_ms: int = Field(default=500, ge=10)
-    reply_min_confidence: float = Field(default=0.6, ge=0, le=1)
 
+    # Every service verifies access tokens; auth issues them.
     access_token_ttl: int = Field(default=900, ge=30, description="Seconds (15 min default)")
-    refresh_token_ttl: int = Field(default=14 * 86400, ge=60, description="Seconds")
-    session_max_age: int = Field(
-        default=30 * 86400, ge=60, description="Seconds a login lasts, however often refreshed"
-    )
-    password_reset_ttl: int = Field(default=1800, ge=60, description="Seconds")
-    max_failed_logins: int = Field(default=5, ge=1)
-    lockout_duration: int = Field(default=900, ge=1, description="Seconds an account stays locked")
+    # Auth's reset links; the notifier's Twilio callbacks and webhook signatures.
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base of links sent to people (resets)"
     )
 
+    # Kept to by the campaigns scheduler and the notifier's send guards.
     contact_window_start: time = time(8, 0)
     contact_window_end: time = time(21, 0)
     contact_days: str = Field(default="mon,tue,wed,thu,fri,sat", description="Allowed weekdays")
@@ -172,22 +121,9 @@ class Settings(DatabaseSettings):
         default=False,
         description="Admins may move the platform clock forward (tests, demos; not production)",
     )
-    scheduler_interval_ms: int = Field(default=1000, ge=10)
-    scheduler_batch_size: int = Field(default=500, ge=1)
-    step_max_attempts: int = Field(default=3, ge=1, description="Per step run, before it fails")
-    step_retry_delay: int = Field(default=300, ge=0, description="Seconds before a retry")
-    step_redrive_after_s: int = Field(
-        default=300, ge=1, description="An emitted step with no result yet is asked for again"
-    )
-    fail_campaign_on_step_failure: bool = False
-    cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read may live")
 
     rate_limit_window: int = Field(default=900, ge=1, description="Seconds (15 min default)")
     api_rate_limit: int = Field(default=1000, ge=1, description="Requests per window per caller")
-    login_rate_limit_per_ip: int = Field(default=100, ge=1)
-    login_rate_limit_per_account: int = Field(default=10, ge=1)
-    admin_email: str = "admin@example.com"
-    admin_password: SecretStr | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -233,7 +169,7 @@ class Settings(DatabaseSettings):
         return parse_holidays(self.contact_holidays)
 
     @model_validator(mode="after")
-    def _kafka_credentials(self) -> Settings:
+    def _kafka_credentials(self) -> ServiceSettings:
         sasl = self.kafka_security_protocol.startswith("SASL")
         if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(
@@ -243,23 +179,19 @@ class Settings(DatabaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _window_order(self) -> Settings:
+    def _window_order(self) -> ServiceSettings:
         if self.contact_window_start >= self.contact_window_end:
             raise ValueError("CONTACT_WINDOW_START must be before CONTACT_WINDOW_END")
         return self
 
     @model_validator(mode="after")
-    def _guarantees_hold(self) -> Settings:
-        # Each of these would let an event or a message be handled twice.
+    def _guarantees_hold(self) -> ServiceSettings:
+        # Else an event would be handled twice.
         if self.processed_event_retention_hours <= self.outbox_retention_hours:
             raise ValueError(
                 "PROCESSED_EVENT_RETENTION_HOURS must exceed OUTBOX_RETENTION_HOURS: a broker "
                 "that lost its data gets the kept outbox again, and consumers must recognise it"
             )
-        if self.send_deadline_s < 2 * self.smtp_timeout_s:
-            raise ValueError("SEND_DEADLINE_S must be at least twice SMTP_TIMEOUT_S")
-        if self.sending_settle_after_s <= self.send_deadline_s:
-            raise ValueError("SENDING_SETTLE_AFTER_S must exceed SEND_DEADLINE_S")
         return self
 
     @field_validator("redis_url")
@@ -304,7 +236,20 @@ def load_settings(kind: type[AnySettings], **values: Any) -> AnySettings:
         raise ConfigurationError(describe_validation_error(error)) from None
 
 
-@lru_cache
-def get_settings() -> Settings:
-    """The process's settings; a missing or malformed variable stops start-up naming it."""
-    return load_settings(Settings)
+_loaded: dict[type[BaseSettings], BaseSettings] = {}
+
+
+def settings_of(kind: type[AnySettings]) -> AnySettings:
+    """The process's `kind`, read from the environment once (a service's own class, through
+    the accessor in its `settings.py`); a missing or malformed variable raises naming it."""
+    found = _loaded.get(kind)
+    if isinstance(found, kind):
+        return found
+    loaded = load_settings(kind)
+    _loaded[kind] = loaded
+    return loaded
+
+
+def forget_settings() -> None:
+    """Read the environment again on the next `settings_of` (tests that change it)."""
+    _loaded.clear()

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.auth.settings import AuthSettings
 from shared.devstack.platform import Platform, isolated_settings
 from shared.ops.cli import bootstrap_admin, migrate_all
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.infra import containers_env
 
 LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"
@@ -31,7 +32,7 @@ def running(stack: Platform, logs_to: Path) -> Iterator[Platform]:
     try:
         stack.start_infrastructure()
         migrate_all(stack.migration_url)
-        bootstrap_admin(stack.service_settings())
+        bootstrap_admin(stack.settings_for(AuthSettings))
         stack.start_services()
         stack.wait_healthy()
         yield stack
@@ -98,8 +99,9 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def settings(platform: Platform) -> Settings:
-    """Settings as the services see them, for tests that use the shared library directly."""
+def settings(platform: Platform) -> ServiceSettings:
+    """The settings every service shares, as the services see them, for tests that use the
+    shared library directly (`platform.settings_for(AuthSettings)` gives a service's own)."""
     return platform.service_settings()
 
 

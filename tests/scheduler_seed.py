@@ -9,10 +9,10 @@ from datetime import time
 from services.campaigns.domain.contact_window import ContactWindow
 from shared.db import connect
 from shared.migrations import migrate, service_migrations
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 
-async def seed_due_runs(settings: Settings, runs: int, per_campaign: int = 1) -> str:
+async def seed_due_runs(settings: ServiceSettings, runs: int, per_campaign: int = 1) -> str:
     """A fresh schema with `runs` pending step runs, all due now; returns its name."""
     schema = f"sched_{uuid.uuid4().hex[:10]}"
     connection = await connect(settings.database_url, schema)
@@ -52,7 +52,7 @@ async def seed_due_runs(settings: Settings, runs: int, per_campaign: int = 1) ->
     return schema
 
 
-async def drop_schema(settings: Settings, schema: str) -> None:
+async def drop_schema(settings: ServiceSettings, schema: str) -> None:
     connection = await connect(settings.database_url, "public")
     try:
         await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from services.agents.domain.compliance import Draft, problems, with_disclosures
 from services.agents.domain.replies import INTENTS, Understanding, classify
 from services.agents.domain.templates import Facts, compose
-from shared.settings import Settings, get_settings
+from services.agents.settings import AgentsSettings, agents_settings
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -49,7 +49,7 @@ class Composed:
 
 
 class Brain:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AgentsSettings) -> None:
         self.settings = settings
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         self.client: AsyncOpenAI | None = None
@@ -193,4 +193,4 @@ def _reply_prompt(text: str, today: date) -> list[dict[str, str]]:
 @lru_cache
 def shared_brain() -> Brain:
     """The process's one Brain (one OpenAI client and one view of its health)."""
-    return Brain(get_settings())
+    return Brain(agents_settings())

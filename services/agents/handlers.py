@@ -11,6 +11,7 @@ from opentelemetry import trace
 from services.agents import events
 from services.agents.brain import shared_brain
 from services.agents.domain.assignment import choose_agents
+from services.agents.settings import agents_settings
 from services.agents.stores import agents, tasks, user_directory
 from services.agents.workers import idempotency_key, message_request
 from shared.clock import clock
@@ -25,7 +26,6 @@ from shared.contracts import (
 )
 from shared.db import Connection
 from shared.events import Envelope
-from shared.settings import get_settings
 
 
 async def remember_user(connection: Connection, event: Envelope) -> None:
@@ -175,7 +175,7 @@ async def message_failed(connection: Connection, event: Envelope) -> None:
     refused = failure.refused and not unknown
     retryable = failure.retryable and not unknown and not refused
     tries = task["attempts"] + 1
-    if retryable and tries < get_settings().task_max_send_attempts:
+    if retryable and tries < agents_settings().task_max_send_attempts:
         await tasks.set_status(
             connection,
             task["id"],
@@ -233,7 +233,7 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
     )
     await events.publish(connection, classified)
     needs_person = understood.intent in ("question", "dispute") or (
-        understood.confidence < get_settings().reply_min_confidence
+        understood.confidence < agents_settings().reply_min_confidence
     )
     if needs_person and campaign_id:
         run = uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")

@@ -8,12 +8,13 @@ from services.agents import workers
 from services.agents.api import agents, tasks
 from services.agents.brain import shared_brain
 from services.agents.handlers import SUBSCRIPTIONS
+from services.agents.settings import AgentsSettings, agents_settings
 from shared.resources import Resources
 from shared.service import ServiceSpec, create_app
 
 
 async def _work(found: Resources) -> None:
-    await workers.run_forever(found.pool, found.settings, shared_brain())
+    await workers.run_forever(found.pool, agents_settings(), shared_brain())
 
 
 def _ai_health(_: Resources) -> dict[str, str]:
@@ -24,6 +25,7 @@ SPEC = ServiceSpec(
     name="agents",
     title="Remit agents service",
     description="AI and human agents, and the task queue of escalation steps they execute.",
+    settings=AgentsSettings,
     routers=(tasks.router, agents.router),
     subscriptions=SUBSCRIPTIONS,
     background=(_work,),

@@ -17,11 +17,11 @@ from services.agents import events
 from services.agents.brain import Brain
 from services.agents.domain.assignment import choose_agents
 from services.agents.domain.templates import facts_from_step
+from services.agents.settings import AgentsSettings
 from services.agents.stores import agents, tasks
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
-from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ async def work_ai_tasks(pool: asyncpg.Pool, brain: Brain, limit: int = AI_BATCH)
     return len(taken)
 
 
-async def _repair(connection: Connection, settings: Settings) -> None:
+async def _repair(connection: Connection, settings: AgentsSettings) -> None:
     await agents.beat_ai_agents(connection)
     async with connection.transaction():
         lapsed = await agents.go_offline_lapsed(connection, settings.agent_heartbeat_timeout)
@@ -139,7 +139,7 @@ async def _repair(connection: Connection, settings: Settings) -> None:
             logger.warning("interrupted AI tasks resumed", extra={"count": resumed})
 
 
-async def run_forever(pool: asyncpg.Pool, settings: Settings, brain: Brain) -> None:
+async def run_forever(pool: asyncpg.Pool, settings: AgentsSettings, brain: Brain) -> None:
     interval = settings.agents_worker_interval_ms / 1000
     async with pool.acquire() as connection:
         await agents.ensure_default_ai_agent(connection)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from services.auth import events
 from services.auth.domain.password_policy import password_problem
 from services.auth.domain.passwords import hash_password
+from services.auth.settings import AuthSettings
 from services.auth.stores import users
 from shared.db import connect
-from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class FirstAdmin:
     generated_password: str | None = None  # to print once, when none was configured
 
 
-async def ensure_first_admin(settings: Settings) -> FirstAdmin:
+async def ensure_first_admin(settings: AuthSettings) -> FirstAdmin:
     """Create the admin from ADMIN_EMAIL/ADMIN_PASSWORD when no admin exists.
 
     A generated password (when ADMIN_PASSWORD is unset) is returned for printing once.

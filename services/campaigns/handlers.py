@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from services.campaigns import operations
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
+from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, customers
 from shared.clock import clock
 from shared.consumer import Handling, Subscription
 from shared.contracts import ReplyClassified, TaskCompleted, TaskFailed
 from shared.db import Connection
 from shared.events import Envelope
-from shared.settings import get_settings
 
 
 async def tasks_completed(connection: Connection, results: list[Handling]) -> None:
@@ -45,7 +45,7 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
     says retrying cannot help (`retryable: false`) fails the step at once. So does a message
     whose outcome is unknown: another attempt would send it under a new key, and the customer
     might get it twice; the step's error says a person must check."""
-    settings = get_settings()
+    settings = campaigns_settings()
     failure = event.read(TaskFailed)
     run = await campaigns.lock_run(connection, failure.step_run_id)
     if run is None or run["status"] not in ("pending", "emitted"):

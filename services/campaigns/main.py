@@ -7,18 +7,20 @@ from fastapi import FastAPI
 from services.campaigns import scheduler
 from services.campaigns.api import campaigns, clock, customers, payments
 from services.campaigns.handlers import SUBSCRIPTIONS
+from services.campaigns.settings import CampaignsSettings, campaigns_settings
 from shared.resources import Resources
 from shared.service import ServiceSpec, create_app
 
 
 async def _scheduler(found: Resources) -> None:
-    await scheduler.run_forever(found.pool, found.settings)
+    await scheduler.run_forever(found.pool, campaigns_settings())
 
 
 SPEC = ServiceSpec(
     name="campaigns",
     title="Remit campaigns service",
     description="Customers, payment records, campaigns of escalation steps and their scheduler.",
+    settings=CampaignsSettings,
     routers=(customers.router, payments.router, campaigns.router, clock.router),
     subscriptions=SUBSCRIPTIONS,
     background=(_scheduler,),

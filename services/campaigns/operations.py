@@ -27,7 +27,7 @@ from services.campaigns.stores import campaigns, customers, payments
 from shared.context import request_id_var
 from shared.db import Connection
 from shared.errors import ApiError
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from shared.tracing import current_traceparent
 
 
@@ -36,7 +36,7 @@ class CampaignCannotStartError(ApiError):
         super().__init__(422, "Campaign cannot start", reason)
 
 
-def contact_window(settings: Settings) -> ContactWindow:
+def contact_window(settings: ServiceSettings) -> ContactWindow:
     return ContactWindow(
         opens=settings.contact_window_start,
         closes=settings.contact_window_end,

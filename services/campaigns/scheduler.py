@@ -15,11 +15,11 @@ from opentelemetry import trace
 from services.campaigns import events, operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
+from services.campaigns.settings import CampaignsSettings
 from services.campaigns.stores import campaigns, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
-from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,9 @@ def _step_due(row: asyncpg.Record) -> Envelope:
         return events.step_due(row)
 
 
-async def tick(pool: asyncpg.Pool, window: ContactWindow, settings: Settings, now: datetime) -> int:
+async def tick(
+    pool: asyncpg.Pool, window: ContactWindow, settings: CampaignsSettings, now: datetime
+) -> int:
     """One pass: start campaigns whose time has come, wake promised ones, emit due steps, and
     ask again for the results of steps long unheard."""
     async with pool.acquire() as connection:
@@ -100,7 +102,7 @@ async def tick(pool: asyncpg.Pool, window: ContactWindow, settings: Settings, no
             return await claim_due_steps(connection, settings.scheduler_batch_size, window, now)
 
 
-async def run_forever(pool: asyncpg.Pool, settings: Settings) -> None:
+async def run_forever(pool: asyncpg.Pool, settings: CampaignsSettings) -> None:
     window = operations.contact_window(settings)
     interval = settings.scheduler_interval_ms / 1000
     while True:

@@ -19,7 +19,7 @@ from email.utils import make_msgid, parseaddr
 
 import aiosmtplib
 
-from shared.settings import Settings
+from services.notifier.settings import NotifierSettings
 
 _MESSAGE_IDS = uuid.UUID("8f0cbb0e-6c55-4d4c-9a4e-2a8d1c1f6b7e")  # namespace of our Message-IDs
 
@@ -44,7 +44,7 @@ def html_from_text(text: str) -> str:
 
 
 async def send_email(
-    settings: Settings,
+    settings: NotifierSettings,
     to: str,
     subject: str,
     text: str,

@@ -24,7 +24,7 @@ from services.notifier.email import (
     message_id_for,
     send_email,
 )
-from shared.settings import Settings
+from services.notifier.settings import NotifierSettings
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def call_twiml(script: str, gather_url: str) -> str:
 
 
 class Providers:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
         self._twilio: Client | None = None
 

@@ -27,13 +27,13 @@ from opentelemetry import trace
 from services.notifier import events
 from services.notifier.domain.guards import Facts, Policy, check
 from services.notifier.providers import Providers, SendError
+from services.notifier.settings import NotifierSettings
 from services.notifier.stores import messages
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection, PoolExhaustedError
 from shared.events import Envelope
 from shared.group_commit import GroupCommit
 from shared.ratelimit import RateLimiter
-from shared.settings import Settings
 from shared.tracing import continued
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a dupl
 _PASS_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PoolExhaustedError)
 
 
-def policy(settings: Settings) -> Policy:
+def policy(settings: NotifierSettings) -> Policy:
     return Policy(
         opens=settings.contact_window_start,
         closes=settings.contact_window_end,
@@ -56,7 +56,7 @@ def policy(settings: Settings) -> Policy:
 
 
 async def _prepare(
-    connection: Connection, settings: Settings, channels: Sequence[str]
+    connection: Connection, settings: NotifierSettings, channels: Sequence[str]
 ) -> list[tuple[asyncpg.Record, str | None]]:
     """Run the guards over ready messages; returns those cleared to send, each with its
     normalised recipient (still `queued`: `_claim` marks each one as it goes out).
@@ -124,7 +124,7 @@ async def _prepare(
     return cleared
 
 
-async def _rate(limiter: RateLimiter, settings: Settings, channel: str) -> None:
+async def _rate(limiter: RateLimiter, settings: NotifierSettings, channel: str) -> None:
     rate = {"sms": settings.sms_rate_per_second, "voice": settings.voice_rate_per_second}.get(
         channel, settings.email_rate_per_second
     )
@@ -138,7 +138,7 @@ async def _rate(limiter: RateLimiter, settings: Settings, channel: str) -> None:
 
 
 async def _call_provider(
-    providers: Providers, settings: Settings, message: asyncpg.Record
+    providers: Providers, settings: NotifierSettings, message: asyncpg.Record
 ) -> SendError | tuple[str, bool]:
     """The provider's answer: its message id and whether it was simulated, or the failure.
 
@@ -219,7 +219,7 @@ def _failed_status(answer: SendError) -> str:
 
 async def _send_one(
     writes: _PassWrites,
-    settings: Settings,
+    settings: NotifierSettings,
     providers: Providers,
     limiter: RateLimiter,
     message: asyncpg.Record,
@@ -254,7 +254,7 @@ async def _send_one(
 
 async def send_ready(
     pool: asyncpg.Pool,
-    settings: Settings,
+    settings: NotifierSettings,
     providers: Providers,
     limiter: RateLimiter,
     channels: Sequence[str] = CHANNELS,
@@ -292,7 +292,7 @@ async def send_ready(
     return len(cleared)
 
 
-async def settle_interrupted(pool: asyncpg.Pool, settings: Settings) -> None:
+async def settle_interrupted(pool: asyncpg.Pool, settings: NotifierSettings) -> None:
     """Messages left `sending` by a crash: reported unknown, never resent (a duplicate is
     worse). A live send is never older than its deadline, so the bound is safe."""
     async with pool.acquire() as connection, connection.transaction():
@@ -309,7 +309,7 @@ async def settle_interrupted(pool: asyncpg.Pool, settings: Settings) -> None:
 
 async def _channel_loop(
     pool: asyncpg.Pool,
-    settings: Settings,
+    settings: NotifierSettings,
     providers: Providers,
     limiter: RateLimiter,
     channel: str,
@@ -330,7 +330,7 @@ async def _channel_loop(
             await asyncio.sleep(0.2)
 
 
-async def _settle_loop(pool: asyncpg.Pool, settings: Settings) -> None:
+async def _settle_loop(pool: asyncpg.Pool, settings: NotifierSettings) -> None:
     while True:
         try:
             await settle_interrupted(pool, settings)
@@ -339,7 +339,7 @@ async def _settle_loop(pool: asyncpg.Pool, settings: Settings) -> None:
         await asyncio.sleep(5)
 
 
-async def run_forever(pool: asyncpg.Pool, settings: Settings, limiter: RateLimiter) -> None:
+async def run_forever(pool: asyncpg.Pool, settings: NotifierSettings, limiter: RateLimiter) -> None:
     """A loop per channel, and one that settles sends a crash interrupted."""
     providers = Providers(settings)
     try:

@@ -25,7 +25,13 @@ from shared.devstack.servers import (
     SmtpSink,
 )
 from shared.roles import OPERATOR, OWNER, adopt_schemas, ensure_roles, service_role
-from shared.settings import SERVICE_NAMES, ServiceName, Settings, load_settings
+from shared.settings import (
+    SERVICE_NAMES,
+    AnySettings,
+    ServiceName,
+    ServiceSettings,
+    load_settings,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A stopping service drains for up to twice SHUTDOWN_DRAIN_S (10 s by default): its batches in
@@ -169,11 +175,16 @@ class Platform:
         self.env = {**os.environ, **env, **self.extra_env}
         return env
 
-    def service_settings(self) -> Settings:
-        """The settings the services get, for work done in this process (migrations, tests)."""
-        fields = Settings.model_fields
+    def service_settings(self) -> ServiceSettings:
+        """The settings every service gets, for work done in this process (migrations, tests)."""
+        return self.settings_for(ServiceSettings)
+
+    def settings_for(self, kind: type[AnySettings]) -> AnySettings:
+        """`kind` (a service's own class, e.g. `AuthSettings`) as the services get it: from
+        this platform's environment; a bad variable raises naming it."""
+        fields = kind.model_fields
         values: dict[str, Any] = {k.lower(): v for k, v in self.env.items() if k.lower() in fields}
-        return load_settings(Settings, **values)
+        return load_settings(kind, **values)
 
     def start_services(self) -> None:
         for instance in self.instances:
@@ -193,9 +204,9 @@ class Platform:
         )
 
     def operator_env(self) -> dict[str, str]:
-        """What the operators' commands need to reach this platform: the services' settings,
-        with the owner's database login (`remit dlq replay` records its replays)."""
-        fields = {name.upper() for name in Settings.model_fields}
+        """What the operators' commands need to reach this platform: the settings every service
+        shares, with the owner's database login (`remit dlq replay` records its replays)."""
+        fields = {name.upper() for name in ServiceSettings.model_fields}
         env = {name: value for name, value in self.env.items() if name in fields}
         env["DATABASE_URL"] = self.migration_url
         if OPERATOR in self.role_urls:

@@ -34,7 +34,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
 from shared.events import is_dead_letter_topic
 from shared.kafka import client_options
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _subscriptions(members: list[Any]) -> frozenset[str] | None:
     return frozenset(topics) if members else None
 
 
-def new_reader(settings: Settings) -> AIOKafkaConsumer:
+def new_reader(settings: ServiceSettings) -> AIOKafkaConsumer:
     """A consumer outside any group: it reads, never commits, and moves no one's offsets."""
     return AIOKafkaConsumer(
         group_id=None,
@@ -128,7 +128,7 @@ def new_reader(settings: Settings) -> AIOKafkaConsumer:
 
 
 @contextlib.asynccontextmanager
-async def reading(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+async def reading(settings: ServiceSettings) -> AsyncIterator[AIOKafkaConsumer]:
     """A started reader (`new_reader`), stopped afterwards, also when it could not start: a
     broker that is down leaves no client half-open behind."""
     reader = new_reader(settings)
@@ -139,7 +139,9 @@ async def reading(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
         await reader.stop()
 
 
-async def dead_letters_kept(settings: Settings, dead_letter_topics: set[str]) -> dict[str, int]:
+async def dead_letters_kept(
+    settings: ServiceSettings, dead_letter_topics: set[str]
+) -> dict[str, int]:
     """Messages kept in each of these dead-letter topics that holds any."""
     async with reading(settings) as reader:
         partitions = await partitions_of(reader, dead_letter_topics)
@@ -271,7 +273,7 @@ class BrokerReading:
 
 
 async def read_broker(
-    settings: Settings, expected_groups: Mapping[str, Collection[str]] | None = None
+    settings: ServiceSettings, expected_groups: Mapping[str, Collection[str]] | None = None
 ) -> BrokerReading:
     """Offsets of every partition, every consumer group's commits, and the timestamps of the
     records the groups would read next."""

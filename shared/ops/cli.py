@@ -11,16 +11,53 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from services.agents.settings import AgentsSettings
+from services.auth.settings import AuthSettings
+from services.campaigns.settings import CampaignsSettings
+from services.notifier.settings import NotifierSettings
 from shared.errors import ConfigurationError
 from shared.ops import commands as operator_commands
-from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, get_settings, load_settings
+from shared.settings import (
+    SERVICE_NAMES,
+    DatabaseSettings,
+    ServiceName,
+    ServiceSettings,
+    load_settings,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from services.auth.bootstrap import FirstAdmin
+
+# Each service's settings class, as its ServiceSpec names it.
+SERVICE_SETTINGS: dict[ServiceName, type[ServiceSettings]] = {
+    "auth": AuthSettings,
+    "campaigns": CampaignsSettings,
+    "agents": AgentsSettings,
+    "notifier": NotifierSettings,
+}
+
+
+def every_service_settings(
+    load: Callable[[type[ServiceSettings]], ServiceSettings] = load_settings,
+) -> dict[ServiceName, ServiceSettings]:
+    """Each service's settings, read with `load`; a bad variable raises, every one named once
+    whichever services read it."""
+    found: dict[ServiceName, ServiceSettings] = {}
+    problems: list[str] = []
+    for name, kind in SERVICE_SETTINGS.items():
+        try:
+            found[name] = load(kind)
+        except ConfigurationError as error:
+            problems += [line for line in str(error).split("; ") if line not in problems]
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    return found
 
 
 def migrate_all(database_url: str) -> None:
@@ -33,7 +70,7 @@ def migrate_all(database_url: str) -> None:
     asyncio.run(run())
 
 
-def bootstrap_admin(settings: Settings) -> FirstAdmin:
+def bootstrap_admin(settings: AuthSettings) -> FirstAdmin:
     from services.auth.bootstrap import ensure_first_admin
 
     return asyncio.run(ensure_first_admin(settings))
@@ -47,7 +84,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_create_admin(_: argparse.Namespace) -> int:
     """For deployments: the first admin, from ADMIN_EMAIL/ADMIN_PASSWORD or a printed password."""
-    settings = load_settings(Settings)
+    settings = load_settings(AuthSettings)
     admin = bootstrap_admin(settings)
     if not admin.created:
         print("an admin exists already: nothing to do")
@@ -61,7 +98,8 @@ def cmd_create_admin(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = get_settings()
+    # The service's own settings, checked before the app is made; create_app reads the same.
+    settings = settings_of(SERVICE_SETTINGS[args.service])
     uvicorn.run(
         f"services.{args.service}.main:create",
         factory=True,
@@ -127,8 +165,10 @@ def cmd_up(_: argparse.Namespace) -> int:
     try:
         print("starting the embedded stack…", flush=True)
         platform.start_infrastructure()
-        settings = platform.service_settings()
+        # Every service's settings are checked before any service starts.
+        every_service_settings(platform.settings_for)
         migrate_all(platform.migration_url)
+        settings = platform.settings_for(AuthSettings)
         admin = bootstrap_admin(settings)
         platform.start_services()
         platform.wait_healthy()

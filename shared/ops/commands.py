@@ -13,7 +13,7 @@ from typing import Any
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
 from shared.ops.log_reader import LEVELS
-from shared.settings import SERVICE_NAMES, DatabaseSettings, Settings, load_settings
+from shared.settings import SERVICE_NAMES, DatabaseSettings, ServiceSettings, load_settings
 
 NAMES = ("trace", "logs", "diagnose", "dlq", "cache")
 
@@ -75,7 +75,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from shared.ops import diagnostics
 
-    settings = load_settings(Settings)
+    settings = load_settings(ServiceSettings)
 
     async def gather() -> diagnostics.Report:
         pool = await diagnostics.operator_pool(
@@ -109,7 +109,7 @@ def _dead_letter_topic(topic: str) -> str | None:
     return None
 
 
-def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]:
+def _dlq_counts(settings: ServiceSettings) -> tuple[list[dict[str, object]], list[str]]:
     """The dead-letter topics that hold messages, with the replays Postgres recorded; and notes
     on what could not be read (a database down leaves the broker's counts standing)."""
     from shared.ops import diagnostics
@@ -125,7 +125,7 @@ def _dlq_counts(settings: Settings) -> tuple[list[dict[str, object]], list[str]]
     return asyncio.run(counts())
 
 
-def _dlq_messages(settings: Settings, topic: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _dlq_messages(settings: ServiceSettings, topic: str) -> tuple[list[dict[str, Any]], list[str]]:
     from shared.db import DATABASE_ERRORS
     from shared.ops import dead_letters, diagnostics
 
@@ -160,7 +160,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
     from shared.kafka import KAFKA_DOWN
 
-    settings = load_settings(Settings)
+    settings = load_settings(ServiceSettings)
     if args.topic is None:
         try:
             topics, notes = _dlq_counts(settings)
@@ -232,7 +232,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     if bool(wanted) == args.all:
         print("error: give either --all or one or more --message PARTITION:OFFSET", file=sys.stderr)
         return 2
-    settings = load_settings(Settings)
+    settings = load_settings(ServiceSettings)
     try:
         operator = getpass.getuser()
     except (KeyError, OSError):
@@ -304,7 +304,7 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     if not args.pattern or len(args.pattern) > MAX_PATTERN_LENGTH:
         print(f"error: the pattern must be 1 to {MAX_PATTERN_LENGTH} characters", file=sys.stderr)
         return 2
-    settings = load_settings(Settings)
+    settings = load_settings(ServiceSettings)
 
     async def run() -> str:
         client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)

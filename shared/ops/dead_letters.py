@@ -37,7 +37,7 @@ from shared.events import (
 )
 from shared.kafka import PublishRaw
 from shared.ops.broker_stats import partitions_of, read_until_end, reading
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from shared.topics import all_topics
 
 HEADER_REPLAYED_FROM = "x-replayed-from"
@@ -220,7 +220,9 @@ def listed(
     return [letter.as_json(replayed_at(letter, done)) for letter in letters]
 
 
-async def read(settings: Settings, topic: str, max_messages: int = 10_000) -> list[DeadLetter]:
+async def read(
+    settings: ServiceSettings, topic: str, max_messages: int = 10_000
+) -> list[DeadLetter]:
     """Every message `topic` keeps (at most `max_messages`), oldest first by partition."""
     found: list[DeadLetter] = []
 

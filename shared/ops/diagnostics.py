@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from shared.db import DATABASE_ERRORS, Connection
 from shared.ops import broker_stats, dead_letters
 from shared.ops.cache_clear import PROTECTED_PREFIXES
-from shared.settings import SERVICE_NAMES, ServiceName, Settings
+from shared.settings import SERVICE_NAMES, ServiceName, ServiceSettings
 from shared.topics import consumed_topics
 
 
@@ -178,7 +178,7 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
     }
 
 
-async def pools(settings: Settings) -> Section:
+async def pools(settings: ServiceSettings) -> Section:
     """Each service's asyncpg pool, as the process that answers its health URL reports it."""
 
     async def one(client: httpx.AsyncClient, name: ServiceName) -> Any:
@@ -217,7 +217,7 @@ async def redis(client: Redis, max_scanned: int = 100_000) -> Section:
     }
 
 
-async def kafka(settings: Settings, pool: asyncpg.Pool) -> Section:
+async def kafka(settings: ServiceSettings, pool: asyncpg.Pool) -> Section:
     reading = await broker_stats.read_broker(settings, consumed_topics())
     offsets, groups = reading.offsets, reading.groups
     now = time.time()
@@ -282,7 +282,7 @@ async def replayed_counts(pool: asyncpg.Pool) -> dict[str, int] | str:
 
 
 async def dead_letter_summary(
-    settings: Settings, pool: asyncpg.Pool
+    settings: ServiceSettings, pool: asyncpg.Pool
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Messages kept in each dead-letter topic (the broker's figures), each with the replays
     Postgres recorded; and notes on what could not be read: a database down leaves the
@@ -311,7 +311,7 @@ async def _guarded(check: Awaitable[Section], limit_s: float) -> Section:
         return {"error": Fact("error", f"unavailable: {error!r}")}
 
 
-async def collect(settings: Settings, pool: asyncpg.Pool, client: Redis) -> Report:
+async def collect(settings: ServiceSettings, pool: asyncpg.Pool, client: Redis) -> Report:
     """Every section, gathered at once, each within its time limit."""
     database_facts, pool_facts, redis_facts, kafka_facts = await asyncio.gather(
         _guarded(database(pool, settings.task_stuck_after), 15),

@@ -13,9 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from services.auth.settings import AuthSettings
+from services.notifier.settings import NotifierSettings
 from shared.devstack.platform import Platform, isolated_settings
 from shared.ops.cli import bootstrap_admin, migrate_all
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench import agents, auth, campaigns, http_load, memory, notifier, outbox, pipeline
 from tests.bench.live import Live
 from tests.bench.report import Row, print_table, write_json
@@ -27,9 +29,9 @@ PARTS = ("outbox", "campaigns", "agents", "notifier", "auth", "http", "pipeline"
 LIVE_PARTS = {"auth", "http", "pipeline", "memory"}
 
 
-def _live(stack: Platform, settings: Settings) -> Live:
+def _live(stack: Platform, settings: ServiceSettings) -> Live:
     migrate_all(stack.migration_url)
-    bootstrap_admin(settings)
+    bootstrap_admin(stack.settings_for(AuthSettings))
     stack.start_services()
     stack.wait_healthy()
     return Live(stack, settings, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -68,7 +70,7 @@ def main(parts: list[str]) -> None:
         if "agents" in parts:
             rows += asyncio.run(agents.measure(settings))
         if "notifier" in parts:
-            rows += asyncio.run(notifier.measure(settings))
+            rows += asyncio.run(notifier.measure(stack.settings_for(NotifierSettings)))
         if LIVE_PARTS & set(parts):
             live = _live(stack, settings)
             if "auth" in parts:

@@ -12,7 +12,7 @@ from shared.consumer import Retry, Subscription, handle_batch
 from shared.db import connect, create_pool
 from shared.events import Envelope
 from shared.migrations import migrate, service_migrations
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.report import Row
 from tests.scheduler_seed import drop_schema
 
@@ -51,7 +51,7 @@ def _message_sent(task_id: uuid.UUID) -> Envelope:
     return Envelope(type="message.sent", producer="bench", payload=payload)
 
 
-async def measure(settings: Settings) -> list[Row]:
+async def measure(settings: ServiceSettings) -> list[Row]:
     schema = f"bench_agents_{uuid.uuid4().hex[:8]}"
     connection = await connect(settings.database_url, schema)
     await migrate(connection, schema, service_migrations("services.agents"))

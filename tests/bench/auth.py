@@ -12,7 +12,7 @@ import jwt
 from argon2 import PasswordHasher
 
 from shared.security import ALGORITHM, AUDIENCE, ISSUER, KeySet, verify_access_token
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.live import Live
 from tests.bench.report import Row
 
@@ -21,7 +21,7 @@ LOGINS = 60
 CONCURRENCY = 4
 
 
-async def _verifications(settings: Settings, gateway: str, token: str) -> list[Row]:
+async def _verifications(settings: ServiceSettings, gateway: str, token: str) -> list[Row]:
     async with httpx.AsyncClient(base_url=gateway) as http:
         jwks = (await http.get("/api/v1/auth/.well-known/jwks.json")).json()
     keys = KeySet(settings)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from services.campaigns.scheduler import claim_due_steps
 from services.campaigns.stores import customers
 from shared.db import create_pool
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.report import Row
 from tests.scheduler_seed import ALWAYS_OPEN, drop_schema, seed_due_runs
 
@@ -19,7 +19,7 @@ PENDING = 100_000
 BATCH = 500
 
 
-async def _claim_all(settings: Settings, schema: str, bare: bool) -> float:
+async def _claim_all(settings: ServiceSettings, schema: str, bare: bool) -> float:
     pool = await create_pool(settings, schema, max_size=2)
     try:
         started = time.perf_counter()
@@ -41,7 +41,7 @@ async def _claim_all(settings: Settings, schema: str, bare: bool) -> float:
         await pool.close()
 
 
-async def _list_latency(settings: Settings, schema: str) -> tuple[float, float]:
+async def _list_latency(settings: ServiceSettings, schema: str) -> tuple[float, float]:
     pool = await create_pool(settings, schema, max_size=2)
     try:
         ours, bare = [], []
@@ -61,7 +61,7 @@ async def _list_latency(settings: Settings, schema: str) -> tuple[float, float]:
         await pool.close()
 
 
-async def measure(settings: Settings) -> list[Row]:
+async def measure(settings: ServiceSettings) -> list[Row]:
     rows: list[Row] = []
     for bare in (True, False):
         schema = await seed_due_runs(settings, PENDING)

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.db import connect
 from shared.kafka import ensure_topics
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.outbox import produce, raw_producer
 
 HOPS = 3
@@ -26,7 +26,7 @@ BATCH = 500
 
 
 async def _hop(
-    settings: Settings,
+    settings: ServiceSettings,
     pool: asyncpg.Pool,
     producer: AIOKafkaProducer,
     source: str,
@@ -70,7 +70,7 @@ async def _hop(
         await consumer.stop()
 
 
-async def measure(settings: Settings, payload: bytes, count: int) -> float:
+async def measure(settings: ServiceSettings, payload: bytes, count: int) -> float:
     """Seconds from the first event produced to the last hop's last row written."""
     run = uuid.uuid4().hex[:8]
     topics = [f"bench.hop_{run}_{n}" for n in range(HOPS)]

@@ -14,14 +14,14 @@ import httpx
 
 from shared.devstack.platform import REPO_ROOT, Platform
 from shared.devstack.processes import ManagedProcess, free_port, wait_for_port
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.bare_app import BODY_ENV
 
 
 @dataclass(frozen=True)
 class Live:
     stack: Platform
-    settings: Settings
+    settings: ServiceSettings
     email: str
     password: str
 

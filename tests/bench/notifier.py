@@ -12,11 +12,11 @@ from typing import Literal
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.providers import Providers
 from services.notifier.sender import send_ready
+from services.notifier.settings import NotifierSettings
 from services.notifier.stores import messages
 from shared.db import connect, create_pool
 from shared.migrations import migrate, service_migrations
 from shared.ratelimit import RateLimiter
-from shared.settings import Settings
 from tests.bench.report import Row
 from tests.scheduler_seed import drop_schema
 
@@ -28,7 +28,7 @@ PER_CHANNEL: dict[Literal["sms", "voice", "email"], int] = {
 NUMBER = "+80012345678"  # no zone of its own: the UTC customer's hours alone apply
 
 
-async def measure(settings: Settings) -> list[Row]:
+async def measure(settings: NotifierSettings) -> list[Row]:
     # Measure the path, not the safeguards: open hours all day, rates far above the load.
     fast = settings.model_copy(
         update={

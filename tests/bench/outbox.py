@@ -16,13 +16,13 @@ from shared.events import new_event
 from shared.kafka import create_broker, ensure_topics, raw_publisher
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench.report import Row
 
 EVENTS = 20_000
 
 
-def raw_producer(settings: Settings) -> AIOKafkaProducer:
+def raw_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     """The floor every baseline produces with: bare aiokafka, acks=all, no linger."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0
@@ -35,7 +35,7 @@ async def produce(producer: AIOKafkaProducer, topic: str, payload: bytes, count:
     await asyncio.gather(*futures)
 
 
-async def _raw_produce(settings: Settings, topic: str, payload: bytes) -> float:
+async def _raw_produce(settings: ServiceSettings, topic: str, payload: bytes) -> float:
     producer = raw_producer(settings)
     await producer.start()
     try:
@@ -46,7 +46,7 @@ async def _raw_produce(settings: Settings, topic: str, payload: bytes) -> float:
         await producer.stop()
 
 
-async def _outbox_relay(settings: Settings, topic: str) -> tuple[float, float]:
+async def _outbox_relay(settings: ServiceSettings, topic: str) -> tuple[float, float]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     connection = await connect(settings.database_url, schema)
     await migrate(connection, schema, service_migrations("tests"))
@@ -76,7 +76,7 @@ async def _outbox_relay(settings: Settings, topic: str) -> tuple[float, float]:
         await connection.close()
 
 
-async def measure(settings: Settings) -> list[Row]:
+async def measure(settings: ServiceSettings) -> list[Row]:
     topic = f"bench.outbox_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])
     sample = new_event(topic, "bench", {"n": 0}).model_dump(mode="json")

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.db import connect
 from shared.kafka import ensure_topics
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.bench import hops
 from tests.bench.agents import step_due
 from tests.bench.live import Live
@@ -64,7 +64,7 @@ class PipelineRun:
     memory: RssSampler  # the service processes during the run
 
 
-async def _seed(settings: Settings) -> list[uuid.UUID]:
+async def _seed(settings: ServiceSettings) -> list[uuid.UUID]:
     """Draft campaigns, each with a customer in a zone where it is contact time now."""
     connection = await connect(settings.database_url, "campaigns")
     try:
@@ -98,7 +98,7 @@ async def _start_all(http: httpx.AsyncClient, campaign_ids: list[uuid.UUID]) -> 
             raise RuntimeError(f"bulk start: {response.status_code} {response.text[:500]}")
 
 
-async def _wait_all_sent(settings: Settings) -> None:
+async def _wait_all_sent(settings: ServiceSettings) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     connection = await connect(settings.database_url, "notifier")
     try:
@@ -114,7 +114,7 @@ async def _wait_all_sent(settings: Settings) -> None:
         await connection.close()
 
 
-async def _statements(settings: Settings, reset: bool) -> list[asyncpg.Record]:
+async def _statements(settings: ServiceSettings, reset: bool) -> list[asyncpg.Record]:
     """pg_stat_statements' counts since the last reset, most called first; then a reset."""
     connection = await connect(settings.database_url, "public")
     try:
@@ -137,7 +137,7 @@ def _write_statements(rows: list[asyncpg.Record], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def _kafka_floor(settings: Settings, payload: bytes) -> float:
+async def _kafka_floor(settings: ServiceSettings, payload: bytes) -> float:
     """Seconds for bare aiokafka to produce and consume CAMPAIGNS messages of `payload`."""
     topic = f"bench.pipeline_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.devstack.platform import Platform, isolated_settings
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -73,7 +73,7 @@ def platform(twilio: ScriptedServer, spans: SpanCollector) -> Iterator[Platform]
 
 
 @pytest.fixture(scope="package")
-def settings(platform: Platform) -> Settings:
+def settings(platform: Platform) -> ServiceSettings:
     return platform.service_settings()
 
 

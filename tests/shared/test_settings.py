@@ -1,19 +1,23 @@
-"""A missing or malformed setting stops start-up with a message naming the variable."""
+"""A missing or malformed setting stops start-up with a message naming the variable; each
+service reads the shared settings and its own."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import subprocess
 import sys
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from shared.db import create_pool
 from shared.devstack.processes import PortInUseError, ensure_port_free
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
-from shared.settings import Settings, get_settings, load_settings
+from shared.ops.cli import SERVICE_SETTINGS, every_service_settings
+from shared.settings import SERVICE_NAMES, ServiceSettings, forget_settings, load_settings
 
 GOOD = {
     "DATABASE_URL": "postgresql://u@127.0.0.1:5432/db",
@@ -27,16 +31,16 @@ def environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env file around
     for name in (*GOOD, "DATABASE_POOL_MAX"):
         monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
+    forget_settings()
     yield monkeypatch
-    get_settings.cache_clear()
+    forget_settings()
 
 
 def test_missing_required_variable_is_named(environment):
     environment.setenv("REDIS_URL", GOOD["REDIS_URL"])
     environment.setenv("KAFKA_BOOTSTRAP_SERVERS", GOOD["KAFKA_BOOTSTRAP_SERVERS"])
     with pytest.raises(ConfigurationError, match="DATABASE_URL is required but not set"):
-        get_settings()
+        every_service_settings()
 
 
 @pytest.mark.parametrize(
@@ -54,6 +58,7 @@ def test_missing_required_variable_is_named(environment):
         ("CONTACT_HOLIDAYS", "christmas", "CONTACT_HOLIDAYS is invalid"),
         ("CONTACT_WINDOW_END", "07:00", "CONTACT_WINDOW_START must be before CONTACT_WINDOW_END"),
         ("REDIS_URL", "unix:///tmp/redis.sock", "REDIS_URL is invalid"),
+        ("SEND_DEADLINE_S", "20", "SEND_DEADLINE_S must be at least twice SMTP_TIMEOUT_S"),
     ],
 )
 def test_malformed_variable_is_named(environment, variable, value, message):
@@ -61,7 +66,36 @@ def test_malformed_variable_is_named(environment, variable, value, message):
         environment.setenv(name, good)
     environment.setenv(variable, value)
     with pytest.raises(ConfigurationError, match=message):
-        get_settings()
+        every_service_settings()
+
+
+def test_a_bad_variable_is_named_once_whichever_services_read_it(environment):
+    for name, good in GOOD.items():
+        environment.setenv(name, good)
+    environment.setenv("LOG_LEVEL", "verbose")  # every service reads it
+    environment.setenv("SMTP_TLS", "maybe")  # the notifier reads it
+    with pytest.raises(ConfigurationError) as raised:
+        every_service_settings()
+    assert str(raised.value).count("LOG_LEVEL is invalid") == 1
+    assert str(raised.value).count("SMTP_TLS is invalid") == 1
+
+
+def test_each_service_reads_its_own_class():
+    assert set(SERVICE_SETTINGS) == set(SERVICE_NAMES)
+    for name, kind in SERVICE_SETTINGS.items():
+        assert importlib.import_module(f"services.{name}.main").SPEC.settings is kind
+        assert issubclass(kind, ServiceSettings)
+
+
+def _own(kind: type[BaseSettings]) -> set[str]:
+    return set(kind.model_fields) - set(ServiceSettings.model_fields)
+
+
+def test_a_setting_belongs_to_one_service_or_to_all():
+    for name, kind in SERVICE_SETTINGS.items():
+        for other, other_kind in SERVICE_SETTINGS.items():
+            if other != name:
+                assert not _own(kind) & _own(other_kind), (name, other)
 
 
 def test_service_refuses_to_start_naming_the_variable():
@@ -103,7 +137,8 @@ def test_env_example_lists_every_setting():
     from shared.devstack.platform import REPO_ROOT, StackSettings
 
     listed = REPO_ROOT.joinpath(".env.example").read_text()
-    for name in (*Settings.model_fields, *StackSettings.model_fields):
+    classes: tuple[type[BaseSettings], ...] = (*SERVICE_SETTINGS.values(), StackSettings)
+    for name in {name for kind in classes for name in kind.model_fields}:
         assert f"{name.upper()}=" in listed, f"{name.upper()} missing from .env.example"
 
 
@@ -116,12 +151,12 @@ def test_kafka_sasl_needs_credentials_and_reaches_every_client(environment):
     for name, good in GOOD.items():
         environment.setenv(name, good)
     with pytest.raises(ConfigurationError, match="KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"):
-        get_settings()
+        load_settings(ServiceSettings)
     environment.delenv("KAFKA_SECURITY_PROTOCOL")
-    plain = load_settings(Settings, **_required())
+    plain = load_settings(ServiceSettings, **_required())
     assert "security_protocol" not in client_options(plain)
     sasl = load_settings(
-        Settings,
+        ServiceSettings,
         **_required(),
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_sasl_mechanism="SCRAM-SHA-512",

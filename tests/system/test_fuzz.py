@@ -17,7 +17,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from shared.settings import SERVICE_NAMES, Settings
+from shared.settings import SERVICE_NAMES, ServiceSettings
 
 CHECKS = (
     "not_a_server_error",
@@ -78,7 +78,7 @@ async def test_documents_list_the_errors_answered(client) -> None:
     assert list(sms["200"]["content"]) == ["application/xml"] and "403" in sms
 
 
-def _forget_rate_limits(settings: Settings) -> None:
+def _forget_rate_limits(settings: ServiceSettings) -> None:
     """The fuzzer spends the admin's API limit and the login and reset limits of 127.0.0.1,
     which the rest of the session shares: they are forgotten before each run and after."""
     redis = Redis.from_url(settings.redis_url)
@@ -104,7 +104,7 @@ def _batches(document: dict[str, Any], excluded: set[str]) -> list[list[str]]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_answers_are_documented(
-    service: str, gateway_url: str, admin_token: str, settings: Settings, tmp_path: Path
+    service: str, gateway_url: str, admin_token: str, settings: ServiceSettings, tmp_path: Path
 ) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)

@@ -21,12 +21,17 @@ import httpx
 import pytest
 
 from shared.devstack.platform import REPO_ROOT, StackSettings
-from shared.settings import SERVICE_NAMES, Settings
+from shared.ops.cli import SERVICE_SETTINGS
+from shared.settings import SERVICE_NAMES
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
 
 ROOT = REPO_ROOT
 DOC = ROOT / "docs" / "troubleshooting.md"
+# Every variable a service reads: its own settings and those all services share.
+SERVICE_VARIABLES = {
+    name.upper() for kind in SERVICE_SETTINGS.values() for name in kind.model_fields
+}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 # Variables the page asks operators to set (or bash sets), beside the platform's settings.
 DOC_VARIABLES = {
@@ -119,7 +124,7 @@ async def doc_env(platform, gateway_url, admin_token) -> AsyncIterator[dict[str,
 
 def _without_platform_variables(environment: Mapping[str, str]) -> dict[str, str]:
     """An operator's shell before the page's first block: none of the platform's settings."""
-    settings = {name.upper() for name in Settings.model_fields} | {"STATE_DIR", "REMIT_URL"}
+    settings = SERVICE_VARIABLES | {"STATE_DIR", "REMIT_URL"}
     return {name: value for name, value in environment.items() if name not in settings}
 
 
@@ -226,7 +231,7 @@ def test_every_variable_is_a_setting():
     named = set(re.findall(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)", text))
     for _line, block in _blocks("sh"):
         named |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", block))
-    settings: set[str] = {name.upper() for name in Settings.model_fields}
+    settings = set(SERVICE_VARIABLES)
     settings |= {name.upper() for name in StackSettings.model_fields}
     unknown = sorted(named - settings - DOC_VARIABLES)
     assert unknown == [], unknown

@@ -24,6 +24,7 @@ from services.auth.api.users import existing_user
 from services.auth.domain.lockout import Outcome, decide
 from services.auth.domain.password_policy import password_problem
 from services.auth.domain.passwords import DUMMY_HASH, hash_password, verify_password
+from services.auth.settings import auth_settings
 from services.auth.stores import resets, revocations, sessions, unknown_accounts, users
 from services.auth.stores.keys import (
     active_signing_key,
@@ -55,7 +56,7 @@ async def _issue_tokens(
 
 @router.post("/auth/login", response_model=TokenResponse, responses=error_responses(401, 403))
 async def login(body: LoginRequest, deps: Deps, request: Request) -> TokenResponse:
-    settings = deps.settings
+    settings = auth_settings()
     enforce(
         request,
         [
@@ -117,14 +118,14 @@ def _locked(until: datetime | None) -> ApiError:
 
 @router.post("/auth/refresh", response_model=TokenResponse, responses=error_responses(401, 403))
 async def refresh(body: RefreshRequest, deps: Deps) -> TokenResponse:
-    ttl = timedelta(seconds=deps.settings.refresh_token_ttl)
+    ttl = timedelta(seconds=auth_settings().refresh_token_ttl)
     async with deps.pool.acquire() as connection:
         async with connection.transaction():
             rotation = await sessions.rotate(
                 connection,
                 body.refresh_token,
                 ttl,
-                timedelta(seconds=deps.settings.session_max_age),
+                timedelta(seconds=auth_settings().session_max_age),
             )
         if rotation.refused is sessions.Refusal.EXPIRED:
             raise ApiError(401, "Token expired", "Refresh token has expired; log in again")
@@ -185,10 +186,10 @@ async def request_password_reset(
         request,
         [
             await deps.limiter.hit(
-                deps.settings.login_rate_limit_per_ip, "reset-ip", client_ip(request)
+                auth_settings().login_rate_limit_per_ip, "reset-ip", client_ip(request)
             ),
             await deps.limiter.hit(
-                deps.settings.login_rate_limit_per_account, "reset-account", body.email.lower()
+                auth_settings().login_rate_limit_per_account, "reset-account", body.email.lower()
             ),
         ],
     )
@@ -207,7 +208,7 @@ async def _send_reset_link(deps: Resources, email: str) -> None:
         user = await users.user_by_email(deps.pool, email)
         if user is None or not user["is_active"]:
             return
-        ttl = timedelta(seconds=deps.settings.password_reset_ttl)
+        ttl = timedelta(seconds=auth_settings().password_reset_ttl)
         async with deps.pool.acquire() as connection, connection.transaction():
             token = await resets.create_reset(connection, user["id"], ttl)
             url = f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}"

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from services.campaigns import operations
 from services.campaigns.api.schemas import Customer, CustomerIn, CustomerPage, CustomerPatch
+from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, customers
 from shared.cache import Cache
 from shared.clock import clock
@@ -24,7 +25,7 @@ Writer = Annotated[Principal, require("customers:write")]
 
 
 def _cache(deps: Resources) -> Cache:
-    return Cache(deps.redis, "campaigns", deps.settings.cache_ttl)
+    return Cache(deps.redis, "campaigns", campaigns_settings().cache_ttl)
 
 
 async def load_customer(deps: Resources, customer_id: uuid.UUID) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from services.notifier import events
 from services.notifier.domain.guards import is_stop, normalise_phone
 from services.notifier.domain.outgoing import Outgoing
+from services.notifier.settings import notifier_settings
 from services.notifier.stores import consents, messages, webhooks
 from shared.clock import clock
 from shared.db import Connection
@@ -34,7 +35,7 @@ _FAILED = {"failed", "undelivered", "busy", "no-answer", "canceled"}
 
 
 async def _verified_form(request: Request, deps: Resources) -> dict[str, Any]:
-    token = deps.settings.twilio_auth_token
+    token = notifier_settings().twilio_auth_token
     if token is None:
         raise ApiError(
             503, "Service unavailable", "TWILIO_AUTH_TOKEN is not set; webhooks cannot be verified"

@@ -10,7 +10,7 @@ import pytest
 from services.agents.brain import INVALID_KEY, NOT_CONFIGURED, Brain
 from services.agents.domain.compliance import DEBT_COLLECTOR_NOTICE, SMS_OPT_OUT
 from services.agents.domain.templates import Facts
-from shared.settings import Settings
+from services.agents.settings import AgentsSettings
 from tests.fakes import Reply, scripted_server
 
 
@@ -24,7 +24,7 @@ def openai_api():
 FACTS = Facts("Ada", "Acme", "1250.00", "EUR", "INV-7", date(2026, 1, 31), date(2026, 2, 10))
 
 
-def _settings(api, **overrides) -> Settings:
+def _settings(api, **overrides) -> AgentsSettings:
     values = {
         "openai_base_url": f"{api.url}/v1",
         "database_url": "postgresql://unused@127.0.0.1/x",
@@ -35,7 +35,7 @@ def _settings(api, **overrides) -> Settings:
         "openai_timeout": 2,
         **overrides,
     }
-    return Settings(**values)
+    return AgentsSettings(**values)
 
 
 def _completion(content: str) -> Reply:

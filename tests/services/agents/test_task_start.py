@@ -12,7 +12,7 @@ import pytest
 from services.agents import handlers, workers
 from services.agents.brain import shared_brain
 from shared.consumer import Retry, Subscription, handle_batch
-from shared.settings import get_settings
+from shared.settings import forget_settings
 from tests.bench.agents import step_due
 from tests.helpers import private_schema
 
@@ -27,12 +27,12 @@ def service_environment(monkeypatch, platform):
     def configure(**extra: str) -> None:
         for name, value in {**platform.env, **extra}.items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+        forget_settings()
         shared_brain.cache_clear()
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     yield configure
-    get_settings.cache_clear()
+    forget_settings()
     shared_brain.cache_clear()
 
 

@@ -9,15 +9,21 @@ import uuid
 
 import pytest
 
+from services.auth.settings import AuthSettings
 from services.auth.stores.login_limits import limiter_pattern
-from shared.settings import Settings
+from shared.devstack.platform import Platform
 from tests.auth_helpers import auth_sql, bearer, login, new_user
 from tests.helpers import eventually, run_remit
 
 WRONG = "not-the-password-at-all"
 
 
-async def _spend_the_login_limit(client, settings: Settings, email: str, password: str) -> None:
+@pytest.fixture(scope="module")
+def auth_config(platform: Platform) -> AuthSettings:
+    return platform.settings_for(AuthSettings)
+
+
+async def _spend_the_login_limit(client, settings: AuthSettings, email: str, password: str) -> None:
     """Logins until the per-account limit refuses even the right password."""
     for _ in range(settings.login_rate_limit_per_account):
         await login(client, email, WRONG)
@@ -25,9 +31,9 @@ async def _spend_the_login_limit(client, settings: Settings, email: str, passwor
     assert refused.status_code == 429, refused.text
 
 
-async def test_unlock_ends_the_lock_out_and_the_login_limit(client, admin_token, settings):
+async def test_unlock_ends_the_lock_out_and_the_login_limit(client, admin_token, auth_config):
     user = await new_user(client, admin_token)
-    await _spend_the_login_limit(client, settings, user["email"], user["password"])
+    await _spend_the_login_limit(client, auth_config, user["email"], user["password"])
     listed = await client.get(f"/api/v1/users/{user['id']}", headers=bearer(admin_token))
     assert listed.json()["lockedUntil"] is not None  # MAX_FAILED_LOGINS reached on the way
 
@@ -40,13 +46,13 @@ async def test_unlock_ends_the_lock_out_and_the_login_limit(client, admin_token,
     assert signed_in.status_code == 200, signed_in.text
 
 
-async def test_reactivation_ends_the_login_limit(client, admin_token, settings):
+async def test_reactivation_ends_the_login_limit(client, admin_token, auth_config):
     user = await new_user(client, admin_token)
     path = f"/api/v1/users/{user['id']}"
     assert (
         await client.patch(path, json={"isActive": False}, headers=bearer(admin_token))
     ).status_code == 200
-    for _ in range(settings.login_rate_limit_per_account):
+    for _ in range(auth_config.login_rate_limit_per_account):
         assert (await login(client, user["email"], user["password"])).status_code == 403
     assert (await login(client, user["email"], user["password"])).status_code == 429
 
@@ -75,9 +81,11 @@ def test_the_limit_pattern_matches_only_that_email():
     assert limiter_pattern("a*b?@x.io") == "ratelimit:LIMITER/login-account/a\\*b\\?@x.io/*"
 
 
-async def test_the_guides_unlock_by_hand_lets_the_user_in(client, admin_token, settings, platform):
+async def test_the_guides_unlock_by_hand_lets_the_user_in(
+    client, admin_token, settings, auth_config, platform
+):
     user = await new_user(client, admin_token)
-    await _spend_the_login_limit(client, settings, user["email"], user["password"])
+    await _spend_the_login_limit(client, auth_config, user["email"], user["password"])
     await auth_sql(
         settings,
         "UPDATE auth.users SET failed_login_attempts = 0, locked_until = NULL WHERE email = $1",

@@ -12,14 +12,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
 from services.notifier.providers import Providers, SendError
+from services.notifier.settings import NotifierSettings
 from shared.devstack.processes import free_port
-from shared.settings import Settings
 from tests.fakes import Reply, scripted_server
 
 SID = "AC" + "0" * 32
 
 
-def _settings(**overrides) -> Settings:
+def _settings(**overrides) -> NotifierSettings:
     values = {
         "database_url": "postgresql://unused@127.0.0.1/x",
         "redis_url": "redis://127.0.0.1:1/0",
@@ -30,7 +30,7 @@ def _settings(**overrides) -> Settings:
         "provider_max_retries": 2,
         **overrides,
     }
-    return Settings(**values)
+    return NotifierSettings(**values)
 
 
 def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
@@ -43,7 +43,7 @@ def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
     }
 
 
-async def _send(settings: Settings, *message: Any) -> Any:
+async def _send(settings: NotifierSettings, *message: Any) -> Any:
     """One send through a Providers that is closed afterwards (its aiohttp session too)."""
     providers = Providers(settings)
     try:
@@ -231,7 +231,7 @@ async def test_smtp_failures_before_the_data_are_retried_and_after_it_unknown():
         controller.stop()
 
 
-async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settings):
+async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platform):
     import uuid
 
     from services.notifier.domain.outgoing import Outgoing
@@ -242,6 +242,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(settin
     from shared.ratelimit import RateLimiter
     from tests.scheduler_seed import drop_schema
 
+    settings = platform.settings_for(NotifierSettings)
     handler = _Refusing()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)

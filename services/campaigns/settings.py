@@ -1,0 +1,27 @@
+"""The campaigns service's own settings: the scheduler, step retries, the customer cache."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings, settings_of
+
+
+class CampaignsSettings(ServiceSettings):
+    """What only campaigns reads (the scheduler, step retries and redrives, the customer
+    cache), beside the shared settings."""
+
+    scheduler_interval_ms: int = Field(default=1000, ge=10)
+    scheduler_batch_size: int = Field(default=500, ge=1)
+    step_max_attempts: int = Field(default=3, ge=1, description="Per step run, before it fails")
+    step_retry_delay: int = Field(default=300, ge=0, description="Seconds before a retry")
+    step_redrive_after_s: int = Field(
+        default=300, ge=1, description="An emitted step with no result yet is asked for again"
+    )
+    fail_campaign_on_step_failure: bool = False
+    cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read may live")
+
+
+def campaigns_settings() -> CampaignsSettings:
+    """The campaigns service's settings, read once per process; a bad variable raises naming it."""
+    return settings_of(CampaignsSettings)
