@@ -9,7 +9,6 @@ RUN pip install --no-cache-dir "uv==$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requireme
     && uv pip install --system --no-cache --require-hashes -r requirements-runtime.lock
 COPY shared ./shared
 COPY services ./services
-COPY deploy ./deploy
 RUN uv pip install --system --no-cache --no-deps . \
     && useradd --create-home --uid 10001 remit
 USER remit
