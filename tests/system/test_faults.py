@@ -40,6 +40,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifier.email import message_id_for
+from services.notifier.settings import NotifierSettings
 from shared.devstack.platform import Platform
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
@@ -482,9 +483,11 @@ async def test_an_smtp_server_that_never_acknowledges_data_gets_each_email_once(
 async def test_an_smtp_server_that_never_greets_slows_email_only(
     platform, settings, client, admin_token
 ):
-    """For 10 s mid-run the SMTP server accepts connections and never greets (SIGSTOP). Those
-    sends fail before any data went out, so they are tried again, and each email still goes
-    out once; SMS go on meanwhile."""
+    """For 10 s mid-run the SMTP server accepts connections and never greets (SIGSTOP). Sends
+    started meanwhile fail before any data went out, so they are tried again, and each email
+    still goes out once; SMS go on meanwhile. A send the stop caught after its data went out
+    (at most one per email send worker) waits for an answer that never comes: its outcome is
+    unknown, and it is never sent again."""
     if platform.smtp is None:
         pytest.skip("external SMTP server")
     ids = await _mid_run(settings, client, admin_token)
@@ -498,4 +501,5 @@ async def test_an_smtp_server_that_never_greets_slows_email_only(
     books, took = await _settle(settings, ids)
     _recovered("an SMTP server that never greeted for 10 s", took)
     assert sms_during > 0 or await _sms_sent(settings, ids) == RUN_SIZE // 2
-    _check_books(platform, books, retried=True)
+    in_flight = platform.settings_for(NotifierSettings).send_concurrency
+    _check_books(platform, books, uncertain_at_most=in_flight, retried=True)
