@@ -78,7 +78,7 @@ _MESSAGES: dict[str, str] = {
 
 
 def joi_message(problem: dict[str, Any]) -> str:
-    """A pydantic error rendered the way the operators' guide shows it."""
+    """A pydantic error as one sentence naming the field: `"email" must be a valid email`."""
     field = f'"{_field_name(problem.get("loc", ()))}"'
     kind = problem.get("type", "")
     ctx = problem.get("ctx") or {}

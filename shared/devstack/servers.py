@@ -319,7 +319,7 @@ class Gateway(EmbeddedServer):
         }
         self.process = ManagedProcess(
             "gateway",
-            # `remit gateway`, as deployments run it; it becomes Caddy (same process).
+            # `remit gateway`: it becomes Caddy (same process), with the Caddyfile deployments use.
             [sys.executable, "-m", "shared.ops.cli", "gateway"],
             log_dir / "gateway.log",
             env=env,

@@ -34,7 +34,7 @@ async def test_malformed_json_is_a_validation_error(client):
     assert body["details"].startswith("Malformed JSON body")
 
 
-async def test_invalid_email_reads_like_the_guide(client):
+async def test_an_invalid_email_is_named_in_one_sentence(client):
     response = await client.post("/api/v1/auth/login", json={"email": "nope", "password": "x"})
     body = _assert_error_shape(response, 400, "Validation error")
     assert body["details"] == '"email" must be a valid email'

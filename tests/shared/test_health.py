@@ -12,7 +12,7 @@ from shared.process_watch import check_memory
 SERVICES = ("auth", "campaigns", "notifier", "agents")
 
 
-async def test_platform_health_has_the_guides_shape(client):
+async def test_platform_health_has_its_documented_shape(client):
     response = await client.get("/api/v1/health")
     assert response.status_code == 200
     body = response.json()

@@ -44,7 +44,7 @@ async def test_concurrent_runners_apply_each_migration_exactly_once(settings):
             await connection.close()
 
 
-async def test_guides_user_query_runs_on_our_schema(settings):
+async def test_the_account_status_query_runs_on_our_schema(settings):
     connection = await connect(settings.database_url, "auth")
     try:
         rows = await connection.fetch(

@@ -9,7 +9,9 @@ import uuid
 
 from tests.auth_helpers import PASSWORD, auth_sql, bearer, login, new_user
 
-GUIDE_QUERY = "SELECT email, is_active, failed_login_attempts FROM auth.users WHERE email = $1"
+ACCOUNT_STATUS_QUERY = (
+    "SELECT email, is_active, failed_login_attempts FROM auth.users WHERE email = $1"
+)
 
 
 async def test_login_answers_tokens_and_counts_failures(client, settings, admin_token):
@@ -18,14 +20,16 @@ async def test_login_answers_tokens_and_counts_failures(client, settings, admin_
         wrong = await login(client, user["email"], "not-the-password")
         assert wrong.status_code == 401
         assert wrong.json()["error"] == "Invalid credentials"
-        rows = await auth_sql(settings, GUIDE_QUERY, user["email"])
+        rows = await auth_sql(settings, ACCOUNT_STATUS_QUERY, user["email"])
         assert rows[0]["failed_login_attempts"] == expected
     ok = await login(client, user["email"])
     assert ok.status_code == 200
     body = ok.json()
     assert set(body) == {"accessToken", "refreshToken", "expiresIn", "tokenType"}
     assert body["expiresIn"] == 900 and body["tokenType"] == "Bearer"
-    assert (await auth_sql(settings, GUIDE_QUERY, user["email"]))[0]["failed_login_attempts"] == 0
+    assert (await auth_sql(settings, ACCOUNT_STATUS_QUERY, user["email"]))[0][
+        "failed_login_attempts"
+    ] == 0
 
 
 async def test_unknown_email_and_wrong_password_look_alike(client, admin_token):
@@ -79,7 +83,7 @@ async def test_lockout_after_max_failures_then_expiry(client, settings, admin_to
     assert locked.json()["error"] == "Account is locked"
     assert "Too many failed logins" in locked.json()["details"]
     assert (await login(client, user["email"])).status_code == 403  # even the right password
-    rows = await auth_sql(settings, GUIDE_QUERY, user["email"])
+    rows = await auth_sql(settings, ACCOUNT_STATUS_QUERY, user["email"])
     assert rows[0]["failed_login_attempts"] == 5
 
     await auth_sql(
@@ -88,10 +92,12 @@ async def test_lockout_after_max_failures_then_expiry(client, settings, admin_to
         user["email"],
     )
     assert (await login(client, user["email"])).status_code == 200
-    assert (await auth_sql(settings, GUIDE_QUERY, user["email"]))[0]["failed_login_attempts"] == 0
+    assert (await auth_sql(settings, ACCOUNT_STATUS_QUERY, user["email"]))[0][
+        "failed_login_attempts"
+    ] == 0
 
 
-async def test_disabled_account_and_the_guides_reactivation(client, settings, admin_token):
+async def test_disabled_account_and_its_reactivation_by_sql(client, settings, admin_token):
     user = await new_user(client, admin_token)
     off = await client.patch(
         f"/api/v1/users/{user['id']}", json={"isActive": False}, headers=bearer(admin_token)

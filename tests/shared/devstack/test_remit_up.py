@@ -207,7 +207,7 @@ def test_create_admin_is_a_no_op_once_an_admin_exists(platform):
     assert "an admin exists already: nothing to do" in result.stdout
 
 
-def test_diagnose_runs_the_guides_checks(platform):
+def test_diagnose_runs_every_check(platform):
     result = run_remit("diagnose", env=platform.env, timeout=60)
     assert result.returncode == 0, result.stderr
     out = result.stdout
