@@ -11,12 +11,9 @@ from redis.exceptions import RedisError
 from services.auth.stores import revocations
 from shared.db import DATABASE_ERRORS
 from shared.resources import Resources
-from shared.security import restore_revocation
 
 logger = logging.getLogger(__name__)
 
-# Set in Redis once the markers are in place; a Redis that restarted empty lacks it.
-SEEDED = "auth:revocations_seeded"
 CHECK_EVERY_S = 5.0
 _OUTAGES: tuple[type[Exception], ...] = (RedisError, *DATABASE_ERRORS)
 
@@ -27,11 +24,9 @@ async def keep_seeded(found: Resources) -> None:
     ttl = found.settings.access_token_ttl
     while True:
         try:
-            if not await found.redis.exists(SEEDED):
+            if await revocations.lost_from_redis(found.redis):
                 rows = await revocations.revoked_within(found.pool, ttl + 60)
-                for row in rows:
-                    await restore_revocation(found.redis, row["user_id"], float(row["at"]), ttl)
-                await found.redis.set(SEEDED, "1")
+                await revocations.restore_in_redis(found.redis, rows, ttl)
                 if rows:
                     logger.warning(
                         "access-token revocations restored in Redis",

@@ -299,7 +299,7 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    from shared.ops.cache_clear import MAX_PATTERN_LENGTH, clear
+    from shared.cache_clear import MAX_PATTERN_LENGTH, clear
 
     if not args.pattern or len(args.pattern) > MAX_PATTERN_LENGTH:
         print(f"error: the pattern must be 1 to {MAX_PATTERN_LENGTH} characters", file=sys.stderr)

@@ -21,9 +21,9 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from shared.cache_clear import PROTECTED_PREFIXES
 from shared.db import DATABASE_ERRORS, Connection
 from shared.ops import broker_stats, dead_letters
-from shared.ops.cache_clear import PROTECTED_PREFIXES
 from shared.settings import SERVICE_NAMES, ServiceName, ServiceSettings
 from shared.topics import consumed_topics
 

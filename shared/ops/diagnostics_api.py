@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
+from shared import cache_clear
 from shared.context import request_id_var
 from shared.errors import ApiError
 from shared.kafka import KAFKA_DOWN, raw_publisher
-from shared.ops import cache_clear, dead_letters, diagnostics
+from shared.ops import dead_letters, diagnostics
 from shared.resources import Deps, Resources
 from shared.schemas import ApiModel
 from shared.security import Principal, require

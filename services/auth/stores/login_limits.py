@@ -12,7 +12,7 @@ import re
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.ops.cache_clear import clear
+from shared.cache_clear import clear
 
 logger = logging.getLogger(__name__)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")

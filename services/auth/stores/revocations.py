@@ -1,13 +1,19 @@
 """Access-token revocations that outlive Redis: recorded in `auth.access_revocations` with the
-change that caused them, so they can be put back into Redis whenever Redis has lost them."""
+change that caused them, so they can be put back into Redis whenever Redis has lost them
+(the Redis side: `lost_from_redis`, `restore_in_redis`)."""
 
 from __future__ import annotations
 
 import uuid
 
 import asyncpg
+from redis.asyncio import Redis
 
 from shared.db import Connection, Executor
+from shared.security import restore_revocation
+
+# Set in Redis once the markers are in place; a Redis that restarted empty lacks it.
+SEEDED = "auth:revocations_seeded"
 
 
 async def record(connection: Connection, user_id: uuid.UUID) -> None:
@@ -29,3 +35,15 @@ async def revoked_within(executor: Executor, seconds: int) -> list[asyncpg.Recor
         seconds,
     )
     return rows
+
+
+async def lost_from_redis(redis: Redis) -> bool:
+    """Whether Redis has lost the revocation markers (it restarted empty since they were put)."""
+    return not await redis.exists(SEEDED)
+
+
+async def restore_in_redis(redis: Redis, revoked: list[asyncpg.Record], ttl_s: int) -> None:
+    """Put these revocations (`revoked_within`'s rows) back as markers, then note it done."""
+    for row in revoked:
+        await restore_revocation(redis, row["user_id"], float(row["at"]), ttl_s)
+    await redis.set(SEEDED, "1")

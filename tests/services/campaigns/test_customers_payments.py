@@ -11,7 +11,7 @@ from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaigns_sql, customer, payment
 
 
-async def test_customer_validation_reads_like_the_guide(client, admin_token):
+async def test_customer_validation_names_the_field(client, admin_token):
     bad_phone = await client.post(
         "/api/v1/customers",
         json={

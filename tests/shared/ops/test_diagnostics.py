@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
+from shared.cache_clear import is_protected
 from shared.db import connect
 from shared.kafka import ensure_topics
 from shared.ops.broker_stats import (
@@ -25,7 +26,6 @@ from shared.ops.broker_stats import (
     read_broker,
     topic_lag,
 )
-from shared.ops.cache_clear import is_protected
 from shared.ops.dead_letters import decode, refusal, replay_headers
 from shared.ops.diagnostics import Fact, as_json, render, slowest_statements
 from tests.agents_helpers import agents_sql
