@@ -26,6 +26,7 @@ import importlib.util
 import inspect
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -376,6 +377,31 @@ def _figure(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int | float) else str(value)
 
 
+def _committed_at(path: Path) -> datetime.datetime | None:
+    """When the file was last committed (a fresh clone's files all carry the checkout time);
+    None when it is not in git or has changes not committed yet."""
+    try:
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        stamp = subprocess.run(
+            ["git", "log", "-1", "--format=%cI", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if changed or not stamp:
+        return None
+    return datetime.datetime.fromisoformat(stamp).astimezone(datetime.UTC)
+
+
 def benchmark_results() -> str:
     path = ROOT / "bench-results.json"
     if not path.exists():
@@ -385,9 +411,11 @@ def benchmark_results() -> str:
             "    `make docs`, to see the figures of your machine here."
         )
     rows = json.loads(path.read_text())
-    written = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+    written = _committed_at(path) or datetime.datetime.fromtimestamp(
+        path.stat().st_mtime, datetime.UTC
+    )
     lines = [
-        f"Figures from `bench-results.json`, written {written:%Y-%m-%d %H:%M} UTC "
+        f"Figures from `bench-results.json`, measured {written:%Y-%m-%d %H:%M} UTC "
         f"({len(rows)} figures). They depend on the machine and on what else ran on it.",
         "",
         "| figure | value | unit | baseline | ratio | note |",
