@@ -225,73 +225,64 @@ async def test_failed_task_is_retried_then_fails(client, settings, admin_token):
     await eventually(status, lambda s: s == "completed")
 
 
-async def test_replies_pause_flag_skip_and_complete(client, settings, admin_token):
-    steps = [
-        {"channel": "email", "delay": "P1D"},
-        {"channel": "sms", "delay": "P2D"},
-        {"channel": "voice", "delay": "P3D"},
-    ]
+THREE_STEPS = [
+    {"channel": "email", "delay": "P1D"},
+    {"channel": "sms", "delay": "P2D"},
+    {"channel": "voice", "delay": "P3D"},
+]
 
-    async def fetch(campaign_id):
-        return (
-            await client.get(f"/api/v1/campaigns/{campaign_id}", headers=bearer(admin_token))
-        ).json()
 
-    promised = await campaign(client, admin_token, steps=steps, start=True)
+async def _replied(client, settings, admin_token, **reply: str) -> dict[str, Any]:
+    """A running three-step campaign whose customer's reply was classified as `reply` says."""
+    made = await campaign(client, admin_token, steps=THREE_STEPS, start=True)
+    payload = {"customerId": made["customerId"], **reply}
+    await send_event(settings, "reply.classified", made["customerId"], payload)
+    return made
+
+
+async def _campaign_when(client, admin_token, campaign_id: str, accept) -> dict[str, Any]:
+    async def fetch() -> dict[str, Any]:
+        answer = await client.get(f"/api/v1/campaigns/{campaign_id}", headers=bearer(admin_token))
+        return dict(answer.json())
+
+    return await eventually(fetch, accept)
+
+
+async def test_a_promise_to_pay_pauses_until_the_day_after_it(client, settings, admin_token):
     friday = (date.today() + timedelta(days=4)).isoformat()
-    await send_event(
-        settings,
-        "reply.classified",
-        promised["customerId"],
-        {"customerId": promised["customerId"], "intent": "promise_to_pay", "promisedDate": friday},
+    made = await _replied(
+        client, settings, admin_token, intent="promise_to_pay", promisedDate=friday
     )
-    paused = await eventually(lambda: fetch(promised["id"]), lambda c: c["status"] == "paused")
-    zone = ZoneInfo(
-        (
-            await client.get(
-                f"/api/v1/customers/{promised['customerId']}", headers=bearer(admin_token)
-            )
-        ).json()["timezone"]
+    paused = await _campaign_when(
+        client, admin_token, made["id"], lambda c: c["status"] == "paused"
     )
-    assert datetime.fromisoformat(paused["pausedUntil"]).astimezone(
-        zone
-    ).date() == date.fromisoformat(friday) + timedelta(days=1)
+    owner = await client.get(f"/api/v1/customers/{made['customerId']}", headers=bearer(admin_token))
+    zone = ZoneInfo(owner.json()["timezone"])
+    resumes = datetime.fromisoformat(paused["pausedUntil"]).astimezone(zone).date()
+    assert resumes == date.fromisoformat(friday) + timedelta(days=1)
     assert paused["pauseReason"] == "promise to pay" and paused["flagged"] is False
 
-    disputed = await campaign(client, admin_token, steps=steps, start=True)
-    await send_event(
-        settings,
-        "reply.classified",
-        disputed["customerId"],
-        {"customerId": disputed["customerId"], "intent": "dispute"},
-    )
-    flagged = await eventually(lambda: fetch(disputed["id"]), lambda c: c["status"] == "paused")
-    assert (
-        flagged["flagged"] is True
-        and flagged["pauseReason"] == "dispute"
-        and flagged["pausedUntil"] is None
-    )
 
-    opted = await campaign(client, admin_token, steps=steps, start=True)
-    await send_event(
-        settings,
-        "reply.classified",
-        opted["customerId"],
-        {"customerId": opted["customerId"], "intent": "opt_out"},
+async def test_a_dispute_pauses_and_flags_the_campaign_for_a_person(client, settings, admin_token):
+    made = await _replied(client, settings, admin_token, intent="dispute")
+    flagged = await _campaign_when(
+        client, admin_token, made["id"], lambda c: c["status"] == "paused"
     )
+    assert flagged["flagged"] is True and flagged["pauseReason"] == "dispute"
+    assert flagged["pausedUntil"] is None
+
+
+async def test_an_opt_out_skips_the_text_and_call_steps(client, settings, admin_token):
+    made = await _replied(client, settings, admin_token, intent="opt_out")
     runs = await eventually(
-        lambda: runs_of(settings, opted["id"]), lambda r: r[1]["status"] == "skipped"
+        lambda: runs_of(settings, made["id"]), lambda r: r[1]["status"] == "skipped"
     )
     assert [r["status"] for r in runs] == ["pending", "skipped", "skipped"]
 
-    settled = await campaign(client, admin_token, steps=steps, start=True)
-    await send_event(
-        settings,
-        "reply.classified",
-        settled["customerId"],
-        {"customerId": settled["customerId"], "intent": "paid"},
-    )
-    await eventually(lambda: fetch(settled["id"]), lambda c: c["status"] == "completed")
+
+async def test_a_reply_that_says_paid_completes_the_campaign(client, settings, admin_token):
+    made = await _replied(client, settings, admin_token, intent="paid")
+    await _campaign_when(client, admin_token, made["id"], lambda c: c["status"] == "completed")
 
 
 async def test_scheduled_start_pause_resume_cancel(client, settings, admin_token):
