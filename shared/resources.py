@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from shared.broker_epoch import BrokerEpoch
 from shared.ratelimit import RateLimiter
-from shared.security import KeySet
+from shared.security import KeySet, VerifiedTokens
 from shared.settings import ServiceSettings
 
 
@@ -25,6 +25,7 @@ class Resources:
     keys: KeySet
     limiter: RateLimiter
     epoch: BrokerEpoch
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 
 def resources(request: Request) -> Resources:
@@ -32,4 +33,10 @@ def resources(request: Request) -> Resources:
     return found
 
 
-Deps = Annotated[Resources, Depends(resources)]
+async def _resources(request: Request) -> Resources:
+    # An async dependency runs in the event loop; FastAPI runs a plain `def` one in its
+    # thread pool, a thread hop on every request for what is an attribute read.
+    return resources(request)
+
+
+Deps = Annotated[Resources, Depends(_resources)]
