@@ -1,6 +1,7 @@
 """HTTP: an authenticated `GET /api/v1/customers/{id}` (token check, API rate limit, cached
 read) under 32 concurrent clients, through the gateway and straight at the campaigns service;
-baseline: the bare FastAPI app (tests/bench/bare_app.py) answering the same JSON.
+baselines: the bare FastAPI app (tests/bench/bare_app.py) answering the same JSON, and the
+same-work app doing by hand what the read needs (PyJWT verify, one Redis GET).
 
 The load comes from locust, run headless as a separate process (tests/bench/locustfile.py);
 its CSV summary gives requests/s and the p50 and p99 latencies.
@@ -19,7 +20,7 @@ import httpx
 
 from shared.devstack.platform import REPO_ROOT
 from shared.devstack.processes import ManagedProcess
-from tests.bench.live import Live, bare_app
+from tests.bench.live import Live, bare_app, same_work_env
 from tests.bench.report import Row
 
 USERS = 32
@@ -90,16 +91,34 @@ async def measure(live: Live) -> list[Row]:
     log_dir = live.stack.log_dir
     with bare_app(body, log_dir) as (bare_url, _):
         bare = locust(bare_url, path, token, log_dir)
+    with bare_app(body, log_dir, same_work_env(live.settings)) as (same_work_url, _):
+        same = locust(same_work_url, path, token, log_dir)
     direct = locust(live.settings.campaigns_url, path, token, log_dir)
     gateway = locust(live.gateway, path, token, log_dir)
     note = f"{USERS} clients, {DURATION_S} s, API_RATE_LIMIT raised"
-    loads = {"bare FastAPI (baseline)": bare, "campaigns direct": direct, "via gateway": gateway}
     rows = []
     for metric, unit in (("rps", "req/s"), ("p50_ms", "ms p50"), ("p99_ms", "ms p99")):
         floor: float = getattr(bare, metric)
-        for name, load in loads.items():
-            baseline = None if load is bare else floor
+        rows.append(Row.of("GET customer, bare FastAPI (baseline)", floor, unit, None, note))
+        rows.append(
+            Row.of(
+                "GET customer, same work by hand (baseline)",
+                getattr(same, metric),
+                unit,
+                None,
+                note + "; PyJWT verify, one Redis GET, the cached JSON",
+            )
+        )
+        for name, load in (("campaigns direct", direct), ("via gateway", gateway)):
+            value = getattr(load, metric)
+            rows.append(Row.of(f"GET customer, {name}", value, unit, floor, note))
             rows.append(
-                Row.of(f"GET customer, {name}", getattr(load, metric), unit, baseline, note)
+                Row.of(
+                    f"GET customer, {name}, against the same work",
+                    value,
+                    unit,
+                    getattr(same, metric),
+                    note,
+                )
             )
     return rows

@@ -15,7 +15,7 @@ import httpx
 from shared.devstack.platform import REPO_ROOT, Platform
 from shared.devstack.processes import ManagedProcess, free_port, wait_for_port
 from shared.settings import ServiceSettings
-from tests.bench.bare_app import BODY_ENV
+from tests.bench.bare_app import AUTH_URL_ENV, BODY_ENV, REDIS_URL_ENV
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,24 @@ class Live:
             return str(response.json()["accessToken"])
 
 
+def same_work_env(settings: ServiceSettings) -> dict[str, str]:
+    """What the same-work app needs: where the public keys and the cached reads are."""
+    return {AUTH_URL_ENV: settings.auth_url, REDIS_URL_ENV: settings.redis_url}
+
+
 @contextmanager
-def bare_app(body: str, log_dir: Path) -> Iterator[tuple[str, ManagedProcess]]:
-    """The bare app on a free loopback port, answering `body`; yields its URL and process."""
+def bare_app(
+    body: str, log_dir: Path, same_work: dict[str, str] | None = None
+) -> Iterator[tuple[str, ManagedProcess]]:
+    """The bare app on a free loopback port, answering `body`, or, given `same_work` (its
+    environment: the auth URL and Redis URL), the same-work app; yields its URL and process."""
     port = free_port()
     process = ManagedProcess(
-        "bare-app",
-        [sys.executable, "-m", "tests.bench.bare_app", str(port)],
-        log_dir / "bare-app.log",
-        env={**os.environ, BODY_ENV: body},
+        "same-work-app" if same_work else "bare-app",
+        [sys.executable, "-m", "tests.bench.bare_app", str(port)]
+        + (["same-work"] if same_work else []),
+        log_dir / ("same-work-app.log" if same_work else "bare-app.log"),
+        env={**os.environ, BODY_ENV: body, **(same_work or {})},
         cwd=REPO_ROOT,
     )
     process.start()
