@@ -15,6 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
+from shared.contracts import PAYLOADS
 from shared.db import connect, create_pool
 from shared.events import Envelope
 from shared.migrations import migrate, service_migrations
@@ -128,3 +129,11 @@ def twilio_signed(gateway_url: str, path: str, form: dict[str, str]) -> dict[str
     """The X-Twilio-Signature Twilio would send with this webhook."""
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{gateway_url}{path}", form)
     return {"X-Twilio-Signature": signature}
+
+
+def assert_reads_back(event: Envelope, producer: str) -> None:
+    """The event is `producer`'s, its payload reads as its contract, and that reading writes
+    the same payload (names, values, and which fields are there)."""
+    assert event.producer == producer
+    again = event.read(PAYLOADS[event.type])
+    assert again.model_dump(mode="json", by_alias=True, exclude_unset=True) == event.payload

@@ -8,8 +8,7 @@ from datetime import date
 from typing import Any
 
 from services.agents import events
-from shared.contracts import PAYLOADS
-from shared.events import Envelope
+from tests.helpers import assert_reads_back
 
 TASK: dict[str, Any] = {
     "id": uuid.uuid4(),
@@ -25,13 +24,6 @@ WIRE = {
     "customerId": str(TASK["customer_id"]),
     "channel": "email",
 }
-
-
-def _read_back(event: Envelope) -> None:
-    """The payload reads as its contract, and that reading writes the same payload."""
-    again = event.read(PAYLOADS[event.type])
-    assert again.model_dump(mode="json", by_alias=True, exclude_unset=True) == event.payload
-    assert event.producer == "agents"
 
 
 def test_task_events_carry_the_task_and_their_own_fields():
@@ -56,7 +48,7 @@ def test_task_events_carry_the_task_and_their_own_fields():
     ]  # fmt: skip
     for event, wire in made:
         assert event.payload == wire, event.type
-        _read_back(event)
+        assert_reads_back(event, "agents")
     assert "promisedDate" not in made[2][0].payload  # a message's result: absent, not null
 
 
@@ -87,7 +79,7 @@ def test_message_requested_from_a_task_and_again_from_its_kept_payload():
         "body": "Please pay",
         "composedBy": "template (no key)",
     }
-    _read_back(event)
+    assert_reads_back(event, "agents")
     again = events.message_requested_again(event.payload)
     assert again.payload == event.payload and again.event_id != event.event_id
 
@@ -104,7 +96,7 @@ def test_reply_classified_sends_every_key():
         "confidence": 0.9,
         "promisedDate": None,
     }
-    _read_back(event)
+    assert_reads_back(event, "agents")
 
 
 async def test_publish_keys_task_events_by_campaign_and_replies_by_customer():

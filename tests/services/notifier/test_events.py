@@ -8,8 +8,7 @@ import uuid
 from typing import Any
 
 from services.notifier import events
-from shared.contracts import PAYLOADS
-from shared.events import Envelope
+from tests.helpers import assert_reads_back
 
 MESSAGE: dict[str, Any] = {
     "id": uuid.uuid4(),
@@ -27,12 +26,6 @@ WIRE = {
     "customerId": str(MESSAGE["customer_id"]),
     "channel": "sms",
 }
-
-
-def _read_back(event: Envelope) -> None:
-    again = event.read(PAYLOADS[event.type])
-    assert again.model_dump(mode="json", by_alias=True, exclude_unset=True) == event.payload
-    assert event.producer == "notifier"
 
 
 def test_message_events_carry_the_message_and_their_own_fields():
@@ -53,7 +46,7 @@ def test_message_events_carry_the_message_and_their_own_fields():
     ]  # fmt: skip
     for event, wire in made:
         assert event.payload == wire, event.type
-        _read_back(event)
+        assert_reads_back(event, "notifier")
 
 
 def test_reply_received_names_its_sender_from():
@@ -65,7 +58,7 @@ def test_reply_received_names_its_sender_from():
         "from": "+15005550006",
         "text": "STOP",
     }
-    _read_back(event)
+    assert_reads_back(event, "notifier")
 
 
 async def test_publish_keys_by_campaign_or_message_and_replies_by_customer():
