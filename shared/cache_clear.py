@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from shared.cache import drop_everywhere
+
 PROTECTED_PREFIXES: tuple[str, ...] = ("ratelimit:", "auth:", "remit:")
 MAX_PATTERN_LENGTH = 200
 
@@ -78,4 +80,5 @@ async def clear(
             doomed.clear()
     if doomed:
         deleted += await redis.unlink(*doomed)
+    await drop_everywhere(redis)  # the services' in-process copies go too
     return Cleared(pattern, matched, deleted, kept)

@@ -1,4 +1,5 @@
-"""Rate limits kept in Redis and shared by every service (the `limits` library, moving window).
+"""Rate limits kept in Redis and shared by every service and replica: a moving window per
+(scope, caller), counted by one Lua script in one round trip.
 
 When Redis is unreachable the limits fail open: the API keeps serving (health reports Redis
 down) rather than refusing everyone. Brute force stays bounded even then, because account
@@ -13,15 +14,44 @@ import time
 from dataclasses import dataclass
 
 from fastapi import Request
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.errors import ApiError
 
 logger = logging.getLogger(__name__)
 STATE_KEY = "rate_limit_headers"
+
+# The window is a list of hit times, newest first, cut to the limit's length: a hit is allowed
+# when the entry `limit` places back is older than the window. The same script counts the hits
+# still inside the window (a binary search: the list is ordered) and reads one more key the
+# caller asks for, so a request's own checks cost one round trip.
+_HIT = """
+local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local since = now - window
+local allowed = 0
+local nth = redis.call('lindex', KEYS[1], limit - 1)
+if not nth or tonumber(nth) < since then
+    redis.call('lpush', KEYS[1], ARGV[1])
+    redis.call('ltrim', KEYS[1], 0, limit - 1)
+    redis.call('expire', KEYS[1], window)
+    allowed = 1
+end
+local low, high, last = 0, math.min(redis.call('llen', KEYS[1]), limit) - 1, -1
+while low <= high do
+    local middle = math.floor((low + high) / 2)
+    if tonumber(redis.call('lindex', KEYS[1], middle)) >= since then
+        last, low = middle, middle + 1
+    else
+        high = middle - 1
+    end
+end
+local oldest = false
+if last >= 0 then oldest = redis.call('lindex', KEYS[1], last) end
+local also = false
+if KEYS[2] then also = redis.call('get', KEYS[2]) end
+return {allowed, last + 1, oldest, also}
+"""
 
 
 @dataclass(frozen=True)
@@ -42,42 +72,46 @@ class Verdict:
         return headers
 
 
+@dataclass(frozen=True)
+class Hit:
+    """A counted hit, and the key read beside it; `verdict` is None when Redis could not be
+    asked (the limit fails open, and `also` is unknown)."""
+
+    verdict: Verdict | None
+    also: bytes | None = None
+
+
+def window_key(amount: int, window_s: int, scope: str, identifier: str) -> str:
+    """Where a caller's window lives: `ratelimit:LIMITER/<scope>/<caller>/<limit>/<window>/second`
+    (operators clear `ratelimit:LIMITER/<scope>/<caller>/*` to lift one caller's limit)."""
+    return f"ratelimit:LIMITER/{scope}/{identifier}/{amount}/{window_s}/second"
+
+
 class RateLimiter:
     """Counts hits per (scope, identifier) in a moving window of `window_s` seconds."""
 
-    def __init__(self, redis_url: str, window_s: int) -> None:
-        storage = RedisStorage(
-            f"async+{redis_url}",
-            implementation="redispy",
-            key_prefix="ratelimit",
-            wrap_exceptions=True,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-        )
-        self.strategy = MovingWindowRateLimiter(storage)
+    def __init__(self, redis: Redis, window_s: int) -> None:
         self.window_s = window_s
-
-    async def take(self, amount: int, scope: str, identifier: str) -> bool | None:
-        """Count one hit: whether it is within the limit, or None when Redis cannot be asked
-        (the limit fails open). One round trip: no window figures for response headers."""
-        try:
-            return await self.strategy.hit(
-                RateLimitItemPerSecond(amount, self.window_s), scope, identifier
-            )
-        except StorageError as error:
-            logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
-            return None
+        self._script = redis.register_script(_HIT)
 
     async def hit(self, amount: int, scope: str, identifier: str) -> Verdict | None:
         """Count one hit; None when Redis cannot be asked (the limit fails open)."""
-        item = RateLimitItemPerSecond(amount, self.window_s)
+        return (await self.hit_reading(amount, scope, identifier, None)).verdict
+
+    async def hit_reading(self, amount: int, scope: str, identifier: str, also: str | None) -> Hit:
+        """Count one hit and read the key `also` in the same round trip."""
+        now = time.time()
+        keys = [window_key(amount, self.window_s, scope, identifier)]
         try:
-            allowed = await self.strategy.hit(item, scope, identifier)
-            stats = await self.strategy.get_window_stats(item, scope, identifier)
-        except StorageError as error:
+            allowed, counted, oldest, read = await self._script(
+                keys=keys + ([also] if also else []), args=[repr(now), amount, self.window_s]
+            )
+        except RedisError as error:
             logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
-            return None
-        return Verdict(allowed, amount, stats.remaining, stats.reset_time)
+            return Hit(None)
+        reset_at = (float(oldest) if oldest else now) + self.window_s
+        verdict = Verdict(bool(allowed), amount, amount - int(counted), reset_at)
+        return Hit(verdict, read if isinstance(read, bytes) else None)
 
 
 def enforce(request: Request, verdicts: list[Verdict | None]) -> None:

@@ -11,6 +11,7 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from shared.broker_epoch import BrokerEpoch
+from shared.cache import Cache
 from shared.ratelimit import RateLimiter
 from shared.security import KeySet, VerifiedTokens
 from shared.settings import ServiceSettings
@@ -25,6 +26,7 @@ class Resources:
     keys: KeySet
     limiter: RateLimiter
     epoch: BrokerEpoch
+    cache: Cache
     verified: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 

@@ -259,6 +259,11 @@ async def restore_revocation(
         await redis.set(_revocation_key(user_id), repr(revoked_at), ex=remaining)
 
 
+def _refuse_if_revoked(principal: Principal, revoked_before: bytes | str | None) -> None:
+    if revoked_before is not None and principal.issued_at < float(revoked_before):
+        raise _unauthorized("Session has been revoked; log in again", "Invalid token")
+
+
 async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
     try:
         revoked_before = await redis.get(_revocation_key(principal.user_id))
@@ -266,8 +271,7 @@ async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
         # Fails open like the rate limits: a Redis outage must not take the API down.
         logger.warning("revocation check unavailable; allowing", extra={"error": repr(error)})
         return
-    if revoked_before is not None and principal.issued_at < float(revoked_before):
-        raise _unauthorized("Session has been revoked; log in again", "Invalid token")
+    _refuse_if_revoked(principal, revoked_before)
 
 
 # Puts the bearer scheme in the OpenAPI documents (and Swagger UI's Authorize button); the
@@ -278,34 +282,54 @@ _BEARER = HTTPBearer(auto_error=False, description="An access token from POST /a
 async def current_principal(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None
 ) -> Principal:
-    """The verified caller; verified once per request even when several dependencies ask."""
-    cached: Principal | ApiError | None = getattr(request.state, "principal", None)
-    if isinstance(cached, ApiError):
-        raise cached
-    if cached is not None:
-        return cached
+    """The verified caller, not revoked; checked once per request even when several
+    dependencies ask (the API limit, which runs first, reads the revocation marker in its own
+    round trip to Redis)."""
+    checked: Principal | ApiError | None = getattr(request.state, "principal", None)
+    if isinstance(checked, ApiError):
+        raise checked
+    if checked is not None:
+        return checked
     found: Resources = request.app.state.resources
     try:
-        principal = await found.verified.verify(
-            bearer_token(request), found.keys, found.settings.access_token_ttl
-        )
+        principal = await _verified(request, found)
         await _check_not_revoked(found.redis, principal)
     except ApiError as refusal:
-        request.state.principal = refusal  # the rate limit and the route ask once, not twice
+        request.state.principal = refusal
         raise
     request.state.principal = principal
     return principal
 
 
+async def _verified(request: Request, found: Resources) -> Principal:
+    return await found.verified.verify(
+        bearer_token(request), found.keys, found.settings.access_token_ttl
+    )
+
+
 async def enforce_api_limit(request: Request) -> None:
-    """The general API limit: per user when the token is good, else per client address."""
-    try:
-        caller = f"user:{(await current_principal(request)).user_id}"
-    except ApiError:
-        caller = f"ip:{client_ip(request)}"  # the route itself will refuse a bad token
+    """The general API limit: per user when the token is good, else per client address. The
+    same Redis round trip reads the user's revocation marker, which the route then honours."""
     found: Resources = request.app.state.resources
-    verdict = await found.limiter.hit(found.settings.api_rate_limit, "api", caller)
-    enforce(request, [verdict])
+    limit = found.settings.api_rate_limit
+    try:
+        principal = await _verified(request, found)
+    except ApiError as refusal:
+        request.state.principal = refusal  # the route itself refuses the bad token
+        enforce(request, [await found.limiter.hit(limit, "api", f"ip:{client_ip(request)}")])
+        return
+    hit = await found.limiter.hit_reading(
+        limit, "api", f"user:{principal.user_id}", _revocation_key(principal.user_id)
+    )
+    request.state.principal = principal
+    if hit.verdict is None:
+        logger.warning("revocation check unavailable; allowing")
+    else:
+        try:
+            _refuse_if_revoked(principal, hit.also)
+        except ApiError as refusal:
+            request.state.principal = refusal
+    enforce(request, [hit.verdict])
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from shared import asyncapi
 from shared.broker_epoch import BrokerEpoch
+from shared.cache import Cache
 from shared.clock import clock
 from shared.consumer import EventConsumer, Subscription
 from shared.db import create_pool, pool_usage
@@ -37,7 +38,7 @@ from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
 from shared.settings import ServiceName, ServiceSettings, settings_of
 from shared.topics import all_topics
-from shared.tracing import configure_tracing
+from shared.tracing import TraceContextMiddleware, configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             redis,
             broker,
             KeySet(settings),
-            RateLimiter(settings.redis_url, settings.rate_limit_window),
+            RateLimiter(redis, settings.rate_limit_window),
             epoch,
+            Cache(redis, spec.name, settings.cache_ttl, settings.cache_local_ttl),
         )
         app.state.resources = found
         # Stopped last, in this order: intake ends, then the batches in flight commit, then
@@ -114,6 +116,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("pruning", functools.partial(prune_forever, pool, settings)),
             ("memory watch", functools.partial(watch_memory, settings.memory_warn_mb)),
+            ("cache invalidations", found.cache.listen),
             *((job.__name__, functools.partial(job, found)) for job in spec.background),
         ]
         if settings.clock_control:
@@ -234,6 +237,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         redoc_url=None,
         openapi_tags=list(spec.openapi_tags) or None,
         lifespan=lambda app: _lifespan(app, spec),
+        # FastAPI's own telemetry stays off: spans come from the instrumentation below, or none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_http_edge(app, spec.name, settings.slow_request_ms, settings.max_body_bytes)
     install_docs(app, spec.name, spec.title)
@@ -248,11 +253,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         )
     for router in spec.unlimited_routers:
         app.include_router(router, prefix=API_PREFIX)
-    # One server span per request; the per-message receive/send spans cost more than they tell.
-    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     if settings.otel_exporter_otlp_endpoint:
-        # A span per SQL statement and Redis command is seen only where spans are exported;
-        # unexported, it is a tenth of a busy consumer's CPU for nothing.
+        # One server span per request (the per-message receive/send spans cost more than they
+        # tell), and a span per SQL statement and Redis command: seen where spans are exported.
+        FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
         AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
         RedisInstrumentor().instrument()
+    else:
+        app.add_middleware(TraceContextMiddleware)
     return app

@@ -125,6 +125,12 @@ class ServiceSettings(DatabaseSettings):
     rate_limit_window: int = Field(default=900, ge=1, description="Seconds (15 min default)")
     api_rate_limit: int = Field(default=1000, ge=1, description="Requests per window per caller")
 
+    # The read-through cache (shared/cache.py): the customer read today.
+    cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read lives in Redis")
+    cache_local_ttl: float = Field(
+        default=5, ge=0, description="Seconds a process keeps its own copy (0: none)"
+    )
+
     otel_exporter_otlp_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     slow_request_ms: int = Field(default=1000, ge=1)

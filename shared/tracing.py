@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.context import request_id_var
 
@@ -85,3 +88,40 @@ def with_request_id(request_id: str | None) -> Iterator[None]:
         yield
     finally:
         request_id_var.reset(token)
+
+
+_IDS = RandomIdGenerator()
+
+
+class TraceContextMiddleware:
+    """Each request's trace context, without a span: the caller's `traceparent` continued (or a
+    new trace begun) and made current while the request runs, so its log lines carry the trace
+    ID and the events it publishes carry the context on. For services that export no spans:
+    building a server span per request is then a fifth of the request's CPU, spent on nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        caller = trace.get_current_span(_incoming(scope)).get_span_context()
+        span_context = trace.SpanContext(
+            trace_id=caller.trace_id if caller.is_valid else _IDS.generate_trace_id(),
+            span_id=_IDS.generate_span_id(),
+            is_remote=False,
+            trace_flags=caller.trace_flags if caller.is_valid else trace.TraceFlags(0),
+        )
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+
+def _incoming(scope: Scope) -> Context | None:
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return context_from_headers({HEADER_TRACEPARENT: value.decode("latin-1")})
+    return None

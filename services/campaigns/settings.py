@@ -1,4 +1,4 @@
-"""The campaigns service's own settings: the scheduler, step retries, the customer cache."""
+"""The campaigns service's own settings: the scheduler, step retries and redrives."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from shared.settings import ServiceSettings, settings_of
 
 
 class CampaignsSettings(ServiceSettings):
-    """What only campaigns reads (the scheduler, step retries and redrives, the customer
-    cache), beside the shared settings."""
+    """What only campaigns reads (the scheduler, step retries and redrives), beside the
+    shared settings."""
 
     scheduler_interval_ms: int = Field(default=1000, ge=10)
     scheduler_batch_size: int = Field(default=500, ge=1)
@@ -19,7 +19,6 @@ class CampaignsSettings(ServiceSettings):
         default=300, ge=1, description="An emitted step with no result yet is asked for again"
     )
     fail_campaign_on_step_failure: bool = False
-    cache_ttl: int = Field(default=60, ge=1, description="Seconds a cached read may live")
 
 
 def campaigns_settings() -> CampaignsSettings:

@@ -15,7 +15,7 @@ from shared.service import ServiceSpec, create_app
 
 async def _send(found: Resources) -> None:
     # Provider rates are per second: a limiter of their own, beside the 15-minute API limits.
-    per_second = RateLimiter(found.settings.redis_url, 1)
+    per_second = RateLimiter(found.redis, 1)
     await sender.run_forever(found.pool, notifier_settings(), per_second)
 
 

@@ -132,7 +132,8 @@ async def _rate(limiter: RateLimiter, settings: NotifierSettings, channel: str) 
         settings.smtp_from if channel == "email" else (settings.twilio_from_number or "simulator")
     )
     while True:
-        if await limiter.take(rate, f"send-{channel}", sender) is not False:
+        verdict = await limiter.hit(rate, f"send-{channel}", sender)
+        if verdict is None or verdict.allowed:
             return  # within the rate, or Redis unreachable (the limit fails open)
         await asyncio.sleep(0.05)
 

@@ -9,6 +9,8 @@ import time
 import uuid
 from typing import Literal
 
+from redis.asyncio import Redis
+
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.providers import Providers
 from services.notifier.sender import send_ready
@@ -50,7 +52,8 @@ async def measure(settings: NotifierSettings) -> list[Row]:
     await connection.close()
     pool = await create_pool(settings, schema, max_size=4)
     providers = Providers(fast)
-    limiter = RateLimiter(settings.redis_url, 1)
+    redis = Redis.from_url(settings.redis_url)
+    limiter = RateLimiter(redis, 1)
     rows: list[Row] = []
     try:
         for channel, count in PER_CHANNEL.items():
@@ -87,6 +90,7 @@ async def measure(settings: NotifierSettings) -> list[Row]:
                 Row.of(f"{channel}: queued → guards → sent + event", rate, "msgs/s", bare, where)
             )
     finally:
+        await redis.aclose()
         await providers.close()
         await pool.close()
         await drop_schema(settings, schema)

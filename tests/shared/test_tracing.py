@@ -6,12 +6,18 @@ import itertools
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import httpx
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.tracing import build_tracer_provider, continued, current_traceparent
+from shared.tracing import (
+    TraceContextMiddleware,
+    build_tracer_provider,
+    continued,
+    current_traceparent,
+)
 
 
 class _Collector(BaseHTTPRequestHandler):
@@ -80,3 +86,31 @@ def test_work_continued_from_recorded_trace_context_chains_parent_to_child():
         link = spans[child].parent
         assert link is not None and link.span_id == spans[parent].context.span_id
     assert [spans[name].kind for name, _ in chain] == [kind for _, kind in chain]
+
+
+async def _traceparent_seen(headers: dict[str, str]) -> str:
+    """What a request handled behind TraceContextMiddleware would pass on to its events."""
+
+    async def endpoint(scope, receive, send) -> None:
+        body = (current_traceparent() or "").encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    transport = httpx.ASGITransport(app=TraceContextMiddleware(endpoint))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        return (await http.get("/", headers=headers)).text
+
+
+async def test_a_request_without_spans_continues_its_callers_trace():
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    seen = await _traceparent_seen({"traceparent": caller})
+    version, trace_id, span_id, flags = seen.split("-")
+    assert (version, trace_id, flags) == ("00", "0af7651916cd43dd8448eb211c80319c", "01")
+    assert span_id != "b7ad6b7169203331"  # this request's own place in the trace
+
+
+async def test_a_request_without_a_caller_begins_a_trace_of_its_own():
+    first, second = [await _traceparent_seen({}) for _ in range(2)]
+    assert first.split("-")[1] != second.split("-")[1]
+    assert first.endswith("-00")  # nothing was recorded, and the flag says so
+    assert await _traceparent_seen({"traceparent": "garbage"}) != ""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.auth_helpers import bearer, forge, login, new_user
 
 PATH = "/api/v1/campaigns"  # answered by the campaigns service, which verifies on its own
@@ -20,15 +22,19 @@ async def test_a_verified_token_is_refused_once_it_expires(client, settings, adm
     assert expired.status_code == 401 and expired.json()["error"] == "Token expired"
 
 
-async def test_a_verified_token_is_refused_as_soon_as_its_user_is_deactivated(client, admin_token):
-    user = await new_user(client, admin_token, role="viewer")
+@pytest.mark.parametrize(
+    "change", [{"isActive": False}, {"role": "viewer"}], ids=["deactivated", "demoted"]
+)
+async def test_a_verified_token_is_refused_as_soon_as_its_user_changes(client, admin_token, change):
+    """No delay: the revocation marker is read with every request's rate-limit hit."""
+    user = await new_user(client, admin_token, role="manager")
     token = (await login(client, user["email"], user["password"])).json()["accessToken"]
     for _ in range(2):
         assert (await client.get(PATH, headers=bearer(token))).status_code == 200
-    deactivated = await client.patch(
-        f"/api/v1/users/{user['id']}", json={"isActive": False}, headers=bearer(admin_token)
+    changed = await client.patch(
+        f"/api/v1/users/{user['id']}", json=change, headers=bearer(admin_token)
     )
-    assert deactivated.status_code == 200
+    assert changed.status_code == 200
     refused = await client.get(PATH, headers=bearer(token))
     assert refused.status_code == 401
     assert refused.json()["details"] == "Session has been revoked; log in again"

@@ -234,6 +234,8 @@ async def test_smtp_failures_before_the_data_are_retried_and_after_it_unknown():
 async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platform):
     import uuid
 
+    from redis.asyncio import Redis
+
     from services.notifier.domain.outgoing import Outgoing
     from services.notifier.sender import send_ready
     from services.notifier.stores import messages
@@ -262,6 +264,8 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
         }
     )
     providers = Providers(local)
+    redis = Redis.from_url(settings.redis_url)
+    limiter = RateLimiter(redis, 1)
     try:
         async with pool.acquire() as tx, tx.transaction():
             await messages.queue(
@@ -274,7 +278,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
                     body="y",
                 ),
             )
-        assert await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1)) == 1
+        assert await send_ready(pool, local, providers, limiter) == 1
         row = await pool.fetchrow(
             "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-1'"
         )
@@ -300,13 +304,14 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
                     body="y",
                 ),
             )
-        await send_ready(pool, local, providers, RateLimiter(settings.redis_url, 1))
+        await send_ready(pool, local, providers, limiter)
         again = await pool.fetchrow(
             "SELECT status, reason FROM messages WHERE idempotency_key = 'bounce-2'"
         )
         assert again is not None
         assert again["status"] == "suppressed" and again["reason"] == "Email address bounced"
     finally:
+        await redis.aclose()
         await providers.close()
         await pool.close()
         await drop_schema(settings, schema)
