@@ -50,7 +50,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
@@ -99,6 +99,18 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("Cache-Control", "no-store"),
 )
+_RAW_SECURITY_HEADERS = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS
+)
+_RAW_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header's raw value (ASGI names are lower-case)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 class RequestContextMiddleware:
@@ -112,7 +124,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode())
+        incoming = _header(scope, _RAW_REQUEST_ID)
         request_id = accept_request_id(incoming.decode("latin-1") if incoming else None)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -128,16 +140,17 @@ class RequestContextMiddleware:
                 headers = [
                     (name, value)
                     for name, value in message.get("headers", [])
-                    if name.lower() != REQUEST_ID_HEADER.lower().encode()
+                    if name.lower() != _RAW_REQUEST_ID
                 ]
-                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
-                limited = scope["state"].get(RATE_LIMIT_STATE_KEY, {})
+                headers.append((_RAW_REQUEST_ID, request_id.encode()))
                 present = {name.lower() for name, _ in headers}
+                limited = scope["state"].get(RATE_LIMIT_STATE_KEY, {})
                 headers.extend(
                     (name.lower().encode(), value.encode())
-                    for name, value in [*limited.items(), *SECURITY_HEADERS]
+                    for name, value in limited.items()
                     if name.lower().encode() not in present
                 )
+                headers.extend(raw for raw in _RAW_SECURITY_HEADERS if raw[0] not in present)
                 message["headers"] = headers
             await send(message)
 

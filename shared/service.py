@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -123,6 +124,11 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             jobs.append(("clock", functools.partial(clock.follow, redis)))
         for name, start in jobs:
             _start(cleanup, name, start)
+        # Everything made so far (modules, the app, pools) lives as long as the process: out of
+        # the collector's sight, a full collection walks only what requests made, in a few ms
+        # rather than the 40 ms that stalled every request in flight 3 times a second.
+        gc.collect()
+        gc.freeze()
         logger.info("service started")
         yield
         logger.info("service stopping: draining")

@@ -1,7 +1,9 @@
 """HTTP: an authenticated `GET /api/v1/customers/{id}` (token check, API rate limit, cached
 read) under 32 concurrent clients, through the gateway and straight at the campaigns service;
 baselines: the bare FastAPI app (tests/bench/bare_app.py) answering the same JSON, and the
-same-work app doing by hand what the read needs (PyJWT verify, one Redis GET).
+same-work app doing by hand what the read needs (PyJWT verify, one Redis GET), each also
+through a gateway of its own, so the gateway's own cost shows and our read through the
+gateway is set against the same work through it.
 
 The load comes from locust, run headless as a separate process (tests/bench/locustfile.py);
 its CSV summary gives requests/s and the p50 and p99 latencies.
@@ -13,13 +15,17 @@ import csv
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from shared.devstack.platform import REPO_ROOT
-from shared.devstack.processes import ManagedProcess
+from shared.devstack.processes import ManagedProcess, free_port
+from shared.devstack.servers import Gateway
+from shared.settings import SERVICE_NAMES
 from tests.bench.live import Live, bare_app, same_work_env
 from tests.bench.report import Row
 
@@ -85,40 +91,73 @@ async def _customer(live: Live, token: str) -> tuple[str, str]:
         return path, (await http.get(path)).text
 
 
+@contextmanager
+def _gateway_to(app_url: str, log_dir: Path) -> Iterator[str]:
+    """A gateway of its own (Caddy with the platform's Caddyfile) in front of a baseline app,
+    which answers every service's routes; yields its URL."""
+    port = int(app_url.rsplit(":", 1)[1])
+    gateway = Gateway(free_port(), {name: [port] for name in SERVICE_NAMES}, log_dir)
+    gateway.start()
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One app's load, straight at it and through a gateway."""
+
+    direct: Load
+    via_gateway: Load
+
+
+def _measure_baseline(body: str, path: str, token: str, live: Live, same_work: bool) -> Measured:
+    log_dir = live.stack.log_dir
+    env = same_work_env(live.settings) if same_work else None
+    with bare_app(body, log_dir, env) as (url, _):
+        direct = locust(url, path, token, log_dir)
+        with _gateway_to(url, log_dir) as gateway:
+            return Measured(direct, locust(gateway, path, token, log_dir))
+
+
 async def measure(live: Live) -> list[Row]:
     token = await live.token()
     path, body = await _customer(live, token)
-    log_dir = live.stack.log_dir
-    with bare_app(body, log_dir) as (bare_url, _):
-        bare = locust(bare_url, path, token, log_dir)
-    with bare_app(body, log_dir, same_work_env(live.settings)) as (same_work_url, _):
-        same = locust(same_work_url, path, token, log_dir)
-    direct = locust(live.settings.campaigns_url, path, token, log_dir)
-    gateway = locust(live.gateway, path, token, log_dir)
+    bare = _measure_baseline(body, path, token, live, same_work=False)
+    same = _measure_baseline(body, path, token, live, same_work=True)
+    ours = Measured(
+        locust(live.settings.campaigns_url, path, token, live.stack.log_dir),
+        locust(live.gateway, path, token, live.stack.log_dir),
+    )
     note = f"{USERS} clients, {DURATION_S} s, API_RATE_LIMIT raised"
+    same_note = note + "; PyJWT verify, one Redis GET, the cached JSON"
     rows = []
     for metric, unit in (("rps", "req/s"), ("p50_ms", "ms p50"), ("p99_ms", "ms p99")):
-        floor: float = getattr(bare, metric)
-        rows.append(Row.of("GET customer, bare FastAPI (baseline)", floor, unit, None, note))
-        rows.append(
-            Row.of(
-                "GET customer, same work by hand (baseline)",
-                getattr(same, metric),
-                unit,
-                None,
-                note + "; PyJWT verify, one Redis GET, the cached JSON",
-            )
-        )
-        for name, load in (("campaigns direct", direct), ("via gateway", gateway)):
-            value = getattr(load, metric)
-            rows.append(Row.of(f"GET customer, {name}", value, unit, floor, note))
-            rows.append(
-                Row.of(
-                    f"GET customer, {name}, against the same work",
-                    value,
-                    unit,
-                    getattr(same, metric),
-                    note,
-                )
-            )
+
+        def row(
+            figure: str,
+            load: Load,
+            baseline: Load | None,
+            row_note: str = note,
+            metric: str = metric,
+            unit: str = unit,
+        ) -> Row:
+            floor = getattr(baseline, metric) if baseline else None
+            return Row.of(figure, getattr(load, metric), unit, floor, row_note)
+
+        rows += [
+            row("GET customer, bare FastAPI (baseline)", bare.direct, None),
+            row("GET customer, bare FastAPI via gateway", bare.via_gateway, bare.direct,
+                note + "; against bare FastAPI: the gateway's own cost"),
+            row("GET customer, same work by hand (baseline)", same.direct, None, same_note),
+            row("GET customer, same work via gateway (baseline)", same.via_gateway, None,
+                same_note),
+            row("GET customer, campaigns direct", ours.direct, bare.direct),
+            row("GET customer, campaigns direct, against the same work", ours.direct,
+                same.direct),
+            row("GET customer, via gateway", ours.via_gateway, bare.direct),
+            row("GET customer, via gateway, against the same work", ours.via_gateway,
+                same.via_gateway, note + "; the same work also via gateway"),
+        ]  # fmt: skip
     return rows

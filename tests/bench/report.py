@@ -27,12 +27,12 @@ class Row:
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'figure':44} {'value':>11} {'unit':11} {'baseline':>11} {'ratio':>7}  note")
+    print(f"{'figure':56} {'value':>11} {'unit':11} {'baseline':>11} {'ratio':>7}  note")
     for row in rows:
         baseline = "" if row.baseline is None else f"{row.baseline:11.1f}"
         ratio = "" if row.ratio is None else f"{row.ratio:7.3f}"
         print(
-            f"{row.figure:44} {row.value:11.1f} {row.unit:11} {baseline:>11} {ratio:>7}  {row.note}"
+            f"{row.figure:56} {row.value:11.1f} {row.unit:11} {baseline:>11} {ratio:>7}  {row.note}"
         )
 
 
