@@ -279,9 +279,11 @@ async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
 _BEARER = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/login")
 
 
-async def current_principal(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None
-) -> Principal:
+# A route's bearer token, as FastAPI sees it: only for the OpenAPI documents.
+_BearerDocumented = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+
+
+async def current_principal(request: Request) -> Principal:
     """The verified caller, not revoked; checked once per request even when several
     dependencies ask (the API limit, which runs first, reads the revocation marker in its own
     round trip to Redis)."""
@@ -332,13 +334,20 @@ async def enforce_api_limit(request: Request) -> None:
     enforce(request, [hit.verdict])
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+async def _any_caller(request: Request, _: _BearerDocumented = None) -> Principal:
+    return await current_principal(request)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_any_caller)]
 
 
 def require(permission: str) -> Any:
     """`Annotated[Principal, require("x:y")]`: the caller, or 403 when their role lacks it."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    # The caller is read in the check itself, not as a dependency of it: each dependency costs
+    # FastAPI a resolution pass on every request.
+    async def check(request: Request, _: _BearerDocumented = None) -> Principal:
+        principal = await current_principal(request)
         if permission not in principal.permissions:
             raise ApiError(
                 403,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.devstack.platform import REPO_ROOT
+from shared.devstack.platform import REPO_ROOT, Platform
 from shared.devstack.processes import ManagedProcess, free_port
 from shared.devstack.servers import Gateway
 from shared.settings import SERVICE_NAMES
@@ -104,6 +104,24 @@ def _gateway_to(app_url: str, log_dir: Path) -> Iterator[str]:
         gateway.stop()
 
 
+@contextmanager
+def _logging_requests(stack: Platform) -> Iterator[None]:
+    """The campaigns service restarted at LOG_LEVEL=INFO (the default: one access line per
+    request), then back at the bench's level."""
+    bench_level = stack.env["LOG_LEVEL"]
+    _restart_campaigns(stack, "INFO")
+    try:
+        yield
+    finally:
+        _restart_campaigns(stack, bench_level)
+
+
+def _restart_campaigns(stack: Platform, log_level: str) -> None:
+    stack.services["campaigns"].stop()
+    stack.env["LOG_LEVEL"] = log_level
+    stack.start_instance("campaigns")
+
+
 @dataclass(frozen=True)
 class Measured:
     """One app's load, straight at it and through a gateway."""
@@ -130,6 +148,8 @@ async def measure(live: Live) -> list[Row]:
         locust(live.settings.campaigns_url, path, token, live.stack.log_dir),
         locust(live.gateway, path, token, live.stack.log_dir),
     )
+    with _logging_requests(live.stack):
+        logged = locust(live.settings.campaigns_url, path, token, live.stack.log_dir)
     note = f"{USERS} clients, {DURATION_S} s, API_RATE_LIMIT raised"
     same_note = note + "; PyJWT verify, one Redis GET, the cached JSON"
     rows = []
@@ -156,6 +176,8 @@ async def measure(live: Live) -> list[Row]:
             row("GET customer, campaigns direct", ours.direct, bare.direct),
             row("GET customer, campaigns direct, against the same work", ours.direct,
                 same.direct),
+            row("GET customer, campaigns direct, access lines logged", logged, ours.direct,
+                note + "; LOG_LEVEL=INFO, the default, against the bench's WARNING"),
             row("GET customer, via gateway", ours.via_gateway, bare.direct),
             row("GET customer, via gateway, against the same work", ours.via_gateway,
                 same.via_gateway, note + "; the same work also via gateway"),
