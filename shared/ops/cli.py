@@ -100,9 +100,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # The service's own settings, checked before the app is made; create_app reads the same.
     settings = settings_of(SERVICE_SETTINGS[args.service])
+    # One process per service instance, its event loop on uvloop and HTTP parsed by httptools
+    # (named, so a missing one fails the start instead of falling back to the slower pure-Python
+    # loop and parser). More throughput comes from replicas behind the gateway, not workers:
+    # every process also runs the service's consumer, outbox relay and loops.
     uvicorn.run(
         f"services.{args.service}.main:create",
         factory=True,
+        loop="uvloop",
+        http="httptools",
         host=settings.host,
         port=args.port,
         log_config=None,

@@ -71,6 +71,8 @@ if __name__ == "__main__":
     uvicorn.run(
         f"tests.bench.bare_app:{factory}",
         factory=True,
+        loop="uvloop",
+        http="httptools",
         host="127.0.0.1",
         port=int(sys.argv[1]),
         log_config=None,
