@@ -259,9 +259,13 @@ async def restore_revocation(
         await redis.set(_revocation_key(user_id), repr(revoked_at), ex=remaining)
 
 
-def _refuse_if_revoked(principal: Principal, revoked_before: bytes | str | None) -> None:
-    if revoked_before is not None and principal.issued_at < float(revoked_before):
-        raise _unauthorized("Session has been revoked; log in again", "Invalid token")
+def _revoked(principal: Principal, revoked_before: bytes | str | None) -> bool:
+    """Whether the token was issued before the user's revocation marker (when there is one)."""
+    return revoked_before is not None and principal.issued_at < float(revoked_before)
+
+
+def _session_revoked() -> ApiError:
+    return _unauthorized("Session has been revoked; log in again", "Invalid token")
 
 
 async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
@@ -271,7 +275,8 @@ async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
         # Fails open like the rate limits: a Redis outage must not take the API down.
         logger.warning("revocation check unavailable; allowing", extra={"error": repr(error)})
         return
-    _refuse_if_revoked(principal, revoked_before)
+    if _revoked(principal, revoked_before):
+        raise _session_revoked()
 
 
 # Puts the bearer scheme in the OpenAPI documents (and Swagger UI's Authorize button); the
@@ -323,14 +328,11 @@ async def enforce_api_limit(request: Request) -> None:
     hit = await found.limiter.hit_reading(
         limit, "api", f"user:{principal.user_id}", _revocation_key(principal.user_id)
     )
-    request.state.principal = principal
     if hit.verdict is None:
+        # Fails open like the limit itself: a Redis outage must not take the API down.
         logger.warning("revocation check unavailable; allowing")
-    else:
-        try:
-            _refuse_if_revoked(principal, hit.also)
-        except ApiError as refusal:
-            request.state.principal = refusal
+    revoked = _revoked(principal, hit.also)
+    request.state.principal = _session_revoked() if revoked else principal
     enforce(request, [hit.verdict])
 
 
