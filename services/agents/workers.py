@@ -38,7 +38,11 @@ async def assign_pending(connection: Connection, limit: int = 200) -> int:
     """Give pending tasks to eligible agents; run inside a transaction.
 
     The agents are locked before the tasks, as where tasks are opened: two transactions that
-    lock both in opposite orders could each wait for the other."""
+    lock both in opposite orders could each wait for the other. Locking and counting the
+    agents' load is most of a pass's cost, so a pass with nothing pending stops first: a task
+    opened just after the look waits for the next pass."""
+    if not await tasks.any_pending(connection):
+        return 0
     candidates = await agents.candidates(connection)
     pending = await tasks.lock_pending(connection, limit)
     if not pending:

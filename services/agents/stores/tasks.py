@@ -226,6 +226,13 @@ async def still_in_progress(connection: Connection, task_ids: list[uuid.UUID]) -
     return {row["id"] for row in rows}
 
 
+async def any_pending(executor: Executor) -> bool:
+    """Whether a task waits for an agent (read without locking anything)."""
+    return bool(
+        await executor.fetchval("SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending')")
+    )
+
+
 async def lock_pending(connection: Connection, limit: int) -> list[asyncpg.Record]:
     """The oldest pending tasks, locked (those another assigner holds are skipped)."""
     rows: list[asyncpg.Record] = await connection.fetch(
