@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import ApiError
 
@@ -24,33 +26,38 @@ STATE_KEY = "rate_limit_headers"
 
 # The window is a list of hit times, newest first, cut to the limit's length: a hit is allowed
 # when the entry `limit` places back is older than the window. The same script counts the hits
-# still inside the window (a binary search: the list is ordered) and reads one more key the
-# caller asks for, so a request's own checks cost one round trip.
+# still inside the window (a binary search: the list is ordered), so the response headers cost
+# no second trip. Given a revocation marker (KEYS[2]), it reads it first, and counts the hit in
+# another window (KEYS[3], the caller's address) when the marker is later than the credentials'
+# issue time (ARGV[4]): a revoked token cannot spend its user's budget.
 _HIT = """
 local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local key, marker = KEYS[1], false
+if KEYS[2] then
+    marker = redis.call('get', KEYS[2])
+    if marker and tonumber(ARGV[4]) < tonumber(marker) then key = KEYS[3] end
+end
 local since = now - window
 local allowed = 0
-local nth = redis.call('lindex', KEYS[1], limit - 1)
+local nth = redis.call('lindex', key, limit - 1)
 if not nth or tonumber(nth) < since then
-    redis.call('lpush', KEYS[1], ARGV[1])
-    redis.call('ltrim', KEYS[1], 0, limit - 1)
-    redis.call('expire', KEYS[1], window)
+    redis.call('lpush', key, ARGV[1])
+    redis.call('ltrim', key, 0, limit - 1)
+    redis.call('expire', key, window)
     allowed = 1
 end
-local low, high, last = 0, math.min(redis.call('llen', KEYS[1]), limit) - 1, -1
+local low, high, last = 0, math.min(redis.call('llen', key), limit) - 1, -1
 while low <= high do
     local middle = math.floor((low + high) / 2)
-    if tonumber(redis.call('lindex', KEYS[1], middle)) >= since then
+    if tonumber(redis.call('lindex', key, middle)) >= since then
         last, low = middle, middle + 1
     else
         high = middle - 1
     end
 end
 local oldest = false
-if last >= 0 then oldest = redis.call('lindex', KEYS[1], last) end
-local also = false
-if KEYS[2] then also = redis.call('get', KEYS[2]) end
-return {allowed, last + 1, oldest, also}
+if last >= 0 then oldest = redis.call('lindex', key, last) end
+return {allowed, last + 1, oldest, marker}
 """
 
 
@@ -74,11 +81,14 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Hit:
-    """A counted hit, and the key read beside it; `verdict` is None when Redis could not be
-    asked (the limit fails open, and `also` is unknown)."""
+    """A counted hit and the revocation marker read beside it. `verdict` is None when the
+    script did not run: Redis unreachable (`reached` False: the marker could not be read
+    either), or Redis refusing it (out of memory, a key of another type: the marker may still
+    be read on its own)."""
 
     verdict: Verdict | None
-    also: bytes | None = None
+    marker: bytes | None = None
+    reached: bool = True
 
 
 def window_key(amount: int, window_s: int, scope: str, identifier: str) -> str:
@@ -96,22 +106,39 @@ class RateLimiter:
 
     async def hit(self, amount: int, scope: str, identifier: str) -> Verdict | None:
         """Count one hit; None when Redis cannot be asked (the limit fails open)."""
-        return (await self.hit_reading(amount, scope, identifier, None)).verdict
+        return (
+            await self._run(amount, [window_key(amount, self.window_s, scope, identifier)])
+        ).verdict
 
-    async def hit_reading(self, amount: int, scope: str, identifier: str, also: str | None) -> Hit:
-        """Count one hit and read the key `also` in the same round trip."""
+    async def hit_unless_revoked(
+        self,
+        amount: int,
+        scope: str,
+        identifier: str,
+        marker: str,
+        issued_at: float,
+        instead: str,
+    ) -> Hit:
+        """Count one hit for `identifier`, reading its revocation marker in the same round trip;
+        when the marker is later than `issued_at`, the hit counts for `instead`."""
+        keys = [window_key(amount, self.window_s, scope, name) for name in (identifier, instead)]
+        return await self._run(amount, [keys[0], marker, keys[1]], repr(issued_at))
+
+    async def _run(self, amount: int, keys: list[str], *extra: str) -> Hit:
         now = time.time()
-        keys = [window_key(amount, self.window_s, scope, identifier)]
         try:
-            allowed, counted, oldest, read = await self._script(
-                keys=keys + ([also] if also else []), args=[repr(now), amount, self.window_s]
+            allowed, counted, oldest, marker = await self._script(
+                keys=keys, args=[repr(now), amount, self.window_s, *extra]
             )
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
+            return Hit(None, reached=False)
         except RedisError as error:
             logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
             return Hit(None)
         reset_at = (float(oldest) if oldest else now) + self.window_s
         verdict = Verdict(bool(allowed), amount, amount - int(counted), reset_at)
-        return Hit(verdict, read if isinstance(read, bytes) else None)
+        return Hit(verdict, marker if isinstance(marker, bytes) else None)
 
 
 def enforce(request: Request, verdicts: list[Verdict | None]) -> None:

@@ -268,15 +268,14 @@ def _session_revoked() -> ApiError:
     return _unauthorized("Session has been revoked; log in again", "Invalid token")
 
 
-async def _check_not_revoked(redis: Redis, principal: Principal) -> None:
+async def _marker_says_revoked(redis: Redis, principal: Principal) -> bool:
     try:
         revoked_before = await redis.get(_revocation_key(principal.user_id))
     except RedisError as error:
         # Fails open like the rate limits: a Redis outage must not take the API down.
         logger.warning("revocation check unavailable; allowing", extra={"error": repr(error)})
-        return
-    if _revoked(principal, revoked_before):
-        raise _session_revoked()
+        return False
+    return _revoked(principal, revoked_before)
 
 
 # Puts the bearer scheme in the OpenAPI documents (and Swagger UI's Authorize button); the
@@ -300,7 +299,8 @@ async def current_principal(request: Request) -> Principal:
     found: Resources = request.app.state.resources
     try:
         principal = await _verified(request, found)
-        await _check_not_revoked(found.redis, principal)
+        if await _marker_says_revoked(found.redis, principal):
+            raise _session_revoked()
     except ApiError as refusal:
         request.state.principal = refusal
         raise
@@ -315,23 +315,40 @@ async def _verified(request: Request, found: Resources) -> Principal:
 
 
 async def enforce_api_limit(request: Request) -> None:
-    """The general API limit: per user when the token is good, else per client address. The
-    same Redis round trip reads the user's revocation marker, which the route then honours."""
+    """The general API limit: per user when the token is good (and not revoked), else per
+    client address. The same Redis round trip reads the user's revocation marker, which the
+    route then honours."""
     found: Resources = request.app.state.resources
     limit = found.settings.api_rate_limit
-    try:
-        principal = await _verified(request, found)
-    except ApiError as refusal:
-        request.state.principal = refusal  # the route itself refuses the bad token
-        enforce(request, [await found.limiter.hit(limit, "api", f"ip:{client_ip(request)}")])
+    address = f"ip:{client_ip(request)}"
+    checked: Principal | ApiError | None = getattr(request.state, "principal", None)
+    if isinstance(checked, Principal):  # checked in full already (an Idempotency-Key's owner)
+        enforce(request, [await found.limiter.hit(limit, "api", f"user:{checked.user_id}")])
         return
-    hit = await found.limiter.hit_reading(
-        limit, "api", f"user:{principal.user_id}", _revocation_key(principal.user_id)
+    principal = None
+    if checked is None:
+        try:
+            principal = await _verified(request, found)
+        except ApiError as refusal:
+            request.state.principal = refusal
+    if principal is None:  # a bad token, which the route refuses: counted by address
+        enforce(request, [await found.limiter.hit(limit, "api", address)])
+        return
+    hit = await found.limiter.hit_unless_revoked(
+        limit,
+        "api",
+        f"user:{principal.user_id}",
+        _revocation_key(principal.user_id),
+        principal.issued_at,
+        instead=address,
     )
-    if hit.verdict is None:
-        # Fails open like the limit itself: a Redis outage must not take the API down.
-        logger.warning("revocation check unavailable; allowing")
-    revoked = _revoked(principal, hit.also)
+    if hit.verdict is not None:
+        revoked = _revoked(principal, hit.marker)
+    elif hit.reached:  # Redis answered but refused the script (out of memory, say)
+        revoked = await _marker_says_revoked(found.redis, principal)
+    else:
+        logger.warning("revocation check unavailable; allowing")  # fails open, as the limit
+        revoked = False
     request.state.principal = _session_revoked() if revoked else principal
     enforce(request, [hit.verdict])
 

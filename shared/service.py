@@ -60,6 +60,9 @@ class ServiceSpec:
     subscriptions: Sequence[Subscription] = ()
     # Loops the service runs beside its HTTP API (e.g. the campaigns scheduler).
     background: Sequence[Callable[[Resources], Coroutine[Any, Any, None]]] = ()
+    # Whether its routes keep reads in the process (`Resources.cache`): the process then listens
+    # for invalidations; without it, the cache reads through to Redis only.
+    caches_reads: bool = False
     # Facts shown in the service's health that do not make it unhealthy (e.g. OpenAI's state).
     health_notes: Callable[[Resources], dict[str, str]] | None = None
     openapi_tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
@@ -117,9 +120,10 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("pruning", functools.partial(prune_forever, pool, settings)),
             ("memory watch", functools.partial(watch_memory, settings.memory_warn_mb)),
-            ("cache invalidations", found.cache.listen),
             *((job.__name__, functools.partial(job, found)) for job in spec.background),
         ]
+        if spec.caches_reads:
+            jobs.append(("cache invalidations", found.cache.listen))
         if settings.clock_control:
             jobs.append(("clock", functools.partial(clock.follow, redis)))
         for name, start in jobs:

@@ -24,6 +24,7 @@ SPEC = ServiceSpec(
     routers=(customers.router, payments.router, campaigns.router, clock.router),
     subscriptions=SUBSCRIPTIONS,
     background=(_scheduler,),
+    caches_reads=True,
 )
 
 

@@ -52,6 +52,8 @@ def create_same_work() -> FastAPI:
         key = keys[jwt.get_unverified_header(token)["kid"]]
         jwt.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER)
         cached = await redis.get(f"cache:campaigns:customer:{customer_id}")
+        if cached is None:  # fails the run loudly rather than timing empty answers
+            return Response(status_code=500)
         return Response(cached, media_type="application/json")
 
     return _started(app)

@@ -99,6 +99,66 @@ async def test_a_load_overtaken_by_an_invalidation_is_not_kept(replicas):
     assert await second.get_or_load("doc", "a", Loader(b'{"v": "new"}')) == b'{"v": "new"}'
 
 
+async def test_a_lost_subscription_drops_the_copies_until_it_is_back(settings):
+    name = f"test-cache-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(settings.redis_url, client_name=name)
+    cache = Cache(redis, name, 600, 300)
+    listener = await _listening(cache)
+    load = Loader(b'{"v": 1}')
+    try:
+        await cache.get_or_load("doc", "a", load)
+        subscriptions = await redis.client_list(_type="pubsub")
+        ours = [client["id"] for client in subscriptions if client["name"] == name]
+        assert len(ours) == 1
+        await redis.client_kill_filter(_id=ours[0])  # Redis drops the subscriber's connection
+        await eventually(lambda: asyncio.sleep(0.05, cache.listening), lambda on: not on)
+        load.document = b'{"v": 2}'  # changed meanwhile, the invalidation unheard
+        await redis.delete(cache.name("doc", "a"))
+        assert await cache.get_or_load("doc", "a", load) == b'{"v": 2}'
+        await eventually(lambda: asyncio.sleep(0.05, cache.listening), bool)  # subscribed again
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await redis.aclose()
+
+
+async def test_copies_expire_and_the_oldest_goes_first_when_full(replicas):
+    _, _, redis = replicas
+    cache = Cache(redis, f"test{uuid.uuid4().hex[:8]}", 600, 0.3, size=2)
+    listener = await _listening(cache)
+    load = Loader(b"{}")
+    try:
+        for key in ("a", "b", "c"):  # a third copy pushes out the first
+            await cache.get_or_load("doc", key, load)
+        await redis.delete(*(cache.name("doc", key) for key in ("a", "b", "c")))
+        for key in ("c", "b", "a"):
+            await cache.get_or_load("doc", key, load)
+        assert load.calls == 4  # "a" loaded again, "b" and "c" answered by their copies
+        await cache.get_or_load("doc", "c", load)
+        assert load.calls == 4  # "c" still held ("b" made room for "a")
+        await asyncio.sleep(0.4)
+        await cache.get_or_load("doc", "c", load)
+        assert load.calls == 5  # the copy of "c" expired
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+
+
+async def test_no_copies_with_a_local_ttl_of_zero(replicas):
+    _, _, redis = replicas
+    cache = Cache(redis, f"test{uuid.uuid4().hex[:8]}", 600, 0)
+    listener = await _listening(cache)
+    load = Loader(b"{}")
+    try:
+        await cache.get_or_load("doc", "a", load)
+        await redis.delete(cache.name("doc", "a"))
+        await cache.get_or_load("doc", "a", load)
+        assert load.calls == 2
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+
+
 async def test_a_process_not_listening_keeps_no_copies(settings):
     redis = Redis.from_url(settings.redis_url)
     cache = Cache(redis, f"test{uuid.uuid4().hex[:8]}", 600, 300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable
 
 from redis.asyncio import Redis
 
@@ -44,24 +45,47 @@ async def test_an_expired_hit_leaves_the_window(settings):
         await redis.aclose()
 
 
-async def test_the_key_asked_for_is_read_in_the_same_trip(settings):
+async def test_the_marker_is_read_and_a_revoked_hit_counts_elsewhere(settings):
     redis = Redis.from_url(settings.redis_url)
     limiter = RateLimiter(redis, 60)
-    marker = f"test:marker:{uuid.uuid4().hex}"
+    user, address = uuid.uuid4().hex, uuid.uuid4().hex
+    marker = f"test:marker:{user}"
+
+    def hits(name: str) -> Awaitable[int]:
+        return redis.llen(window_key(5, 60, "test", name))  # type: ignore[return-value]
+
     try:
-        assert (await limiter.hit_reading(5, "test", uuid.uuid4().hex, marker)).also is None
-        await redis.set(marker, "1733.5", ex=60)
-        hit = await limiter.hit_reading(5, "test", uuid.uuid4().hex, marker)
-        assert hit.also == b"1733.5" and hit.verdict is not None and hit.verdict.remaining == 4
+        unmarked = await limiter.hit_unless_revoked(5, "test", user, marker, 100.0, address)
+        assert unmarked.marker is None and unmarked.verdict is not None
+        await redis.set(marker, "200.5", ex=60)
+        older = await limiter.hit_unless_revoked(5, "test", user, marker, 100.0, address)
+        newer = await limiter.hit_unless_revoked(5, "test", user, marker, 300.0, address)
+        assert older.marker == b"200.5" and newer.marker == b"200.5"
+        # The token issued before the marker counted for the address, the others for the user.
+        assert (await hits(user), await hits(address)) == (2, 1)
     finally:
         await redis.aclose()
+
+
+async def test_a_refused_script_is_told_from_an_unreachable_redis(settings, caplog):
+    redis = Redis.from_url(settings.redis_url)
+    user = uuid.uuid4().hex
+    await redis.set(window_key(5, 60, "test", user), "not a list", ex=60)
+    try:
+        refused = await RateLimiter(redis, 60).hit_unless_revoked(
+            5, "test", user, "test:marker", 100.0, "elsewhere"
+        )
+    finally:
+        await redis.aclose()
+    assert refused.verdict is None and refused.reached  # Redis answered: the marker can be read
+    assert "rate limit unavailable; allowing" in caplog.text
 
 
 async def test_without_redis_the_limit_fails_open(caplog):
     redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     try:
-        hit = await RateLimiter(redis, 60).hit_reading(1, "test", "x", "test:marker")
+        hit = await RateLimiter(redis, 60).hit_unless_revoked(1, "test", "x", "m", 1.0, "y")
     finally:
         await redis.aclose()
-    assert hit.verdict is None and hit.also is None
+    assert hit.verdict is None and hit.marker is None and not hit.reached
     assert "rate limit unavailable; allowing" in caplog.text
