@@ -48,6 +48,7 @@ SETTINGS_MODULES = (
     "services.campaigns.settings",
     "services.agents.settings",
     "services.notifier.settings",
+    "services.console.settings",
 )
 
 

@@ -13,6 +13,7 @@ would lift a security control or lose platform state, not refresh a cache.
   tokens in again until they expire;
 - `auth:unknown_failures:`, `auth:unknown_locked:`: the lock-outs of unknown login emails;
   deleting them lifts the lock-outs;
+- `console:`: the operator console's sessions; deleting them signs everyone out of it;
 - `remit:`: the platform's own state (the clock offset of `CLOCK_CONTROL` stacks); deleting
   it would send a newly started process back to the wall clock.
 
@@ -28,7 +29,7 @@ from redis.asyncio import Redis
 
 from shared.cache import drop_everywhere
 
-PROTECTED_PREFIXES: tuple[str, ...] = ("ratelimit:", "auth:", "remit:")
+PROTECTED_PREFIXES: tuple[str, ...] = ("ratelimit:", "auth:", "console:", "remit:")
 MAX_PATTERN_LENGTH = 200
 
 

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ApiError
+from shared.permissions import ROLE_PERMISSIONS
 from shared.ratelimit import client_ip, enforce
 from shared.settings import ServiceSettings
 
@@ -34,42 +35,6 @@ logger = logging.getLogger(__name__)
 ISSUER = "remit-auth"
 AUDIENCE = "remit-api"
 ALGORITHM = "EdDSA"
-
-# Each role has every permission of the one before it, plus its own.
-_VIEWER = frozenset(
-    {
-        "customers:read",
-        "payments:read",
-        "campaigns:read",
-        "tasks:read",
-        "agents:read",
-        "messages:read",
-    }
-)
-_AGENT = _VIEWER | {"tasks:work"}
-_MANAGER = _AGENT | {
-    "users:read",
-    "customers:write",
-    "payments:write",
-    "campaigns:write",
-    "agents:write",
-    "suppressions:write",
-}
-_ADMIN = _MANAGER | {
-    "users:write",
-    "keys:rotate",
-    "tasks:admin",
-    "diagnostics:read",
-    "diagnostics:write",
-    "clock:advance",
-}
-ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": _ADMIN,
-    "manager": _MANAGER,
-    "agent": _AGENT,
-    "viewer": _VIEWER,
-}
-ROLES = tuple(ROLE_PERMISSIONS)
 
 
 @dataclass(frozen=True)

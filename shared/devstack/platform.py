@@ -14,6 +14,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.console.settings import CONSOLE
 from shared.devstack import discovery
 from shared.devstack.credentials import Credentials, load_or_create
 from shared.devstack.processes import ManagedProcess, ensure_port_free, free_port, wait_for_port
@@ -55,6 +56,7 @@ class StackSettings(BaseSettings):
     campaigns_port: int = Field(default=8102, ge=1, le=65535)
     agents_port: int = Field(default=8103, ge=1, le=65535)
     notifier_port: int = Field(default=8104, ge=1, le=65535)
+    console_port: int = Field(default=8105, ge=1, le=65535)
     postgres_port: int = Field(default=55432, ge=1, le=65535)
     redis_port: int = Field(default=56379, ge=1, le=65535)
     kafka_port: int = Field(default=19092, ge=1, le=65535)
@@ -108,6 +110,7 @@ class Platform:
         s = self.settings
         wanted = [("GATEWAY_PORT", s.gateway_port)]
         wanted += [(f"{name.upper()}_PORT", s.service_port(name)) for name in SERVICE_NAMES]
+        wanted.append(("CONSOLE_PORT", s.console_port))
         if not s.database_url:
             wanted.append(("POSTGRES_PORT", s.postgres_port))
         if not s.redis_url:
@@ -191,7 +194,8 @@ class Platform:
             self.start_instance(instance, wait=False)
         for instance in self.instances:
             self.wait_instance(instance)
-        upstreams: dict[str, list[int]] = {}
+        self._start_console()
+        upstreams: dict[str, list[int]] = {CONSOLE: [self.settings.console_port]}
         for service, port in self.instances.values():
             upstreams.setdefault(service, []).append(port)
         self.gateway = Gateway(self.settings.gateway_port, upstreams, self.log_dir)
@@ -202,6 +206,20 @@ class Platform:
                 os.getpid(), self.operator_env(), self.log_dir, self.gateway.url
             ),
         )
+
+    def _start_console(self) -> None:
+        """The operator console, which the gateway serves at its root."""
+        port = self.settings.console_port
+        console = ManagedProcess(
+            CONSOLE,
+            [sys.executable, "-m", "shared.ops.cli", "serve", CONSOLE, "--port", str(port)],
+            self.log_dir / f"{CONSOLE}.log",
+            env=self.env,
+            cwd=REPO_ROOT,
+        )
+        console.start()
+        self.services[CONSOLE] = console
+        wait_for_port(port, self.settings.startup_timeout_s, console)
 
     def operator_env(self) -> dict[str, str]:
         """What the operators' commands need to reach this platform: the settings every service

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from services.agents.settings import AgentsSettings
 from services.auth.settings import AuthSettings
 from services.campaigns.settings import CampaignsSettings
+from services.console.settings import CONSOLE, ConsoleSettings
 from services.notifier.settings import NotifierSettings
 from shared.errors import ConfigurationError
 from shared.ops import commands as operator_commands
@@ -40,6 +41,13 @@ SERVICE_SETTINGS: dict[ServiceName, type[ServiceSettings]] = {
     "campaigns": CampaignsSettings,
     "agents": AgentsSettings,
     "notifier": NotifierSettings,
+}
+
+
+# What `remit serve` runs: the four services, and the operator console in front of them.
+SERVED_SETTINGS: dict[str, type[ServiceSettings] | type[ConsoleSettings]] = {
+    **{name: kind for name, kind in SERVICE_SETTINGS.items()},
+    CONSOLE: ConsoleSettings,
 }
 
 
@@ -99,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     # The service's own settings, checked before the app is made; create_app reads the same.
-    settings = settings_of(SERVICE_SETTINGS[args.service])
+    settings = settings_of(SERVED_SETTINGS[args.service])
     # One process per service instance, its event loop on uvloop and HTTP parsed by httptools
     # (named, so a missing one fails the start instead of falling back to the slower pure-Python
     # loop and parser). More throughput comes from replicas behind the gateway, not workers:
@@ -178,6 +186,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         platform.wait_healthy()
         assert platform.gateway is not None
         print(f"\nRemit is up: {platform.gateway.url}", flush=True)
+        print(f"  console:   {platform.gateway.url}/")
         print(f"  API docs:  {platform.gateway.url}/api/v1/docs")
         print(f"  events:    {platform.gateway.url}/api/v1/asyncapi")
         print(f"  health:    {platform.gateway.url}/api/v1/health")
@@ -216,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "gateway", help="run the Caddy gateway with deploy/Caddyfile (make run, the tests)"
     ).set_defaults(run=cmd_gateway)
     serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("service", choices=tuple(SERVED_SETTINGS))
     serve.add_argument("--port", type=int, required=True)
     serve.set_defaults(run=cmd_serve)
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from services.console.settings import CONSOLE
 from shared.devstack.platform import REPO_ROOT, Platform
 from shared.devstack.processes import ManagedProcess, free_port
 from shared.devstack.servers import Gateway
@@ -97,7 +98,8 @@ def _gateway_to(app_url: str, log_dir: Path) -> Iterator[str]:
     """A gateway of its own (Caddy with the platform's Caddyfile) in front of a baseline app,
     which answers every service's routes; yields its URL."""
     port = int(app_url.rsplit(":", 1)[1])
-    gateway = Gateway(free_port(), {name: [port] for name in SERVICE_NAMES}, log_dir)
+    routed = (*SERVICE_NAMES, CONSOLE)
+    gateway = Gateway(free_port(), {name: [port] for name in routed}, log_dir)
     gateway.start()
     try:
         yield gateway.url

@@ -16,7 +16,7 @@ from shared.db import create_pool
 from shared.devstack.processes import PortInUseError, ensure_port_free
 from shared.errors import ConfigurationError
 from shared.kafka import client_options
-from shared.ops.cli import SERVICE_SETTINGS, every_service_settings
+from shared.ops.cli import SERVED_SETTINGS, SERVICE_SETTINGS, every_service_settings
 from shared.settings import SERVICE_NAMES, ServiceSettings, forget_settings, load_settings
 
 GOOD = {
@@ -137,7 +137,7 @@ def test_env_example_lists_every_setting():
     from shared.devstack.platform import REPO_ROOT, StackSettings
 
     listed = REPO_ROOT.joinpath(".env.example").read_text()
-    classes: tuple[type[BaseSettings], ...] = (*SERVICE_SETTINGS.values(), StackSettings)
+    classes: tuple[type[BaseSettings], ...] = (*SERVED_SETTINGS.values(), StackSettings)
     for name in {name for kind in classes for name in kind.model_fields}:
         assert f"{name.upper()}=" in listed, f"{name.upper()} missing from .env.example"
 

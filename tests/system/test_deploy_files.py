@@ -65,13 +65,16 @@ def _railway() -> dict[str, dict[str, Any]]:
 
 def test_railway_runs_every_service_migrated_and_the_gateway():
     configs = _railway()
-    assert set(configs) == {*SERVICE_NAMES, "gateway", "migrate"}
+    assert set(configs) == {*SERVICE_NAMES, "console", "gateway", "migrate"}
     for name in SERVICE_NAMES:
         deploy = configs[name]["deploy"]
         assert deploy["preDeployCommand"] == ["remit migrate"]
         assert _remit_commands(deploy["startCommand"])[0][:2] == ["serve", name]
         assert deploy["healthcheckPath"] == f"/api/v1/{name}/health"
     assert configs["gateway"]["deploy"]["healthcheckPath"] == "/api/v1/health"
+    console = configs["console"]["deploy"]
+    assert _remit_commands(console["startCommand"])[0][:2] == ["serve", "console"]
+    assert console["healthcheckPath"] == "/api/v1/console/health"
 
 
 def test_compose_runs_every_service_after_the_migrations():
@@ -82,6 +85,8 @@ def test_compose_runs_every_service_after_the_migrations():
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }
+    assert services["console"]["environment"]["SERVICE"] == "console"
+    assert services["gateway"]["environment"]["CONSOLE_UPSTREAM"] == "console:8000"
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert {"postgres", "redis", "otel-collector", "gateway", "mailpit"} <= set(services)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.console.settings import CONSOLE
 from shared.devstack.processes import free_port
 from shared.devstack.servers import Gateway
 from shared.http import SECURITY_HEADERS
@@ -122,7 +123,8 @@ class _Silent:
 def silent_gateway(tmp_path, monkeypatch) -> Iterator[tuple[Gateway, _Silent]]:
     upstream = _Silent()
     monkeypatch.setenv("GATEWAY_UPSTREAM_TIMEOUT", "1s")
-    gateway = Gateway(free_port(), {name: [upstream.port] for name in SERVICE_NAMES}, tmp_path)
+    routed = (*SERVICE_NAMES, CONSOLE)
+    gateway = Gateway(free_port(), {name: [upstream.port] for name in routed}, tmp_path)
     gateway.start()
     try:
         yield gateway, upstream

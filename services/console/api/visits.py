@@ -1,0 +1,99 @@
+"""A request to the console: the console's parts, and the signed-in person making it."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from services.console.domain.screens import may
+from services.console.settings import ConsoleSettings
+from services.console.stores.platform_api import Caller, PlatformApi
+from services.console.stores.sessions import Session, Sessions
+
+SESSION_COOKIE = "remit_console"
+
+
+class NeedsSignIn(Exception):
+    """No session (or it ended): sign in, then come back to `back_to`."""
+
+    def __init__(self, back_to: str) -> None:
+        self.back_to = back_to
+
+
+class Refused(Exception):
+    """The person may not do this (a form without its token, a screen beyond their role)."""
+
+    def __init__(self, status: int, details: str) -> None:
+        self.status = status
+        self.details = details
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    sessions: Sessions
+    api: PlatformApi
+    templates: Jinja2Templates
+
+    def anonymous(self, request: Request) -> Caller:
+        return Caller(None, None, _address(request), _request_id(request))
+
+    def set_session_cookie(self, response: Response, cookie: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.secure_cookies,
+        )
+
+    def forget_session_cookie(self, response: Response) -> None:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@dataclass
+class Visit:
+    session: Session
+    cookie: str
+    caller: Caller
+
+    def check_form(self, submitted: str) -> None:
+        """Every form carries the session's token: a page of another site cannot post one."""
+        if not secrets.compare_digest(submitted, self.session.csrf):
+            raise Refused(403, "This form expired or came from elsewhere; reload the page")
+
+    def require(self, permission: str) -> None:
+        if not may(self.session.role, permission):
+            raise Refused(
+                403, f"Your role '{self.session.role}' lacks the '{permission}' permission"
+            )
+
+
+def console_of(request: Request) -> Console:
+    found: Console = request.app.state.console
+    return found
+
+
+async def visit(request: Request) -> Visit:
+    """The signed-in person, or a trip to the sign-in page and back."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = await console_of(request).sessions.find(cookie) if cookie else None
+    if session is None or cookie is None:
+        back_to = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise NeedsSignIn(back_to if request.method == "GET" else "/")
+    found = Visit(session, cookie, Caller(session, cookie, _address(request), _request_id(request)))
+    request.state.visit = found
+    return found
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")

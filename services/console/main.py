@@ -1,0 +1,146 @@
+"""The operator console's app: server-rendered pages over the platform's public API, served
+at the gateway's root (every path outside /api)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.console.api import pages
+from services.console.api.pages import CONTENT_SECURITY_POLICY
+from services.console.api.visits import (
+    SESSION_COOKIE,
+    Console,
+    NeedsSignIn,
+    Refused,
+    console_of,
+)
+from services.console.settings import CONSOLE, console_settings
+from services.console.stores.platform_api import PlatformApi, SignedOut
+from services.console.stores.sessions import Sessions
+from shared.http import BodyLimitMiddleware, RequestContextMiddleware
+from shared.logs import configure_logging
+from shared.tracing import TraceContextMiddleware, configure_tracing
+
+logger = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = console_settings()
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    async with httpx.AsyncClient(timeout=30) as http:
+        sessions = Sessions(redis, settings.console_session_idle)
+        app.state.console = Console(
+            settings,
+            sessions,
+            PlatformApi(settings, sessions, http),
+            Jinja2Templates(directory=HERE / "templates"),
+        )
+        logger.info("console started")
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+
+def create() -> FastAPI:
+    settings = console_settings()
+    configure_logging(CONSOLE, settings.log_level)
+    configure_tracing(CONSOLE, None)
+    app = FastAPI(
+        title="Remit operator console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=1_048_576)
+    app.add_middleware(RequestContextMiddleware, slow_request_ms=settings.slow_request_ms)
+    app.add_middleware(TraceContextMiddleware)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages.router)
+    app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
+    app.add_exception_handler(NeedsSignIn, _sign_in)
+    app.add_exception_handler(SignedOut, _signed_out)
+    app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(StarletteHTTPException, _not_found)
+    app.add_exception_handler(httpx.TransportError, _platform_down)
+    app.add_exception_handler(RedisError, _platform_down)
+    return app
+
+
+async def _health(request: Request) -> JSONResponse:
+    try:
+        await console_of(request).sessions.redis.ping()
+    except RedisError:
+        return JSONResponse({"status": "down", "redis": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "redis": "connected"})
+
+
+def _error_page(request: Request, status: int, title: str, details: str) -> HTMLResponse:
+    response = console_of(request).templates.TemplateResponse(
+        request,
+        "error.html",
+        {"visit": None, "screens": [], "title": title, "details": details},
+        status_code=status,
+    )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
+
+
+async def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
+    assert isinstance(exc, NeedsSignIn)
+    return RedirectResponse(f"/login?next={_quoted(exc.back_to)}", status_code=303)
+
+
+async def _signed_out(request: Request, exc: Exception) -> RedirectResponse:
+    """The session's tokens stopped working (revoked, expired): end it, sign in again."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await console_of(request).sessions.close(cookie)
+    back_to = request.url.path if request.method == "GET" else "/"
+    response = RedirectResponse(f"/login?next={_quoted(back_to)}", status_code=303)
+    console_of(request).forget_session_cookie(response)
+    return response
+
+
+async def _refused(request: Request, exc: Exception) -> HTMLResponse:
+    assert isinstance(exc, Refused)
+    return _error_page(request, exc.status, "Not allowed", exc.details)
+
+
+async def _not_found(request: Request, exc: Exception) -> HTMLResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return _error_page(request, 405, "Not allowed", f"{request.method} is not used here")
+    return _error_page(request, exc.status_code, "Not found", f"No page at {request.url.path}")
+
+
+async def _platform_down(request: Request, exc: Exception) -> HTMLResponse:
+    logger.error("platform unreachable from the console", extra={"error": repr(exc)})
+    return _error_page(
+        request,
+        503,
+        "Platform unavailable",
+        "A service the console needs did not answer; retry shortly, and quote the request ID "
+        "if it persists",
+    )
+
+
+def _quoted(path: str) -> str:
+    return quote(path, safe="/")

@@ -1,0 +1,187 @@
+"""The operator console through the gateway: sign-in and its sessions, the dashboard, and the
+customer screens, each only for the roles the API allows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from tests.auth_helpers import bearer, forge, new_user
+from tests.console_helpers import form_token, sign_in
+
+
+@pytest.fixture
+async def console(gateway_url) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as browser:
+        yield browser
+
+
+async def _signed_in(console, client, admin_token, role: str) -> dict[str, str]:
+    user = await new_user(client, admin_token, role=role)
+    assert (await sign_in(console, user["email"])).status_code == 303
+    return user
+
+
+def _session_key(console: httpx.AsyncClient) -> str:
+    cookie = console.cookies["remit_console"]
+    return f"console:session:{hashlib.sha256(cookie.encode()).hexdigest()}"
+
+
+async def test_a_wrong_password_shows_the_apis_message_and_keeps_the_email(console):
+    page = await console.get("/login")
+    assert page.status_code == 200 and 'for="email"' in page.text
+    answer = await console.post(
+        "/login",
+        data={"email": "nobody@example.com", "password": "wrong-password-here",
+              "csrf": form_token(page.text), "next": "/"},
+    )  # fmt: skip
+    assert answer.status_code == 400
+    assert "Email or password is incorrect" in answer.text
+    assert 'value="nobody@example.com"' in answer.text
+
+
+async def test_a_sign_in_without_its_form_token_is_refused(gateway_url):
+    async with httpx.AsyncClient(base_url=gateway_url) as elsewhere:
+        answer = await elsewhere.post(
+            "/login", data={"email": "a@example.com", "password": "x", "csrf": "forged"}
+        )
+    assert answer.status_code == 403 and "The sign-in form expired" in answer.text
+
+
+async def test_a_page_sends_to_sign_in_and_back(console, client, admin_token):
+    first = await console.get("/customers?q=ada")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?next=/customers%3Fq%3Dada"
+    user = await new_user(client, admin_token, role="viewer")
+    signed = await sign_in(console, user["email"], next="/customers?q=ada")
+    assert signed.status_code == 303 and signed.headers["location"] == "/customers?q=ada"
+    cookie = signed.headers["set-cookie"].lower()
+    assert "remit_console=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert (await console.get("/customers?q=ada")).status_code == 200
+
+
+async def test_the_way_back_never_leaves_the_console(console, client, admin_token):
+    user = await new_user(client, admin_token, role="viewer")
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        console.cookies.clear()
+        signed = await sign_in(console, user["email"], next=elsewhere)
+        assert signed.headers["location"] == "/"
+
+
+async def test_a_manager_creates_a_customer_and_sees_it_listed(console, client, admin_token):
+    await _signed_in(console, client, admin_token, "manager")
+    form = await console.get("/customers/new")
+    company = f"Console Co {uuid.uuid4().hex[:6]}"
+    created = await console.post(
+        "/customers/new",
+        data={"csrf": form_token(form.text), "companyName": company, "contactName": "Ada Payer",
+              "email": "ada@example.com", "phone": "+442079460958", "timezone": "Europe/London"},
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    assert created.headers["location"].startswith("/customers?")
+    listed = await console.get(created.headers["location"])
+    assert company in listed.text and "Customer created." in listed.text
+
+
+async def test_a_refused_form_keeps_what_was_typed_and_puts_the_error_beside_its_field(
+    console, client, admin_token
+):
+    await _signed_in(console, client, admin_token, "manager")
+    form = await console.get("/customers/new")
+    answer = await console.post(
+        "/customers/new",
+        data={"csrf": form_token(form.text), "companyName": "Kept Ltd", "contactName": "Bo",
+              "email": "not-an-email", "timezone": "UTC"},
+    )  # fmt: skip
+    assert answer.status_code == 400
+    assert 'value="Kept Ltd"' in answer.text and 'value="not-an-email"' in answer.text
+    assert 'id="email-error"' in answer.text and 'aria-invalid="true"' in answer.text
+
+
+async def test_a_form_without_the_sessions_token_changes_nothing(console, client, admin_token):
+    await _signed_in(console, client, admin_token, "manager")
+    company = f"Forged {uuid.uuid4().hex[:6]}"
+    answer = await console.post(
+        "/customers/new",
+        data={"csrf": "forged", "companyName": company, "contactName": "X", "timezone": "UTC"},
+    )
+    assert answer.status_code == 403
+    listed = await client.get(
+        "/api/v1/customers", params={"q": company}, headers=bearer(admin_token)
+    )
+    assert listed.json()["total"] == 0
+
+
+async def test_a_viewer_is_offered_no_form_and_refused_one(console, client, admin_token):
+    await _signed_in(console, client, admin_token, "viewer")
+    listed = await console.get("/customers")
+    assert listed.status_code == 200 and "New customer" not in listed.text
+    refused = await console.get("/customers/new")
+    assert refused.status_code == 403 and "customers:write" in refused.text
+
+
+async def test_an_expired_access_token_is_renewed_without_a_word(
+    console, client, settings, admin_token
+):
+    await _signed_in(console, client, admin_token, "viewer")
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        key = _session_key(console)
+        session = json.loads(await redis.get(key) or "{}")
+        expired = await forge(
+            settings, sub=session["user_id"], iat=time.time() - 120, exp=time.time() - 60
+        )
+        await redis.set(key, json.dumps({**session, "access_token": expired}), ex=600)
+        assert (await console.get("/customers")).status_code == 200
+        renewed = json.loads(await redis.get(key) or "{}")
+    finally:
+        await redis.aclose()
+    assert renewed["access_token"] not in (expired, session["access_token"])
+
+
+async def test_a_deactivated_user_is_sent_back_to_sign_in(console, client, admin_token):
+    user = await _signed_in(console, client, admin_token, "viewer")
+    assert (await console.get("/customers")).status_code == 200
+    deactivated = await client.patch(
+        f"/api/v1/users/{user['id']}", json={"isActive": False}, headers=bearer(admin_token)
+    )
+    assert deactivated.status_code == 200
+    answer = await console.get("/customers")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login?next=/customers"
+    assert (await console.get("/")).status_code == 303  # the session is gone
+
+
+async def test_signing_out_ends_the_session(console, client, admin_token):
+    await _signed_in(console, client, admin_token, "viewer")
+    home = await console.get("/")
+    out = await console.post("/logout", data={"csrf": form_token(home.text)})
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert (await console.get("/")).status_code == 303
+
+
+async def test_the_dashboard_counts_campaigns_and_shows_admins_the_health(
+    console, client, admin_token
+):
+    await _signed_in(console, client, admin_token, "admin")
+    page = await console.get("/")
+    assert page.status_code == 200
+    assert 'data-status="active"' in page.text and "Platform health" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    viewer = await new_user(client, admin_token, role="viewer")
+    console.cookies.clear()
+    await sign_in(console, viewer["email"])
+    assert "Platform health" not in (await console.get("/")).text
+
+
+async def test_an_unknown_page_is_a_console_404_and_the_api_keeps_its_own(console):
+    page = await console.get("/no-such-page")
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    api = await console.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json()["error"] == "Not Found"
