@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: run test test-fast lint bench clean lock
+.PHONY: run test test-fast lint bench clean lock browser
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/remit up
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium with its driver: installed when missing
+# (as root, from the Debian archive; elsewhere install `chromium` and `chromium-driver` first).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # The tests that need no running platform (pure logic, fakes at the boundary): seconds, not minutes.
 test-fast: $(STAMP)
