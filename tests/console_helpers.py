@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
-from tests.auth_helpers import PASSWORD
+from tests.auth_helpers import PASSWORD, new_user
 
 _FORM_TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -26,3 +27,12 @@ async def sign_in(
         "/login",
         data={"email": email, "password": password, "csrf": form_token(page.text), "next": next},
     )
+
+
+async def signed_in(
+    console: httpx.AsyncClient, client, admin_token: str, role: str
+) -> dict[str, Any]:
+    """A new user of `role`, signed in to the console."""
+    user = await new_user(client, admin_token, role=role)
+    assert (await sign_in(console, user["email"])).status_code == 303
+    return user

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import pages
-from services.console.api.pages import CONTENT_SECURITY_POLICY
+from services.console.api import campaigns, customers, dashboard, queue, signin
+from services.console.api.rendering import page
 from services.console.api.visits import (
     SESSION_COOKIE,
     Console,
@@ -73,7 +73,8 @@ def create() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, slow_request_ms=settings.slow_request_ms)
     app.add_middleware(TraceContextMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(pages.router)
+    for screens in (signin, dashboard, customers, campaigns, queue):
+        app.include_router(screens.router)
     app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
     app.add_exception_handler(NeedsSignIn, _sign_in)
     app.add_exception_handler(SignedOut, _signed_out)
@@ -93,14 +94,7 @@ async def _health(request: Request) -> JSONResponse:
 
 
 def _error_page(request: Request, status: int, title: str, details: str) -> HTMLResponse:
-    response = console_of(request).templates.TemplateResponse(
-        request,
-        "error.html",
-        {"visit": None, "screens": [], "title": title, "details": details},
-        status_code=status,
-    )
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    return response
+    return page(request, "error.html", status, title=title, details=details)
 
 
 async def _sign_in(request: Request, exc: Exception) -> RedirectResponse:

@@ -38,6 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # A stopping service drains for up to twice SHUTDOWN_DRAIN_S (10 s by default): its batches in
 # flight, then its outbox.
 SERVICE_STOP_TIMEOUT_S = 30.0
+DATABASE_LOGINS = ("DATABASE_URL", "OPERATOR_DATABASE_URL")
 
 
 class StackSettings(BaseSettings):
@@ -214,7 +215,8 @@ class Platform:
             CONSOLE,
             [sys.executable, "-m", "shared.ops.cli", "serve", CONSOLE, "--port", str(port)],
             self.log_dir / f"{CONSOLE}.log",
-            env=self.env,
+            # It calls the services' APIs and never the database: no login to one.
+            env={k: v for k, v in self.env.items() if k not in DATABASE_LOGINS},
             cwd=REPO_ROOT,
         )
         console.start()

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from services.console.domain.forms import Form
 from services.console.domain.screens import may
 from services.console.settings import ConsoleSettings
 from services.console.stores.platform_api import Caller, PlatformApi
@@ -66,6 +67,12 @@ class Visit:
         """Every form carries the session's token: a page of another site cannot post one."""
         if not secrets.compare_digest(submitted, self.session.csrf):
             raise Refused(403, "This form expired or came from elsewhere; reload the page")
+
+    async def form(self, request: Request, fields: tuple[str, ...]) -> Form:
+        """The form posted, its token checked: `fields` as typed."""
+        posted = await request.form()
+        self.check_form(str(posted.get("csrf", "")))
+        return Form.of({name: str(value) for name, value in posted.items()}, fields)
 
     def require(self, permission: str) -> None:
         if not may(self.session.role, permission):

@@ -19,6 +19,8 @@ class Screen:
 SCREENS = (
     Screen("/", "Dashboard", "campaigns:read"),
     Screen("/customers", "Customers", "customers:read"),
+    Screen("/campaigns", "Campaigns", "campaigns:read"),
+    Screen("/queue", "My queue", "tasks:work"),
 )
 
 

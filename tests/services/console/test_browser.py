@@ -92,8 +92,9 @@ async def test_a_manager_signs_in_and_creates_a_customer(
     email.clear()
     email.send_keys("ada@example.com")
     browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda b: "created=" in b.current_url)
-    assert company in browser.find_element(By.CSS_SELECTOR, "tr.new").text
+    WebDriverWait(browser, 10).until(lambda b: "notice=" in b.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == company
+    browser.save_screenshot(str(screenshots / "customer.png"))
     browser.get(f"{gateway_url}/")
     browser.save_screenshot(str(screenshots / "dashboard.png"))
 

@@ -7,26 +7,13 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from tests.auth_helpers import bearer, forge, new_user
-from tests.console_helpers import form_token, sign_in
-
-
-@pytest.fixture
-async def console(gateway_url) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as browser:
-        yield browser
-
-
-async def _signed_in(console, client, admin_token, role: str) -> dict[str, str]:
-    user = await new_user(client, admin_token, role=role)
-    assert (await sign_in(console, user["email"])).status_code == 303
-    return user
+from tests.console_helpers import form_token, sign_in, signed_in
 
 
 def _session_key(console: httpx.AsyncClient) -> str:
@@ -75,25 +62,74 @@ async def test_the_way_back_never_leaves_the_console(console, client, admin_toke
         assert signed.headers["location"] == "/"
 
 
-async def test_a_manager_creates_a_customer_and_sees_it_listed(console, client, admin_token):
-    await _signed_in(console, client, admin_token, "manager")
+async def _new_customer(console: httpx.AsyncClient) -> str:
+    """A customer created through the console's form; the path of its page."""
     form = await console.get("/customers/new")
-    company = f"Console Co {uuid.uuid4().hex[:6]}"
     created = await console.post(
         "/customers/new",
-        data={"csrf": form_token(form.text), "companyName": company, "contactName": "Ada Payer",
-              "email": "ada@example.com", "phone": "+442079460958", "timezone": "Europe/London"},
+        data={"csrf": form_token(form.text), "companyName": f"Console Co {uuid.uuid4().hex[:6]}",
+              "contactName": "Ada Payer", "email": "ada@example.com", "phone": "+442079460958",
+              "timezone": "Europe/London"},
     )  # fmt: skip
     assert created.status_code == 303, created.text
-    assert created.headers["location"].startswith("/customers?")
-    listed = await console.get(created.headers["location"])
-    assert company in listed.text and "Customer created." in listed.text
+    return created.headers["location"].split("?")[0]
+
+
+async def test_a_manager_creates_a_customer_and_sees_it_listed(console, client, admin_token):
+    await signed_in(console, client, admin_token, "manager")
+    customer = await _new_customer(console)
+    shown = await console.get(customer, params={"notice": "Customer created."})
+    assert shown.status_code == 200 and "Customer created." in shown.text
+    company = shown.text.split("<h1>")[1].split("</h1>")[0]
+    listed = await console.get("/customers", params={"q": company})
+    assert f'href="{customer}"' in listed.text and company in listed.text
+
+
+async def test_payment_records_and_receipts_from_the_customers_page(console, client, admin_token):
+    await signed_in(console, client, admin_token, "manager")
+    customer = await _new_customer(console)
+    page = await console.get(customer)
+    due = (date.today() + timedelta(days=10)).isoformat()
+    added = await console.post(
+        f"{customer}/payments",
+        data={"csrf": form_token(page.text), "invoiceNumber": "INV-7", "amount": "100.00",
+              "currency": "USD", "dueDate": due},
+    )  # fmt: skip
+    assert added.status_code == 303
+    page = await console.get(added.headers["location"])
+    assert "Payment record added." in page.text and 'data-invoice="INV-7"' in page.text
+    receipts = page.text.split('action="')[1:]
+    action = next(a.split('"')[0] for a in receipts if a.split('"')[0].endswith("/receipts"))
+    too_much = await console.post(
+        action, data={"csrf": form_token(page.text), "amount": "500.00", "reference": "R1"}
+    )
+    assert too_much.status_code == 400
+    assert 'value="500.00"' in too_much.text and "-amount-error" in too_much.text
+    paid = await console.post(
+        action, data={"csrf": form_token(page.text), "amount": "40.00", "reference": "R1"}
+    )
+    assert paid.status_code == 303
+    row = (await console.get(customer)).text.split('data-invoice="INV-7"')[1].split("</tr>")[0]
+    assert "<td>40.00</td><td>60.00</td>" in row
+
+
+async def test_a_refused_payment_record_keeps_what_was_typed(console, client, admin_token):
+    await signed_in(console, client, admin_token, "manager")
+    customer = await _new_customer(console)
+    page = await console.get(customer)
+    refused = await console.post(
+        f"{customer}/payments",
+        data={"csrf": form_token(page.text), "invoiceNumber": "INV-8", "amount": "-3",
+              "currency": "USD", "dueDate": date.today().isoformat()},
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert 'value="INV-8"' in refused.text and 'id="payment-amount-error"' in refused.text
 
 
 async def test_a_refused_form_keeps_what_was_typed_and_puts_the_error_beside_its_field(
     console, client, admin_token
 ):
-    await _signed_in(console, client, admin_token, "manager")
+    await signed_in(console, client, admin_token, "manager")
     form = await console.get("/customers/new")
     answer = await console.post(
         "/customers/new",
@@ -106,7 +142,7 @@ async def test_a_refused_form_keeps_what_was_typed_and_puts_the_error_beside_its
 
 
 async def test_a_form_without_the_sessions_token_changes_nothing(console, client, admin_token):
-    await _signed_in(console, client, admin_token, "manager")
+    await signed_in(console, client, admin_token, "manager")
     company = f"Forged {uuid.uuid4().hex[:6]}"
     answer = await console.post(
         "/customers/new",
@@ -120,17 +156,20 @@ async def test_a_form_without_the_sessions_token_changes_nothing(console, client
 
 
 async def test_a_viewer_is_offered_no_form_and_refused_one(console, client, admin_token):
-    await _signed_in(console, client, admin_token, "viewer")
+    await signed_in(console, client, admin_token, "viewer")
     listed = await console.get("/customers")
     assert listed.status_code == 200 and "New customer" not in listed.text
     refused = await console.get("/customers/new")
     assert refused.status_code == 403 and "customers:write" in refused.text
+    customers = (await client.get("/api/v1/customers", headers=bearer(admin_token))).json()
+    page = await console.get(f"/customers/{customers['items'][0]['id']}")
+    assert page.status_code == 200 and 'method="post"' not in page.text.split("</header>")[1]
 
 
 async def test_an_expired_access_token_is_renewed_without_a_word(
     console, client, settings, admin_token
 ):
-    await _signed_in(console, client, admin_token, "viewer")
+    await signed_in(console, client, admin_token, "viewer")
     redis = Redis.from_url(settings.redis_url)
     try:
         key = _session_key(console)
@@ -147,7 +186,7 @@ async def test_an_expired_access_token_is_renewed_without_a_word(
 
 
 async def test_a_deactivated_user_is_sent_back_to_sign_in(console, client, admin_token):
-    user = await _signed_in(console, client, admin_token, "viewer")
+    user = await signed_in(console, client, admin_token, "viewer")
     assert (await console.get("/customers")).status_code == 200
     deactivated = await client.patch(
         f"/api/v1/users/{user['id']}", json={"isActive": False}, headers=bearer(admin_token)
@@ -159,7 +198,7 @@ async def test_a_deactivated_user_is_sent_back_to_sign_in(console, client, admin
 
 
 async def test_signing_out_ends_the_session(console, client, admin_token):
-    await _signed_in(console, client, admin_token, "viewer")
+    await signed_in(console, client, admin_token, "viewer")
     home = await console.get("/")
     out = await console.post("/logout", data={"csrf": form_token(home.text)})
     assert out.status_code == 303 and out.headers["location"] == "/login"
@@ -169,7 +208,7 @@ async def test_signing_out_ends_the_session(console, client, admin_token):
 async def test_the_dashboard_counts_campaigns_and_shows_admins_the_health(
     console, client, admin_token
 ):
-    await _signed_in(console, client, admin_token, "admin")
+    await signed_in(console, client, admin_token, "admin")
     page = await console.get("/")
     assert page.status_code == 200
     assert 'data-status="active"' in page.text and "Platform health" in page.text

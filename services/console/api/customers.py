@@ -1,0 +1,138 @@
+"""Customers: the list and its search, and the form that creates one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.api.rendering import page
+from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.domain.forms import Form as Filled
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+CUSTOMER_FIELDS = ("companyName", "contactName", "email", "phone", "timezone", "externalRef")
+
+
+@router.get("/customers")
+async def customers(
+    request: Request,
+    visitor: Visitor,
+    q: str | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    answer = await console_of(request).api.call(
+        visitor.caller, "GET", "/customers", params={"q": q, "cursor": cursor, "limit": 50}
+    )
+    found = answer.json() if answer.status_code == 200 else None
+    error = None if found is not None else answer.json().get("details")
+    return page(
+        request,
+        "customers.html",
+        answer.status_code if error else 200,
+        page=found,
+        q=q or "",
+        error=error,
+    )
+
+
+@router.get("/customers/new")
+async def new_customer(request: Request, visitor: Visitor) -> HTMLResponse:
+    visitor.require("customers:write")
+    return page(request, "customer_form.html", form=Filled.of({"timezone": "UTC"}, CUSTOMER_FIELDS))
+
+
+@router.post("/customers/new")
+async def create_customer(request: Request, visitor: Visitor) -> Response:
+    form = await visitor.form(request, CUSTOMER_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", "/customers", json=form.payload()
+    )
+    if answer.status_code == 201:
+        return _back_to(answer.json()["id"], "Customer created.")
+    form.refused(answer.json()["details"])
+    return page(request, "customer_form.html", answer.status_code, form=form)
+
+
+PAYMENT_FIELDS = ("invoiceNumber", "amount", "currency", "dueDate")
+RECEIPT_FIELDS = ("amount", "reference")
+
+
+@router.get("/customers/{customer_id}")
+async def customer(
+    request: Request, visitor: Visitor, customer_id: str, notice: str | None = None
+) -> HTMLResponse:
+    return await _customer_page(request, visitor, customer_id, notice=notice)
+
+
+async def _customer_page(
+    request: Request,
+    visitor: Visitor,
+    customer_id: str,
+    status: int = 200,
+    **forms: Any,
+) -> HTMLResponse:
+    """The customer with their payment records and campaigns, and the forms that act on them
+    (one of which may come back refused, with what was typed)."""
+    api = console_of(request).api
+    found = await api.call(visitor.caller, "GET", f"/customers/{quote(customer_id)}")
+    if found.status_code != 200:
+        raise Refused(found.status_code, found.json()["details"])
+    payments, campaigns = await asyncio.gather(
+        api.call(visitor.caller, "GET", "/payments", params={"customerId": customer_id}),
+        api.call(visitor.caller, "GET", "/campaigns", params={"customerId": customer_id}),
+    )
+    return page(
+        request,
+        "customer.html",
+        status,
+        customer=found.json(),
+        payments=payments.json()["items"] if payments.status_code == 200 else [],
+        campaigns=campaigns.json()["items"] if campaigns.status_code == 200 else [],
+        payment_form=forms.get("payment_form") or Filled.of({"currency": "USD"}, PAYMENT_FIELDS),
+        receipt_form=forms.get("receipt_form"),
+        blank=Filled(),
+        receipt_for=forms.get("receipt_for"),
+        notice=forms.get("notice"),
+    )
+
+
+@router.post("/customers/{customer_id}/payments")
+async def record_payment(request: Request, visitor: Visitor, customer_id: str) -> Response:
+    form = await visitor.form(request, PAYMENT_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", "/payments", json={"customerId": customer_id, **form.payload()}
+    )
+    if answer.status_code == 201:
+        return _back_to(customer_id, "Payment record added.")
+    form.refused(answer.json()["details"])
+    return await _customer_page(
+        request, visitor, customer_id, answer.status_code, payment_form=form
+    )
+
+
+@router.post("/customers/{customer_id}/payments/{payment_id}/receipts")
+async def record_receipt(
+    request: Request, visitor: Visitor, customer_id: str, payment_id: str
+) -> Response:
+    form = await visitor.form(request, RECEIPT_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", f"/payments/{quote(payment_id)}/receipts", json=form.payload()
+    )
+    if answer.status_code == 201:
+        return _back_to(customer_id, "Receipt recorded.")
+    form.refused(answer.json()["details"])
+    return await _customer_page(
+        request, visitor, customer_id, answer.status_code, receipt_form=form, receipt_for=payment_id
+    )
+
+
+def _back_to(customer_id: str, notice: str) -> RedirectResponse:
+    # After a change, a fresh page (reloading it does not post again).
+    return RedirectResponse(
+        f"/customers/{quote(customer_id)}?notice={quote(notice)}", status_code=303
+    )

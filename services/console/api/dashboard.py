@@ -1,0 +1,39 @@
+"""The dashboard: campaigns by status, the work waiting, and the platform's health for admins."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from services.console.api.rendering import page
+from services.console.api.visits import Visit, console_of, visit
+from services.console.domain.screens import may
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "cancelled", "failed")
+
+
+@router.get("/")
+async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
+    api = console_of(request).api
+
+    async def total(path: str, **params: str) -> int | None:
+        answer = await api.call(visitor.caller, "GET", path, params={**params, "limit": 1})
+        return int(answer.json()["total"]) if answer.status_code == 200 else None
+
+    campaigns = await asyncio.gather(*(total("/campaigns", status=s) for s in CAMPAIGN_STATUSES))
+    waiting = await total("/tasks", status="pending")
+    health = None
+    if may(visitor.session.role, "diagnostics:read"):
+        health = (await api.call(visitor.caller, "GET", "/health")).json()
+    return page(
+        request,
+        "dashboard.html",
+        campaigns=dict(zip(CAMPAIGN_STATUSES, campaigns, strict=True)),
+        waiting=waiting,
+        health=health,
+    )

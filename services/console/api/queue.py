@@ -1,0 +1,114 @@
+"""The collectors' queue: the tasks assigned to me and the human tasks I may claim, and a task's
+page with everything about the customer and the form that records what happened."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.api.rendering import page
+from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.domain.forms import Form as Filled
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+OUTCOME_FIELDS = ("outcome", "promisedDate", "note")
+OUTCOMES = {
+    "promise_to_pay": "Promise to pay (give the date)",
+    "paid": "Says they paid",
+    "dispute": "Disputes the debt",
+    "no_answer": "No answer",
+    "wrong_number": "Wrong number",
+    "other": "Something else (say what in the note)",
+}
+
+
+@router.get("/queue")
+async def queue(request: Request, visitor: Visitor, notice: str | None = None) -> HTMLResponse:
+    visitor.require("tasks:work")
+    api = console_of(request).api
+    mine, waiting = await asyncio.gather(
+        api.call(visitor.caller, "GET", "/tasks", params={"assignee": "me", "limit": 200}),
+        api.call(visitor.caller, "GET", "/tasks", params={"status": "pending", "limit": 200}),
+    )
+    return page(
+        request,
+        "queue.html",
+        mine=[t for t in mine.json()["items"] if t["status"] in ("assigned", "in_progress")]
+        if mine.status_code == 200
+        else [],
+        not_an_agent=mine.json()["details"] if mine.status_code == 403 else None,
+        claimable=[t for t in waiting.json()["items"] if t["channel"] == "human"]
+        if waiting.status_code == 200
+        else [],
+        notice=notice,
+    )
+
+
+@router.post("/queue/{task_id}/claim")
+async def claim(request: Request, visitor: Visitor, task_id: str) -> Response:
+    await visitor.form(request, ())
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", f"/tasks/{quote(task_id)}/claim"
+    )
+    if answer.status_code != 200:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return RedirectResponse(f"/queue/{quote(task_id)}", status_code=303)
+
+
+@router.get("/queue/{task_id}")
+async def task(request: Request, visitor: Visitor, task_id: str) -> HTMLResponse:
+    return await _task_page(request, visitor, task_id, Filled.of({}, OUTCOME_FIELDS))
+
+
+async def _task_page(
+    request: Request, visitor: Visitor, task_id: str, form: Filled, status: int = 200
+) -> HTMLResponse:
+    api = console_of(request).api
+    found = await api.call(visitor.caller, "GET", f"/tasks/{quote(task_id)}")
+    if found.status_code != 200:
+        raise Refused(found.status_code, found.json()["details"])
+    work = found.json()
+    by_campaign = {"campaignId": work["campaignId"], "limit": 200}
+    customer, campaign, tasks, messages = await asyncio.gather(
+        api.call(visitor.caller, "GET", f"/customers/{work['customerId']}"),
+        api.call(visitor.caller, "GET", f"/campaigns/{work['campaignId']}"),
+        api.call(visitor.caller, "GET", "/tasks", params=by_campaign),
+        api.call(visitor.caller, "GET", "/messages", params=by_campaign),
+    )
+    payment: dict[str, Any] | None = None
+    if campaign.status_code == 200:
+        owed = await api.call(visitor.caller, "GET", f"/payments/{campaign.json()['paymentId']}")
+        payment = owed.json() if owed.status_code == 200 else None
+    return page(
+        request,
+        "task.html",
+        status,
+        task=work,
+        customer=customer.json() if customer.status_code == 200 else None,
+        campaign=campaign.json() if campaign.status_code == 200 else None,
+        payment=payment,
+        history=[t for t in tasks.json()["items"] if t["id"] != task_id]
+        if tasks.status_code == 200
+        else [],
+        messages=messages.json()["items"] if messages.status_code == 200 else [],
+        form=form,
+        outcomes=OUTCOMES,
+    )
+
+
+@router.post("/queue/{task_id}/complete")
+async def complete(request: Request, visitor: Visitor, task_id: str) -> Response:
+    form = await visitor.form(request, OUTCOME_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", f"/tasks/{quote(task_id)}/complete", json=form.payload()
+    )
+    if answer.status_code != 200:
+        form.refused(answer.json()["details"])
+        return await _task_page(request, visitor, task_id, form, answer.status_code)
+    done = quote(f"Recorded: {OUTCOMES[answer.json()['outcome']].split(' (')[0].lower()}.")
+    return RedirectResponse(f"/queue?notice={done}", status_code=303)

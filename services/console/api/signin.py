@@ -1,0 +1,87 @@
+"""Signing in and out: the API's own refusals on the form, the tokens kept in the session."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.api.rendering import page, safe_next
+from services.console.api.visits import Visit, console_of, visit
+from services.console.domain.forms import Form as Filled
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+LOGIN_FORM_COOKIE = "remit_console_login"
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    form_token = secrets.token_urlsafe(32)
+    response = page(request, "login.html", form=Filled(), next=safe_next(next), csrf=form_token)
+    _set_login_cookie(request, response, form_token)
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    console = console_of(request)
+    form = Filled.of({"email": email}, ("email",))
+    expected = request.cookies.get(LOGIN_FORM_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf):
+        form.message = "The sign-in form expired; please try again"
+        return _login_again(request, form, next, 403)
+    caller = console.anonymous(request)
+    answer = await console.api.call(
+        caller, "POST", "/auth/login", json={"email": email, "password": password}
+    )
+    if answer.status_code != 200:
+        return _login_again(request, form.refused(answer.json()["details"]), next, 400)
+    tokens = answer.json()
+    me = await console.api.whoami(caller, tokens["accessToken"])
+    cookie = await console.sessions.open(tokens["accessToken"], tokens["refreshToken"], me.json())
+    response = RedirectResponse(safe_next(next), status_code=303)
+    console.set_session_cookie(response, cookie)
+    response.delete_cookie(LOGIN_FORM_COOKIE, path="/login")
+    return response
+
+
+def _login_again(request: Request, form: Filled, next: str, status: int) -> HTMLResponse:
+    form_token = secrets.token_urlsafe(32)
+    response = page(request, "login.html", status, form=form, next=safe_next(next), csrf=form_token)
+    _set_login_cookie(request, response, form_token)
+    return response
+
+
+def _set_login_cookie(request: Request, response: Response, form_token: str) -> None:
+    # The sign-in form's own token (there is no session yet), checked against the form field.
+    response.set_cookie(
+        LOGIN_FORM_COOKIE,
+        form_token,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=console_of(request).settings.secure_cookies,
+    )
+
+
+@router.post("/logout")
+async def logout(request: Request, visitor: Visitor, csrf: Annotated[str, Form()] = "") -> Response:
+    console = console_of(request)
+    visitor.check_form(csrf)
+    await console.api.call(
+        visitor.caller, "POST", "/auth/logout", json={"refreshToken": visitor.session.refresh_token}
+    )
+    await console.sessions.close(visitor.cookie)
+    response = RedirectResponse("/login", status_code=303)
+    console.forget_session_cookie(response)
+    return response

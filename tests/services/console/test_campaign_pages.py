@@ -1,0 +1,137 @@
+"""The console's campaign screens: the builder, the schedule preview before starting, the
+actions each status allows, and the campaign's timeline as its steps are sent."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import httpx
+
+from tests.agents_helpers import human_agent
+from tests.campaign_helpers import campaign, customer, payment
+from tests.console_helpers import form_token, sign_in, signed_in
+from tests.helpers import eventually
+
+
+async def _builder(console, client, admin_token) -> tuple[str, str, str]:
+    """A customer with a payment record; the builder's path, its page and the payment's id."""
+    owed = await customer(client, admin_token)
+    record = await payment(client, admin_token, owed["id"])
+    path = f"/customers/{owed['id']}/campaigns/new"
+    form = await console.get(path)
+    assert form.status_code == 200, form.text
+    return path, form.text, record["id"]
+
+
+async def test_a_manager_builds_previews_starts_and_sees_the_email_sent(
+    console, client, admin_token
+):
+    await signed_in(console, client, admin_token, "manager")
+    path, form, payment_id = await _builder(console, client, admin_token)
+    saved = await console.post(
+        path,
+        data={"csrf": form_token(form), "name": "Three steps", "paymentId": payment_id,
+              "step-1-channel": "email", "step-1-delay": "0", "step-1-tone": "friendly",
+              "step-2-channel": "sms", "step-2-delay": "3", "step-2-tone": "firm",
+              "step-3-channel": "human", "step-3-delay": "7", "step-3-tone": "final"},
+    )  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    draft = await console.get(saved.headers["location"])
+    assert 'id="campaign-status">draft<' in draft.text
+    preview = draft.text.split('id="schedule"')[1].split("</table>")[0]
+    assert preview.count("<tr>") == 4  # a heading and the three steps, before anything starts
+    campaign_path = saved.headers["location"].split("?")[0]
+    started = await console.post(f"{campaign_path}/start", data={"csrf": form_token(draft.text)})
+    assert started.status_code == 303, started.text
+
+    async def timeline() -> str:
+        answer: httpx.Response = await console.get(campaign_path)
+        return answer.text
+
+    sent = await eventually(timeline, lambda page: ">sent<" in page.split('id="messages"')[-1])
+    assert 'http-equiv="refresh"' in sent  # a running campaign's page keeps itself up to date
+
+
+async def test_the_builder_keeps_rows_it_cannot_read_and_says_why(console, client, admin_token):
+    await signed_in(console, client, admin_token, "manager")
+    path, form, payment_id = await _builder(console, client, admin_token)
+    unread = await console.post(
+        path,
+        data={"csrf": form_token(form), "name": "Bad delay", "paymentId": payment_id,
+              "step-1-channel": "email", "step-1-delay": "two"},
+    )  # fmt: skip
+    assert unread.status_code == 400
+    assert 'id="step-1-delay-error"' in unread.text and 'value="two"' in unread.text
+    empty = await console.post(
+        path, data={"csrf": form_token(form), "name": "No steps", "paymentId": payment_id}
+    )
+    assert empty.status_code == 400 and "at least one step" in empty.text
+
+
+async def test_an_action_the_status_forbids_shows_the_apis_refusal(console, client, admin_token):
+    await signed_in(console, client, admin_token, "manager")
+    path, form, payment_id = await _builder(console, client, admin_token)
+    saved = await console.post(
+        path,
+        data={"csrf": form_token(form), "name": "Draft", "paymentId": payment_id,
+              "step-1-channel": "email", "step-1-delay": "5"},
+    )  # fmt: skip
+    campaign_path = saved.headers["location"].split("?")[0]
+    page = await console.get(campaign_path)
+    assert ">Resume<" not in page.text  # not offered to a draft
+    refused = await console.post(f"{campaign_path}/resume", data={"csrf": form_token(page.text)})
+    assert refused.status_code == 409 and 'role="alert"' in refused.text
+
+
+async def test_a_viewer_sees_a_campaign_without_its_actions(console, client, admin_token):
+    manager = httpx.AsyncClient(base_url=str(console.base_url), timeout=30)
+    async with manager:
+        await signed_in(manager, client, admin_token, "manager")
+        path, form, payment_id = await _builder(manager, client, admin_token)
+        saved = await manager.post(
+            path,
+            data={"csrf": form_token(form), "name": "Seen", "paymentId": payment_id,
+                  "step-1-channel": "email", "step-1-delay": "5"},
+        )  # fmt: skip
+    await signed_in(console, client, admin_token, "viewer")
+    page = await console.get(saved.headers["location"].split("?")[0])
+    assert page.status_code == 200 and ">Start<" not in page.text and ">Cancel<" not in page.text
+
+
+async def test_a_collector_works_a_human_task_and_the_campaign_waits_for_the_promise(
+    console, client, admin_token
+):
+    steps = [{"channel": "human", "delay": "P0D"}, {"channel": "email", "delay": "P10D"}]
+    started = await campaign(client, admin_token, steps=steps, start=True)
+    agent, _ = await human_agent(client, admin_token)
+    assert (await sign_in(console, agent["name"])).status_code == 303
+    short = started["id"][:8]
+
+    async def queue() -> str:
+        answer: httpx.Response = await console.get("/queue")
+        return answer.text
+
+    listed = await eventually(queue, lambda page: short in page.split('id="mine"')[-1])
+    task_path = listed.split(f'">human step of campaign {short}')[0].rsplit('href="', 1)[1]
+    page = await console.get(task_path)
+    assert page.status_code == 200 and 'id="outcome"' in page.text
+    undated = await console.post(
+        f"{task_path}/complete",
+        data={"csrf": form_token(page.text), "outcome": "promise_to_pay", "note": "Friday"},
+    )
+    assert undated.status_code == 400 and 'id="promisedDate-error"' in undated.text
+    assert "Friday" in undated.text  # the note typed is kept
+    friday = (date.today() + timedelta(days=5)).isoformat()
+    done = await console.post(
+        f"{task_path}/complete",
+        data={"csrf": form_token(page.text), "outcome": "promise_to_pay",
+              "promisedDate": friday, "note": "Friday"},
+    )  # fmt: skip
+    assert done.status_code == 303 and "Recorded" in done.headers["location"]
+
+    async def campaign_page() -> str:
+        answer: httpx.Response = await console.get(f"/campaigns/{started['id']}")
+        return answer.text
+
+    paused = await eventually(campaign_page, lambda text: ">paused<" in text)
+    assert "promise to pay" in paused and friday in paused
