@@ -7,13 +7,14 @@ import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+# What a caller may give as its request ID (else one is minted): short, printable, no spaces.
+SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def accept_request_id(candidate: str | None) -> str:
     """Keep a caller's request ID when it is sane (short, printable, no spaces), else mint one."""
-    if candidate and _SANE_REQUEST_ID.fullmatch(candidate):
+    if candidate and SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
     return str(uuid.uuid4())

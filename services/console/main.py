@@ -18,7 +18,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import campaigns, customers, dashboard, queue, signin
+from services.console.api import (
+    admin,
+    campaigns,
+    compliance,
+    customers,
+    dashboard,
+    queue,
+    signin,
+)
 from services.console.api.rendering import page
 from services.console.api.visits import (
     SESSION_COOKIE,
@@ -73,7 +81,7 @@ def create() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, slow_request_ms=settings.slow_request_ms)
     app.add_middleware(TraceContextMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for screens in (signin, dashboard, customers, campaigns, queue):
+    for screens in (signin, dashboard, customers, campaigns, queue, compliance, admin):
         app.include_router(screens.router)
     app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
     app.add_exception_handler(NeedsSignIn, _sign_in)

@@ -1,4 +1,5 @@
-"""`/api/v1/diagnostics`: the operators' checks, dead letters and cache clearing, for admins.
+"""`/api/v1/diagnostics`: the operators' checks, dead letters, cache clearing and request traces,
+for admins.
 
 Served by the auth service (services/auth/main.py); the same functions back `remit diagnose`,
 `remit dlq` and `remit cache clear`.
@@ -6,16 +7,17 @@ Served by the auth service (services/auth/main.py); the same functions back `rem
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
 from shared import cache_clear
-from shared.context import request_id_var
+from shared.context import SANE_REQUEST_ID, request_id_var
 from shared.errors import ApiError
 from shared.kafka import KAFKA_DOWN, raw_publisher
-from shared.ops import dead_letters, diagnostics
+from shared.ops import dead_letters, diagnostics, trace
 from shared.resources import Deps, Resources
 from shared.schemas import ApiModel
 from shared.security import Principal, require
@@ -152,3 +154,33 @@ async def clear_cache(body: CacheClearRequest, deps: Deps, _: Writer) -> dict[st
         deps.redis, body.pattern, include_protected=body.include_protected
     )
     return cleared.as_json()
+
+
+class TraceStep(ApiModel):
+    at: datetime
+    service: str
+    kind: str = Field(description="event out, event in, task or message")
+    what: str
+    failed: bool
+
+
+class Trace(ApiModel):
+    request_id: str
+    steps: list[TraceStep]
+    outcome: str
+
+
+@router.get("/trace/{request_id}", response_model=Trace, summary="One request's timeline")
+async def trace_request(
+    request_id: Annotated[str, Path(pattern=SANE_REQUEST_ID.pattern)], deps: Deps, _: Reader
+) -> Trace:
+    """What the request with this `X-Request-ID` led to in every service, from their records:
+    the events each published and handled, and the tasks and messages it made; the records
+    `remit trace` reads (which also reads the services' log lines, where they are local)."""
+    database = deps.settings.operator_database_url or deps.settings.database_url
+    steps = sorted(await trace.from_database(database, request_id))
+    return Trace(
+        request_id=request_id,
+        steps=[TraceStep(**vars(step)) for step in steps],
+        outcome=trace.outcome(steps),
+    )

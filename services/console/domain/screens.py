@@ -21,6 +21,9 @@ SCREENS = (
     Screen("/customers", "Customers", "customers:read"),
     Screen("/campaigns", "Campaigns", "campaigns:read"),
     Screen("/queue", "My queue", "tasks:work"),
+    Screen("/compliance", "Compliance", "messages:read"),
+    Screen("/trace", "Trace", "diagnostics:read"),
+    Screen("/users", "Users", "users:write"),
 )
 
 

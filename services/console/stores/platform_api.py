@@ -42,7 +42,7 @@ class PlatformApi:
         self._routes = {
             segment: by_service[service]
             for service, segments in {
-                "auth": ("auth", "users", "health"),
+                "auth": ("auth", "users", "health", "diagnostics"),
                 "campaigns": ("customers", "payments", "campaigns"),
                 "agents": ("tasks", "agents"),
                 "notifier": ("messages", "suppressions", "consents"),

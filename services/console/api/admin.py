@@ -1,0 +1,92 @@
+"""The admins' screens: a request's trace across the services, and the users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.api.rendering import page
+from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.domain.forms import Form as Filled
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+ROLES = ("viewer", "agent", "manager", "admin")
+USER_FIELDS = ("email", "password", "role")
+
+
+@router.get("/trace")
+async def trace(request: Request, visitor: Visitor, request_id: str = "") -> HTMLResponse:
+    visitor.require("diagnostics:read")
+    request_id = request_id.strip()
+    if not request_id:
+        return page(request, "trace.html", request_id="", found=None, error=None)
+    answer = await console_of(request).api.call(
+        visitor.caller, "GET", f"/diagnostics/trace/{quote(request_id, safe='')}"
+    )
+    ok = answer.status_code == 200
+    return page(
+        request,
+        "trace.html",
+        200 if ok else answer.status_code,
+        request_id=request_id,
+        found=answer.json() if ok else None,
+        error=None if ok else answer.json()["details"],
+    )
+
+
+@router.get("/users")
+async def users(request: Request, visitor: Visitor, notice: str | None = None) -> HTMLResponse:
+    return await _users_page(request, visitor, Filled.of({"role": "agent"}, USER_FIELDS), notice)
+
+
+async def _users_page(
+    request: Request, visitor: Visitor, form: Filled, notice: str | None = None, status: int = 200
+) -> HTMLResponse:
+    visitor.require("users:write")
+    answer = await console_of(request).api.call(
+        visitor.caller, "GET", "/users", params={"limit": 200}
+    )
+    if answer.status_code != 200:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return page(
+        request, "users.html", status, found=answer.json(), form=form, roles=ROLES, notice=notice
+    )
+
+
+@router.post("/users")
+async def invite(request: Request, visitor: Visitor) -> Response:
+    form = await visitor.form(request, USER_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", "/users", json=form.payload()
+    )
+    if answer.status_code != 201:
+        form.refused(answer.json()["details"])
+        return await _users_page(request, visitor, form, status=answer.status_code)
+    return _back(f"User {answer.json()['email']} created.")
+
+
+@router.post("/users/{user_id}/{change}")
+async def change_user(request: Request, visitor: Visitor, user_id: str, change: str) -> Response:
+    submitted = await visitor.form(request, ("role",))
+    path = f"/users/{quote(user_id)}"
+    api = console_of(request).api
+    if change == "role":
+        answer = await api.call(visitor.caller, "PATCH", path, json=submitted.payload())
+    elif change in ("deactivate", "reactivate"):
+        active = {"isActive": change == "reactivate"}
+        answer = await api.call(visitor.caller, "PATCH", path, json=active)
+    elif change == "unlock":
+        answer = await api.call(visitor.caller, "POST", f"{path}/unlock")
+    else:
+        raise Refused(404, f"No change {change!r} to a user")
+    if answer.status_code != 200:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return _back(f"User {answer.json()['email']}: {change} done.")
+
+
+def _back(notice: str) -> RedirectResponse:
+    return RedirectResponse(f"/users?notice={quote(notice)}", status_code=303)

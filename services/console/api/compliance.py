@@ -1,0 +1,113 @@
+"""Compliance: the suppression list (search, add, remove) and consent to AI-voice calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.api.rendering import page
+from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.domain.forms import Form as Filled
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Visit, Depends(visit)]
+SUPPRESSION_FIELDS = ("channel", "recipient", "reason", "note")
+CONSENT_FIELDS = ("recipient", "source")
+CHANNELS = ("all", "email", "sms", "voice")
+REASONS = ("manual", "opt_out", "do_not_call", "bounce")
+
+
+@router.get("/compliance")
+async def compliance(
+    request: Request, visitor: Visitor, recipient: str = "", notice: str | None = None
+) -> HTMLResponse:
+    return await _compliance_page(request, visitor, recipient.strip(), notice=notice)
+
+
+async def _compliance_page(
+    request: Request, visitor: Visitor, recipient: str = "", status: int = 200, **forms: Any
+) -> HTMLResponse:
+    visitor.require("messages:read")
+    api = console_of(request).api
+    listed = await api.call(visitor.caller, "GET", "/suppressions", params={"limit": 100})
+    if listed.status_code != 200:
+        raise Refused(listed.status_code, listed.json()["details"])
+    checked = None
+    if recipient:
+        answer = await api.call(
+            visitor.caller, "GET", "/suppressions/check", params={"recipient": recipient}
+        )
+        checked = (
+            answer.json() if answer.status_code == 200 else {"error": answer.json()["details"]}
+        )
+    return page(
+        request,
+        "compliance.html",
+        status,
+        found=listed.json(),
+        recipient=recipient,
+        checked=checked,
+        suppression_form=forms.get("suppression_form") or Filled.of({}, SUPPRESSION_FIELDS),
+        consent_form=forms.get("consent_form") or Filled.of({}, CONSENT_FIELDS),
+        channels=CHANNELS,
+        reasons=REASONS,
+        notice=forms.get("notice"),
+    )
+
+
+@router.post("/compliance/suppressions")
+async def suppress(request: Request, visitor: Visitor) -> Response:
+    form = await visitor.form(request, SUPPRESSION_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", "/suppressions", json=form.payload()
+    )
+    if answer.status_code != 201:
+        form.refused(answer.json()["details"])
+        return await _compliance_page(
+            request, visitor, status=answer.status_code, suppression_form=form
+        )
+    return _back(f"{answer.json()['recipient']} suppressed ({answer.json()['channel']}).")
+
+
+@router.post("/compliance/suppressions/{suppression_id}/remove")
+async def unsuppress(request: Request, visitor: Visitor, suppression_id: str) -> Response:
+    await visitor.form(request, ())
+    answer = await console_of(request).api.call(
+        visitor.caller, "DELETE", f"/suppressions/{quote(suppression_id)}"
+    )
+    if answer.status_code != 204:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return _back("Suppression removed.")
+
+
+@router.post("/compliance/consents")
+async def consent(request: Request, visitor: Visitor) -> Response:
+    form = await visitor.form(request, CONSENT_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "POST", "/consents", json=form.payload()
+    )
+    if answer.status_code != 201:
+        form.refused(answer.json()["details"])
+        return await _compliance_page(
+            request, visitor, status=answer.status_code, consent_form=form
+        )
+    return _back(f"Consent to AI-voice calls recorded for {answer.json()['recipient']}.")
+
+
+@router.post("/compliance/consents/withdraw")
+async def withdraw(request: Request, visitor: Visitor) -> Response:
+    form = await visitor.form(request, ("recipient",))
+    recipient = form.values["recipient"]
+    answer = await console_of(request).api.call(
+        visitor.caller, "DELETE", f"/consents/{quote(recipient, safe='')}"
+    )
+    if answer.status_code != 204:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return _back(f"Consent withdrawn for {recipient}.")
+
+
+def _back(notice: str) -> RedirectResponse:
+    return RedirectResponse(f"/compliance?notice={quote(notice)}", status_code=303)
