@@ -55,3 +55,15 @@ async def requested_messages(settings, campaign_id: str) -> list[dict[str, Any]]
         campaign_id,
     )
     return [row["envelope"]["payload"] for row in rows]
+
+
+async def the_only_human_agent(client, admin_token, keep_id: str) -> None:
+    """Earlier tests' human agents go offline, so a human task now goes to `keep_id`'s agent."""
+    listed = await client.get("/api/v1/agents?kind=human", headers=bearer(admin_token))
+    for agent in listed.json()["items"]:
+        if agent["id"] != keep_id and agent["status"] == "online":
+            answer = await client.patch(
+                f"/api/v1/agents/{agent['id']}", json={"status": "offline"},
+                headers=bearer(admin_token),
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text

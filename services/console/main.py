@@ -35,6 +35,7 @@ from services.console.api.visits import (
     Refused,
     console_of,
 )
+from services.console.domain.times import when
 from services.console.settings import CONSOLE, console_settings
 from services.console.stores.platform_api import PlatformApi, SignedOut
 from services.console.stores.sessions import Sessions
@@ -52,11 +53,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     async with httpx.AsyncClient(timeout=30) as http:
         sessions = Sessions(redis, settings.console_session_idle)
+        templates = Jinja2Templates(directory=HERE / "templates")
+        templates.env.filters["when"] = when
         app.state.console = Console(
-            settings,
-            sessions,
-            PlatformApi(settings, sessions, http),
-            Jinja2Templates(directory=HERE / "templates"),
+            settings, sessions, PlatformApi(settings, sessions, http), templates
         )
         logger.info("console started")
         try:

@@ -1,26 +1,32 @@
-"""The console in a real browser (headless Chromium driven by Selenium): a manager signs in
-and creates a customer, a viewer is offered nothing that changes anything, and every form is
-labelled and can be worked from the keyboard. Screenshots of each screen go to
-`<platform log dir>/screenshots/` (not committed)."""
+"""The console in a real browser (headless Chromium driven by Selenium): a manager builds a
+campaign and sees its email sent, a collector records a promise to pay on a human task, an
+SRE traces a request across the services, a viewer is offered nothing that changes anything,
+and every form is labelled and can be worked from the keyboard. Screenshots of each screen go
+to `<platform log dir>/screenshots/` (not committed)."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.auth_helpers import PASSWORD, new_user
+from tests.agents_helpers import human_agent, the_only_human_agent
+from tests.auth_helpers import PASSWORD, bearer, new_user
+from tests.campaign_helpers import campaign, daytime_zone
 
-INSTALL = "apt-get install chromium chromium-driver (`.ci/run` does it when they are missing)"
+INSTALL = "apt-get install chromium chromium-driver (`make test` does it when they are missing)"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,34 @@ def _unlabelled_fields(browser: WebDriver) -> list[str]:
     return found
 
 
-async def test_a_manager_signs_in_and_creates_a_customer(
+def _fill(browser: WebDriver, field_id: str, value: str) -> None:
+    field = browser.find_element(By.ID, field_id)
+    field.clear()
+    field.send_keys(value)
+
+
+def _submit(browser: WebDriver, form: str) -> None:
+    browser.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
+
+
+def _until(browser: WebDriver, found: Callable[[WebDriver], bool], reload: bool = False) -> None:
+    """Wait for `found` (up to 60 s), reloading the page between looks when asked."""
+
+    def look(b: WebDriver) -> bool:
+        if found(b):
+            return True
+        if reload:
+            b.refresh()
+        return False
+
+    try:
+        WebDriverWait(browser, 60, poll_frequency=1).until(look)
+    except TimeoutException:
+        page = browser.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(f"not seen within 60 s on {browser.current_url}:\n{page}") from None
+
+
+async def test_a_manager_builds_a_campaign_and_sees_its_email_sent(
     browser, gateway_url, client, admin_token, screenshots
 ):
     manager = await new_user(client, admin_token, role="manager")
@@ -74,39 +107,137 @@ async def test_a_manager_signs_in_and_creates_a_customer(
     browser.get(f"{gateway_url}/customers")  # not signed in: the sign-in page, then back
     assert "/login" in browser.current_url and not _unlabelled_fields(browser)
     browser.save_screenshot(str(screenshots / "sign-in.png"))
-    browser.find_element(By.ID, "email").send_keys(manager["email"])
+    _fill(browser, "email", manager["email"])
     browser.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
-    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/customers"))
+    _until(browser, lambda b: b.current_url.endswith("/customers"))
     browser.save_screenshot(str(screenshots / "customers.png"))
     browser.find_element(By.LINK_TEXT, "New customer").click()
     assert not _unlabelled_fields(browser)
     company = f"Browser Co {uuid.uuid4().hex[:6]}"
-    browser.find_element(By.ID, "companyName").send_keys(company)
-    browser.find_element(By.ID, "contactName").send_keys("Ada Payer")
-    browser.find_element(By.ID, "email").send_keys("not-an-email")
-    browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
-    error = browser.find_element(By.ID, "email-error")  # the API's message, beside its field
-    assert "email" in error.text
+    for field_id, value in (("companyName", company), ("contactName", "Ada Payer"),
+                            ("email", "not-an-email"), ("timezone", daytime_zone()),
+                            ("phone", f"+8001{uuid.uuid4().int % 10**7:07d}")):  # fmt: skip
+        _fill(browser, field_id, value)
+    _submit(browser, "form.card")
+    assert "email" in browser.find_element(By.ID, "email-error").text  # beside its field
     browser.save_screenshot(str(screenshots / "customer-form-refused.png"))
-    email = browser.find_element(By.ID, "email")
-    email.clear()
-    email.send_keys("ada@example.com")
-    browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda b: "notice=" in b.current_url)
+    _fill(browser, "email", f"ada-{uuid.uuid4().hex[:6]}@example.com")
+    _submit(browser, "form.card")
+    _until(browser, lambda b: "notice=" in b.current_url)
     assert browser.find_element(By.TAG_NAME, "h1").text == company
+    for field_id, value in (("payment-invoiceNumber", "INV-B1"), ("payment-amount", "300.00"),
+                            ("payment-currency", "EUR")):  # fmt: skip
+        _fill(browser, field_id, value)
+    due = (date.today() + timedelta(days=20)).isoformat()
+    browser.execute_script(
+        "arguments[0].value = arguments[1]", browser.find_element(By.ID, "payment-dueDate"), due
+    )
+    _submit(browser, "form[action$='/payments']")
+    _until(browser, lambda b: "Payment record added." in b.page_source)
+    assert not _unlabelled_fields(browser)
     browser.save_screenshot(str(screenshots / "customer.png"))
+    browser.find_element(By.LINK_TEXT, "New campaign").click()
+    assert not _unlabelled_fields(browser)
+    _fill(browser, "name", "Three steps")
+    for row, (channel, days) in enumerate((("email", "0"), ("sms", "3"), ("human", "7")), 1):
+        Select(browser.find_element(By.ID, f"step-{row}-channel")).select_by_value(channel)
+        _fill(browser, f"step-{row}-delay", days)
+    browser.save_screenshot(str(screenshots / "campaign-builder.png"))
+    _submit(browser, "form.card")
+    _until(browser, lambda b: "saved as a draft" in b.page_source)
+    preview = browser.find_elements(By.CSS_SELECTOR, "#schedule tbody tr")
+    assert len(preview) == 3  # the schedule, in the customer's zone, before starting
+    browser.save_screenshot(str(screenshots / "campaign-draft.png"))
+    browser.find_element(By.XPATH, "//button[text()='Start']").click()
+    _until(
+        browser,
+        lambda b: any(
+            cell.text == "sent" for cell in b.find_elements(By.CSS_SELECTOR, ".message-status")
+        ),
+        reload=True,
+    )
+    browser.save_screenshot(str(screenshots / "campaign-running.png"))
     browser.get(f"{gateway_url}/")
     browser.save_screenshot(str(screenshots / "dashboard.png"))
+
+
+async def test_a_collector_claims_the_human_task_and_records_a_promise(
+    browser, gateway_url, client, admin_token, screenshots
+):
+    agent, _ = await human_agent(client, admin_token)
+    await the_only_human_agent(client, admin_token, agent["id"])
+    steps = [{"channel": "human", "delay": "P0D"}, {"channel": "email", "delay": "P10D"}]
+    started = await campaign(client, admin_token, steps=steps, start=True)
+    _sign_in(browser, gateway_url, agent["name"])
+    browser.get(f"{gateway_url}/queue")
+    short = started["id"][:8]
+    _until(browser, lambda b: f"campaign {short}" in b.page_source, reload=True)
+    assert not _unlabelled_fields(browser)
+    browser.save_screenshot(str(screenshots / "queue.png"))
+    claim = browser.find_elements(By.XPATH, f"//tr[contains(., '{short}')]//button[text()='Claim']")
+    if claim:  # waiting for anyone; else already given to this collector
+        claim[0].click()
+    else:
+        browser.find_element(By.PARTIAL_LINK_TEXT, f"campaign {short}").click()
+    _until(browser, lambda b: b.find_elements(By.ID, "outcome") != [])
+    assert not _unlabelled_fields(browser)
+    Select(browser.find_element(By.ID, "outcome")).select_by_value("promise_to_pay")
+    promised = (date.today() + timedelta(days=5)).isoformat()
+    browser.execute_script(
+        "arguments[0].value = arguments[1]", browser.find_element(By.ID, "promisedDate"), promised
+    )
+    browser.find_element(By.ID, "note").send_keys("Will pay on the date")
+    browser.save_screenshot(str(screenshots / "task.png"))
+    _submit(browser, "form.card")
+    _until(browser, lambda b: "Recorded" in b.page_source)
+    browser.get(f"{gateway_url}/campaigns/{started['id']}")
+    _until(
+        browser, lambda b: b.find_element(By.ID, "campaign-status").text == "paused", reload=True
+    )
+    assert "(promise to pay), until" in browser.find_element(By.TAG_NAME, "main").text
+
+
+async def test_an_sre_pastes_a_request_id_and_sees_the_services(
+    browser, gateway_url, client, admin_token, screenshots
+):
+    request_id = f"browser-trace-{uuid.uuid4().hex[:10]}"
+    made = await campaign(client, admin_token)
+    started = await client.post(
+        f"/api/v1/campaigns/{made['id']}/start",
+        headers={**bearer(admin_token), "X-Request-ID": request_id},
+    )
+    assert started.status_code == 200
+    sre = await new_user(client, admin_token, role="admin")
+    _sign_in(browser, gateway_url, sre["email"])
+    browser.find_element(By.LINK_TEXT, "Trace").click()
+    assert not _unlabelled_fields(browser)
+    _fill(browser, "request_id", request_id + Keys.ENTER)
+
+    def services(b: WebDriver) -> set[str]:
+        return {cell.text for cell in b.find_elements(By.CSS_SELECTOR, "#timeline .service")}
+
+    _until(browser, lambda b: {"campaigns", "agents", "notifier"} <= services(b), reload=True)
+    browser.save_screenshot(str(screenshots / "trace.png"))
+    browser.get(f"{gateway_url}/users")
+    assert not _unlabelled_fields(browser)
+    browser.save_screenshot(str(screenshots / "users.png"))
+    browser.get(f"{gateway_url}/compliance")
+    assert not _unlabelled_fields(browser)
+    browser.save_screenshot(str(screenshots / "compliance.png"))
 
 
 async def test_a_viewer_sees_no_form_that_would_change_anything(
     browser, gateway_url, client, admin_token
 ):
+    made = await campaign(client, admin_token)
     viewer = await new_user(client, admin_token, role="viewer")
     _sign_in(browser, gateway_url, viewer["email"])
-    browser.get(f"{gateway_url}/customers")
-    changing = browser.find_elements(By.CSS_SELECTOR, "form[method=post]:not(.signout)")
-    assert changing == [] and browser.find_elements(By.LINK_TEXT, "New customer") == []
+    for path in ("/customers", f"/customers/{made['customerId']}", f"/campaigns/{made['id']}",
+                 "/compliance", "/"):  # fmt: skip
+        browser.get(f"{gateway_url}{path}")
+        changing = browser.find_elements(By.CSS_SELECTOR, "form[method=post]:not(.signout)")
+        assert changing == [], path
+    assert browser.find_elements(By.LINK_TEXT, "Users") == []
 
 
 async def test_the_sign_in_form_works_from_the_keyboard(browser, gateway_url, client, admin_token):
