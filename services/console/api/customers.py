@@ -136,3 +136,29 @@ def _back_to(customer_id: str, notice: str) -> RedirectResponse:
     return RedirectResponse(
         f"/customers/{quote(customer_id)}?notice={quote(notice)}", status_code=303
     )
+
+
+@router.get("/customers/{customer_id}/edit")
+async def edit_customer(request: Request, visitor: Visitor, customer_id: str) -> HTMLResponse:
+    visitor.require("customers:write")
+    found = await console_of(request).api.call(
+        visitor.caller, "GET", f"/customers/{quote(customer_id)}"
+    )
+    if found.status_code != 200:
+        raise Refused(found.status_code, found.json()["details"])
+    current = {name: str(found.json().get(name) or "") for name in CUSTOMER_FIELDS}
+    form = Filled.of(current, CUSTOMER_FIELDS)
+    return page(request, "customer_edit.html", customer=found.json(), form=form)
+
+
+@router.post("/customers/{customer_id}/edit")
+async def update_customer(request: Request, visitor: Visitor, customer_id: str) -> Response:
+    form = await visitor.form(request, CUSTOMER_FIELDS)
+    answer = await console_of(request).api.call(
+        visitor.caller, "PATCH", f"/customers/{quote(customer_id)}", json=form.payload()
+    )
+    if answer.status_code != 200:
+        form.refused(answer.json()["details"])
+        customer = {"id": customer_id, "companyName": form.values.get("companyName", "")}
+        return page(request, "customer_edit.html", answer.status_code, customer=customer, form=form)
+    return _back_to(customer_id, "Customer updated.")

@@ -15,6 +15,8 @@ from services.console.domain.screens import may
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Visit, Depends(visit)]
 CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "cancelled", "failed")
+CHANNELS = ("email", "sms", "voice")
+MESSAGE_OUTCOMES = ("sent", "failed")
 
 
 @router.get("/")
@@ -27,13 +29,27 @@ async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
 
     campaigns = await asyncio.gather(*(total("/campaigns", status=s) for s in CAMPAIGN_STATUSES))
     waiting = await total("/tasks", status="pending")
-    health = None
+    sent = await asyncio.gather(
+        *(total("/messages", channel=c, status=s) for c in CHANNELS for s in MESSAGE_OUTCOMES)
+    )
+    health = lag = None
     if may(visitor.session.role, "diagnostics:read"):
         health = (await api.call(visitor.caller, "GET", "/health")).json()
+        report = await api.call(visitor.caller, "GET", "/diagnostics")
+        if report.status_code == 200:
+            lag = next(
+                (part["consumerLag"] for part in report.json().values() if "consumerLag" in part),
+                None,
+            )
     return page(
         request,
         "dashboard.html",
         campaigns=dict(zip(CAMPAIGN_STATUSES, campaigns, strict=True)),
         waiting=waiting,
+        messages={
+            channel: dict(zip(MESSAGE_OUTCOMES, sent[i : i + 2], strict=True))
+            for i, channel in zip(range(0, len(sent), 2), CHANNELS, strict=True)
+        },
         health=health,
+        lag=lag,
     )
