@@ -162,3 +162,24 @@ async def update_customer(request: Request, visitor: Visitor, customer_id: str) 
         customer = {"id": customer_id, "companyName": form.values.get("companyName", "")}
         return page(request, "customer_edit.html", answer.status_code, customer=customer, form=form)
     return _back_to(customer_id, "Customer updated.")
+
+
+PAYMENT_STATUSES = ("open", "partially_paid", "paid", "disputed", "written_off")
+
+
+@router.get("/payments")
+async def payments(
+    request: Request, visitor: Visitor, status: str | None = None, cursor: str | None = None
+) -> HTMLResponse:
+    answer = await console_of(request).api.call(
+        visitor.caller, "GET", "/payments", params={"status": status, "cursor": cursor}
+    )
+    if answer.status_code != 200:
+        raise Refused(answer.status_code, answer.json()["details"])
+    return page(
+        request,
+        "payments.html",
+        found=answer.json(),
+        chosen=status or "",
+        statuses=PAYMENT_STATUSES,
+    )

@@ -19,6 +19,7 @@ class Screen:
 SCREENS = (
     Screen("/", "Dashboard", "campaigns:read"),
     Screen("/customers", "Customers", "customers:read"),
+    Screen("/payments", "Payments", "payments:read"),
     Screen("/campaigns", "Campaigns", "campaigns:read"),
     Screen("/queue", "My queue", "tasks:work"),
     Screen("/compliance", "Compliance", "messages:read"),

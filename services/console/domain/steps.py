@@ -1,5 +1,6 @@
 """The campaign builder's step rows, turned into the API's steps: a row without a channel is
-left out, and each row's delay is whole days after the start."""
+left out, each row's delay is whole days after the start, and its conditions (a least amount
+still owed, skip once the customer replied) are given only when set."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def row_fields() -> tuple[str, ...]:
     return tuple(
         f"step-{row}-{part}"
         for row in range(1, ROWS + 1)
-        for part in ("channel", "delay", "tone", "template")
+        for part in ("channel", "delay", "tone", "template", "minOutstanding", "skipIfReplied")
     )
 
 
@@ -36,5 +37,12 @@ def steps_from(values: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[st
             step["tone"] = values[f"step-{row}-tone"]
         if values.get(f"step-{row}-template"):
             step["template"] = values[f"step-{row}-template"]
+        conditions: dict[str, Any] = {}
+        if values.get(f"step-{row}-minOutstanding"):
+            conditions["minOutstanding"] = values[f"step-{row}-minOutstanding"]
+        if values.get(f"step-{row}-skipIfReplied"):
+            conditions["skipIfReplied"] = True
+        if conditions:
+            step["conditions"] = conditions
         steps.append(step)
     return steps, errors

@@ -133,6 +133,9 @@ async def test_payment_records_and_receipts_from_the_customers_page(console, cli
     assert paid.status_code == 303
     row = (await console.get(customer)).text.split('data-invoice="INV-7"')[1].split("</tr>")[0]
     assert "<td>40.00</td><td>60.00</td>" in row
+    listed = await console.get("/payments", params={"status": "partially_paid"})
+    assert listed.status_code == 200 and 'id="payments"' in listed.text
+    assert '<option value="partially_paid" selected>' in listed.text
 
 
 async def test_a_refused_payment_record_keeps_what_was_typed(console, client, admin_token):
