@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -32,12 +33,11 @@ from services.console.api.visits import (
     SESSION_COOKIE,
     Console,
     NeedsSignIn,
-    Refused,
     console_of,
 )
 from services.console.domain.times import when
 from services.console.settings import CONSOLE, console_settings
-from services.console.stores.platform_api import PlatformApi, SignedOut
+from services.console.stores.platform_api import PlatformApi, Refused, SignedOut
 from services.console.stores.sessions import Sessions
 from shared.http import BodyLimitMiddleware, RequestContextMiddleware
 from shared.logs import configure_logging
@@ -88,6 +88,7 @@ def create() -> FastAPI:
     app.add_exception_handler(SignedOut, _signed_out)
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _not_found)
+    app.add_exception_handler(RequestValidationError, _unreadable)
     app.add_exception_handler(httpx.TransportError, _platform_down)
     app.add_exception_handler(RedisError, _platform_down)
     return app
@@ -131,6 +132,11 @@ async def _not_found(request: Request, exc: Exception) -> HTMLResponse:
     if exc.status_code == 405:
         return _error_page(request, 405, "Not allowed", f"{request.method} is not used here")
     return _error_page(request, exc.status_code, "Not found", f"No page at {request.url.path}")
+
+
+async def _unreadable(request: Request, exc: Exception) -> HTMLResponse:
+    """An address or form the console cannot read (an ID that is not one, say)."""
+    return _error_page(request, 400, "Not understood", f"No page at {request.url.path}")
 
 
 async def _platform_down(request: Request, exc: Exception) -> HTMLResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
@@ -178,7 +179,15 @@ async def trace_request(
     the events each published and handled, and the tasks and messages it made; the records
     `remit trace` reads (which also reads the services' log lines, where they are local)."""
     database = deps.settings.operator_database_url or deps.settings.database_url
-    steps = sorted(await trace.from_database(database, request_id))
+    try:
+        steps = sorted(await trace.from_database(database, request_id))
+    except asyncpg.InsufficientPrivilegeError:
+        raise ApiError(
+            503,
+            "Service unavailable",
+            "A trace reads every service's schema: give the auth service OPERATOR_DATABASE_URL, "
+            "a login that may read them all",
+        ) from None
     return Trace(
         request_id=request_id,
         steps=[TraceStep(**vars(step)) for step in steps],

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.api.rendering import page
-from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
+from services.console.stores.platform_api import Refused, details_of
+from shared.context import SANE_REQUEST_ID
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 ROLES = ("viewer", "agent", "manager", "admin")
 USER_FIELDS = ("email", "password", "role")
 
@@ -24,6 +25,9 @@ async def trace(request: Request, visitor: Visitor, request_id: str = "") -> HTM
     request_id = request_id.strip()
     if not request_id:
         return page(request, "trace.html", request_id="", found=None, error=None)
+    if not SANE_REQUEST_ID.fullmatch(request_id):
+        unkept = "No service keeps a request ID like this: 1 to 128 letters, digits, . _ : -"
+        return page(request, "trace.html", 400, request_id=request_id, found=None, error=unkept)
     answer = await console_of(request).api.call(
         visitor.caller, "GET", f"/diagnostics/trace/{quote(request_id, safe='')}"
     )
@@ -34,7 +38,7 @@ async def trace(request: Request, visitor: Visitor, request_id: str = "") -> HTM
         200 if ok else answer.status_code,
         request_id=request_id,
         found=answer.json() if ok else None,
-        error=None if ok else answer.json()["details"],
+        error=None if ok else details_of(answer),
     )
 
 
@@ -51,7 +55,7 @@ async def _users_page(
         visitor.caller, "GET", "/users", params={"limit": 200}
     )
     if answer.status_code != 200:
-        raise Refused(answer.status_code, answer.json()["details"])
+        raise Refused(answer.status_code, details_of(answer))
     return page(
         request, "users.html", status, found=answer.json(), form=form, roles=ROLES, notice=notice
     )
@@ -64,15 +68,17 @@ async def invite(request: Request, visitor: Visitor) -> Response:
         visitor.caller, "POST", "/users", json=form.payload()
     )
     if answer.status_code != 201:
-        form.refused(answer.json()["details"])
+        form.refused(details_of(answer))
         return await _users_page(request, visitor, form, status=answer.status_code)
-    return _back(f"User {answer.json()['email']} created.")
+    return back_to("/users", f"User {answer.json()['email']} created.")
 
 
 @router.post("/users/{user_id}/{change}")
-async def change_user(request: Request, visitor: Visitor, user_id: str, change: str) -> Response:
+async def change_user(
+    request: Request, visitor: Visitor, user_id: uuid.UUID, change: str
+) -> Response:
     submitted = await visitor.form(request, ("role",))
-    path = f"/users/{quote(user_id)}"
+    path = f"/users/{user_id}"
     api = console_of(request).api
     if change == "role":
         answer = await api.call(visitor.caller, "PATCH", path, json=submitted.payload())
@@ -84,9 +90,5 @@ async def change_user(request: Request, visitor: Visitor, user_id: str, change: 
     else:
         raise Refused(404, f"No change {change!r} to a user")
     if answer.status_code != 200:
-        raise Refused(answer.status_code, answer.json()["details"])
-    return _back(f"User {answer.json()['email']}: {change} done.")
-
-
-def _back(notice: str) -> RedirectResponse:
-    return RedirectResponse(f"/users?notice={quote(notice)}", status_code=303)
+        raise Refused(answer.status_code, details_of(answer))
+    return back_to("/users", f"User {answer.json()['email']}: {change} done.")

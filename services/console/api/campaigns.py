@@ -4,19 +4,19 @@ campaign's page with its actions and a timeline of its steps, tasks and messages
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
-from urllib.parse import quote
+import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.api.rendering import page
-from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
 from services.console.domain.steps import CHANNELS, ROWS, TONES, row_fields, steps_from
+from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 CAMPAIGN_FIELDS = ("name", "paymentId", *row_fields())
 # The actions a campaign's page offers, by the status that allows each.
 ACTIONS = {
@@ -37,27 +37,27 @@ async def campaigns(
         visitor.caller, "GET", "/campaigns", params={"status": status, "cursor": cursor}
     )
     if answer.status_code != 200:
-        raise Refused(answer.status_code, answer.json()["details"])
+        raise Refused(answer.status_code, details_of(answer))
     return page(request, "campaigns.html", found=answer.json(), chosen=status or "")
 
 
 @router.get("/customers/{customer_id}/campaigns/new")
-async def new_campaign(request: Request, visitor: Visitor, customer_id: str) -> HTMLResponse:
+async def new_campaign(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> HTMLResponse:
     visitor.require("campaigns:write")
     blank = Filled.of({"step-1-channel": "email", "step-1-delay": "0"}, CAMPAIGN_FIELDS)
     return await _builder(request, visitor, customer_id, blank)
 
 
 async def _builder(
-    request: Request, visitor: Visitor, customer_id: str, form: Filled, status: int = 200
+    request: Request, visitor: Visitor, customer_id: uuid.UUID, form: Filled, status: int = 200
 ) -> HTMLResponse:
     api = console_of(request).api
     customer, payments = await asyncio.gather(
-        api.call(visitor.caller, "GET", f"/customers/{quote(customer_id)}"),
-        api.call(visitor.caller, "GET", "/payments", params={"customerId": customer_id}),
+        api.call(visitor.caller, "GET", f"/customers/{customer_id}"),
+        api.call(visitor.caller, "GET", "/payments", params={"customerId": str(customer_id)}),
     )
     if customer.status_code != 200:
-        raise Refused(customer.status_code, customer.json()["details"])
+        raise Refused(customer.status_code, details_of(customer))
     open_payments = [
         p for p in payments.json()["items"] if p["status"] not in ("paid", "written_off")
     ]
@@ -75,7 +75,7 @@ async def _builder(
 
 
 @router.post("/customers/{customer_id}/campaigns/new")
-async def create_campaign(request: Request, visitor: Visitor, customer_id: str) -> Response:
+async def create_campaign(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> Response:
     form = await visitor.form(request, CAMPAIGN_FIELDS)
     steps, errors = steps_from(form.values)
     if errors or not steps:
@@ -84,37 +84,38 @@ async def create_campaign(request: Request, visitor: Visitor, customer_id: str) 
         return await _builder(request, visitor, customer_id, form, 400)
     body = {
         "name": form.values["name"],
-        "customerId": customer_id,
+        "customerId": str(customer_id),
         "paymentId": form.values["paymentId"],
         "steps": steps,
     }
     answer = await console_of(request).api.call(visitor.caller, "POST", "/campaigns", json=body)
     if answer.status_code != 201:
-        form.refused(answer.json()["details"])
+        form.refused(details_of(answer))
         return await _builder(request, visitor, customer_id, form, answer.status_code)
-    return _back_to(
-        answer.json()["id"], "Campaign saved as a draft: check its schedule, then start it."
+    return back_to(
+        f"/campaigns/{answer.json()['id']}",
+        "Campaign saved as a draft: check its schedule, then start it.",
     )
 
 
 @router.get("/campaigns/{campaign_id}")
 async def campaign(
-    request: Request, visitor: Visitor, campaign_id: str, notice: str | None = None
+    request: Request, visitor: Visitor, campaign_id: uuid.UUID, notice: str | None = None
 ) -> HTMLResponse:
     return await _campaign_page(request, visitor, campaign_id, notice=notice)
 
 
 async def _campaign_page(
-    request: Request, visitor: Visitor, campaign_id: str, status: int = 200, **extra: Any
+    request: Request, visitor: Visitor, campaign_id: uuid.UUID, status: int = 200, **extra: Any
 ) -> HTMLResponse:
     api = console_of(request).api
-    found = await api.call(visitor.caller, "GET", f"/campaigns/{quote(campaign_id)}")
+    found = await api.call(visitor.caller, "GET", f"/campaigns/{campaign_id}")
     if found.status_code != 200:
-        raise Refused(found.status_code, found.json()["details"])
+        raise Refused(found.status_code, details_of(found))
     campaign = found.json()
-    by_campaign = {"campaignId": campaign_id, "limit": 200}
+    by_campaign = {"campaignId": str(campaign_id), "limit": 200}
     schedule, customer, tasks, messages = await asyncio.gather(
-        api.call(visitor.caller, "GET", f"/campaigns/{quote(campaign_id)}/schedule"),
+        api.call(visitor.caller, "GET", f"/campaigns/{campaign_id}/schedule"),
         api.call(visitor.caller, "GET", f"/customers/{campaign['customerId']}"),
         api.call(visitor.caller, "GET", "/tasks", params=by_campaign),
         api.call(visitor.caller, "GET", "/messages", params=by_campaign),
@@ -135,20 +136,14 @@ async def _campaign_page(
 
 
 @router.post("/campaigns/{campaign_id}/{action}")
-async def act(request: Request, visitor: Visitor, campaign_id: str, action: str) -> Response:
+async def act(request: Request, visitor: Visitor, campaign_id: uuid.UUID, action: str) -> Response:
     if action not in ACTIONS:
         raise Refused(404, f"No action {action!r} on a campaign")
     await visitor.form(request, ())
     answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/campaigns/{quote(campaign_id)}/{action}"
+        visitor.caller, "POST", f"/campaigns/{campaign_id}/{action}"
     )
     if answer.status_code != 200:
-        error = answer.json()["details"]
+        error = details_of(answer)
         return await _campaign_page(request, visitor, campaign_id, answer.status_code, error=error)
-    return _back_to(campaign_id, f"Campaign {answer.json()['status']}.")
-
-
-def _back_to(campaign_id: str, notice: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"/campaigns/{quote(campaign_id)}?notice={quote(notice)}", status_code=303
-    )
+    return back_to(f"/campaigns/{campaign_id}", f"Campaign {answer.json()['status']}.")

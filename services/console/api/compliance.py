@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.api.rendering import page
-from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
+from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 SUPPRESSION_FIELDS = ("channel", "recipient", "reason", "note")
 CONSENT_FIELDS = ("recipient", "source")
 CHANNELS = ("all", "email", "sms", "voice")
@@ -34,15 +35,13 @@ async def _compliance_page(
     api = console_of(request).api
     listed = await api.call(visitor.caller, "GET", "/suppressions", params={"limit": 100})
     if listed.status_code != 200:
-        raise Refused(listed.status_code, listed.json()["details"])
+        raise Refused(listed.status_code, details_of(listed))
     checked = None
     if recipient:
         answer = await api.call(
             visitor.caller, "GET", "/suppressions/check", params={"recipient": recipient}
         )
-        checked = (
-            answer.json() if answer.status_code == 200 else {"error": answer.json()["details"]}
-        )
+        checked = answer.json() if answer.status_code == 200 else {"error": details_of(answer)}
     return page(
         request,
         "compliance.html",
@@ -65,22 +64,24 @@ async def suppress(request: Request, visitor: Visitor) -> Response:
         visitor.caller, "POST", "/suppressions", json=form.payload()
     )
     if answer.status_code != 201:
-        form.refused(answer.json()["details"])
+        form.refused(details_of(answer))
         return await _compliance_page(
             request, visitor, status=answer.status_code, suppression_form=form
         )
-    return _back(f"{answer.json()['recipient']} suppressed ({answer.json()['channel']}).")
+    return back_to(
+        "/compliance", f"{answer.json()['recipient']} suppressed ({answer.json()['channel']})."
+    )
 
 
 @router.post("/compliance/suppressions/{suppression_id}/remove")
-async def unsuppress(request: Request, visitor: Visitor, suppression_id: str) -> Response:
+async def unsuppress(request: Request, visitor: Visitor, suppression_id: uuid.UUID) -> Response:
     await visitor.form(request, ())
     answer = await console_of(request).api.call(
-        visitor.caller, "DELETE", f"/suppressions/{quote(suppression_id)}"
+        visitor.caller, "DELETE", f"/suppressions/{suppression_id}"
     )
     if answer.status_code != 204:
-        raise Refused(answer.status_code, answer.json()["details"])
-    return _back("Suppression removed.")
+        raise Refused(answer.status_code, details_of(answer))
+    return back_to("/compliance", "Suppression removed.")
 
 
 @router.post("/compliance/consents")
@@ -90,24 +91,24 @@ async def consent(request: Request, visitor: Visitor) -> Response:
         visitor.caller, "POST", "/consents", json=form.payload()
     )
     if answer.status_code != 201:
-        form.refused(answer.json()["details"])
+        form.refused(details_of(answer))
         return await _compliance_page(
             request, visitor, status=answer.status_code, consent_form=form
         )
-    return _back(f"Consent to AI-voice calls recorded for {answer.json()['recipient']}.")
+    return back_to(
+        "/compliance", f"Consent to AI-voice calls recorded for {answer.json()['recipient']}."
+    )
 
 
 @router.post("/compliance/consents/withdraw")
 async def withdraw(request: Request, visitor: Visitor) -> Response:
     form = await visitor.form(request, ("recipient",))
     recipient = form.values["recipient"]
+    if not recipient:
+        raise Refused(400, "Give the phone number whose consent is withdrawn")
     answer = await console_of(request).api.call(
         visitor.caller, "DELETE", f"/consents/{quote(recipient, safe='')}"
     )
     if answer.status_code != 204:
-        raise Refused(answer.status_code, answer.json()["details"])
-    return _back(f"Consent withdrawn for {recipient}.")
-
-
-def _back(notice: str) -> RedirectResponse:
-    return RedirectResponse(f"/compliance?notice={quote(notice)}", status_code=303)
+        raise Refused(answer.status_code, details_of(answer))
+    return back_to("/compliance", f"Consent withdrawn for {recipient}.")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
-from urllib.parse import quote
+import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from services.console.api.rendering import page
-from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
+from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 CUSTOMER_FIELDS = ("companyName", "contactName", "email", "phone", "timezone", "externalRef")
 
 
@@ -53,8 +53,8 @@ async def create_customer(request: Request, visitor: Visitor) -> Response:
         visitor.caller, "POST", "/customers", json=form.payload()
     )
     if answer.status_code == 201:
-        return _back_to(answer.json()["id"], "Customer created.")
-    form.refused(answer.json()["details"])
+        return back_to(f"/customers/{answer.json()['id']}", "Customer created.")
+    form.refused(details_of(answer))
     return page(request, "customer_form.html", answer.status_code, form=form)
 
 
@@ -64,7 +64,7 @@ RECEIPT_FIELDS = ("amount", "reference")
 
 @router.get("/customers/{customer_id}")
 async def customer(
-    request: Request, visitor: Visitor, customer_id: str, notice: str | None = None
+    request: Request, visitor: Visitor, customer_id: uuid.UUID, notice: str | None = None
 ) -> HTMLResponse:
     return await _customer_page(request, visitor, customer_id, notice=notice)
 
@@ -72,19 +72,19 @@ async def customer(
 async def _customer_page(
     request: Request,
     visitor: Visitor,
-    customer_id: str,
+    customer_id: uuid.UUID,
     status: int = 200,
     **forms: Any,
 ) -> HTMLResponse:
     """The customer with their payment records and campaigns, and the forms that act on them
     (one of which may come back refused, with what was typed)."""
     api = console_of(request).api
-    found = await api.call(visitor.caller, "GET", f"/customers/{quote(customer_id)}")
+    found = await api.call(visitor.caller, "GET", f"/customers/{customer_id}")
     if found.status_code != 200:
-        raise Refused(found.status_code, found.json()["details"])
+        raise Refused(found.status_code, details_of(found))
     payments, campaigns = await asyncio.gather(
-        api.call(visitor.caller, "GET", "/payments", params={"customerId": customer_id}),
-        api.call(visitor.caller, "GET", "/campaigns", params={"customerId": customer_id}),
+        api.call(visitor.caller, "GET", "/payments", params={"customerId": str(customer_id)}),
+        api.call(visitor.caller, "GET", "/campaigns", params={"customerId": str(customer_id)}),
     )
     return page(
         request,
@@ -102,14 +102,14 @@ async def _customer_page(
 
 
 @router.post("/customers/{customer_id}/payments")
-async def record_payment(request: Request, visitor: Visitor, customer_id: str) -> Response:
+async def record_payment(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> Response:
     form = await visitor.form(request, PAYMENT_FIELDS)
     answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/payments", json={"customerId": customer_id, **form.payload()}
+        visitor.caller, "POST", "/payments", json={"customerId": str(customer_id), **form.payload()}
     )
     if answer.status_code == 201:
-        return _back_to(customer_id, "Payment record added.")
-    form.refused(answer.json()["details"])
+        return back_to(f"/customers/{customer_id}", "Payment record added.")
+    form.refused(details_of(answer))
     return await _customer_page(
         request, visitor, customer_id, answer.status_code, payment_form=form
     )
@@ -117,51 +117,47 @@ async def record_payment(request: Request, visitor: Visitor, customer_id: str) -
 
 @router.post("/customers/{customer_id}/payments/{payment_id}/receipts")
 async def record_receipt(
-    request: Request, visitor: Visitor, customer_id: str, payment_id: str
+    request: Request, visitor: Visitor, customer_id: uuid.UUID, payment_id: uuid.UUID
 ) -> Response:
     form = await visitor.form(request, RECEIPT_FIELDS)
     answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/payments/{quote(payment_id)}/receipts", json=form.payload()
+        visitor.caller, "POST", f"/payments/{payment_id}/receipts", json=form.payload()
     )
     if answer.status_code == 201:
-        return _back_to(customer_id, "Receipt recorded.")
-    form.refused(answer.json()["details"])
+        return back_to(f"/customers/{customer_id}", "Receipt recorded.")
+    form.refused(details_of(answer))
     return await _customer_page(
-        request, visitor, customer_id, answer.status_code, receipt_form=form, receipt_for=payment_id
-    )
-
-
-def _back_to(customer_id: str, notice: str) -> RedirectResponse:
-    # After a change, a fresh page (reloading it does not post again).
-    return RedirectResponse(
-        f"/customers/{quote(customer_id)}?notice={quote(notice)}", status_code=303
+        request,
+        visitor,
+        customer_id,
+        answer.status_code,
+        receipt_form=form,
+        receipt_for=str(payment_id),
     )
 
 
 @router.get("/customers/{customer_id}/edit")
-async def edit_customer(request: Request, visitor: Visitor, customer_id: str) -> HTMLResponse:
+async def edit_customer(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> HTMLResponse:
     visitor.require("customers:write")
-    found = await console_of(request).api.call(
-        visitor.caller, "GET", f"/customers/{quote(customer_id)}"
-    )
+    found = await console_of(request).api.call(visitor.caller, "GET", f"/customers/{customer_id}")
     if found.status_code != 200:
-        raise Refused(found.status_code, found.json()["details"])
+        raise Refused(found.status_code, details_of(found))
     current = {name: str(found.json().get(name) or "") for name in CUSTOMER_FIELDS}
     form = Filled.of(current, CUSTOMER_FIELDS)
     return page(request, "customer_edit.html", customer=found.json(), form=form)
 
 
 @router.post("/customers/{customer_id}/edit")
-async def update_customer(request: Request, visitor: Visitor, customer_id: str) -> Response:
+async def update_customer(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> Response:
     form = await visitor.form(request, CUSTOMER_FIELDS)
     answer = await console_of(request).api.call(
-        visitor.caller, "PATCH", f"/customers/{quote(customer_id)}", json=form.payload()
+        visitor.caller, "PATCH", f"/customers/{customer_id}", json=form.payload()
     )
     if answer.status_code != 200:
-        form.refused(answer.json()["details"])
-        customer = {"id": customer_id, "companyName": form.values.get("companyName", "")}
+        form.refused(details_of(answer))
+        customer = {"id": str(customer_id), "companyName": form.values.get("companyName", "")}
         return page(request, "customer_edit.html", answer.status_code, customer=customer, form=form)
-    return _back_to(customer_id, "Customer updated.")
+    return back_to(f"/customers/{customer_id}", "Customer updated.")
 
 
 PAYMENT_STATUSES = ("open", "partially_paid", "paid", "disputed", "written_off")
@@ -175,7 +171,7 @@ async def payments(
         visitor.caller, "GET", "/payments", params={"status": status, "cursor": cursor}
     )
     if answer.status_code != 200:
-        raise Refused(answer.status_code, answer.json()["details"])
+        raise Refused(answer.status_code, details_of(answer))
     return page(
         request,
         "payments.html",

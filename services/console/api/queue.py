@@ -4,18 +4,18 @@ page with everything about the customer and the form that records what happened.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
-from urllib.parse import quote
+import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.rendering import page
-from services.console.api.visits import Refused, Visit, console_of, visit
+from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
+from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 OUTCOME_FIELDS = ("outcome", "promisedDate", "note")
 OUTCOMES = {
     "promise_to_pay": "Promise to pay (give the date)",
@@ -41,7 +41,7 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
         mine=[t for t in mine.json()["items"] if t["status"] in ("assigned", "in_progress")]
         if mine.status_code == 200
         else [],
-        not_an_agent=mine.json()["details"] if mine.status_code == 403 else None,
+        not_an_agent=details_of(mine) if mine.status_code == 403 else None,
         claimable=[t for t in waiting.json()["items"] if t["channel"] == "human"]
         if waiting.status_code == 200
         else [],
@@ -50,28 +50,26 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
 
 
 @router.post("/queue/{task_id}/claim")
-async def claim(request: Request, visitor: Visitor, task_id: str) -> Response:
+async def claim(request: Request, visitor: Visitor, task_id: uuid.UUID) -> Response:
     await visitor.form(request, ())
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/tasks/{quote(task_id)}/claim"
-    )
+    answer = await console_of(request).api.call(visitor.caller, "POST", f"/tasks/{task_id}/claim")
     if answer.status_code != 200:
-        raise Refused(answer.status_code, answer.json()["details"])
-    return RedirectResponse(f"/queue/{quote(task_id)}", status_code=303)
+        raise Refused(answer.status_code, details_of(answer))
+    return RedirectResponse(f"/queue/{task_id}", status_code=303)
 
 
 @router.get("/queue/{task_id}")
-async def task(request: Request, visitor: Visitor, task_id: str) -> HTMLResponse:
+async def task(request: Request, visitor: Visitor, task_id: uuid.UUID) -> HTMLResponse:
     return await _task_page(request, visitor, task_id, Filled.of({}, OUTCOME_FIELDS))
 
 
 async def _task_page(
-    request: Request, visitor: Visitor, task_id: str, form: Filled, status: int = 200
+    request: Request, visitor: Visitor, task_id: uuid.UUID, form: Filled, status: int = 200
 ) -> HTMLResponse:
     api = console_of(request).api
-    found = await api.call(visitor.caller, "GET", f"/tasks/{quote(task_id)}")
+    found = await api.call(visitor.caller, "GET", f"/tasks/{task_id}")
     if found.status_code != 200:
-        raise Refused(found.status_code, found.json()["details"])
+        raise Refused(found.status_code, details_of(found))
     work = found.json()
     by_campaign = {"campaignId": work["campaignId"], "limit": 200}
     customer, campaign, tasks, messages = await asyncio.gather(
@@ -92,7 +90,7 @@ async def _task_page(
         customer=customer.json() if customer.status_code == 200 else None,
         campaign=campaign.json() if campaign.status_code == 200 else None,
         payment=payment,
-        history=[t for t in tasks.json()["items"] if t["id"] != task_id]
+        history=[t for t in tasks.json()["items"] if t["id"] != str(task_id)]
         if tasks.status_code == 200
         else [],
         messages=messages.json()["items"] if messages.status_code == 200 else [],
@@ -102,13 +100,13 @@ async def _task_page(
 
 
 @router.post("/queue/{task_id}/complete")
-async def complete(request: Request, visitor: Visitor, task_id: str) -> Response:
+async def complete(request: Request, visitor: Visitor, task_id: uuid.UUID) -> Response:
     form = await visitor.form(request, OUTCOME_FIELDS)
     answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/tasks/{quote(task_id)}/complete", json=form.payload()
+        visitor.caller, "POST", f"/tasks/{task_id}/complete", json=form.payload()
     )
     if answer.status_code != 200:
-        form.refused(answer.json()["details"])
+        form.refused(details_of(answer))
         return await _task_page(request, visitor, task_id, form, answer.status_code)
-    done = quote(f"Recorded: {OUTCOMES[answer.json()['outcome']].split(' (')[0].lower()}.")
-    return RedirectResponse(f"/queue?notice={done}", status_code=303)
+    done = OUTCOMES[answer.json()["outcome"]].split(" (")[0].lower()
+    return back_to("/queue", f"Recorded: {done}.")

@@ -5,24 +5,21 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.rendering import page, safe_next
-from services.console.api.visits import Visit, console_of, visit
+from services.console.api.visits import Visitor, console_of
 from services.console.domain.forms import Form as Filled
+from services.console.stores.platform_api import details_of
 
 router = APIRouter(include_in_schema=False)
-Visitor = Annotated[Visit, Depends(visit)]
 LOGIN_FORM_COOKIE = "remit_console_login"
 
 
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    form_token = secrets.token_urlsafe(32)
-    response = page(request, "login.html", form=Filled(), next=safe_next(next), csrf=form_token)
-    _set_login_cookie(request, response, form_token)
-    return response
+    return _login_again(request, Filled(), next or "/", 200)
 
 
 @router.post("/login")
@@ -36,7 +33,7 @@ async def login(
     console = console_of(request)
     form = Filled.of({"email": email}, ("email",))
     expected = request.cookies.get(LOGIN_FORM_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, csrf):
+    if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
         form.message = "The sign-in form expired; please try again"
         return _login_again(request, form, next, 403)
     caller = console.anonymous(request)
@@ -44,9 +41,12 @@ async def login(
         caller, "POST", "/auth/login", json={"email": email, "password": password}
     )
     if answer.status_code != 200:
-        return _login_again(request, form.refused(answer.json()["details"]), next, 400)
+        return _login_again(request, form.refused(details_of(answer)), next, 400)
     tokens = answer.json()
     me = await console.api.whoami(caller, tokens["accessToken"])
+    if me.status_code != 200:
+        form.message = details_of(me)
+        return _login_again(request, form, next, me.status_code)
     cookie = await console.sessions.open(tokens["accessToken"], tokens["refreshToken"], me.json())
     response = RedirectResponse(safe_next(next), status_code=303)
     console.set_session_cookie(response, cookie)

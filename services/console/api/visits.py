@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from services.console.domain.forms import Form
 from services.console.domain.screens import may
 from services.console.settings import ConsoleSettings
-from services.console.stores.platform_api import Caller, PlatformApi
+from services.console.stores.platform_api import Caller, PlatformApi, Refused
 from services.console.stores.sessions import Session, Sessions
 
 SESSION_COOKIE = "remit_console"
@@ -23,14 +25,6 @@ class NeedsSignIn(Exception):
 
     def __init__(self, back_to: str) -> None:
         self.back_to = back_to
-
-
-class Refused(Exception):
-    """The person may not do this (a form without its token, a screen beyond their role)."""
-
-    def __init__(self, status: int, details: str) -> None:
-        self.status = status
-        self.details = details
 
 
 @dataclass
@@ -65,7 +59,7 @@ class Visit:
 
     def check_form(self, submitted: str) -> None:
         """Every form carries the session's token: a page of another site cannot post one."""
-        if not secrets.compare_digest(submitted, self.session.csrf):
+        if not secrets.compare_digest(submitted.encode(), self.session.csrf.encode()):
             raise Refused(403, "This form expired or came from elsewhere; reload the page")
 
     async def form(self, request: Request, fields: tuple[str, ...]) -> Form:
@@ -104,3 +98,11 @@ def _address(request: Request) -> str:
 
 def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
+
+
+Visitor = Annotated[Visit, Depends(visit)]
+
+
+def back_to(path: str, notice: str) -> RedirectResponse:
+    """After a change, the page again (a reload does not post twice), saying what was done."""
+    return RedirectResponse(f"{path}?notice={quote(notice)}", status_code=303)

@@ -18,6 +18,23 @@ class SignedOut(Exception):
     """The session's tokens no longer work (expired refresh, revoked): sign in again."""
 
 
+class Refused(Exception):
+    """The platform (or the console itself) said no: shown as a page with the reason."""
+
+    def __init__(self, status: int, details: str) -> None:
+        self.status = status
+        self.details = details
+
+
+def details_of(answer: httpx.Response) -> str:
+    """The API's own words for a refusal (its error shape's `details`), whatever came back."""
+    try:
+        details = answer.json()["details"]
+    except (ValueError, KeyError, TypeError):
+        return f"The platform answered {answer.status_code} {answer.reason_phrase}"
+    return str(details)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who the console calls on behalf of: their session (and its cookie), address, request."""
@@ -50,6 +67,22 @@ class PlatformApi:
             for segment in segments
         }
 
+    async def read(self, caller: Caller, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The JSON a page cannot do without; the API's refusal as `Refused`."""
+        answer = await self.call(caller, "GET", path, params=params)
+        if answer.status_code != 200:
+            raise Refused(answer.status_code, details_of(answer))
+        return answer.json()
+
+    async def items(
+        self, caller: Caller, path: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A list's items for a part of a page that can go without: none when refused."""
+        answer = await self.call(caller, "GET", path, params=params)
+        if answer.status_code != 200:
+            return []
+        return list(answer.json()["items"])
+
     def url(self, path: str) -> str:
         segment = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
         return f"{self._routes[segment]}/api/v1{path}"
@@ -66,9 +99,9 @@ class PlatformApi:
         """The API's answer; raises SignedOut when the session cannot be renewed."""
         answer = await self._send(caller, method, path, json, params, _bearer(caller.session))
         if answer.status_code == 401 and caller.session is not None:
-            if answer.json().get("error") != "Token expired":
+            if "Token expired" not in answer.text:
                 raise SignedOut
-            await self._refresh(caller)
+            await self._renew(caller)
             answer = await self._send(caller, method, path, json, params, _bearer(caller.session))
             if answer.status_code == 401:
                 raise SignedOut
@@ -98,16 +131,30 @@ class PlatformApi:
         """`GET /auth/me` with a token just issued, before any session holds it."""
         return await self._send(caller, "GET", "/auth/me", None, None, access_token)
 
-    async def _refresh(self, caller: Caller) -> None:
+    async def _renew(self, caller: Caller) -> None:
+        """A new access token for the session, once: a page's calls run at once, and a refresh
+        token spent twice ends the session (the API's reuse detection), so the first expired
+        call renews while the others wait for its token."""
         assert caller.session is not None and caller.cookie is not None
-        body = {"refreshToken": caller.session.refresh_token}
-        answer = await self._send(caller, "POST", "/auth/refresh", body, None, None)
-        if answer.status_code != 200:
-            raise SignedOut
-        tokens = answer.json()
-        caller.session.access_token = tokens["accessToken"]
-        caller.session.refresh_token = tokens["refreshToken"]
-        await self.sessions.save(caller.cookie, caller.session)
+        expired = caller.session.access_token
+        async with self.sessions.renewing(caller.cookie) as renewer:
+            current = await self.sessions.find(caller.cookie)
+            if current is None:
+                raise SignedOut
+            if current.access_token != expired:  # renewed meanwhile, by another call
+                caller.session.access_token = current.access_token
+                caller.session.refresh_token = current.refresh_token
+                return
+            if not renewer:
+                raise SignedOut  # the renewing call did not finish in time
+            body = {"refreshToken": current.refresh_token}
+            answer = await self._send(caller, "POST", "/auth/refresh", body, None, None)
+            if answer.status_code != 200:
+                raise SignedOut
+            tokens = answer.json()
+            caller.session.access_token = tokens["accessToken"]
+            caller.session.refresh_token = tokens["refreshToken"]
+            await self.sessions.save(caller.cookie, caller.session)
 
 
 def _bearer(session: Session | None) -> str | None:

@@ -3,9 +3,13 @@ holds only a random session ID (in an HttpOnly, SameSite=Strict cookie)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 
 from redis.asyncio import Redis
@@ -26,6 +30,10 @@ class Session:
 def _key(cookie: str) -> str:
     # Stored by the hash of the cookie: a read of Redis does not hand out live sessions.
     return f"console:session:{hashlib.sha256(cookie.encode()).hexdigest()}"
+
+
+# How long one renewal may hold the session's renewal lock, and how long others wait for it.
+RENEWAL_S = 10.0
 
 
 class Sessions:
@@ -57,3 +65,22 @@ class Sessions:
 
     async def close(self, cookie: str) -> None:
         await self.redis.delete(_key(cookie))
+
+    @asynccontextmanager
+    async def renewing(self, cookie: str) -> AsyncIterator[bool]:
+        """Inside, this call alone renews the session's tokens (yields True), or another call
+        of the session (another tab, console replica or request) renewed them, or was still at
+        it when the wait ran out (yields False)."""
+        lock = f"{_key(cookie)}:renewing"
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + RENEWAL_S
+        while not await self.redis.set(lock, token, nx=True, px=int(RENEWAL_S * 1000)):
+            if time.monotonic() > deadline:
+                yield False
+                return
+            await asyncio.sleep(0.05)
+        try:
+            yield True
+        finally:
+            if await self.redis.get(lock) == token.encode():
+                await self.redis.delete(lock)

@@ -210,6 +210,55 @@ async def test_an_expired_access_token_is_renewed_without_a_word(
     assert renewed["access_token"] not in (expired, session["access_token"])
 
 
+async def test_a_page_of_many_calls_renews_an_expired_token_once(
+    console, client, settings, admin_token
+):
+    """The dashboard asks the API a dozen things at once: one renewal, not a dozen (a refresh
+    token spent twice would end the session)."""
+    await signed_in(console, client, admin_token, "admin")
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        key = _session_key(console)
+        session = json.loads(await redis.get(key) or "{}")
+        expired = await forge(
+            settings, sub=session["user_id"], iat=time.time() - 120, exp=time.time() - 60
+        )
+        await redis.set(key, json.dumps({**session, "access_token": expired}), ex=600)
+        assert (await console.get("/")).status_code == 200
+    finally:
+        await redis.aclose()
+    assert (await console.get("/customers")).status_code == 200  # still signed in
+
+
+async def test_what_the_console_cannot_read_is_a_page_not_an_error(console, client, admin_token):
+    await signed_in(console, client, admin_token, "admin")
+    for path in ("/customers/not-an-id", "/campaigns/nope", "/queue/x", "/users/y/role"):
+        answer = await console.get(path)
+        assert answer.status_code in (400, 404, 405), path
+        assert "text/html" in answer.headers["content-type"]
+    unkept = await console.get("/trace", params={"request_id": ".."})
+    assert unkept.status_code == 400 and "No service keeps a request ID like this" in unkept.text
+    home = await console.get("/")
+    odd = await console.post("/logout", data={"csrf": "é" * 10})
+    assert odd.status_code == 403
+    page = await console.get("/compliance")
+    empty = await console.post(
+        "/compliance/consents/withdraw", data={"csrf": form_token(page.text), "recipient": ""}
+    )
+    assert empty.status_code == 400 and "Give the phone number" in empty.text
+    assert (await console.get("/")).status_code == 200
+    assert home.status_code == 200
+
+
+async def test_a_malformed_email_is_refused_beside_the_field(console):
+    page = await console.get("/login")
+    answer = await console.post(
+        "/login",
+        data={"email": "not-an-email", "password": "x", "csrf": form_token(page.text)},
+    )
+    assert answer.status_code == 400 and 'id="email-error"' in answer.text
+
+
 async def test_a_deactivated_user_is_sent_back_to_sign_in(console, client, admin_token):
     user = await signed_in(console, client, admin_token, "viewer")
     assert (await console.get("/customers")).status_code == 200
