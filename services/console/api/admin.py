@@ -63,12 +63,8 @@ async def _users_page(
 
 @router.post("/users")
 async def invite(request: Request, visitor: Visitor) -> Response:
-    form = await visitor.form(request, USER_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/users", json=form.payload()
-    )
-    if answer.status_code != 201:
-        form.refused(details_of(answer))
+    form, answer = await visitor.submit(request, USER_FIELDS, "POST", "/users")
+    if not answer.is_success:
         return await _users_page(request, visitor, form, status=answer.status_code)
     return back_to("/users", f"User {answer.json()['email']} created.")
 

@@ -59,12 +59,8 @@ async def _compliance_page(
 
 @router.post("/compliance/suppressions")
 async def suppress(request: Request, visitor: Visitor) -> Response:
-    form = await visitor.form(request, SUPPRESSION_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/suppressions", json=form.payload()
-    )
-    if answer.status_code != 201:
-        form.refused(details_of(answer))
+    form, answer = await visitor.submit(request, SUPPRESSION_FIELDS, "POST", "/suppressions")
+    if not answer.is_success:
         return await _compliance_page(
             request, visitor, status=answer.status_code, suppression_form=form
         )
@@ -86,12 +82,8 @@ async def unsuppress(request: Request, visitor: Visitor, suppression_id: uuid.UU
 
 @router.post("/compliance/consents")
 async def consent(request: Request, visitor: Visitor) -> Response:
-    form = await visitor.form(request, CONSENT_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/consents", json=form.payload()
-    )
-    if answer.status_code != 201:
-        form.refused(details_of(answer))
+    form, answer = await visitor.submit(request, CONSENT_FIELDS, "POST", "/consents")
+    if not answer.is_success:
         return await _compliance_page(
             request, visitor, status=answer.status_code, consent_form=form
         )

@@ -43,19 +43,15 @@ async def customers(
 @router.get("/customers/new")
 async def new_customer(request: Request, visitor: Visitor) -> HTMLResponse:
     visitor.require("customers:write")
-    return page(request, "customer_form.html", form=Filled.of({"timezone": "UTC"}, CUSTOMER_FIELDS))
+    return _customer_form(request, Filled.of({"timezone": "UTC"}, CUSTOMER_FIELDS), None)
 
 
 @router.post("/customers/new")
 async def create_customer(request: Request, visitor: Visitor) -> Response:
-    form = await visitor.form(request, CUSTOMER_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/customers", json=form.payload()
-    )
-    if answer.status_code == 201:
+    form, answer = await visitor.submit(request, CUSTOMER_FIELDS, "POST", "/customers")
+    if answer.is_success:
         return back_to(f"/customers/{answer.json()['id']}", "Customer created.")
-    form.refused(details_of(answer))
-    return page(request, "customer_form.html", answer.status_code, form=form)
+    return _customer_form(request, form, None, answer.status_code)
 
 
 PAYMENT_FIELDS = ("invoiceNumber", "amount", "currency", "dueDate")
@@ -103,13 +99,10 @@ async def _customer_page(
 
 @router.post("/customers/{customer_id}/payments")
 async def record_payment(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> Response:
-    form = await visitor.form(request, PAYMENT_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", "/payments", json={"customerId": str(customer_id), **form.payload()}
-    )
-    if answer.status_code == 201:
+    owner = {"customerId": str(customer_id)}
+    form, answer = await visitor.submit(request, PAYMENT_FIELDS, "POST", "/payments", owner)
+    if answer.is_success:
         return back_to(f"/customers/{customer_id}", "Payment record added.")
-    form.refused(details_of(answer))
     return await _customer_page(
         request, visitor, customer_id, answer.status_code, payment_form=form
     )
@@ -119,13 +112,10 @@ async def record_payment(request: Request, visitor: Visitor, customer_id: uuid.U
 async def record_receipt(
     request: Request, visitor: Visitor, customer_id: uuid.UUID, payment_id: uuid.UUID
 ) -> Response:
-    form = await visitor.form(request, RECEIPT_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/payments/{payment_id}/receipts", json=form.payload()
-    )
-    if answer.status_code == 201:
+    receipts = f"/payments/{payment_id}/receipts"
+    form, answer = await visitor.submit(request, RECEIPT_FIELDS, "POST", receipts)
+    if answer.is_success:
         return back_to(f"/customers/{customer_id}", "Receipt recorded.")
-    form.refused(details_of(answer))
     return await _customer_page(
         request,
         visitor,
@@ -144,19 +134,16 @@ async def edit_customer(request: Request, visitor: Visitor, customer_id: uuid.UU
         raise Refused(found.status_code, details_of(found))
     current = {name: str(found.json().get(name) or "") for name in CUSTOMER_FIELDS}
     form = Filled.of(current, CUSTOMER_FIELDS)
-    return page(request, "customer_edit.html", customer=found.json(), form=form)
+    return _customer_form(request, form, found.json())
 
 
 @router.post("/customers/{customer_id}/edit")
 async def update_customer(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> Response:
-    form = await visitor.form(request, CUSTOMER_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "PATCH", f"/customers/{customer_id}", json=form.payload()
-    )
-    if answer.status_code != 200:
-        form.refused(details_of(answer))
+    path = f"/customers/{customer_id}"
+    form, answer = await visitor.submit(request, CUSTOMER_FIELDS, "PATCH", path)
+    if not answer.is_success:
         customer = {"id": str(customer_id), "companyName": form.values.get("companyName", "")}
-        return page(request, "customer_edit.html", answer.status_code, customer=customer, form=form)
+        return _customer_form(request, form, customer, answer.status_code)
     return back_to(f"/customers/{customer_id}", "Customer updated.")
 
 
@@ -179,3 +166,18 @@ async def payments(
         chosen=status or "",
         statuses=PAYMENT_STATUSES,
     )
+
+
+def _customer_form(
+    request: Request, form: Filled, customer: dict[str, Any] | None, status: int = 200
+) -> HTMLResponse:
+    """The customer form: a new one, or `customer`'s details to change."""
+    if customer is None:
+        return page(
+            request, "customer_form.html", status, form=form, customer=None,
+            title="New customer", action="/customers/new", button="Create customer",
+        )  # fmt: skip
+    return page(
+        request, "customer_form.html", status, form=form, customer=customer,
+        title="Edit customer", action=f"/customers/{customer['id']}/edit", button="Save",
+    )  # fmt: skip

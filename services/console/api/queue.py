@@ -101,12 +101,9 @@ async def _task_page(
 
 @router.post("/queue/{task_id}/complete")
 async def complete(request: Request, visitor: Visitor, task_id: uuid.UUID) -> Response:
-    form = await visitor.form(request, OUTCOME_FIELDS)
-    answer = await console_of(request).api.call(
-        visitor.caller, "POST", f"/tasks/{task_id}/complete", json=form.payload()
-    )
-    if answer.status_code != 200:
-        form.refused(details_of(answer))
+    done_path = f"/tasks/{task_id}/complete"
+    form, answer = await visitor.submit(request, OUTCOME_FIELDS, "POST", done_path)
+    if not answer.is_success:
         return await _task_page(request, visitor, task_id, form, answer.status_code)
     done = OUTCOMES[answer.json()["outcome"]].split(" (")[0].lower()
     return back_to("/queue", f"Recorded: {done}.")

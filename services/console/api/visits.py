@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
@@ -14,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from services.console.domain.forms import Form
 from services.console.domain.screens import may
 from services.console.settings import ConsoleSettings
-from services.console.stores.platform_api import Caller, PlatformApi, Refused
+from services.console.stores.platform_api import Caller, PlatformApi, Refused, details_of
 from services.console.stores.sessions import Session, Sessions
 
 SESSION_COOKIE = "remit_console"
@@ -67,6 +69,24 @@ class Visit:
         posted = await request.form()
         self.check_form(str(posted.get("csrf", "")))
         return Form.of({name: str(value) for name, value in posted.items()}, fields)
+
+    async def submit(
+        self,
+        request: Request,
+        fields: tuple[str, ...],
+        method: str,
+        path: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[Form, httpx.Response]:
+        """The form posted (its token checked) sent on to the API with `extra`: the form, with
+        the API's refusal put beside its field when it failed, and the API's answer."""
+        form = await self.form(request, fields)
+        answer = await console_of(request).api.call(
+            self.caller, method, path, json={**(extra or {}), **form.payload()}
+        )
+        if not answer.is_success:
+            form.refused(details_of(answer))
+        return form, answer
 
     def require(self, permission: str) -> None:
         if not may(self.session.role, permission):

@@ -23,17 +23,26 @@ async def _builder(console, client, admin_token) -> tuple[str, str, str]:
     return path, form.text, record["id"]
 
 
+async def _save_draft(
+    console: httpx.AsyncClient, path: str, form: str, payment_id: str, name: str, **rows: str
+) -> httpx.Response:
+    """The builder posted with these step rows (`step-1-channel="email"`, ...)."""
+    fields = {key.replace("_", "-"): value for key, value in rows.items()}
+    data = {"csrf": form_token(form), "name": name, "paymentId": payment_id, **fields}
+    answer: httpx.Response = await console.post(path, data=data)
+    return answer
+
+
 async def test_a_manager_builds_previews_starts_and_sees_the_email_sent(
     console, client, admin_token
 ):
     await signed_in(console, client, admin_token, "manager")
     path, form, payment_id = await _builder(console, client, admin_token)
-    saved = await console.post(
-        path,
-        data={"csrf": form_token(form), "name": "Three steps", "paymentId": payment_id,
-              "step-1-channel": "email", "step-1-delay": "0", "step-1-tone": "friendly",
-              "step-2-channel": "sms", "step-2-delay": "3", "step-2-tone": "firm",
-              "step-3-channel": "human", "step-3-delay": "7", "step-3-tone": "final"},
+    saved = await _save_draft(
+        console, path, form, payment_id, "Three steps",
+        step_1_channel="email", step_1_delay="0", step_1_tone="friendly",
+        step_2_channel="sms", step_2_delay="3", step_2_tone="firm",
+        step_3_channel="human", step_3_delay="7", step_3_tone="final",
     )  # fmt: skip
     assert saved.status_code == 303, saved.text
     draft = await console.get(saved.headers["location"])
@@ -55,27 +64,21 @@ async def test_a_manager_builds_previews_starts_and_sees_the_email_sent(
 async def test_the_builder_keeps_rows_it_cannot_read_and_says_why(console, client, admin_token):
     await signed_in(console, client, admin_token, "manager")
     path, form, payment_id = await _builder(console, client, admin_token)
-    unread = await console.post(
-        path,
-        data={"csrf": form_token(form), "name": "Bad delay", "paymentId": payment_id,
-              "step-1-channel": "email", "step-1-delay": "two"},
-    )  # fmt: skip
+    unread = await _save_draft(
+        console, path, form, payment_id, "Bad delay", step_1_channel="email", step_1_delay="two"
+    )
     assert unread.status_code == 400
     assert 'id="step-1-delay-error"' in unread.text and 'value="two"' in unread.text
-    empty = await console.post(
-        path, data={"csrf": form_token(form), "name": "No steps", "paymentId": payment_id}
-    )
+    empty = await _save_draft(console, path, form, payment_id, "No steps")
     assert empty.status_code == 400 and "at least one step" in empty.text
 
 
 async def test_an_action_the_status_forbids_shows_the_apis_refusal(console, client, admin_token):
     await signed_in(console, client, admin_token, "manager")
     path, form, payment_id = await _builder(console, client, admin_token)
-    saved = await console.post(
-        path,
-        data={"csrf": form_token(form), "name": "Draft", "paymentId": payment_id,
-              "step-1-channel": "email", "step-1-delay": "5"},
-    )  # fmt: skip
+    saved = await _save_draft(
+        console, path, form, payment_id, "Draft", step_1_channel="email", step_1_delay="5"
+    )
     campaign_path = saved.headers["location"].split("?")[0]
     page = await console.get(campaign_path)
     assert ">Resume<" not in page.text  # not offered to a draft
@@ -88,11 +91,9 @@ async def test_a_viewer_sees_a_campaign_without_its_actions(console, client, adm
     async with manager:
         await signed_in(manager, client, admin_token, "manager")
         path, form, payment_id = await _builder(manager, client, admin_token)
-        saved = await manager.post(
-            path,
-            data={"csrf": form_token(form), "name": "Seen", "paymentId": payment_id,
-                  "step-1-channel": "email", "step-1-delay": "5"},
-        )  # fmt: skip
+        saved = await _save_draft(
+            manager, path, form, payment_id, "Seen", step_1_channel="email", step_1_delay="5"
+        )
     await signed_in(console, client, admin_token, "viewer")
     page = await console.get(saved.headers["location"].split("?")[0])
     assert page.status_code == 200 and ">Start<" not in page.text and ">Cancel<" not in page.text
