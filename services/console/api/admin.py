@@ -13,9 +13,9 @@ from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
 from services.console.stores.platform_api import Refused, details_of
 from shared.context import SANE_REQUEST_ID
+from shared.permissions import ROLES
 
 router = APIRouter(include_in_schema=False)
-ROLES = ("viewer", "agent", "manager", "admin")
 USER_FIELDS = ("email", "password", "role")
 
 
@@ -51,14 +51,8 @@ async def _users_page(
     request: Request, visitor: Visitor, form: Filled, notice: str | None = None, status: int = 200
 ) -> HTMLResponse:
     visitor.require("users:write")
-    answer = await console_of(request).api.call(
-        visitor.caller, "GET", "/users", params={"limit": 200}
-    )
-    if answer.status_code != 200:
-        raise Refused(answer.status_code, details_of(answer))
-    return page(
-        request, "users.html", status, found=answer.json(), form=form, roles=ROLES, notice=notice
-    )
+    found = await console_of(request).api.read(visitor.caller, "/users", {"limit": 200})
+    return page(request, "users.html", status, found=found, form=form, roles=ROLES, notice=notice)
 
 
 @router.post("/users")

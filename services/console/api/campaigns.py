@@ -18,6 +18,7 @@ from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
 CAMPAIGN_FIELDS = ("name", "paymentId", *row_fields())
+CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "cancelled", "failed")
 # The actions a campaign's page offers, by the status that allows each.
 ACTIONS = {
     "start": ("draft",),
@@ -33,12 +34,12 @@ LIVE_EVERY_S = 5
 async def campaigns(
     request: Request, visitor: Visitor, status: str | None = None, cursor: str | None = None
 ) -> HTMLResponse:
-    answer = await console_of(request).api.call(
-        visitor.caller, "GET", "/campaigns", params={"status": status, "cursor": cursor}
+    found = await console_of(request).api.read(
+        visitor.caller, "/campaigns", {"status": status, "cursor": cursor}
     )
-    if answer.status_code != 200:
-        raise Refused(answer.status_code, details_of(answer))
-    return page(request, "campaigns.html", found=answer.json(), chosen=status or "")
+    return page(
+        request, "campaigns.html", found=found, chosen=status or "", statuses=CAMPAIGN_STATUSES
+    )
 
 
 @router.get("/customers/{customer_id}/campaigns/new")
@@ -53,19 +54,15 @@ async def _builder(
 ) -> HTMLResponse:
     api = console_of(request).api
     customer, payments = await asyncio.gather(
-        api.call(visitor.caller, "GET", f"/customers/{customer_id}"),
-        api.call(visitor.caller, "GET", "/payments", params={"customerId": str(customer_id)}),
+        api.read(visitor.caller, f"/customers/{customer_id}"),
+        api.items(visitor.caller, "/payments", {"customerId": str(customer_id)}),
     )
-    if customer.status_code != 200:
-        raise Refused(customer.status_code, details_of(customer))
-    open_payments = [
-        p for p in payments.json()["items"] if p["status"] not in ("paid", "written_off")
-    ]
+    open_payments = [p for p in payments if p["status"] not in ("paid", "written_off")]
     return page(
         request,
         "campaign_form.html",
         status,
-        customer=customer.json(),
+        customer=customer,
         payments=open_payments,
         form=form,
         rows=range(1, ROWS + 1),
@@ -109,26 +106,23 @@ async def _campaign_page(
     request: Request, visitor: Visitor, campaign_id: uuid.UUID, status: int = 200, **extra: Any
 ) -> HTMLResponse:
     api = console_of(request).api
-    found = await api.call(visitor.caller, "GET", f"/campaigns/{campaign_id}")
-    if found.status_code != 200:
-        raise Refused(found.status_code, details_of(found))
-    campaign = found.json()
+    campaign = await api.read(visitor.caller, f"/campaigns/{campaign_id}")
     by_campaign = {"campaignId": str(campaign_id), "limit": 200}
     schedule, customer, tasks, messages = await asyncio.gather(
-        api.call(visitor.caller, "GET", f"/campaigns/{campaign_id}/schedule"),
-        api.call(visitor.caller, "GET", f"/customers/{campaign['customerId']}"),
-        api.call(visitor.caller, "GET", "/tasks", params=by_campaign),
-        api.call(visitor.caller, "GET", "/messages", params=by_campaign),
+        api.optional(visitor.caller, f"/campaigns/{campaign_id}/schedule"),
+        api.optional(visitor.caller, f"/customers/{campaign['customerId']}"),
+        api.items(visitor.caller, "/tasks", by_campaign),
+        api.items(visitor.caller, "/messages", by_campaign),
     )
     return page(
         request,
         "campaign.html",
         status,
         campaign=campaign,
-        schedule=schedule.json() if schedule.status_code == 200 else None,
-        customer=customer.json() if customer.status_code == 200 else None,
-        tasks=tasks.json()["items"] if tasks.status_code == 200 else [],
-        messages=messages.json()["items"] if messages.status_code == 200 else [],
+        schedule=schedule,
+        customer=customer,
+        tasks=tasks,
+        messages=messages,
         actions=[name for name, allowed in ACTIONS.items() if campaign["status"] in allowed],
         live_every_s=LIVE_EVERY_S if campaign["status"] in ("scheduled", "active") else None,
         **extra,

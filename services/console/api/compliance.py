@@ -33,9 +33,7 @@ async def _compliance_page(
 ) -> HTMLResponse:
     visitor.require("messages:read")
     api = console_of(request).api
-    listed = await api.call(visitor.caller, "GET", "/suppressions", params={"limit": 100})
-    if listed.status_code != 200:
-        raise Refused(listed.status_code, details_of(listed))
+    listed = await api.read(visitor.caller, "/suppressions", {"limit": 100})
     checked = None
     if recipient:
         answer = await api.call(
@@ -46,7 +44,7 @@ async def _compliance_page(
         request,
         "compliance.html",
         status,
-        found=listed.json(),
+        found=listed,
         recipient=recipient,
         checked=checked,
         suppression_form=forms.get("suppression_form") or Filled.of({}, SUPPRESSION_FIELDS),

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.console.api.rendering import page
 from services.console.api.visits import Visitor, back_to, console_of
 from services.console.domain.forms import Form as Filled
-from services.console.stores.platform_api import Refused, details_of
+from services.console.stores.platform_api import details_of
 
 router = APIRouter(include_in_schema=False)
 CUSTOMER_FIELDS = ("companyName", "contactName", "email", "phone", "timezone", "externalRef")
@@ -29,7 +29,7 @@ async def customers(
         visitor.caller, "GET", "/customers", params={"q": q, "cursor": cursor, "limit": 50}
     )
     found = answer.json() if answer.status_code == 200 else None
-    error = None if found is not None else answer.json().get("details")
+    error = None if found is not None else details_of(answer)
     return page(
         request,
         "customers.html",
@@ -75,20 +75,19 @@ async def _customer_page(
     """The customer with their payment records and campaigns, and the forms that act on them
     (one of which may come back refused, with what was typed)."""
     api = console_of(request).api
-    found = await api.call(visitor.caller, "GET", f"/customers/{customer_id}")
-    if found.status_code != 200:
-        raise Refused(found.status_code, details_of(found))
+    customer = await api.read(visitor.caller, f"/customers/{customer_id}")
+    theirs = {"customerId": str(customer_id)}
     payments, campaigns = await asyncio.gather(
-        api.call(visitor.caller, "GET", "/payments", params={"customerId": str(customer_id)}),
-        api.call(visitor.caller, "GET", "/campaigns", params={"customerId": str(customer_id)}),
+        api.items(visitor.caller, "/payments", theirs),
+        api.items(visitor.caller, "/campaigns", theirs),
     )
     return page(
         request,
         "customer.html",
         status,
-        customer=found.json(),
-        payments=payments.json()["items"] if payments.status_code == 200 else [],
-        campaigns=campaigns.json()["items"] if campaigns.status_code == 200 else [],
+        customer=customer,
+        payments=payments,
+        campaigns=campaigns,
         payment_form=forms.get("payment_form") or Filled.of({"currency": "USD"}, PAYMENT_FIELDS),
         receipt_form=forms.get("receipt_form"),
         blank=Filled(),
@@ -129,12 +128,9 @@ async def record_receipt(
 @router.get("/customers/{customer_id}/edit")
 async def edit_customer(request: Request, visitor: Visitor, customer_id: uuid.UUID) -> HTMLResponse:
     visitor.require("customers:write")
-    found = await console_of(request).api.call(visitor.caller, "GET", f"/customers/{customer_id}")
-    if found.status_code != 200:
-        raise Refused(found.status_code, details_of(found))
-    current = {name: str(found.json().get(name) or "") for name in CUSTOMER_FIELDS}
-    form = Filled.of(current, CUSTOMER_FIELDS)
-    return _customer_form(request, form, found.json())
+    customer = await console_of(request).api.read(visitor.caller, f"/customers/{customer_id}")
+    current = {name: str(customer.get(name) or "") for name in CUSTOMER_FIELDS}
+    return _customer_form(request, Filled.of(current, CUSTOMER_FIELDS), customer)
 
 
 @router.post("/customers/{customer_id}/edit")
@@ -154,15 +150,13 @@ PAYMENT_STATUSES = ("open", "partially_paid", "paid", "disputed", "written_off")
 async def payments(
     request: Request, visitor: Visitor, status: str | None = None, cursor: str | None = None
 ) -> HTMLResponse:
-    answer = await console_of(request).api.call(
-        visitor.caller, "GET", "/payments", params={"status": status, "cursor": cursor}
+    found = await console_of(request).api.read(
+        visitor.caller, "/payments", {"status": status, "cursor": cursor}
     )
-    if answer.status_code != 200:
-        raise Refused(answer.status_code, details_of(answer))
     return page(
         request,
         "payments.html",
-        found=answer.json(),
+        found=found,
         chosen=status or "",
         statuses=PAYMENT_STATUSES,
     )

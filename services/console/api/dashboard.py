@@ -7,12 +7,12 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from services.console.api.campaigns import CAMPAIGN_STATUSES
 from services.console.api.rendering import page
 from services.console.api.visits import Visitor, console_of
 from services.console.domain.screens import may
 
 router = APIRouter(include_in_schema=False)
-CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "cancelled", "failed")
 CHANNELS = ("email", "sms", "voice")
 MESSAGE_OUTCOMES = ("sent", "failed")
 

@@ -74,14 +74,19 @@ class PlatformApi:
             raise Refused(answer.status_code, details_of(answer))
         return answer.json()
 
+    async def optional(
+        self, caller: Caller, path: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The JSON for a part of a page that can go without: None when refused."""
+        answer = await self.call(caller, "GET", path, params=params)
+        return answer.json() if answer.status_code == 200 else None
+
     async def items(
         self, caller: Caller, path: str, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """A list's items for a part of a page that can go without: none when refused."""
-        answer = await self.call(caller, "GET", path, params=params)
-        if answer.status_code != 200:
-            return []
-        return list(answer.json()["items"])
+        found = await self.optional(caller, path, params)
+        return list(found["items"]) if found is not None else []
 
     def url(self, path: str) -> str:
         segment = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
