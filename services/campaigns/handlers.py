@@ -8,7 +8,7 @@ from datetime import timedelta
 from services.campaigns import operations
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
 from services.campaigns.settings import campaigns_settings
-from services.campaigns.stores import campaigns, customers
+from services.campaigns.stores import campaigns, customers, replies
 from shared.clock import clock
 from shared.consumer import Handling, Subscription
 from shared.contracts import ReplyClassified, TaskCompleted, TaskFailed
@@ -77,13 +77,14 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
 
 
 async def reply_classified(connection: Connection, event: Envelope) -> None:
-    """Act on what the customer meant: promise, dispute, opt-out, already paid."""
+    """Keep what the customer meant, and act on it: promise, dispute, opt-out, already paid."""
     reply = event.read(ReplyClassified)
     intent = reply.intent
     customer_id = reply.customer_id
     customer = await customers.get(connection, customer_id)
     if customer is None:
         return
+    await replies.record(connection, event, reply)
     now = clock.now()
     for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
         await campaigns.set_state(connection, campaign_id, last_reply_at=now)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from services.campaigns import events, operations
 from services.campaigns.api.schemas import (
+    Collected,
+    CollectedInCurrency,
     Payment,
     PaymentIn,
     PaymentPage,
@@ -59,6 +63,32 @@ async def list_payments(
 ) -> PaymentPage:
     page = await payments.page(deps.pool, customer_id, status, limit, cursor)
     return PaymentPage.of(page, limit, _payment)
+
+
+@router.get("/payments/collected", response_model=Collected)
+async def money_collected(
+    deps: Deps,
+    _: Reader,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+) -> Collected:
+    """Money received (by the receipts' `receivedAt`) from `since` up to `until`, per
+    currency; by default over the last 30 days."""
+    until = until or clock.now()
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise ApiError(400, "Validation error", '"since" must be before "until"')
+    rows = await payments.collected(deps.pool, since, until)
+    return Collected(
+        since=since,
+        until=until,
+        totals=[
+            CollectedInCurrency(
+                currency=r["currency"].strip(), amount=r["amount"], receipts=r["receipts"]
+            )
+            for r in rows
+        ],
+    )
 
 
 @router.get("/payments/{payment_id}", response_model=Payment)

@@ -18,6 +18,7 @@ from pydantic import (
 
 from shared.clock import clock
 from shared.contacts import Currency, PhoneNumber, TimeZone
+from shared.contracts import ClassifiedChannel, Intent
 from shared.message_templates import PLACEHOLDERS, template_problem
 from shared.schemas import ApiModel, ApiResponse, CursorPage
 
@@ -156,6 +157,37 @@ class Payment(ApiResponse):
 
 class PaymentPage(CursorPage):
     items: list[Payment]
+
+
+class CollectedInCurrency(ApiResponse):
+    currency: str
+    amount: MoneyOut
+    receipts: int = Field(description="How many receipts make up the amount")
+
+
+class Collected(ApiResponse):
+    since: datetime
+    until: datetime
+    totals: list[CollectedInCurrency] = Field(description="One row per currency received")
+
+
+class Reply(ApiResponse):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    campaign_id: uuid.UUID | None
+    channel: ClassifiedChannel | None = Field(
+        description="`sms` or `voice` for the customer's answer, `human` for an outcome a "
+        "person recorded"
+    )
+    text: str | None = Field(description="What the customer said, or the person's note")
+    intent: Intent
+    confidence: float
+    promised_date: date | None
+    created_at: datetime
+
+
+class ReplyPage(CursorPage):
+    items: list[Reply]
 
 
 class StepConditions(ApiModel):

@@ -106,3 +106,14 @@ async def set_status(connection: Connection, payment_id: uuid.UUID, status: str)
 async def get_many(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
     """These payments, by id (the ids unknown are missing)."""
     return await select_by_ids(connection, COLUMNS, "payments", ids)
+
+
+async def collected(executor: Executor, since: datetime, until: datetime) -> list[asyncpg.Record]:
+    """Money received in `[since, until)`, per currency: the amount and how many receipts."""
+    return await executor.fetch(
+        "SELECT p.currency, sum(r.amount) AS amount, count(*) AS receipts "
+        "FROM payment_receipts r JOIN payments p ON p.id = r.payment_id "
+        "WHERE r.received_at >= $1 AND r.received_at < $2 GROUP BY p.currency ORDER BY p.currency",
+        since,
+        until,
+    )

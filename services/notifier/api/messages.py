@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from services.notifier.api.schemas import (
+    ChannelCounts,
     Consent,
     ConsentIn,
+    ConsentList,
     Message,
     MessageFilter,
     MessagePage,
+    MessageStatus,
+    MessageSummary,
     Suppression,
     SuppressionCheck,
     SuppressionIn,
     SuppressionList,
+    SuppressionRemoval,
+    SuppressionRemovalList,
 )
 from services.notifier.domain.guards import normalise_phone
 from services.notifier.stores import consents, messages, suppressions
+from shared.clock import clock
 from shared.errors import ApiError
 from shared.resources import Deps
 from shared.security import Principal, require
@@ -51,6 +60,36 @@ async def list_messages(
 ) -> MessagePage:
     page = await messages.page(deps.pool, campaign_id, status, channel, limit, cursor)
     return MessagePage.of(page, limit, Message.model_validate)
+
+
+@router.get("/messages/summary", response_model=MessageSummary)
+async def summarise_messages(
+    deps: Deps,
+    _: Reader,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+) -> MessageSummary:
+    """How many collection messages were made from `since` up to `until` (by default the last
+    24 hours), per channel: by status, and how many were refused."""
+    until = until or clock.now()
+    since = since or until - timedelta(days=1)
+    if since >= until:
+        raise ApiError(400, "Validation error", '"since" must be before "until"')
+    counted: dict[str, ChannelCounts] = {
+        channel: ChannelCounts(
+            channel=channel,
+            total=0,
+            by_status=dict.fromkeys(get_args(MessageStatus), 0),
+            refused=0,
+        )
+        for channel in ("email", "sms", "voice")
+    }
+    for row in await messages.counts(deps.pool, since, until):
+        counts = counted[row["channel"]]
+        counts.by_status[row["status"]] = row["messages"]
+        counts.total += row["messages"]
+        counts.refused += row["refused"]
+    return MessageSummary(since=since, until=until, channels=list(counted.values()))
 
 
 @router.get("/messages/{message_id}", response_model=Message)
@@ -87,9 +126,35 @@ async def check_suppression(
     return SuppressionCheck(recipient=normalised, suppressed=bool(channels), channels=channels)
 
 
+@router.get("/suppressions/removals", response_model=SuppressionRemovalList)
+async def list_removals(
+    deps: Deps, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> SuppressionRemovalList:
+    """Suppressions removed, newest first: what was suppressed, who removed it and why."""
+    rows, total = await suppressions.removals(deps.pool, limit)
+    return SuppressionRemovalList(
+        items=[SuppressionRemoval.model_validate(dict(r)) for r in rows], total=total
+    )
+
+
 @router.delete("/suppressions/{suppression_id}", status_code=204)
-async def remove_suppression(suppression_id: uuid.UUID, deps: Deps, _: Writer) -> Response:
-    if not await suppressions.remove(deps.pool, suppression_id):
+async def remove_suppression(
+    suppression_id: uuid.UUID,
+    deps: Deps,
+    principal: Writer,
+    reason: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=500,
+            description="Why the recipient may be contacted again (kept with the removal)",
+        ),
+    ],
+) -> Response:
+    why = reason.strip()
+    if len(why) < 3:
+        raise ApiError(400, "Validation error", '"reason" must say why, in 3 characters or more')
+    if not await suppressions.remove(deps.pool, suppression_id, why, principal.user_id):
         raise ApiError(404, "Not Found", f"Suppression {suppression_id} does not exist")
     return Response(status_code=204)
 
@@ -100,6 +165,20 @@ async def record_consent(body: ConsentIn, deps: Deps, _: Writer) -> Consent:
     recipient = _normalised(body.recipient)
     row = await consents.record(deps.pool, recipient, body.source)
     return Consent.model_validate(dict(row))
+
+
+@router.get("/consents", response_model=ConsentList)
+async def list_consents(
+    deps: Deps,
+    _: Reader,
+    recipient: Annotated[str | None, Query(min_length=3, max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ConsentList:
+    """Recorded consents to AI-voice calls, newest first; `recipient` finds one number's."""
+    rows, total = await consents.newest(
+        deps.pool, _normalised(recipient) if recipient else None, limit
+    )
+    return ConsentList(items=[Consent.model_validate(dict(r)) for r in rows], total=total)
 
 
 @router.delete("/consents/{recipient}", status_code=204)

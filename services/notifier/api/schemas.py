@@ -57,6 +57,19 @@ class MessagePage(CursorPage):
     items: list[Message]
 
 
+class ChannelCounts(ApiResponse):
+    channel: Literal["sms", "voice", "email"]
+    total: int
+    by_status: dict[MessageStatus, int] = Field(description="Every status, 0 when none")
+    refused: int = Field(description="How many were refused (see `refused` on a message)")
+
+
+class MessageSummary(ApiResponse):
+    since: datetime
+    until: datetime
+    channels: list[ChannelCounts] = Field(description="Every channel, in the same order")
+
+
 class SuppressionIn(ApiModel):
     channel: SuppressionChannel
     recipient: Annotated[str, Field(min_length=3, max_length=320)]
@@ -78,6 +91,23 @@ class SuppressionList(ApiResponse):
     total: int
 
 
+class SuppressionRemoval(ApiResponse):
+    id: uuid.UUID
+    channel: SuppressionChannel
+    recipient: str
+    reason: str = Field(description="The suppression's own reason (`opt_out`, `bounce`, ...)")
+    note: str | None
+    suppressed_at: datetime
+    removed_reason: str = Field(description="Why it was removed, as the person removing it said")
+    removed_by: uuid.UUID = Field(description="The user who removed it")
+    created_at: datetime = Field(description="When it was removed")
+
+
+class SuppressionRemovalList(ApiResponse):
+    items: list[SuppressionRemoval]
+    total: int
+
+
 class SuppressionCheck(ApiResponse):
     recipient: str
     suppressed: bool
@@ -95,3 +125,8 @@ class Consent(ApiResponse):
     recipient: str
     granted_at: datetime
     source: str | None
+
+
+class ConsentList(ApiResponse):
+    items: list[Consent]
+    total: int

@@ -22,6 +22,22 @@ async def record(executor: Executor, recipient: str, source: str | None) -> asyn
     return row
 
 
+async def newest(
+    executor: Executor, recipient: str | None, limit: int
+) -> tuple[list[asyncpg.Record], int]:
+    """The newest `limit` consents (only `recipient`'s when given), and how many match."""
+    where = "$1::text IS NULL OR recipient = $1"
+    rows = await executor.fetch(
+        f"SELECT * FROM voice_consents WHERE {where} ORDER BY granted_at DESC LIMIT $2",
+        recipient,
+        limit,
+    )
+    total: int = await executor.fetchval(
+        f"SELECT count(*) FROM voice_consents WHERE {where}", recipient
+    )
+    return list(rows), total
+
+
 async def withdraw(executor: Executor, recipient: str) -> bool:
     """False when no consent was recorded."""
     result = await executor.execute("DELETE FROM voice_consents WHERE recipient = $1", recipient)

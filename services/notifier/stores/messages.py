@@ -205,6 +205,18 @@ async def page(
     )
 
 
+async def counts(executor: Executor, since: datetime, until: datetime) -> list[asyncpg.Record]:
+    """How many collection messages were made in `[since, until)`, per channel and status, and
+    how many of them were refused."""
+    return await executor.fetch(
+        "SELECT channel, status, count(*) AS messages, count(*) FILTER (WHERE refused) AS refused "
+        "FROM messages WHERE kind = 'collection' AND created_at >= $1 AND created_at < $2 "
+        "GROUP BY channel, status",
+        since,
+        until,
+    )
+
+
 async def get(executor: Executor, message_id: uuid.UUID) -> asyncpg.Record | None:
     """A collection message; account email (reset links) is never shown through the API."""
     record: asyncpg.Record | None = await executor.fetchrow(

@@ -32,7 +32,25 @@ async def channels_of(executor: Executor, recipient: str) -> list[str]:
     return sorted(row["channel"] for row in rows)
 
 
-async def remove(executor: Executor, suppression_id: uuid.UUID) -> bool:
-    """False when there was no such entry."""
-    result = await executor.execute("DELETE FROM suppressions WHERE id = $1", suppression_id)
+async def remove(executor: Executor, suppression_id: uuid.UUID, why: str, by: uuid.UUID) -> bool:
+    """Remove the entry, keeping who removed it and why; False when there was no such entry."""
+    result = await executor.execute(
+        "WITH gone AS (DELETE FROM suppressions WHERE id = $1 RETURNING *) "
+        "INSERT INTO suppression_removals (id, channel, recipient, reason, note, suppressed_at, "
+        "removed_reason, removed_by) "
+        "SELECT $2, channel, recipient, reason, note, created_at, $3, $4 FROM gone",
+        suppression_id,
+        uuid.uuid4(),
+        why,
+        by,
+    )
     return rows_affected(result) > 0
+
+
+async def removals(executor: Executor, limit: int) -> tuple[list[asyncpg.Record], int]:
+    """The newest `limit` removals, and how many there are in all."""
+    rows = await executor.fetch(
+        "SELECT * FROM suppression_removals ORDER BY created_at DESC LIMIT $1", limit
+    )
+    total: int = await executor.fetchval("SELECT count(*) FROM suppression_removals")
+    return list(rows), total

@@ -94,7 +94,9 @@ async def test_suppression_list_api_and_guard(client, settings, admin_token):
     )
     assert bad.status_code == 400
     removed = await client.delete(
-        f"/api/v1/suppressions/{added.json()['id']}", headers=bearer(admin_token)
+        f"/api/v1/suppressions/{added.json()['id']}",
+        params={"reason": "added by mistake"},
+        headers=bearer(admin_token),
     )
     assert removed.status_code == 204
 
