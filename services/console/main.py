@@ -7,14 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
+from jinja2_fragments.fastapi import Jinja2Blocks
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,18 +24,23 @@ from services.console.api import (
     compliance,
     customers,
     dashboard,
+    drafts,
     queue,
     signin,
 )
+from services.console.api.drafts import to_sign_in
 from services.console.api.rendering import page
 from services.console.api.visits import (
     SESSION_COOKIE,
     Console,
     NeedsSignIn,
     console_of,
+    here,
 )
+from services.console.domain.forms import label_of
 from services.console.domain.times import when
 from services.console.settings import CONSOLE, console_settings
+from services.console.stores.drafts import Drafts
 from services.console.stores.platform_api import PlatformApi, Refused, SignedOut
 from services.console.stores.sessions import Sessions
 from shared.http import BodyLimitMiddleware, RequestContextMiddleware
@@ -53,10 +57,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     async with httpx.AsyncClient(timeout=30) as http:
         sessions = Sessions(redis, settings.console_session_idle)
-        templates = Jinja2Templates(directory=HERE / "templates")
+        templates = Jinja2Blocks(directory=HERE / "templates")
         templates.env.filters["when"] = when
+        templates.env.filters["label"] = label_of
         app.state.console = Console(
-            settings, sessions, PlatformApi(settings, sessions, http), templates
+            settings, sessions, PlatformApi(settings, sessions, http), templates, Drafts(redis)
         )
         logger.info("console started")
         try:
@@ -81,7 +86,7 @@ def create() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, slow_request_ms=settings.slow_request_ms)
     app.add_middleware(TraceContextMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for screens in (signin, dashboard, customers, campaigns, queue, compliance, admin):
+    for screens in (signin, drafts, dashboard, customers, campaigns, queue, compliance, admin):
         app.include_router(screens.router)
     app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
     app.add_exception_handler(NeedsSignIn, _sign_in)
@@ -106,18 +111,17 @@ def _error_page(request: Request, status: int, title: str, details: str) -> HTML
     return page(request, "error.html", status, title=title, details=details)
 
 
-async def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
+async def _sign_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NeedsSignIn)
-    return RedirectResponse(f"/login?next={_quoted(exc.back_to)}", status_code=303)
+    return await to_sign_in(request, exc.back_to)
 
 
-async def _signed_out(request: Request, exc: Exception) -> RedirectResponse:
+async def _signed_out(request: Request, exc: Exception) -> Response:
     """The session's tokens stopped working (revoked, expired): end it, sign in again."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         await console_of(request).sessions.close(cookie)
-    back_to = request.url.path if request.method == "GET" else "/"
-    response = RedirectResponse(f"/login?next={_quoted(back_to)}", status_code=303)
+    response = await to_sign_in(request, here(request))
     console_of(request).forget_session_cookie(response)
     return response
 
@@ -148,7 +152,3 @@ async def _platform_down(request: Request, exc: Exception) -> HTMLResponse:
         "A service the console needs did not answer; retry shortly, and quote the request ID "
         "if it persists",
     )
-
-
-def _quoted(path: str) -> str:
-    return quote(path, safe="/")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contacts import TimeZone
 from shared.settings import settings_of
 
 CONSOLE = "console"  # the name it runs under (`remit serve console`) and logs as
@@ -30,6 +31,10 @@ class ConsoleSettings(BaseSettings):
         default=8 * 3600,
         ge=60,
         description="Seconds a console session lasts without a request (sign-in again after)",
+    )
+    console_timezone: TimeZone = Field(
+        default="UTC",
+        description="The team's time zone (IANA name): when the dashboard's day starts",
     )
     host: str = "127.0.0.1"
     forwarded_allow_ips: str = Field(

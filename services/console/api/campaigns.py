@@ -26,8 +26,9 @@ ACTIONS = {
     "resume": ("paused",),
     "cancel": ("draft", "scheduled", "active", "paused"),
 }
-# A running campaign's page reloads itself this often (seconds), so its timeline stays live.
+# The page of a campaign that has not ended refreshes its timeline this often (seconds).
 LIVE_EVERY_S = 5
+LIVE_STATUSES = ("scheduled", "active", "paused")
 
 
 @router.get("/campaigns")
@@ -108,11 +109,12 @@ async def _campaign_page(
     api = console_of(request).api
     campaign = await api.read(visitor.caller, f"/campaigns/{campaign_id}")
     by_campaign = {"campaignId": str(campaign_id), "limit": 200}
-    schedule, customer, tasks, messages = await asyncio.gather(
+    schedule, customer, tasks, messages, replies = await asyncio.gather(
         api.optional(visitor.caller, f"/campaigns/{campaign_id}/schedule"),
         api.optional(visitor.caller, f"/customers/{campaign['customerId']}"),
         api.items(visitor.caller, "/tasks", by_campaign),
         api.items(visitor.caller, "/messages", by_campaign),
+        api.items(visitor.caller, f"/campaigns/{campaign_id}/replies", {"limit": 200}),
     )
     return page(
         request,
@@ -123,8 +125,9 @@ async def _campaign_page(
         customer=customer,
         tasks=tasks,
         messages=messages,
+        replies=replies,
         actions=[name for name, allowed in ACTIONS.items() if campaign["status"] in allowed],
-        live_every_s=LIVE_EVERY_S if campaign["status"] in ("scheduled", "active") else None,
+        live_every_s=LIVE_EVERY_S if campaign["status"] in LIVE_STATUSES else None,
         **extra,
     )
 

@@ -1,7 +1,9 @@
-"""Compliance: the suppression list (search, add, remove) and consent to AI-voice calls."""
+"""Compliance: the suppression list (search, add, remove with a reason, the removals) and
+consent to AI-voice calls (record, find, withdraw)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -17,23 +19,39 @@ from services.console.stores.platform_api import Refused, details_of
 router = APIRouter(include_in_schema=False)
 SUPPRESSION_FIELDS = ("channel", "recipient", "reason", "note")
 CONSENT_FIELDS = ("recipient", "source")
+REMOVAL_FIELDS = ("reason",)
 CHANNELS = ("all", "email", "sms", "voice")
 REASONS = ("manual", "opt_out", "do_not_call", "bounce")
 
 
 @router.get("/compliance")
 async def compliance(
-    request: Request, visitor: Visitor, recipient: str = "", notice: str | None = None
+    request: Request,
+    visitor: Visitor,
+    recipient: str = "",
+    consenting: str = "",
+    notice: str | None = None,
 ) -> HTMLResponse:
-    return await _compliance_page(request, visitor, recipient.strip(), notice=notice)
+    return await _compliance_page(
+        request, visitor, recipient.strip(), consenting.strip(), notice=notice
+    )
 
 
 async def _compliance_page(
-    request: Request, visitor: Visitor, recipient: str = "", status: int = 200, **forms: Any
+    request: Request,
+    visitor: Visitor,
+    recipient: str = "",
+    consenting: str = "",
+    status: int = 200,
+    **forms: Any,
 ) -> HTMLResponse:
     visitor.require("messages:read")
     api = console_of(request).api
-    listed = await api.read(visitor.caller, "/suppressions", {"limit": 100})
+    listed, removals, consents = await asyncio.gather(
+        api.read(visitor.caller, "/suppressions", {"limit": 100}),
+        api.optional(visitor.caller, "/suppressions/removals", {"limit": 20}),
+        api.call(visitor.caller, "GET", "/consents", params={"recipient": consenting}),
+    )
     checked = None
     if recipient:
         answer = await api.call(
@@ -45,10 +63,15 @@ async def _compliance_page(
         "compliance.html",
         status,
         found=listed,
+        removals=removals,
+        consents=consents.json() if consents.status_code == 200 else None,
+        consents_error=details_of(consents) if consents.status_code != 200 else None,
         recipient=recipient,
+        consenting=consenting,
         checked=checked,
         suppression_form=forms.get("suppression_form") or Filled.of({}, SUPPRESSION_FIELDS),
         consent_form=forms.get("consent_form") or Filled.of({}, CONSENT_FIELDS),
+        removal_form=forms.get("removal_form") or Filled.of({}, REMOVAL_FIELDS),
         channels=CHANNELS,
         reasons=REASONS,
         notice=forms.get("notice"),
@@ -69,13 +92,22 @@ async def suppress(request: Request, visitor: Visitor) -> Response:
 
 @router.post("/compliance/suppressions/{suppression_id}/remove")
 async def unsuppress(request: Request, visitor: Visitor, suppression_id: uuid.UUID) -> Response:
-    await visitor.form(request, ())
+    form = await visitor.form(request, REMOVAL_FIELDS)
     answer = await console_of(request).api.call(
-        visitor.caller, "DELETE", f"/suppressions/{suppression_id}"
+        visitor.caller,
+        "DELETE",
+        f"/suppressions/{suppression_id}",
+        params={"reason": form.values["reason"]},
     )
+    if answer.status_code == 400:
+        # Shown on the row of the entry it is about, the reason as typed.
+        form.values["id"] = str(suppression_id)
+        return await _compliance_page(
+            request, visitor, status=400, removal_form=form.refused(details_of(answer))
+        )
     if answer.status_code != 204:
         raise Refused(answer.status_code, details_of(answer))
-    return back_to("/compliance", "Suppression removed.")
+    return back_to("/compliance", "Suppression removed; the reason is kept with the removal.")
 
 
 @router.post("/compliance/consents")

@@ -1,8 +1,10 @@
-"""The dashboard: campaigns by status, the work waiting, and the platform's health for admins."""
+"""The dashboard: campaigns by status, today's messages, the work waiting, the money collected,
+and the platform's health for admins."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -10,46 +12,52 @@ from fastapi.responses import HTMLResponse
 from services.console.api.campaigns import CAMPAIGN_STATUSES
 from services.console.api.rendering import page
 from services.console.api.visits import Visitor, console_of
+from services.console.domain.figures import channel_figures
 from services.console.domain.screens import may
+from services.console.domain.times import start_of_day
 
 router = APIRouter(include_in_schema=False)
-CHANNELS = ("email", "sms", "voice")
-MESSAGE_OUTCOMES = ("sent", "failed")
+# The dashboard refreshes its figures this often (seconds).
+LIVE_EVERY_S = 15
 
 
 @router.get("/")
 async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
-    api = console_of(request).api
+    console = console_of(request)
+    api = console.api
+    zone = console.settings.console_timezone
+    today = start_of_day(datetime.now(UTC), zone)
 
     async def total(path: str, **params: str) -> int | None:
-        answer = await api.call(visitor.caller, "GET", path, params={**params, "limit": 1})
-        return int(answer.json()["total"]) if answer.status_code == 200 else None
+        found = await api.optional(visitor.caller, path, {**params, "limit": 1})
+        return int(found["total"]) if found is not None else None
 
-    campaigns = await asyncio.gather(*(total("/campaigns", status=s) for s in CAMPAIGN_STATUSES))
-    waiting = await total("/tasks", status="pending")
-    sent = await asyncio.gather(
-        *(total("/messages", channel=c, status=s) for c in CHANNELS for s in MESSAGE_OUTCOMES)
+    campaigns, waiting, messages, collected = await asyncio.gather(
+        asyncio.gather(*(total("/campaigns", status=s) for s in CAMPAIGN_STATUSES)),
+        total("/tasks", status="pending"),
+        api.optional(visitor.caller, "/messages/summary", {"since": today.isoformat()}),
+        api.optional(visitor.caller, "/payments/collected"),
     )
     health = lag = None
     if may(visitor.session.role, "diagnostics:read"):
         # 503 when something is down: the answer still says what, service by service.
         answer = await api.call(visitor.caller, "GET", "/health")
         health = answer.json() if "services" in answer.text else None
-        report = await api.call(visitor.caller, "GET", "/diagnostics")
-        if report.status_code == 200:
+        report = await api.optional(visitor.caller, "/diagnostics")
+        if report is not None:
             lag = next(
-                (part["consumerLag"] for part in report.json().values() if "consumerLag" in part),
-                None,
+                (part["consumerLag"] for part in report.values() if "consumerLag" in part), None
             )
     return page(
         request,
         "dashboard.html",
         campaigns=dict(zip(CAMPAIGN_STATUSES, campaigns, strict=True)),
         waiting=waiting,
-        messages={
-            channel: dict(zip(MESSAGE_OUTCOMES, sent[i : i + 2], strict=True))
-            for i, channel in zip(range(0, len(sent), 2), CHANNELS, strict=True)
-        },
+        messages=channel_figures(messages["channels"]) if messages else None,
+        today=today,
+        zone=zone,
+        collected=collected,
         health=health,
         lag=lag,
+        live_every_s=LIVE_EVERY_S,
     )

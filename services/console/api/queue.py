@@ -17,6 +17,8 @@ from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
 OUTCOME_FIELDS = ("outcome", "promisedDate", "note")
+# The queue refreshes its lists this often (seconds): new work shows up, claimed work goes.
+LIVE_EVERY_S = 10
 OUTCOMES = {
     "promise_to_pay": "Promise to pay (give the date)",
     "paid": "Says they paid",
@@ -45,6 +47,7 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
         not_an_agent=details_of(mine) if mine.status_code == 403 else None,
         claimable=[t for t in waiting if t["channel"] == "human"],
         notice=notice,
+        live_every_s=LIVE_EVERY_S,
     )
 
 
@@ -68,11 +71,12 @@ async def _task_page(
     api = console_of(request).api
     work = await api.read(visitor.caller, f"/tasks/{task_id}")
     by_campaign = {"campaignId": work["campaignId"], "limit": 200}
-    customer, campaign, tasks, messages = await asyncio.gather(
+    customer, campaign, tasks, messages, replies = await asyncio.gather(
         api.optional(visitor.caller, f"/customers/{work['customerId']}"),
         api.optional(visitor.caller, f"/campaigns/{work['campaignId']}"),
         api.items(visitor.caller, "/tasks", by_campaign),
         api.items(visitor.caller, "/messages", by_campaign),
+        api.items(visitor.caller, f"/customers/{work['customerId']}/replies", {"limit": 200}),
     )
     payment: dict[str, Any] | None = None
     if campaign is not None:
@@ -87,6 +91,7 @@ async def _task_page(
         payment=payment,
         history=[t for t in tasks if t["id"] != str(task_id)],
         messages=messages,
+        replies=replies,
         form=form,
         outcomes=OUTCOMES,
     )

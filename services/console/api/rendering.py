@@ -18,9 +18,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# The part of a page that keeps itself up to date: htmx asks for the page again every few
+# seconds (`hx-get`, with its `HX-Request` header) and gets only this block to swap in.
+LIVE_BLOCK = "live"
+
+
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     console = console_of(request)
     found: Visit | None = getattr(request.state, "visit", None)
+    refreshing = is_htmx(request) and LIVE_BLOCK in console.templates.get_template(template).blocks
     response = console.templates.TemplateResponse(
         request,
         template,
@@ -31,9 +37,17 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
             **context,
         },
         status_code=status,
+        block_name=LIVE_BLOCK if refreshing else None,
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Vary"] = "HX-Request"
+    assert isinstance(response, HTMLResponse)
     return response
+
+
+def is_htmx(request: Request) -> bool:
+    """Asked for by htmx (a part of a page refreshing itself), not by the browser's address."""
+    return request.headers.get("HX-Request") == "true"
 
 
 def safe_next(target: str | None) -> str:

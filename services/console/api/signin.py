@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.console.api.drafts import has_draft
 from services.console.api.rendering import page, safe_next
 from services.console.api.visits import Visitor, console_of
 from services.console.domain.forms import Form as Filled
@@ -48,7 +50,9 @@ async def login(
         form.message = details_of(me)
         return _login_again(request, form, next, me.status_code)
     cookie = await console.sessions.open(tokens["accessToken"], tokens["refreshToken"], me.json())
-    response = RedirectResponse(safe_next(next), status_code=303)
+    # A form whose session ended is offered again first, then the page it was on.
+    after = f"/resubmit?next={quote(safe_next(next), safe='/')}" if has_draft(request) else next
+    response = RedirectResponse(safe_next(after), status_code=303)
     console.set_session_cookie(response, cookie)
     response.delete_cookie(LOGIN_FORM_COOKIE, path="/login")
     return response
@@ -56,7 +60,15 @@ async def login(
 
 def _login_again(request: Request, form: Filled, next: str, status: int) -> HTMLResponse:
     form_token = secrets.token_urlsafe(32)
-    response = page(request, "login.html", status, form=form, next=safe_next(next), csrf=form_token)
+    response = page(
+        request,
+        "login.html",
+        status,
+        form=form,
+        next=safe_next(next),
+        csrf=form_token,
+        kept_draft=has_draft(request),
+    )
     _set_login_cookie(request, response, form_token)
     return response
 

@@ -10,12 +10,13 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, Request
-from fastapi.templating import Jinja2Templates
+from jinja2_fragments.fastapi import Jinja2Blocks
 from starlette.responses import RedirectResponse, Response
 
 from services.console.domain.forms import Form
 from services.console.domain.screens import may
 from services.console.settings import ConsoleSettings
+from services.console.stores.drafts import Drafts
 from services.console.stores.platform_api import Caller, PlatformApi, Refused, details_of
 from services.console.stores.sessions import Session, Sessions
 
@@ -34,7 +35,8 @@ class Console:
     settings: ConsoleSettings
     sessions: Sessions
     api: PlatformApi
-    templates: Jinja2Templates
+    templates: Jinja2Blocks
+    drafts: Drafts
 
     def anonymous(self, request: Request) -> Caller:
         return Caller(None, None, _address(request), _request_id(request))
@@ -105,11 +107,15 @@ async def visit(request: Request) -> Visit:
     cookie = request.cookies.get(SESSION_COOKIE)
     session = await console_of(request).sessions.find(cookie) if cookie else None
     if session is None or cookie is None:
-        back_to = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise NeedsSignIn(back_to if request.method == "GET" else "/")
+        raise NeedsSignIn(here(request))
     found = Visit(session, cookie, Caller(session, cookie, _address(request), _request_id(request)))
     request.state.visit = found
     return found
+
+
+def here(request: Request) -> str:
+    """The page asked for: its path and query."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def _address(request: Request) -> str:

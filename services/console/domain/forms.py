@@ -6,6 +6,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Fields never kept outside the request that carried them (a password typed in a form).
+_SECRET = re.compile(r"password", re.IGNORECASE)
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
 # The API words its validation errors the way Joi does: `"email" must be a valid email`.
 _FIELD_NAMED = re.compile(r'^"([A-Za-z][A-Za-z0-9]*)(?:\.[^"]*)?" ')
 
@@ -34,3 +38,13 @@ class Form:
     def payload(self) -> dict[str, str]:
         """What to send: the fields filled in (an empty one is left out, not sent as "")."""
         return {name: value for name, value in self.values.items() if value}
+
+
+def is_secret(name: str) -> bool:
+    return bool(_SECRET.search(name))
+
+
+def label_of(name: str) -> str:
+    """A field's name as people read it: `promisedDate` as "Promised date"."""
+    words = _WORD_START.sub(" ", name).replace("_", " ").lower()
+    return words[:1].upper() + words[1:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -16,3 +16,9 @@ def when(iso: str | None, zone: str = "UTC") -> str:
     except (ValueError, ZoneInfoNotFoundError):
         return iso
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+def start_of_day(moment: datetime, zone: str) -> datetime:
+    """Midnight of `moment`'s day in `zone` (a named zone, known to be valid)."""
+    local = moment.astimezone(ZoneInfo(zone))
+    return datetime.combine(local.date(), time(0), local.tzinfo)

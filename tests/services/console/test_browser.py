@@ -1,8 +1,9 @@
 """The console in a real browser (headless Chromium driven by Selenium): a manager builds a
-campaign and sees its email sent, a collector records a promise to pay on a human task, an
-SRE traces a request across the services, a viewer is offered nothing that changes anything,
-and every form is labelled and can be worked from the keyboard. Screenshots of each screen go
-to `<platform log dir>/screenshots/` (not committed)."""
+campaign and sees its email sent as the timeline updates itself, a collector records a promise
+to pay on a human task, an SRE traces a request across the services, a viewer is offered
+nothing that changes anything, every form is labelled and every field reached from the
+keyboard, and no page breaks its security policy or throws a script error. Screenshots of each
+screen go to `<platform log dir>/screenshots/` (not committed)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -38,6 +40,7 @@ def browser() -> Iterator[WebDriver]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1280,900"):  # fmt: skip
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     chrome.implicitly_wait(5)
     yield chrome
@@ -70,6 +73,48 @@ def _unlabelled_fields(browser: WebDriver) -> list[str]:
         """
     )
     return found
+
+
+def _unreachable_by_keyboard(browser: WebDriver) -> list[str]:
+    """The page's fields and buttons that Tab, from the top of the page, never reaches, or
+    reaches out of their order on the page."""
+    controls: list[str] = browser.execute_script(
+        """
+        const controls = [...document.querySelectorAll(
+            'main input:not([type=hidden]), main select, main textarea, main button')]
+          .filter(c => c.offsetParent !== null && !c.disabled);
+        controls.forEach((c, i) => { c.dataset.keyboardOrder = i; });
+        document.activeElement?.blur();
+        window.scrollTo(0, 0);
+        return controls.map(c => c.id || c.name || c.textContent.trim());
+        """
+    )
+    reached: list[int] = []
+    for _ in range(4 * len(controls) + 10):  # a date field takes a Tab per part
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        order = browser.switch_to.active_element.get_attribute("data-keyboard-order")
+        if order is None or (reached and reached[-1] == int(order)):
+            continue
+        if reached and int(order) < reached[-1]:
+            break  # back to the top (or out of order: what follows counts as missed)
+        reached.append(int(order))
+    return [name for i, name in enumerate(controls) if i not in reached]
+
+
+def _script_errors(browser: webdriver.Chrome) -> list[str]:
+    """What the browser reported as errors since the last look: a script that failed, a part
+    of a page that did not load, or something the page's security policy blocked. A page the
+    console answered with a refusal on purpose (a form's 400) is not one."""
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and (
+            entry["source"] != "network"
+            or "/static/" in entry["message"]
+            or "favicon" in entry["message"]
+        )
+    ]
 
 
 def _fill(browser: WebDriver, field_id: str, value: str) -> None:
@@ -112,7 +157,7 @@ async def test_a_manager_builds_a_campaign_and_sees_its_email_sent(
     _until(browser, lambda b: b.current_url.endswith("/customers"))
     browser.save_screenshot(str(screenshots / "customers.png"))
     browser.find_element(By.LINK_TEXT, "New customer").click()
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     company = f"Browser Co {uuid.uuid4().hex[:6]}"
     for field_id, value in (("companyName", company), ("contactName", "Ada Payer"),
                             ("email", "not-an-email"), ("timezone", daytime_zone()),
@@ -134,10 +179,10 @@ async def test_a_manager_builds_a_campaign_and_sees_its_email_sent(
     )
     _submit(browser, "form[action$='/payments']")
     _until(browser, lambda b: "Payment record added." in b.page_source)
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "customer.png"))
     browser.find_element(By.LINK_TEXT, "New campaign").click()
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     _fill(browser, "name", "Three steps")
     for row, (channel, days) in enumerate((("email", "0"), ("sms", "3"), ("human", "7")), 1):
         Select(browser.find_element(By.ID, f"step-{row}-channel")).select_by_value(channel)
@@ -149,16 +194,20 @@ async def test_a_manager_builds_a_campaign_and_sees_its_email_sent(
     assert len(preview) == 3  # the schedule, in the customer's zone, before starting
     browser.save_screenshot(str(screenshots / "campaign-draft.png"))
     browser.find_element(By.XPATH, "//button[text()='Start']").click()
+    _until(browser, lambda b: "Campaign active." in b.page_source)
+    started_page = browser.find_element(By.TAG_NAME, "h1")
+    # No reload: the timeline updates itself in place until the email shows as sent.
     _until(
         browser,
         lambda b: any(
             cell.text == "sent" for cell in b.find_elements(By.CSS_SELECTOR, ".message-status")
         ),
-        reload=True,
     )
+    assert started_page.is_displayed()  # the same page, not a new one
     browser.save_screenshot(str(screenshots / "campaign-running.png"))
     browser.get(f"{gateway_url}/")
     browser.save_screenshot(str(screenshots / "dashboard.png"))
+    assert _script_errors(browser) == [], _script_errors(browser)
 
 
 async def test_a_collector_claims_the_human_task_and_records_a_promise(
@@ -171,8 +220,8 @@ async def test_a_collector_claims_the_human_task_and_records_a_promise(
     _sign_in(browser, gateway_url, agent["name"])
     browser.get(f"{gateway_url}/queue")
     short = started["id"][:8]
-    _until(browser, lambda b: f"campaign {short}" in b.page_source, reload=True)
-    assert not _unlabelled_fields(browser)
+    _until(browser, lambda b: f"campaign {short}" in b.page_source)  # the queue updates itself
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "queue.png"))
     claim = browser.find_elements(By.XPATH, f"//tr[contains(., '{short}')]//button[text()='Claim']")
     if claim:  # waiting for anyone; else already given to this collector
@@ -180,7 +229,7 @@ async def test_a_collector_claims_the_human_task_and_records_a_promise(
     else:
         browser.find_element(By.PARTIAL_LINK_TEXT, f"campaign {short}").click()
     _until(browser, lambda b: b.find_elements(By.ID, "outcome") != [])
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     Select(browser.find_element(By.ID, "outcome")).select_by_value("promise_to_pay")
     promised = (date.today() + timedelta(days=5)).isoformat()
     browser.execute_script(
@@ -191,10 +240,10 @@ async def test_a_collector_claims_the_human_task_and_records_a_promise(
     _submit(browser, "form.card")
     _until(browser, lambda b: "Recorded" in b.page_source)
     browser.get(f"{gateway_url}/campaigns/{started['id']}")
-    _until(
-        browser, lambda b: b.find_element(By.ID, "campaign-status").text == "paused", reload=True
-    )
-    assert "(promise to pay), until" in browser.find_element(By.TAG_NAME, "main").text
+    _until(browser, lambda b: b.find_element(By.ID, "campaign-status").text == "paused")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "(promise to pay), until" in main and f"Promise to pay on {promised}" in main
+    assert _script_errors(browser) == [], _script_errors(browser)
 
 
 async def test_an_sre_pastes_a_request_id_and_sees_the_services(
@@ -210,7 +259,7 @@ async def test_an_sre_pastes_a_request_id_and_sees_the_services(
     sre = await new_user(client, admin_token, role="admin")
     _sign_in(browser, gateway_url, sre["email"])
     browser.find_element(By.LINK_TEXT, "Trace").click()
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     _fill(browser, "request_id", request_id + Keys.ENTER)
 
     def services(b: WebDriver) -> set[str]:
@@ -219,11 +268,12 @@ async def test_an_sre_pastes_a_request_id_and_sees_the_services(
     _until(browser, lambda b: {"campaigns", "agents", "notifier"} <= services(b), reload=True)
     browser.save_screenshot(str(screenshots / "trace.png"))
     browser.get(f"{gateway_url}/users")
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "users.png"))
     browser.get(f"{gateway_url}/compliance")
-    assert not _unlabelled_fields(browser)
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "compliance.png"))
+    assert _script_errors(browser) == [], _script_errors(browser)
 
 
 async def test_a_viewer_sees_no_form_that_would_change_anything(

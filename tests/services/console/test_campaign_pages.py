@@ -58,7 +58,19 @@ async def test_a_manager_builds_previews_starts_and_sees_the_email_sent(
         return answer.text
 
     sent = await eventually(timeline, lambda page: ">sent<" in page.split('id="messages"')[-1])
-    assert 'http-equiv="refresh"' in sent  # a running campaign's page keeps itself up to date
+    # A running campaign's timeline keeps itself up to date: htmx asks for the page again, and
+    # gets the part that changes alone; without scripts, the page reloads itself.
+    assert f'hx-get="{campaign_path}" hx-trigger="every 5s"' in sent
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in sent
+    part = await console.get(campaign_path, headers={"HX-Request": "true"})
+    assert part.status_code == 200 and part.headers["vary"] == "HX-Request"
+    assert part.text.lstrip().startswith('<div id="live"') and "<html" not in part.text
+    assert 'id="messages"' in part.text and 'hx-trigger="every 5s"' in part.text
+    cancelled = await console.post(f"{campaign_path}/cancel", data={"csrf": form_token(sent)})
+    assert cancelled.status_code == 303
+    ended = await console.get(campaign_path, headers={"HX-Request": "true"})
+    assert 'id="campaign-status">cancelled<' in ended.text
+    assert "hx-trigger" not in ended.text  # an ended campaign's part stops asking
 
 
 async def test_the_builder_keeps_rows_it_cannot_read_and_says_why(console, client, admin_token):
@@ -137,3 +149,8 @@ async def test_a_collector_works_a_human_task_and_the_campaign_waits_for_the_pro
 
     paused = await eventually(campaign_page, lambda text: ">paused<" in text)
     assert "(promise to pay), until " in paused  # the day after the promise, in their zone
+    # The outcome is in the campaign's timeline and the task's history, as the API understood it.
+    replies = paused.split('id="replies"')[1].split("</table>")[0]
+    assert f"Promise to pay on {friday}" in replies and "Friday" in replies
+    history = (await console.get(task_path)).text.split('id="history"')[1]
+    assert "Outcome recorded" in history and f"Promise to pay on {friday}" in history

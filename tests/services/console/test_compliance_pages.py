@@ -28,9 +28,20 @@ async def test_a_manager_suppresses_checks_and_removes_a_recipient(console, clie
     assert f"{address} is suppressed for email" in checked.text
     row = checked.text.split(f'data-recipient="{address}"')[1].split("</tr>")[0]
     remove = row.split('action="')[1].split('"')[0]
-    assert (await console.post(remove, data={"csrf": form_token(checked.text)})).status_code == 303
+    # A removal needs a reason: without one, the API's message on the entry's row.
+    unsaid = await console.post(remove, data={"csrf": form_token(checked.text), "reason": " "})
+    assert unsaid.status_code == 400
+    refused_row = unsaid.text.split(f'data-recipient="{address}"')[1].split("</tr>")[0]
+    assert 'aria-invalid="true"' in refused_row and '"reason"' in refused_row
+    still = await console.get("/compliance", params={"recipient": address})
+    assert f"{address} is suppressed for email" in still.text
+    why = "Customer asked for email again on 4 Dec"
+    removed = await console.post(remove, data={"csrf": form_token(checked.text), "reason": why})
+    assert removed.status_code == 303
     again = await console.get("/compliance", params={"recipient": address})
     assert f"{address} is not suppressed" in again.text
+    removal = again.text.split('id="removals"')[1].split("</tr>")[1]
+    assert address in removal and why in removal and "opt_out (asked by phone)" in removal
 
 
 async def test_consent_to_ai_voice_calls_is_recorded_and_withdrawn(console, client, admin_token):
@@ -42,6 +53,13 @@ async def test_consent_to_ai_voice_calls_is_recorded_and_withdrawn(console, clie
         data={"csrf": form_token(page.text), "recipient": number, "source": "web form"},
     )
     assert given.status_code == 303 and "Consent" in given.headers["location"]
+    listed = await console.get("/compliance")
+    assert number in listed.text.split('id="consents"')[1].split("</table>")[0]
+    found = await console.get("/compliance", params={"consenting": number})
+    rows = found.text.split('id="consents"')[1].split("</table>")[0]
+    assert rows.count("<tr") == 2 and "web form" in rows  # the heading and the one consent
+    unreadable = await console.get("/compliance", params={"consenting": "call me"})
+    assert 'id="consenting-error"' in unreadable.text
     withdrawn = await console.post(
         "/compliance/consents/withdraw", data={"csrf": form_token(page.text), "recipient": number}
     )
@@ -57,3 +75,4 @@ async def test_a_viewer_reads_the_list_and_changes_nothing(console, client, admi
     page = await console.get("/compliance")
     assert page.status_code == 200 and 'id="suppressions"' in page.text
     assert 'action="/compliance/suppressions"' not in page.text and ">Remove<" not in page.text
+    assert 'id="consenting"' in page.text  # consents are read by everyone
