@@ -270,6 +270,13 @@ async def test_an_sre_pastes_a_request_id_and_sees_the_services(
     browser.get(f"{gateway_url}/users")
     assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "users.png"))
+    for path, body in (
+        ("/api/v1/suppressions", {"channel": "sms", "recipient": "+14155550199",
+                                  "reason": "opt_out", "note": "replied STOP"}),
+        ("/api/v1/consents", {"recipient": "+14155550123", "source": "signed form"}),
+    ):  # fmt: skip
+        answer = await client.post(path, json=body, headers=bearer(admin_token))
+        assert answer.status_code == 201, answer.text
     browser.get(f"{gateway_url}/compliance")
     assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
     browser.save_screenshot(str(screenshots / "compliance.png"))
