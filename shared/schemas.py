@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,13 @@ class CursorPage(ApiResponse):
             limit=limit,
             next_cursor=page.next_cursor,
         )
+
+
+class Period(ApiResponse):
+    """An answer counted over a period: its bounds, `until` excluded."""
+
+    since: datetime
+    until: datetime
 
 
 class ErrorBody(ApiResponse):

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from services.campaigns import events, operations
 from services.campaigns.api.schemas import (
@@ -25,6 +24,7 @@ from services.campaigns.stores import campaigns, customers, payments
 from shared.clock import clock
 from shared.errors import ApiError
 from shared.openapi import error_responses
+from shared.periods import Since, Until, period
 from shared.resources import Deps
 from shared.security import Principal, require
 
@@ -69,15 +69,12 @@ async def list_payments(
 async def money_collected(
     deps: Deps,
     _: Reader,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> Collected:
     """Money received (by the receipts' `receivedAt`) from `since` up to `until`, per
     currency; by default over the last 30 days."""
-    until = until or clock.now()
-    since = since or until - timedelta(days=30)
-    if since >= until:
-        raise ApiError(400, "Validation error", '"since" must be before "until"')
+    since, until = period(since, until, timedelta(days=30))
     rows = await payments.collected(deps.pool, since, until)
     return Collected(
         since=since,

@@ -20,7 +20,7 @@ from shared.clock import clock
 from shared.contacts import Currency, PhoneNumber, TimeZone
 from shared.contracts import ClassifiedChannel, Intent
 from shared.message_templates import PLACEHOLDERS, template_problem
-from shared.schemas import ApiModel, ApiResponse, CursorPage
+from shared.schemas import ApiModel, ApiResponse, CursorPage, Period
 
 Channel = Literal["email", "sms", "voice", "human"]
 CampaignStatus = Literal[
@@ -165,9 +165,7 @@ class CollectedInCurrency(ApiResponse):
     receipts: int = Field(description="How many receipts make up the amount")
 
 
-class Collected(ApiResponse):
-    since: datetime
-    until: datetime
+class Collected(Period):
     totals: list[CollectedInCurrency] = Field(description="One row per currency received")
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
 from services.notifier.api.schemas import (
     ChannelCounts,
@@ -28,8 +27,8 @@ from services.notifier.api.schemas import (
 )
 from services.notifier.domain.guards import normalise_phone
 from services.notifier.stores import consents, messages, suppressions
-from shared.clock import clock
 from shared.errors import ApiError
+from shared.periods import Since, Until, period
 from shared.resources import Deps
 from shared.security import Principal, require
 
@@ -66,15 +65,12 @@ async def list_messages(
 async def summarise_messages(
     deps: Deps,
     _: Reader,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> MessageSummary:
     """How many collection messages were made from `since` up to `until` (by default the last
     24 hours), per channel: by status, and how many were refused."""
-    until = until or clock.now()
-    since = since or until - timedelta(days=1)
-    if since >= until:
-        raise ApiError(400, "Validation error", '"since" must be before "until"')
+    since, until = period(since, until, timedelta(days=1))
     counted: dict[str, ChannelCounts] = {
         channel: ChannelCounts(
             channel=channel,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shared.schemas import ApiModel, ApiResponse, CursorPage
+from shared.schemas import ApiModel, ApiResponse, CursorPage, Period
 
 MessageStatus = Literal[
     "queued",
@@ -64,9 +64,7 @@ class ChannelCounts(ApiResponse):
     refused: int = Field(description="How many were refused (see `refused` on a message)")
 
 
-class MessageSummary(ApiResponse):
-    since: datetime
-    until: datetime
+class MessageSummary(Period):
     channels: list[ChannelCounts] = Field(description="Every channel, in the same order")
 
 
