@@ -44,6 +44,7 @@ async def list_tasks(
     campaign_id: Annotated[uuid.UUID | None, Query(alias="campaignId")] = None,
     assignee: Annotated[str | None, Query(description='"me" or an agent id')] = None,
     status: TaskStatus | None = None,
+    channel: Annotated[str | None, Query(pattern="^(email|sms|voice|human)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TaskPage:
@@ -57,7 +58,7 @@ async def list_tasks(
             raise ApiError(
                 400, "Validation error", '"assignee" must be "me" or an agent id'
             ) from None
-    page = await tasks.page(deps.pool, campaign_id, agent_id, status, limit, cursor)
+    page = await tasks.page(deps.pool, campaign_id, agent_id, status, channel, limit, cursor)
     return TaskPage.of(page, limit, Task.model_validate)
 
 

@@ -124,6 +124,7 @@ async def page(
     campaign_id: uuid.UUID | None,
     agent_id: uuid.UUID | None,
     status: str | None,
+    channel: str | None,
     limit: int,
     cursor: str | None,
 ) -> Page:
@@ -133,8 +134,9 @@ async def page(
         "tasks t",
         "($1::uuid IS NULL OR t.campaign_id = $1) "
         "AND ($2::uuid IS NULL OR t.assigned_agent_id = $2) "
-        "AND ($3::text IS NULL OR t.status = $3)",
-        [campaign_id, agent_id, status],
+        "AND ($3::text IS NULL OR t.status = $3) "
+        "AND ($4::text IS NULL OR t.channel = $4)",
+        [campaign_id, agent_id, status, channel],
         limit,
         cursor,
     )

@@ -32,9 +32,10 @@ async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
         found = await api.optional(visitor.caller, path, {**params, "limit": 1})
         return int(found["total"]) if found is not None else None
 
-    campaigns, waiting, messages, collected = await asyncio.gather(
+    campaigns, waiting, for_people, messages, collected = await asyncio.gather(
         asyncio.gather(*(total("/campaigns", status=s) for s in CAMPAIGN_STATUSES)),
         total("/tasks", status="pending"),
+        total("/tasks", status="pending", channel="human"),
         api.optional(visitor.caller, "/messages/summary", {"since": today.isoformat()}),
         api.optional(visitor.caller, "/payments/collected"),
     )
@@ -53,6 +54,7 @@ async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
         "dashboard.html",
         campaigns=dict(zip(CAMPAIGN_STATUSES, campaigns, strict=True)),
         waiting=waiting,
+        for_people=for_people,
         messages=channel_figures(messages["channels"]) if messages else None,
         today=today,
         zone=zone,

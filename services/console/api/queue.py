@@ -36,7 +36,9 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
     # "Mine" is asked for in full: a 403 says the person is not registered as a human agent.
     mine, waiting = await asyncio.gather(
         api.call(visitor.caller, "GET", "/tasks", params={"assignee": "me", "limit": 200}),
-        api.items(visitor.caller, "/tasks", {"status": "pending", "limit": 200}),
+        api.items(
+            visitor.caller, "/tasks", {"status": "pending", "channel": "human", "limit": 200}
+        ),
     )
     return page(
         request,
@@ -45,7 +47,7 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
         if mine.status_code == 200
         else [],
         not_an_agent=details_of(mine) if mine.status_code == 403 else None,
-        claimable=[t for t in waiting if t["channel"] == "human"],
+        claimable=waiting,
         notice=notice,
         live_every_s=LIVE_EVERY_S,
     )

@@ -94,6 +94,20 @@ async def test_human_step_waits_for_a_person_who_claims_and_completes_it(
     task = (
         await eventually(lambda: tasks_of(client, admin_token, made["id"]), lambda t: len(t) == 1)
     )[0]
+    by_channel = {
+        channel: (
+            await client.get(
+                "/api/v1/tasks",
+                params={"campaignId": made["id"], "channel": channel},
+                headers=bearer(admin_token),
+            )
+        ).json()
+        for channel in ("human", "email")
+    }
+    assert [t["id"] for t in by_channel["human"]["items"]] == [task["id"]]
+    assert by_channel["email"]["total"] == 0  # the email step is a week away
+    unknown = await client.get("/api/v1/tasks?channel=fax", headers=bearer(admin_token))
+    assert unknown.status_code == 400
     _, token = await human_agent(client, admin_token)
     mine = await eventually(
         lambda: client.get("/api/v1/tasks?assignee=me", headers=bearer(token)),

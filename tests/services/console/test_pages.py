@@ -289,6 +289,7 @@ async def test_the_dashboard_counts_campaigns_and_shows_admins_the_health(
     assert page.status_code == 200
     assert 'data-status="active"' in page.text and "Platform health" in page.text
     assert 'id="messages-by-channel"' in page.text and 'id="lag"' in page.text
+    assert 'id="for-people"' in page.text and 'id="collected"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     viewer = await new_user(client, admin_token, role="viewer")
     console.cookies.clear()
