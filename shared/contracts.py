@@ -51,7 +51,15 @@ Intent = Literal[
 ]
 # `sent`/`delivered` for a message; otherwise the outcome a person recorded.
 TaskOutcome = Literal[
-    "sent", "delivered", "promise_to_pay", "dispute", "paid", "no_answer", "wrong_number", "other"
+    "sent",
+    "delivered",
+    "reached",
+    "promise_to_pay",
+    "dispute",
+    "paid",
+    "no_answer",
+    "wrong_number",
+    "other",
 ]
 MessageFailure = Literal["failed", "bounced", "suppressed", "unknown"]
 ReceiptStatus = Literal["partially_paid", "paid"]

@@ -185,6 +185,11 @@ async def select_by_ids(
     return {row["id"]: row for row in rows}
 
 
+def escape_like(text: str) -> str:
+    """`text` matched as itself inside a LIKE pattern (its `%`, `_` and `\\` not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def rows_affected(status: str) -> int:
     """How many rows an UPDATE or DELETE touched, from its status (`UPDATE 3`)."""
     return int(status.split()[-1])

@@ -3,7 +3,7 @@ by default now and `since` a default span before it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Query
@@ -20,12 +20,25 @@ Until = Annotated[
 ]
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def period(
     since: datetime | None, until: datetime | None, span: timedelta
 ) -> tuple[datetime, datetime]:
-    """`[since, until)`, the missing ends filled in; an empty or backwards period is a 400."""
-    until = until or clock.now()
-    since = since or until - span
+    """`[since, until)`, the missing ends filled in; an empty or backwards period, or one
+    outside the years 2000 to 2100, is a 400."""
+    outside = ApiError(
+        400, "Validation error", '"since" and "until" must be between 2000-01-01 and 2100-01-01'
+    )
+    try:
+        until = (until or clock.now()).astimezone(UTC)
+        since = (since or until - span).astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset
+        raise outside from None
     if since >= until:
         raise ApiError(400, "Validation error", '"since" must be before "until"')
+    if since < EARLIEST or until > LATEST:
+        raise outside
     return since, until

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2_fragments.fastapi import Jinja2Blocks
 from redis.asyncio import Redis
@@ -28,12 +28,13 @@ from services.console.api import (
     queue,
     signin,
 )
-from services.console.api.drafts import to_sign_in
+from services.console.api.drafts import to_resubmit, to_sign_in
 from services.console.api.rendering import page
 from services.console.api.visits import (
     SESSION_COOKIE,
     Console,
     NeedsSignIn,
+    StaleForm,
     console_of,
     here,
 )
@@ -89,7 +90,9 @@ def create() -> FastAPI:
     for screens in (signin, drafts, dashboard, customers, campaigns, queue, compliance, admin):
         app.include_router(screens.router)
     app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
+    app.add_api_route("/favicon.ico", _icon, include_in_schema=False)
     app.add_exception_handler(NeedsSignIn, _sign_in)
+    app.add_exception_handler(StaleForm, _stale_form)
     app.add_exception_handler(SignedOut, _signed_out)
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _not_found)
@@ -107,6 +110,11 @@ async def _health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "redis": "connected"})
 
 
+async def _icon() -> FileResponse:
+    """Browsers ask for /favicon.ico before (or without) reading a page's icon link."""
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
 def _error_page(request: Request, status: int, title: str, details: str) -> HTMLResponse:
     return page(request, "error.html", status, title=title, details=details)
 
@@ -114,6 +122,16 @@ def _error_page(request: Request, status: int, title: str, details: str) -> HTML
 async def _sign_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NeedsSignIn)
     return await to_sign_in(request, exc.back_to)
+
+
+async def _stale_form(request: Request, exc: Exception) -> Response:
+    """A form with another session's token: offered again if it is the console's own."""
+    again = await to_resubmit(request)
+    if again is not None:
+        return again
+    return _error_page(
+        request, 403, "Not allowed", "This form expired or came from elsewhere; reload the page"
+    )
 
 
 async def _signed_out(request: Request, exc: Exception) -> Response:

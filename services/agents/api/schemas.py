@@ -13,7 +13,9 @@ from shared.schemas import ApiModel, ApiResponse, CursorPage
 Channel = Literal["email", "sms", "voice", "human"]
 AgentStatus = Literal["online", "offline", "busy", "disabled"]
 TaskStatus = Literal["pending", "assigned", "in_progress", "completed", "failed", "cancelled"]
-Outcome = Literal["promise_to_pay", "dispute", "paid", "no_answer", "wrong_number", "other"]
+Outcome = Literal[
+    "reached", "promise_to_pay", "dispute", "paid", "no_answer", "wrong_number", "other"
+]
 
 
 class AgentIn(ApiModel):

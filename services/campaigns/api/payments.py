@@ -58,10 +58,11 @@ async def list_payments(
     _: Reader,
     customer_id: Annotated[uuid.UUID | None, Query(alias="customerId")] = None,
     status: PaymentStatus | None = None,
+    q: Annotated[str | None, Query(max_length=64, description="Part of the invoice number")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentPage:
-    page = await payments.page(deps.pool, customer_id, status, limit, cursor)
+    page = await payments.page(deps.pool, customer_id, status, q or None, limit, cursor)
     return PaymentPage.of(page, limit, _payment)
 
 

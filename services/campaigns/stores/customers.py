@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor, select_by_ids
+from shared.db import Connection, Executor, escape_like, select_by_ids
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -74,14 +74,10 @@ async def page(
         "customers t",
         "($1::text IS NULL OR lower(company_name) LIKE '%' || lower($1) || '%' "
         "OR lower(email) LIKE '%' || lower($1) || '%') AND ($2::boolean IS NULL OR is_active = $2)",
-        [_escape_like(search) if search else None, is_active],
+        [escape_like(search) if search else None, is_active],
         limit,
         cursor,
     )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def get_many(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:

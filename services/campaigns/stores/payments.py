@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection, Executor, select_by_id, select_by_ids
+from shared.db import Connection, Executor, escape_like, select_by_id, select_by_ids
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -44,6 +44,7 @@ async def page(
     executor: Executor,
     customer_id: uuid.UUID | None,
     status: str | None,
+    invoice: str | None,
     limit: int,
     cursor: str | None,
 ) -> Page:
@@ -51,8 +52,9 @@ async def page(
         executor,
         COLUMNS,
         "payments t",
-        "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)",
-        [customer_id, status],
+        "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) "
+        "AND ($3::text IS NULL OR lower(invoice_number) LIKE '%' || lower($3) || '%')",
+        [customer_id, status, escape_like(invoice) if invoice else None],
         limit,
         cursor,
     )

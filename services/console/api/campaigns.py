@@ -128,6 +128,7 @@ async def _campaign_page(
         replies=replies,
         actions=[name for name, allowed in ACTIONS.items() if campaign["status"] in allowed],
         live_every_s=LIVE_EVERY_S if campaign["status"] in LIVE_STATUSES else None,
+        live_path=f"/campaigns/{campaign_id}",
         **extra,
     )
 

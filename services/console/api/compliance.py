@@ -30,10 +30,11 @@ async def compliance(
     visitor: Visitor,
     recipient: str = "",
     consenting: str = "",
+    q: str = "",
     notice: str | None = None,
 ) -> HTMLResponse:
     return await _compliance_page(
-        request, visitor, recipient.strip(), consenting.strip(), notice=notice
+        request, visitor, recipient.strip(), consenting.strip(), q.strip(), notice=notice
     )
 
 
@@ -42,13 +43,14 @@ async def _compliance_page(
     visitor: Visitor,
     recipient: str = "",
     consenting: str = "",
+    q: str = "",
     status: int = 200,
     **forms: Any,
 ) -> HTMLResponse:
     visitor.require("messages:read")
     api = console_of(request).api
     listed, removals, consents = await asyncio.gather(
-        api.read(visitor.caller, "/suppressions", {"limit": 100}),
+        api.read(visitor.caller, "/suppressions", {"q": q, "limit": 100}),
         api.optional(visitor.caller, "/suppressions/removals", {"limit": 20}),
         api.call(visitor.caller, "GET", "/consents", params={"recipient": consenting}),
     )
@@ -68,10 +70,12 @@ async def _compliance_page(
         consents_error=details_of(consents) if consents.status_code != 200 else None,
         recipient=recipient,
         consenting=consenting,
+        q=q,
         checked=checked,
         suppression_form=forms.get("suppression_form") or Filled.of({}, SUPPRESSION_FIELDS),
         consent_form=forms.get("consent_form") or Filled.of({}, CONSENT_FIELDS),
         removal_form=forms.get("removal_form") or Filled.of({}, REMOVAL_FIELDS),
+        withdraw_form=forms.get("withdraw_form") or Filled.of({}, ("recipient",)),
         channels=CHANNELS,
         reasons=REASONS,
         notice=forms.get("notice"),
@@ -127,10 +131,14 @@ async def withdraw(request: Request, visitor: Visitor) -> Response:
     form = await visitor.form(request, ("recipient",))
     recipient = form.values["recipient"]
     if not recipient:
-        raise Refused(400, "Give the phone number whose consent is withdrawn")
+        form.errors["recipient"] = "Give the phone number whose consent is withdrawn"
+        return await _compliance_page(request, visitor, status=400, withdraw_form=form)
     answer = await console_of(request).api.call(
         visitor.caller, "DELETE", f"/consents/{quote(recipient, safe='')}"
     )
     if answer.status_code != 204:
-        raise Refused(answer.status_code, details_of(answer))
+        form.errors["recipient"] = details_of(answer)
+        return await _compliance_page(
+            request, visitor, status=answer.status_code, withdraw_form=form
+        )
     return back_to("/compliance", f"Consent withdrawn for {recipient}.")

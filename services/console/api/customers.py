@@ -148,16 +148,21 @@ PAYMENT_STATUSES = ("open", "partially_paid", "paid", "disputed", "written_off")
 
 @router.get("/payments")
 async def payments(
-    request: Request, visitor: Visitor, status: str | None = None, cursor: str | None = None
+    request: Request,
+    visitor: Visitor,
+    status: str | None = None,
+    q: str = "",
+    cursor: str | None = None,
 ) -> HTMLResponse:
     found = await console_of(request).api.read(
-        visitor.caller, "/payments", {"status": status, "cursor": cursor}
+        visitor.caller, "/payments", {"status": status, "q": q.strip(), "cursor": cursor}
     )
     return page(
         request,
         "payments.html",
         found=found,
         chosen=status or "",
+        q=q.strip(),
         statuses=PAYMENT_STATUSES,
     )
 

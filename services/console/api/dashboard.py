@@ -26,7 +26,10 @@ async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
     console = console_of(request)
     api = console.api
     zone = console.settings.console_timezone
-    today = start_of_day(datetime.now(UTC), zone)
+    # The platform's clock, which an operator may have moved (CLOCK_CONTROL), not this one's.
+    clock = await api.optional(visitor.caller, "/clock")
+    now = datetime.fromisoformat(clock["now"]) if clock else datetime.now(UTC)
+    today = start_of_day(now, zone)
 
     async def total(path: str, **params: str) -> int | None:
         found = await api.optional(visitor.caller, path, {**params, "limit": 1})
@@ -62,4 +65,5 @@ async def dashboard(request: Request, visitor: Visitor) -> HTMLResponse:
         health=health,
         lag=lag,
         live_every_s=LIVE_EVERY_S,
+        live_path="/",
     )

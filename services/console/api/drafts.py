@@ -1,5 +1,6 @@
-"""The way back to sign-in, and a form whose session ended before it was sent: kept on the way
-(passwords aside) and offered again once the person has signed in."""
+"""The way back to sign-in, and a form that could not be sent as it was (its session ended, or
+it was opened in an earlier session): kept on the way, passwords aside, and offered again to
+check and send once the person is signed in."""
 
 from __future__ import annotations
 
@@ -8,31 +9,23 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.console.api.rendering import is_htmx, page, safe_next
-from services.console.api.visits import Visitor, console_of
+from services.console.api.rendering import page, safe_next
+from services.console.api.visits import Visitor, console_of, is_htmx
 from services.console.domain.forms import is_secret
 from services.console.stores.drafts import DRAFT_TTL_S, Draft
 
 router = APIRouter(include_in_schema=False)
 DRAFT_COOKIE = "remit_console_draft"
+# Forms never kept: a sign-out is not worth offering again.
+NEVER_KEPT = ("/logout",)
 
 
 async def to_sign_in(request: Request, back_to: str) -> Response:
-    """To the sign-in page, and back to `back_to` after. A form posted meanwhile is kept to be
-    sent again, and goes back to the page it was on; a part of a page refreshing itself (htmx)
-    takes the whole page there, rather than showing the sign-in form inside the part."""
-    console = console_of(request)
-    draft_cookie = None
+    """To the sign-in page, and back to `back_to` after. A form of the console's own pages
+    posted meanwhile is kept and goes back to the page it was on; a part of a page refreshing
+    itself (htmx) takes the whole page there, rather than showing the sign-in form inside."""
+    draft_cookie = await _keep(request)
     if request.method == "POST":
-        posted = await request.form()
-        fields = {name: str(value) for name, value in posted.items() if name != "csrf"}
-        draft_cookie = await console.drafts.keep(
-            Draft(
-                action=request.url.path,
-                fields={name: value for name, value in fields.items() if not is_secret(name)},
-                left_out=[name for name in fields if is_secret(name)],
-            )
-        )
         back_to = _page_of(request)
     target = f"/login?next={quote(back_to, safe='/')}"
     response: Response = (
@@ -40,6 +33,54 @@ async def to_sign_in(request: Request, back_to: str) -> Response:
         if is_htmx(request)
         else RedirectResponse(target, status_code=303)
     )
+    _set_draft_cookie(request, response, draft_cookie)
+    return response
+
+
+async def to_resubmit(request: Request) -> Response | None:
+    """A form of the console's own pages with another session's token (a page left open
+    across a new sign-in): offered again at once, with this session's. None for a form from
+    elsewhere, which is refused."""
+    draft_cookie = await _keep(request)
+    if draft_cookie is None:
+        return None
+    target = f"/resubmit?next={quote(_page_of(request), safe='/')}"
+    response = RedirectResponse(target, status_code=303)
+    _set_draft_cookie(request, response, draft_cookie)
+    return response
+
+
+def has_draft(request: Request) -> bool:
+    return DRAFT_COOKIE in request.cookies
+
+
+async def _keep(request: Request) -> str | None:
+    """The posted form kept as a draft (its cookie value), if it came from the console's own
+    pages: another site's post is never offered to send, with a valid token, after sign-in."""
+    if request.method != "POST" or request.url.path in NEVER_KEPT or not _same_origin(request):
+        return None
+    posted = await request.form()
+    fields = {name: str(value) for name, value in posted.items() if name != "csrf"}
+    return await console_of(request).drafts.keep(
+        Draft(
+            action=request.url.path,
+            fields={name: value for name, value in fields.items() if not is_secret(name)},
+            left_out=[name for name in fields if is_secret(name)],
+        )
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    """Posted by a page of the console: the browser says so (`Sec-Fetch-Site`), or, from an
+    older one, the `Origin` names this host."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc == request.headers.get("host")
+
+
+def _set_draft_cookie(request: Request, response: Response, draft_cookie: str | None) -> None:
     if draft_cookie is not None:
         response.set_cookie(
             DRAFT_COOKIE,
@@ -48,13 +89,8 @@ async def to_sign_in(request: Request, back_to: str) -> Response:
             path="/",
             httponly=True,
             samesite="strict",
-            secure=console.settings.secure_cookies,
+            secure=console_of(request).settings.secure_cookies,
         )
-    return response
-
-
-def has_draft(request: Request) -> bool:
-    return DRAFT_COOKIE in request.cookies
 
 
 def _page_of(request: Request) -> str:
@@ -65,7 +101,7 @@ def _page_of(request: Request) -> str:
 
 @router.get("/resubmit")
 async def resubmit(request: Request, visitor: Visitor, next: str = "/") -> Response:
-    """What the person was sending when their session ended, to check and send again."""
+    """What the person was sending when it could not be sent, to check and send again."""
     cookie = request.cookies.get(DRAFT_COOKIE)
     draft = await console_of(request).drafts.take(cookie) if cookie else None
     response: Response = (

@@ -19,7 +19,9 @@ router = APIRouter(include_in_schema=False)
 OUTCOME_FIELDS = ("outcome", "promisedDate", "note")
 # The queue refreshes its lists this often (seconds): new work shows up, claimed work goes.
 LIVE_EVERY_S = 10
+MINE = {"assignee": "me", "limit": 200}
 OUTCOMES = {
+    "reached": "Reached them (nothing more to record)",
     "promise_to_pay": "Promise to pay (give the date)",
     "paid": "Says they paid",
     "dispute": "Disputes the debt",
@@ -34,22 +36,25 @@ async def queue(request: Request, visitor: Visitor, notice: str | None = None) -
     visitor.require("tasks:work")
     api = console_of(request).api
     # "Mine" is asked for in full: a 403 says the person is not registered as a human agent.
-    mine, waiting = await asyncio.gather(
-        api.call(visitor.caller, "GET", "/tasks", params={"assignee": "me", "limit": 200}),
+    assigned, started, waiting = await asyncio.gather(
+        api.call(visitor.caller, "GET", "/tasks", params={**MINE, "status": "assigned"}),
+        api.call(visitor.caller, "GET", "/tasks", params={**MINE, "status": "in_progress"}),
         api.items(
             visitor.caller, "/tasks", {"status": "pending", "channel": "human", "limit": 200}
         ),
     )
+    mine = [
+        t for answer in (started, assigned) if answer.is_success for t in answer.json()["items"]
+    ]
     return page(
         request,
         "queue.html",
-        mine=[t for t in mine.json()["items"] if t["status"] in ("assigned", "in_progress")]
-        if mine.status_code == 200
-        else [],
-        not_an_agent=details_of(mine) if mine.status_code == 403 else None,
+        mine=mine,
+        not_an_agent=details_of(assigned) if assigned.status_code == 403 else None,
         claimable=waiting,
         notice=notice,
         live_every_s=LIVE_EVERY_S,
+        live_path="/queue",
     )
 
 
@@ -70,6 +75,7 @@ async def task(request: Request, visitor: Visitor, task_id: uuid.UUID) -> HTMLRe
 async def _task_page(
     request: Request, visitor: Visitor, task_id: uuid.UUID, form: Filled, status: int = 200
 ) -> HTMLResponse:
+    visitor.require("tasks:work")
     api = console_of(request).api
     work = await api.read(visitor.caller, f"/tasks/{task_id}")
     by_campaign = {"campaignId": work["campaignId"], "limit": 200}

@@ -4,11 +4,12 @@ page's security policy."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from services.console.api.visits import Visit, console_of
+from services.console.api.visits import Visit, console_of, is_htmx
 from services.console.domain.screens import may, screens_for
 
 # Pages load nothing from elsewhere, post only to the console, and are never framed.
@@ -41,17 +42,18 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["Vary"] = "HX-Request"
+    # A form posted from the page tells the console which page it was on (see `drafts`).
+    response.headers["Referrer-Policy"] = "same-origin"
     assert isinstance(response, HTMLResponse)
     return response
 
 
-def is_htmx(request: Request) -> bool:
-    """Asked for by htmx (a part of a page refreshing itself), not by the browser's address."""
-    return request.headers.get("HX-Request") == "true"
-
-
 def safe_next(target: str | None) -> str:
-    """Only a path of the console itself: never another site (`//host`, a scheme)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/"
+    """Only a path of the console itself: never another site (`//host`, a scheme, or one a
+    browser would read so once it drops tabs and line breaks or turns backslashes around)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if any(ch < " " or ch in "\\\x7f" for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target

@@ -23,6 +23,11 @@ from services.console.stores.sessions import Session, Sessions
 SESSION_COOKIE = "remit_console"
 
 
+class StaleForm(Exception):
+    """A form posted with a token that is not the session's: from a page opened in an earlier
+    session, or from another site."""
+
+
 class NeedsSignIn(Exception):
     """No session (or it ended): sign in, then come back to `back_to`."""
 
@@ -64,7 +69,7 @@ class Visit:
     def check_form(self, submitted: str) -> None:
         """Every form carries the session's token: a page of another site cannot post one."""
         if not secrets.compare_digest(submitted.encode(), self.session.csrf.encode()):
-            raise Refused(403, "This form expired or came from elsewhere; reload the page")
+            raise StaleForm
 
     async def form(self, request: Request, fields: tuple[str, ...]) -> Form:
         """The form posted, its token checked: `fields` as typed."""
@@ -105,12 +110,22 @@ def console_of(request: Request) -> Console:
 async def visit(request: Request) -> Visit:
     """The signed-in person, or a trip to the sign-in page and back."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    session = await console_of(request).sessions.find(cookie) if cookie else None
+    # A part of a page refreshing itself is not the person at work: their idle time runs on.
+    session = (
+        await console_of(request).sessions.find(cookie, touch=not is_htmx(request))
+        if cookie
+        else None
+    )
     if session is None or cookie is None:
         raise NeedsSignIn(here(request))
     found = Visit(session, cookie, Caller(session, cookie, _address(request), _request_id(request)))
     request.state.visit = found
     return found
+
+
+def is_htmx(request: Request) -> bool:
+    """Asked for by htmx (a part of a page refreshing itself), not by the browser's address."""
+    return request.headers.get("HX-Request") == "true"
 
 
 def here(request: Request) -> str:

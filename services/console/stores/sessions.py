@@ -55,9 +55,11 @@ class Sessions:
         await self.save(cookie, session)
         return cookie
 
-    async def find(self, cookie: str) -> Session | None:
-        """The session, its idle time starting again; None when it ended or never was."""
-        found = await self.redis.getex(_key(cookie), ex=self.idle_s)
+    async def find(self, cookie: str, *, touch: bool = True) -> Session | None:
+        """The session (its idle time starting again when `touch`: a person's request, not a
+        page refreshing itself); None when it ended or never was."""
+        key = _key(cookie)
+        found = await (self.redis.getex(key, ex=self.idle_s) if touch else self.redis.get(key))
         return Session(**json.loads(found)) if found else None
 
     async def save(self, cookie: str, session: Session) -> None:

@@ -68,8 +68,9 @@ async def summarise_messages(
     since: Since = None,
     until: Until = None,
 ) -> MessageSummary:
-    """How many collection messages were made from `since` up to `until` (by default the last
-    24 hours), per channel: by status, and how many were refused."""
+    """How many collection messages were sent from `since` up to `until` (by default the last
+    24 hours), and how many failed, were refused or changed to another status then, per
+    channel: by status, and how many were refused."""
     since, until = period(since, until, timedelta(days=1))
     counted: dict[str, ChannelCounts] = {
         channel: ChannelCounts(
@@ -107,9 +108,16 @@ async def add_suppression(body: SuppressionIn, deps: Deps, _: Writer) -> Suppres
 
 @router.get("/suppressions", response_model=SuppressionList)
 async def list_suppressions(
-    deps: Deps, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    deps: Deps,
+    _: Reader,
+    q: Annotated[
+        str | None,
+        Query(max_length=320, description="Part of the recipient (emails are kept lower-cased)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SuppressionList:
-    rows, total = await suppressions.newest(deps.pool, limit)
+    """The suppression list, newest first; `q` finds entries by part of the recipient."""
+    rows, total = await suppressions.newest(deps.pool, q.strip().lower() if q else None, limit)
     return SuppressionList(items=[Suppression.model_validate(dict(r)) for r in rows], total=total)
 
 

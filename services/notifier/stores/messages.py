@@ -206,11 +206,12 @@ async def page(
 
 
 async def counts(executor: Executor, since: datetime, until: datetime) -> list[asyncpg.Record]:
-    """How many collection messages were made in `[since, until)`, per channel and status, and
-    how many of them were refused."""
+    """How many collection messages were sent in `[since, until)`, or, for those not sent,
+    reached their status then; per channel and status, and how many of them were refused."""
     return await executor.fetch(
         "SELECT channel, status, count(*) AS messages, count(*) FILTER (WHERE refused) AS refused "
-        "FROM messages WHERE kind = 'collection' AND created_at >= $1 AND created_at < $2 "
+        "FROM messages WHERE kind = 'collection' "
+        "AND coalesce(sent_at, updated_at) >= $1 AND coalesce(sent_at, updated_at) < $2 "
         "GROUP BY channel, status",
         since,
         until,

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from shared.db import Executor, rows_affected
+from shared.db import Executor, escape_like, rows_affected
 
 
 async def get(executor: Executor, channel: str, recipient: str) -> asyncpg.Record | None:
@@ -17,12 +17,21 @@ async def get(executor: Executor, channel: str, recipient: str) -> asyncpg.Recor
     return record
 
 
-async def newest(executor: Executor, limit: int) -> tuple[list[asyncpg.Record], int]:
-    """The newest `limit` entries, and how many there are in all."""
+async def newest(
+    executor: Executor, search: str | None, limit: int
+) -> tuple[list[asyncpg.Record], int]:
+    """The newest `limit` entries (those whose recipient contains `search`, when given), and
+    how many match."""
+    where = "$1::text IS NULL OR recipient LIKE '%' || $1 || '%'"
+    pattern = escape_like(search) if search else None
     rows = await executor.fetch(
-        "SELECT * FROM suppressions ORDER BY created_at DESC LIMIT $1", limit
+        f"SELECT * FROM suppressions WHERE {where} ORDER BY created_at DESC LIMIT $2",
+        pattern,
+        limit,
     )
-    total: int = await executor.fetchval("SELECT count(*) FROM suppressions")
+    total: int = await executor.fetchval(
+        f"SELECT count(*) FROM suppressions WHERE {where}", pattern
+    )
     return list(rows), total
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from tests.agents_helpers import agents_sql, human_agent, requested_messages, tasks_of
+from tests.agents_helpers import (
+    agents_sql,
+    human_agent,
+    requested_messages,
+    tasks_of,
+    the_only_human_agent,
+)
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import (
     campaign,
@@ -331,3 +337,37 @@ async def test_reset_stuck_refuses_an_age_beyond_a_year(client, admin_token):
     )
     assert response.status_code == 400
     assert response.json()["details"] == '"olderThan" must be less than or equal to 31622400'
+
+
+async def test_a_collector_who_reached_the_customer_says_so_and_the_campaign_goes_on(
+    client, admin_token
+):
+    agent, token = await human_agent(client, admin_token)
+    await the_only_human_agent(client, admin_token, agent["id"])
+    steps = [{"channel": "human", "delay": "P0D"}, {"channel": "email", "delay": "P7D"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    mine = await eventually(
+        lambda: client.get(
+            "/api/v1/tasks", params={"assignee": "me", "campaignId": made["id"]},
+            headers=bearer(token),
+        ),
+        lambda r: r.json()["total"] == 1,
+    )  # fmt: skip
+    task_id = mine.json()["items"][0]["id"]
+    done = await client.post(
+        f"/api/v1/tasks/{task_id}/complete",
+        json={"outcome": "reached", "note": "Spoke to the accounts team"},
+        headers=bearer(token),
+    )
+    assert done.status_code == 200 and done.json()["outcome"] == "reached"
+    ran = await eventually(
+        lambda: client.get(f"/api/v1/campaigns/{made['id']}/schedule", headers=bearer(admin_token)),
+        lambda r: r.json()["items"][0]["status"] == "completed",
+    )
+    assert ran.json()["items"][1]["status"] == "pending"  # the campaign goes on
+    state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "active"
+    replies = await client.get(
+        f"/api/v1/campaigns/{made['id']}/replies", headers=bearer(admin_token)
+    )
+    assert replies.json()["total"] == 0  # nothing for the campaign to act on

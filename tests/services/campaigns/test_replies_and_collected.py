@@ -164,3 +164,25 @@ async def test_a_period_that_ends_before_it_starts_or_has_no_zone_is_refused(cli
     )
     assert naive.status_code == 400
     assert naive.json()["error"] == "Validation error"
+
+
+async def test_a_period_outside_the_years_the_platform_counts_is_refused(client, admin_token):
+    for params in ({"until": "0001-01-01T00:00:00Z"}, {"since": "0001-01-01T00:00:00+14:00"},
+                   {"since": "2150-01-01T00:00:00Z", "until": "2151-01-01T00:00:00Z"}):  # fmt: skip
+        for path in ("/api/v1/payments/collected", "/api/v1/messages/summary"):
+            answer = await client.get(path, params=params, headers=bearer(admin_token))
+            assert answer.status_code == 400, (path, params, answer.text)
+            assert "between 2000-01-01 and 2100-01-01" in answer.json()["details"]
+
+
+async def test_payment_records_are_found_by_part_of_their_invoice_number(client, admin_token):
+    someone = (await customer(client, admin_token))["id"]
+    marker = uuid.uuid4().hex[:6].upper()
+    await payment(client, admin_token, someone, invoiceNumber=f"INV-{marker}-7")
+    await payment(client, admin_token, someone, invoiceNumber="INV-OTHER")
+    found = await client.get(
+        "/api/v1/payments", params={"q": marker.lower()}, headers=bearer(admin_token)
+    )
+    assert [p["invoiceNumber"] for p in found.json()["items"]] == [f"INV-{marker}-7"]
+    wildcard = await client.get("/api/v1/payments", params={"q": "%"}, headers=bearer(admin_token))
+    assert wildcard.json()["total"] == 0  # matched as itself, not as a wildcard

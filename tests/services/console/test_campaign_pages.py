@@ -61,7 +61,8 @@ async def test_a_manager_builds_previews_starts_and_sees_the_email_sent(
     # A running campaign's timeline keeps itself up to date: htmx asks for the page again, and
     # gets the part that changes alone; without scripts, the page reloads itself.
     assert f'hx-get="{campaign_path}" hx-trigger="every 5s"' in sent
-    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in sent
+    refresh = f'<noscript><meta http-equiv="refresh" content="5; url={campaign_path}"></noscript>'
+    assert refresh in sent
     part = await console.get(campaign_path, headers={"HX-Request": "true"})
     assert part.status_code == 200 and part.headers["vary"] == "HX-Request"
     assert part.text.lstrip().startswith('<div id="live"') and "<html" not in part.text
@@ -154,3 +155,8 @@ async def test_a_collector_works_a_human_task_and_the_campaign_waits_for_the_pro
     assert f"Promise to pay on {friday}" in replies and "Friday" in replies
     history = (await console.get(task_path)).text.split('id="history"')[1]
     assert "Outcome recorded" in history and f"Promise to pay on {friday}" in history
+    # The task's page, and its outcome form, are for collectors only.
+    console.cookies.clear()
+    await signed_in(console, client, admin_token, "viewer")
+    refused = await console.get(task_path)
+    assert refused.status_code == 403 and "tasks:work" in refused.text

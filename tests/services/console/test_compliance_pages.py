@@ -26,6 +26,9 @@ async def test_a_manager_suppresses_checks_and_removes_a_recipient(console, clie
     assert added.status_code == 303
     checked = await console.get("/compliance", params={"recipient": address})
     assert f"{address} is suppressed for email" in checked.text
+    searched = await console.get("/compliance", params={"q": address.split("@")[0]})
+    listed = searched.text.split('id="suppressions"')[1].split("</table>")[0]
+    assert address in listed and listed.count("data-recipient=") == 1
     row = checked.text.split(f'data-recipient="{address}"')[1].split("</tr>")[0]
     remove = row.split('action="')[1].split('"')[0]
     # A removal needs a reason: without one, the API's message on the entry's row.

@@ -90,7 +90,7 @@ async def test_a_form_sent_after_the_session_ended_is_kept_and_sent_again(
         "/customers/new",
         data={"csrf": form_token(form.text), "companyName": company, "contactName": "Kim",
               "email": "kim@kept.example.com", "timezone": "Europe/Paris"},
-        headers={"Referer": f"{gateway_url}/customers/new"},
+        headers={"Referer": f"{gateway_url}/customers/new", "Sec-Fetch-Site": "same-origin"},
     )  # fmt: skip
     assert lost.status_code == 303 and lost.headers["location"] == "/login?next=/customers/new"
     assert "remit_console_draft" in console.cookies
@@ -114,7 +114,9 @@ async def test_a_form_sent_after_the_session_ended_is_kept_and_sent_again(
     assert again.status_code == 303 and again.headers["location"] == "/customers/new"
 
 
-async def test_a_kept_form_never_keeps_a_password(console, client, admin_token, settings):
+async def test_a_kept_form_never_keeps_a_password(
+    console, client, admin_token, settings, gateway_url
+):
     admin = await signed_in(console, client, admin_token, "admin")
     users = await console.get("/users")
     await _end_session(console, settings)
@@ -124,6 +126,7 @@ async def test_a_kept_form_never_keeps_a_password(console, client, admin_token, 
         "/users",
         data={"csrf": form_token(users.text), "email": invited, "password": secret,
               "role": "viewer"},
+        headers={"Origin": gateway_url},  # an older browser: no Sec-Fetch-Site, the Origin
     )  # fmt: skip
     assert lost.status_code == 303
     redis = Redis.from_url(settings.redis_url)
@@ -144,3 +147,65 @@ async def test_a_kept_form_never_keeps_a_password(console, client, admin_token, 
         "/api/v1/users", params={"email": invited}, headers=bearer(admin_token)
     )
     assert [u["email"] for u in found.json()["items"]] == [invited]
+
+
+async def test_a_post_from_another_site_is_never_kept_to_send_later(
+    console, client, admin_token, settings
+):
+    """Another site's form reaches the console without the session (SameSite=Strict): were it
+    kept, the person would be offered, after signing in, to send the attacker's change."""
+    admin = await signed_in(console, client, admin_token, "admin")
+    await _end_session(console, settings)
+    for headers in ({"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+                    {"Origin": "https://evil.example"}, {}):  # fmt: skip
+        forged = await console.post(
+            f"/users/{admin['id']}/role", data={"role": "viewer"}, headers=headers
+        )
+        assert forged.status_code == 303 and forged.headers["location"].startswith("/login")
+        assert "remit_console_draft" not in console.cookies
+    back = await sign_in(console, admin["email"])
+    assert back.headers["location"] == "/"
+
+
+async def test_a_form_from_a_page_opened_in_an_earlier_session_is_offered_again(
+    console, client, admin_token, gateway_url
+):
+    manager = await signed_in(console, client, admin_token, "manager")
+    old = await console.get("/customers/new")
+    console.cookies.clear()
+    await sign_in(console, manager["email"])  # a new session, its own form token
+    company = "Opened Before Ltd"
+    stale = await console.post(
+        "/customers/new",
+        data={"csrf": form_token(old.text), "companyName": company, "contactName": "Lee",
+              "timezone": "UTC"},
+        headers={"Sec-Fetch-Site": "same-origin", "Referer": f"{gateway_url}/customers/new"},
+    )  # fmt: skip
+    assert stale.status_code == 303
+    assert stale.headers["location"] == "/resubmit?next=/customers/new"
+    offered = await console.get(stale.headers["location"])
+    assert f'value="{company}"' in offered.text
+    # From elsewhere, the same post is refused and nothing is kept.
+    forged = await console.post(
+        "/customers/new",
+        data={"csrf": "forged", "companyName": company},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert forged.status_code == 403 and "remit_console_draft" not in console.cookies
+
+
+async def test_a_part_refreshing_itself_does_not_keep_the_session_alive(
+    console, client, admin_token, settings
+):
+    await signed_in(console, client, admin_token, "viewer")
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        cookie = console.cookies["remit_console"]
+        key = f"console:session:{hashlib.sha256(cookie.encode()).hexdigest()}"
+        await redis.expire(key, 120)
+        assert (await console.get("/", headers={"HX-Request": "true"})).status_code == 200
+        assert await redis.ttl(key) <= 120  # the idle time runs on
+        assert (await console.get("/")).status_code == 200
+        assert await redis.ttl(key) > 3600  # a person's request starts it again
+    finally:
+        await redis.aclose()

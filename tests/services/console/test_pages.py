@@ -56,7 +56,8 @@ async def test_a_page_sends_to_sign_in_and_back(console, client, admin_token):
 
 async def test_the_way_back_never_leaves_the_console(console, client, admin_token):
     user = await new_user(client, admin_token, role="viewer")
-    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example",
+                      "/\t/evil.example", "/\n/evil.example"):  # fmt: skip
         console.cookies.clear()
         signed = await sign_in(console, user["email"], next=elsewhere)
         assert signed.headers["location"] == "/"
@@ -248,6 +249,7 @@ async def test_what_the_console_cannot_read_is_a_page_not_an_error(console, clie
         "/compliance/consents/withdraw", data={"csrf": form_token(page.text), "recipient": ""}
     )
     assert empty.status_code == 400 and "Give the phone number" in empty.text
+    assert 'id="withdraw-recipient-error"' in empty.text  # beside the field, on the page
     assert (await console.get("/")).status_code == 200
     assert home.status_code == 200
 

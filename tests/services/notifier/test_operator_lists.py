@@ -134,3 +134,22 @@ async def test_consents_are_listed_newest_first_and_found_by_number(client, admi
         "/api/v1/consents", params={"recipient": "not-a-number"}, headers=bearer(admin_token)
     )
     assert bad.status_code == 400
+
+
+async def test_the_suppression_list_is_searched_by_part_of_the_recipient(client, admin_token):
+    marker = uuid.uuid4().hex[:8]
+    for address in (f"a-{marker}@example.com", f"b-{marker}@example.com", "c@example.com"):
+        answer = await client.post(
+            "/api/v1/suppressions",
+            json={"channel": "email", "recipient": address},
+            headers=bearer(admin_token),
+        )
+        assert answer.status_code == 201, answer.text
+    found = await client.get(
+        "/api/v1/suppressions", params={"q": marker.upper()}, headers=bearer(admin_token)
+    )
+    assert sorted(s["recipient"] for s in found.json()["items"]) == [
+        f"a-{marker}@example.com",
+        f"b-{marker}@example.com",
+    ]
+    assert found.json()["total"] == 2
