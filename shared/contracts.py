@@ -114,9 +114,10 @@ class UserDeactivated(UserEventPayload):
 
 
 class PasswordResetRequested(EventPayload):
-    """Someone asked to reset the password of an active account: email it a single-use link.
+    """Someone asked to reset the password of an active account, or an admin invited a new
+    user to choose theirs: email it a single-use link.
 
-    `reset_url` holds the secret reset token."""
+    `reset_url` holds the secret reset token; `purpose` is `invitation` for a new user."""
 
     event_type: ClassVar[str] = "auth.password_reset_requested"
 
@@ -124,6 +125,7 @@ class PasswordResetRequested(EventPayload):
     email: str
     reset_url: str
     expires_at: Timestamp
+    purpose: Literal["reset", "invitation"] = "reset"
 
 
 # --- campaigns ----------------------------------------------------------------------------------

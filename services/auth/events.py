@@ -57,12 +57,18 @@ def user_deactivated(user: Row) -> Envelope:
     return _user(UserDeactivated, user)
 
 
-def password_reset_requested(user: Row, reset_url: str, expires_at: datetime) -> Envelope:
-    """An active account's single-use reset link, for the notifier to email (`reset_url`
-    holds the secret token)."""
+def password_reset_requested(
+    user: Row, reset_url: str, expires_at: datetime, *, invitation: bool = False
+) -> Envelope:
+    """An active account's single-use link to choose a password, for the notifier to email
+    (`reset_url` holds the secret token): a reset, or a new user's invitation."""
     return event_of(
         PasswordResetRequested(
-            user_id=user["id"], email=user["email"], reset_url=reset_url, expires_at=expires_at
+            user_id=user["id"],
+            email=user["email"],
+            reset_url=reset_url,
+            expires_at=expires_at,
+            purpose="invitation" if invitation else "reset",
         ),
         PRODUCER,
     )

@@ -17,6 +17,9 @@ class AuthSettings(ServiceSettings):
         default=30 * 86400, ge=60, description="Seconds a login lasts, however often refreshed"
     )
     password_reset_ttl: int = Field(default=1800, ge=60, description="Seconds")
+    invitation_ttl: int = Field(
+        default=7 * 86400, ge=60, description="Seconds a new user's invitation link works"
+    )
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_duration: int = Field(default=900, ge=1, description="Seconds an account stays locked")
     login_rate_limit_per_ip: int = Field(default=100, ge=1)

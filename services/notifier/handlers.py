@@ -39,28 +39,44 @@ async def queue_messages(connection: Connection, requests: list[Handling]) -> No
 
 
 async def send_password_reset(connection: Connection, event: Envelope) -> None:
-    """Queue the email with the single-use reset link auth created (the email loop sends it)."""
+    """Queue the email with the single-use link auth created (the email loop sends it): a
+    password reset, or a new user's invitation to choose one."""
     reset = event.read(PasswordResetRequested)
     link = reset.reset_url
     expires = reset.expires_at.isoformat()
-    text = (
-        "Someone asked to reset the password of your Remit account.\n\n"
-        f"Open this link to choose a new one (it works once, until {expires}):\n"
-        f"{link}\n\nIf it was not you, ignore this email; your password stays as it is.\n"
-    )
-    markup = (
-        "<p>Someone asked to reset the password of your Remit account.</p>"
-        f'<p><a href="{html.escape(link)}">Choose a new password</a> '
-        f"(the link works once, until {html.escape(expires)}).</p>"
-        "<p>If it was not you, ignore this email; your password stays as it is.</p>"
-    )
+    if reset.purpose == "invitation":
+        subject = "You are invited to Remit"
+        text = (
+            "An administrator created a Remit account for you.\n\n"
+            f"Open this link to choose your password (it works once, until {expires}):\n"
+            f"{link}\n\nIf you did not expect this, ignore this email.\n"
+        )
+        markup = (
+            "<p>An administrator created a Remit account for you.</p>"
+            f'<p><a href="{html.escape(link)}">Choose your password</a> '
+            f"(the link works once, until {html.escape(expires)}).</p>"
+            "<p>If you did not expect this, ignore this email.</p>"
+        )
+    else:
+        subject = "Reset your Remit password"
+        text = (
+            "Someone asked to reset the password of your Remit account.\n\n"
+            f"Open this link to choose a new one (it works once, until {expires}):\n"
+            f"{link}\n\nIf it was not you, ignore this email; your password stays as it is.\n"
+        )
+        markup = (
+            "<p>Someone asked to reset the password of your Remit account.</p>"
+            f'<p><a href="{html.escape(link)}">Choose a new password</a> '
+            f"(the link works once, until {html.escape(expires)}).</p>"
+            "<p>If it was not you, ignore this email; your password stays as it is.</p>"
+        )
     await messages.queue(
         connection,
         Outgoing(
             idempotency_key=f"password-reset:{event.event_id}",
             channel="email",
             to=reset.email,
-            subject="Reset your Remit password",
+            subject=subject,
             body=text,
             kind="account",
             html=markup,

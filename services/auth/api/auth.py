@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 
-from services.auth import events
 from services.auth.api.schemas import (
     LoginRequest,
     PasswordResetConfirm,
@@ -20,7 +19,7 @@ from services.auth.api.schemas import (
     TokenResponse,
     User,
 )
-from services.auth.api.users import existing_user
+from services.auth.api.users import email_password_link, existing_user
 from services.auth.domain.lockout import Outcome, decide
 from services.auth.domain.password_policy import password_problem
 from services.auth.domain.passwords import DUMMY_HASH, hash_password, verify_password
@@ -208,12 +207,8 @@ async def _send_reset_link(deps: Resources, email: str) -> None:
         user = await users.user_by_email(deps.pool, email)
         if user is None or not user["is_active"]:
             return
-        ttl = timedelta(seconds=auth_settings().password_reset_ttl)
         async with deps.pool.acquire() as connection, connection.transaction():
-            token = await resets.create_reset(connection, user["id"], ttl)
-            url = f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}"
-            requested = events.password_reset_requested(user, url, datetime.now(UTC) + ttl)
-            await events.publish(connection, requested)
+            await email_password_link(connection, deps, user, invitation=False)
     except DATABASE_ERRORS as error:
         # The answer has gone; the user asks again.
         logger.warning("password reset not recorded", extra={"error": repr(error)})

@@ -65,12 +65,18 @@ def _one_script(email: str) -> str:
 
 class CreateUserRequest(ApiModel):
     email: Annotated[EmailStr, AfterValidator(_one_script)]
-    password: str = Password
+    password: str | None = Field(
+        default=None,
+        min_length=MIN_LENGTH,
+        max_length=MAX_LENGTH,
+        description="The first password; without one, the user is emailed an invitation to "
+        "choose their own (the link works for INVITATION_TTL seconds)",
+    )
     role: Role
 
     @model_validator(mode="after")
     def _allowed_password(self) -> CreateUserRequest:
-        problem = password_problem(self.password, self.email)
+        problem = password_problem(self.password, self.email) if self.password else None
         if problem:
             raise ValueError(problem)
         return self

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
@@ -12,7 +14,8 @@ from services.auth import events
 from services.auth.api.schemas import CreateUserRequest, Role, UpdateUserRequest, User, UserPage
 from services.auth.domain.admins import takes_an_admin_away
 from services.auth.domain.passwords import hash_password
-from services.auth.stores import login_limits, revocations, sessions, users
+from services.auth.settings import auth_settings
+from services.auth.stores import login_limits, resets, revocations, sessions, users
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.openapi import error_responses
@@ -54,13 +57,32 @@ async def list_users(
 async def create_user(
     body: CreateUserRequest, deps: Deps, _: Annotated[Principal, require("users:write")]
 ) -> User:
-    password_hash = await hash_password(body.password)
+    """A new user, with the first password given, or else emailed an invitation to choose
+    their own (until then their password is one nobody knows)."""
+    password_hash = await hash_password(body.password or secrets.token_urlsafe(32))
     async with deps.pool.acquire() as connection, connection.transaction():
         user = await users.insert_user(connection, body.email, password_hash, body.role)
         if user is None:
             raise ApiError(409, "Conflict", f"A user with email {body.email} already exists")
         await events.publish(connection, events.user_created(user))
+        if body.password is None:
+            await email_password_link(connection, deps, user, invitation=True)
     return User.model_validate(dict(user))
+
+
+async def email_password_link(
+    connection: Connection, deps: Resources, user: asyncpg.Record, *, invitation: bool
+) -> None:
+    """A single-use link to choose a password, emailed by the notifier: a reset (valid for
+    PASSWORD_RESET_TTL) or a new user's invitation (INVITATION_TTL)."""
+    settings = auth_settings()
+    ttl = timedelta(seconds=settings.invitation_ttl if invitation else settings.password_reset_ttl)
+    token = await resets.create_reset(connection, user["id"], ttl)
+    url = f"{deps.settings.public_url}/api/v1/auth/reset-password?token={token}"
+    requested = events.password_reset_requested(
+        user, url, datetime.now(UTC) + ttl, invitation=invitation
+    )
+    await events.publish(connection, requested)
 
 
 @router.get("/users/{user_id}", response_model=User)

@@ -60,7 +60,12 @@ async def invite(request: Request, visitor: Visitor) -> Response:
     form, answer = await visitor.submit(request, USER_FIELDS, "POST", "/users")
     if not answer.is_success:
         return await _users_page(request, visitor, form, status=answer.status_code)
-    return back_to("/users", f"User {answer.json()['email']} created.")
+    email = answer.json()["email"]
+    if form.values["password"]:
+        return back_to("/users", f"User {email} created with the password given.")
+    return back_to(
+        "/users", f"User {email} created and emailed an invitation to choose a password."
+    )
 
 
 @router.post("/users/{user_id}/{change}")

@@ -25,7 +25,14 @@ def test_user_events_and_the_reset_request():
             events.password_reset_requested(USER, "https://x/reset?token=t", expires),
             "auth.password_reset_requested",
             {"userId": WIRE["userId"], "email": "a@example.com",
-             "resetUrl": "https://x/reset?token=t", "expiresAt": expires.isoformat()},
+             "resetUrl": "https://x/reset?token=t", "expiresAt": expires.isoformat(),
+             "purpose": "reset"},
+        ),
+        (
+            events.password_reset_requested(USER, "https://x/r", expires, invitation=True),
+            "auth.password_reset_requested",
+            {"userId": WIRE["userId"], "email": "a@example.com", "resetUrl": "https://x/r",
+             "expiresAt": expires.isoformat(), "purpose": "invitation"},
         ),
     ]  # fmt: skip
     for event, event_type, wire in made:

@@ -110,3 +110,54 @@ async def test_unknown_emails_lock_out_like_real_accounts(client):
     answers = [await login(client, email, "some-wrong-password") for _ in range(6)]
     assert [a.status_code for a in answers] == [401, 401, 401, 401, 403, 403]
     assert answers[4].json()["error"] == "Account is locked"
+
+
+async def test_a_user_created_without_a_password_is_invited_to_choose_one(
+    platform, client, admin_token, settings
+):
+    email = f"invited-{uuid.uuid4().hex[:8]}@example.com"
+    created = await client.post(
+        "/api/v1/users", json={"email": email, "role": "agent"}, headers=bearer(admin_token)
+    )
+    assert created.status_code == 201, created.text
+
+    async def inbox():
+        return mails_to(platform.state_dir / "mail", email)
+
+    mails = await eventually(inbox, lambda found: len(found) == 1)
+    assert mails[0]["Subject"] == "You are invited to Remit"
+    token = reset_token_from(mails[0])
+    chosen = "my-own-chosen-words"
+    done = await client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "newPassword": chosen}
+    )
+    assert done.status_code == 204
+    assert (await login(client, email, chosen)).status_code == 200
+    # The link lasts INVITATION_TTL (a week by default), not the half hour of a reset.
+    lasts = await auth_sql(
+        settings,
+        "SELECT r.expires_at - r.created_at AS ttl FROM password_resets r "
+        "JOIN users u ON u.id = r.user_id WHERE u.email = $1",
+        email,
+    )
+    assert [row["ttl"].days for row in lasts] == [7]
+
+
+async def test_a_first_password_given_is_checked_and_sends_no_invitation(
+    platform, client, admin_token
+):
+    email = f"given-{uuid.uuid4().hex[:8]}@example.com"
+    weak = await client.post(
+        "/api/v1/users",
+        json={"email": email, "role": "viewer", "password": "Password123!"},
+        headers=bearer(admin_token),
+    )
+    assert weak.status_code == 400 and "most common passwords" in weak.text
+    made = await client.post(
+        "/api/v1/users",
+        json={"email": email, "role": "viewer", "password": "a-perfectly-fine-one"},
+        headers=bearer(admin_token),
+    )
+    assert made.status_code == 201
+    await asyncio.sleep(2)
+    assert mails_to(platform.state_dir / "mail", email) == []

@@ -4,10 +4,11 @@ API's trace), and users invited, changed, deactivated and unlocked."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
-from tests.auth_helpers import bearer
+from tests.auth_helpers import bearer, mails_to
 from tests.campaign_helpers import customer, payment
 from tests.console_helpers import form_token, signed_in
 from tests.helpers import eventually
@@ -85,3 +86,21 @@ async def test_an_admin_invites_changes_and_deactivates_a_user(console, client, 
     assert deactivated.status_code == 303
     user = (await client.get(f"/api/v1/users/{user_id}", headers=bearer(admin_token))).json()
     assert user["role"] == "manager" and user["isActive"] is False
+
+
+async def test_an_admin_invites_a_user_to_choose_their_own_password(
+    console, client, admin_token, platform
+):
+    await signed_in(console, client, admin_token, "admin")
+    page = await console.get("/users")
+    email = f"invitee-{uuid.uuid4().hex[:8]}@example.com"
+    invited = await console.post(
+        "/users", data={"csrf": form_token(page.text), "email": email, "role": "viewer"}
+    )
+    assert invited.status_code == 303 and "invitation" in invited.headers["location"]
+
+    async def inbox() -> list[Any]:
+        return mails_to(platform.state_dir / "mail", email)
+
+    mails = await eventually(inbox, lambda found: len(found) == 1)
+    assert mails[0]["Subject"] == "You are invited to Remit"
