@@ -13,8 +13,8 @@ from shared.db import Connection, Executor
 COLUMNS = (
     "a.id, a.name, a.kind, a.status, a.channels, a.max_concurrent, a.user_id, "
     "a.last_heartbeat_at, a.created_at, a.updated_at, "
-    "a.open_tasks + coalesce((SELECT sum(c.delta) FROM agent_load_changes c "
-    "WHERE c.agent_id = a.id), 0)::int AS open_tasks"
+    "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
+    "AND t.status IN ('assigned', 'in_progress')) AS open_tasks"
 )
 DEFAULT_AI_AGENT = "Default AI agent"
 
@@ -86,22 +86,12 @@ async def heartbeat(executor: Executor, agent_id: uuid.UUID) -> None:
 
 
 async def candidates(connection: Connection) -> list[Candidate]:
-    """Every online agent with its load, locked so concurrent assigners count alike.
-
-    Every agent is locked, in one order (two passes locking in different orders could each
-    wait for the other), before the load changes the tasks' trigger wrote are folded into
-    their counts: a change committed meanwhile waits for the next pass, and stays counted by
-    the agents API until then."""
-    await connection.execute("SELECT 1 FROM agents ORDER BY id FOR UPDATE")
-    await connection.execute(
-        "WITH folded AS (DELETE FROM agent_load_changes RETURNING agent_id, delta), "
-        "sums AS (SELECT agent_id, sum(delta) AS delta FROM folded GROUP BY agent_id) "
-        "UPDATE agents a SET open_tasks = a.open_tasks + s.delta FROM sums s "
-        "WHERE a.id = s.agent_id"
-    )
+    """Every online agent with its load, locked so concurrent assigners count alike."""
     rows = await connection.fetch(
-        "SELECT id, kind, status, channels, max_concurrent, open_tasks, last_assigned_at "
-        "FROM agents WHERE status = 'online' ORDER BY id"
+        "SELECT a.id, a.kind, a.status, a.channels, a.max_concurrent, "
+        "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
+        " AND t.status IN ('assigned', 'in_progress')) AS open_tasks, "
+        "a.last_assigned_at FROM agents a WHERE a.status = 'online' ORDER BY a.id FOR UPDATE OF a"
     )
     return [
         Candidate(

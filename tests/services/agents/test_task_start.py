@@ -12,11 +12,28 @@ import pytest
 from services.agents import handlers, workers
 from services.agents.brain import shared_brain
 from shared.consumer import Retry, Subscription, handle_batch
+from shared.settings import forget_settings
 from tests.bench.agents import step_due
 from tests.helpers import private_schema
 
 ONCE = Retry(attempts=1, backoff_ms=0)
 CREATE = Subscription("campaign.step_due", "create-task", handler_of_many=handlers.create_tasks)
+
+
+@pytest.fixture
+def service_environment(monkeypatch, platform):
+    """This process configured as the agents service is (its settings, its brain)."""
+
+    def configure(**extra: str) -> None:
+        for name, value in {**platform.env, **extra}.items():
+            monkeypatch.setenv(name, value)
+        forget_settings()
+        shared_brain.cache_clear()
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    yield configure
+    forget_settings()
+    shared_brain.cache_clear()
 
 
 @pytest.fixture
