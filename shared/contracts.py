@@ -246,6 +246,11 @@ class StepDue(EventPayload):
     due_at: Timestamp
     customer: StepDueCustomer
     payment: StepDuePayment
+    pay_link: str | None = Field(
+        default=None,
+        description="The debtor's portal for this payment record (signed, expiring), for the "
+        "message's {pay_link}",
+    )
 
 
 class PaymentReceived(EventPayload):

@@ -20,6 +20,7 @@ PLACEHOLDERS = (
     "invoice_number",
     "due_date",
     "days_overdue",
+    "pay_link",
 )
 _ALLOWED = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
 

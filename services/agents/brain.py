@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.agents.domain.compliance import Draft, problems, with_disclosures
 from services.agents.domain.replies import INTENTS, Understanding, classify
-from services.agents.domain.templates import Facts, compose
+from services.agents.domain.templates import Facts, compose, with_pay_link
 from services.agents.settings import AgentsSettings, agents_settings
 
 if TYPE_CHECKING:
@@ -121,9 +121,10 @@ class Brain:
             return Composed(fallback, f"template ({self.status})")
         if not isinstance(answer.get("body"), str) or not answer["body"].strip():
             return Composed(fallback, "template (OpenAI answer had no body)")
-        draft = with_disclosures(
-            Draft(channel, answer["body"], str(answer.get("subject") or "") or fallback.subject)
+        written = Draft(
+            channel, answer["body"], str(answer.get("subject") or "") or fallback.subject
         )
+        draft = with_disclosures(with_pay_link(written, facts))
         refused = problems(draft)
         if refused:
             logger.warning("AI draft refused", extra={"problems": refused})

@@ -97,9 +97,9 @@ def campaign_failed(campaign: Row, reason: str) -> Envelope:
     return event_of(CampaignFailed(**_campaign(campaign), reason=reason), PRODUCER)
 
 
-def step_due(row: Row) -> Envelope:
-    """A due step run (`stores.schedule`'s row): everything the agents need to act on it, so
-    they never read our schema."""
+def step_due(row: Row, pay_link: str) -> Envelope:
+    """A due step run (`stores.schedule`'s row) and the debtor's link: everything the agents
+    need to act on it, so they never read our schema."""
     return event_of(
         StepDue(
             campaign_id=row["campaign_id"],
@@ -128,6 +128,7 @@ def step_due(row: Row) -> Envelope:
                 currency=row["currency"].strip(),
                 due_date=row["due_date"],
             ),
+            pay_link=pay_link,
         ),
         PRODUCER,
     )

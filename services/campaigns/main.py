@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.campaigns import scheduler
-from services.campaigns.api import campaigns, clock, customers, payments, replies
+from services.campaigns.api import campaigns, clock, customers, payments, portal, replies
 from services.campaigns.handlers import SUBSCRIPTIONS
 from services.campaigns.settings import CampaignsSettings, campaigns_settings
 from shared.resources import Resources
@@ -21,7 +21,14 @@ SPEC = ServiceSpec(
     title="Remit campaigns service",
     description="Customers, payment records, campaigns of escalation steps and their scheduler.",
     settings=CampaignsSettings,
-    routers=(customers.router, payments.router, campaigns.router, replies.router, clock.router),
+    routers=(
+        customers.router,
+        payments.router,
+        campaigns.router,
+        replies.router,
+        clock.router,
+    ),
+    unlimited_routers=(portal.router,),  # its own limit per address, not the API's
     subscriptions=SUBSCRIPTIONS,
     background=(_scheduler,),
     caches_reads=True,

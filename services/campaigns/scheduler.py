@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 
 import asyncpg
 from opentelemetry import trace
@@ -15,8 +16,9 @@ from opentelemetry import trace
 from services.campaigns import events, operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
-from services.campaigns.settings import CampaignsSettings
-from services.campaigns.stores import campaigns, schedule
+from services.campaigns.domain.pay_links import token_of
+from services.campaigns.settings import CampaignsSettings, campaigns_settings
+from services.campaigns.stores import campaigns, pay_links, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
@@ -48,7 +50,8 @@ async def claim_due_steps(
             skip.append((row, reason))
         else:
             send.append(row)
-    await events.publish(connection, *(_step_due(row) for row in send))
+    links = await _pay_links(connection, send, now)
+    await events.publish(connection, *(_step_due(row, links) for row in send))
     if send:
         await schedule.mark_emitted(connection, [row["id"] for row in send])
     if later:
@@ -66,13 +69,35 @@ async def redrive_stale(connection: Connection, older_than_s: int, batch_size: i
     rows = await schedule.stale(connection, batch_size, older_than_s)
     if not rows:
         return 0
-    await events.publish(connection, *(_step_due(row) for row in rows))
+    links = await _pay_links(connection, rows, clock.now())
+    await events.publish(connection, *(_step_due(row, links) for row in rows))
     await schedule.touch(connection, [row["id"] for row in rows])
     logger.warning("steps emitted again: no result heard", extra={"count": len(rows)})
     return len(rows)
 
 
-def _step_due(row: asyncpg.Record) -> Envelope:
+async def _pay_links(
+    connection: Connection, rows: list[asyncpg.Record], now: datetime
+) -> dict[uuid.UUID, str]:
+    """The debtor's link for each due step's payment record (made when it has no live one):
+    `payment ID → address`."""
+    if not rows:
+        return {}
+    settings = campaigns_settings()
+    made = await pay_links.live_for(
+        connection,
+        {row["payment_id"]: row["customer_id"] for row in rows},
+        now,
+        timedelta(seconds=settings.pay_link_ttl),
+    )
+    key = await pay_links.signing_key(connection)
+    return {
+        payment_id: f"{settings.public_url}/pay/{token_of(key, link_id)}"
+        for payment_id, link_id in made.items()
+    }
+
+
+def _step_due(row: asyncpg.Record, links: dict[uuid.UUID, str]) -> Envelope:
     """The step's event continues the trace of the request that started its campaign."""
     with continued(
         "campaign.step_due publish",
@@ -81,7 +106,7 @@ def _step_due(row: asyncpg.Record) -> Envelope:
         trace.SpanKind.PRODUCER,
         {"messaging.system": "kafka", "messaging.destination.name": "campaign.step_due"},
     ):
-        return events.step_due(row)
+        return events.step_due(row, links[row["payment_id"]])
 
 
 async def tick(

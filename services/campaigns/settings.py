@@ -19,6 +19,19 @@ class CampaignsSettings(ServiceSettings):
         default=300, ge=1, description="An emitted step with no result yet is asked for again"
     )
     fail_campaign_on_step_failure: bool = False
+    creditor_name: str = Field(
+        default="Accounts receivable",
+        min_length=1,
+        description="Who is owed, as the debtor's portal names them",
+    )
+    portal_rate_limit_per_ip: int = Field(
+        default=60, ge=1, description="Portal requests from one address per RATE_LIMIT_WINDOW"
+    )
+    pay_link_ttl: int = Field(
+        default=30 * 86400,
+        ge=86400 * 2,
+        description="Seconds a debtor's link works; messages reuse it until its last day",
+    )
 
 
 def campaigns_settings() -> CampaignsSettings:

@@ -25,6 +25,7 @@ from services.console.api import (
     customers,
     dashboard,
     drafts,
+    portal,
     queue,
     signin,
 )
@@ -87,7 +88,17 @@ def create() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, slow_request_ms=settings.slow_request_ms)
     app.add_middleware(TraceContextMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for screens in (signin, drafts, dashboard, customers, campaigns, queue, compliance, admin):
+    for screens in (
+        signin,
+        drafts,
+        portal,
+        dashboard,
+        customers,
+        campaigns,
+        queue,
+        compliance,
+        admin,
+    ):
         app.include_router(screens.router)
     app.add_api_route("/api/v1/console/health", _health, include_in_schema=False)
     app.add_api_route("/favicon.ico", _icon, include_in_schema=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -57,6 +57,11 @@ _BODIES = {
         "{amount} {currency} is unpaid. To arrange payment press 1, to speak to someone press 2."
     ),
 }
+# The debtor's link, where the step has one: the default templates end with it.
+_LINK_LINES = {
+    "email": "\n\nPay, set up a plan, or tell us something, here: {pay_link}",
+    "sms": " Pay or reply online: {pay_link}",
+}
 TONES = tuple(_SUBJECTS)
 
 
@@ -71,6 +76,7 @@ class Facts:
     invoice_number: str
     due_date: date
     today: date
+    pay_link: str | None = None
 
     @property
     def days_overdue(self) -> int:
@@ -85,6 +91,7 @@ class Facts:
             "invoice_number": self.invoice_number,
             "due_date": self.due_date.isoformat(),
             "days_overdue": self.days_overdue,
+            "pay_link": self.pay_link or "",
         }
 
 
@@ -98,6 +105,7 @@ def facts_from_step(step: dict[str, Any], today: date) -> Facts:
         invoice_number=payment["invoiceNumber"],
         due_date=date.fromisoformat(payment["dueDate"]),
         today=today,
+        pay_link=step.get("payLink"),
     )
 
 
@@ -114,4 +122,13 @@ def compose(channel: str, tone: str, facts: Facts, custom: str | None = None) ->
             draft = with_disclosures(Draft(channel, body, subject))
             if not problems(draft):
                 return draft
-    return with_disclosures(Draft(channel, render(_BODIES[(channel, tone)], values) or "", subject))
+    ours = _BODIES[(channel, tone)] + (_LINK_LINES.get(channel, "") if facts.pay_link else "")
+    return with_disclosures(Draft(channel, render(ours, values) or "", subject))
+
+
+def with_pay_link(draft: Draft, facts: Facts) -> Draft:
+    """A written message (by the AI) ends with the debtor's link when it left it out."""
+    line = _LINK_LINES.get(draft.channel)
+    if not facts.pay_link or line is None or facts.pay_link in draft.body:
+        return draft
+    return replace(draft, body=draft.body.rstrip() + (render(line, facts.variables()) or ""))

@@ -12,6 +12,7 @@ from services.campaigns import events, operations
 from services.campaigns.api.schemas import (
     Collected,
     CollectedInCurrency,
+    PayLinksRevoked,
     Payment,
     PaymentIn,
     PaymentPage,
@@ -20,7 +21,7 @@ from services.campaigns.api.schemas import (
     ReceiptIn,
 )
 from services.campaigns.domain.lifecycle import Action
-from services.campaigns.stores import campaigns, customers, payments
+from services.campaigns.stores import campaigns, customers, pay_links, payments
 from shared.clock import clock
 from shared.errors import ApiError
 from shared.openapi import error_responses
@@ -120,6 +121,15 @@ async def set_payment_status(
                     connection, campaign_id, Action.CANCEL, "payment written off", now
                 )
     return _payment(row)
+
+
+@router.delete("/payments/{payment_id}/pay-links", response_model=PayLinksRevoked)
+async def revoke_pay_links(payment_id: uuid.UUID, deps: Deps, _: Writer) -> PayLinksRevoked:
+    """End the debtor's links to this payment record (a message sent to the wrong person, say):
+    they answer 410 from now on; the next message carries a new one."""
+    if await payments.get(deps.pool, payment_id) is None:
+        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+    return PayLinksRevoked(revoked=await pay_links.revoke(deps.pool, payment_id))
 
 
 @router.post(

@@ -169,6 +169,10 @@ class Collected(Period):
     totals: list[CollectedInCurrency] = Field(description="One row per currency received")
 
 
+class PayLinksRevoked(ApiResponse):
+    revoked: int = Field(description="How many live links ended")
+
+
 class Reply(ApiResponse):
     id: uuid.UUID
     customer_id: uuid.UUID

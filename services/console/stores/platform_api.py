@@ -60,7 +60,7 @@ class PlatformApi:
             segment: by_service[service]
             for service, segments in {
                 "auth": ("auth", "users", "health", "diagnostics"),
-                "campaigns": ("customers", "payments", "campaigns", "clock"),
+                "campaigns": ("customers", "payments", "campaigns", "clock", "portal"),
                 "agents": ("tasks", "agents"),
                 "notifier": ("messages", "suppressions", "consents"),
             }.items()

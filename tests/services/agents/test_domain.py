@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -17,7 +18,7 @@ from services.agents.domain.compliance import (
     with_disclosures,
 )
 from services.agents.domain.replies import classify
-from services.agents.domain.templates import Facts, compose
+from services.agents.domain.templates import Facts, compose, with_pay_link
 from shared.message_templates import PLACEHOLDERS, template_problem
 
 
@@ -98,6 +99,23 @@ def test_a_stored_template_that_breaks_the_rules_never_raises_and_is_replaced(st
     still cannot hurt: ours is used instead."""
     draft = compose("sms", "friendly", FACTS, stored)
     assert draft.body.startswith("Hi Ada, a reminder") and problems(draft) == []
+
+
+def test_the_debtors_link_ends_our_emails_and_sms_and_a_written_message_lacking_it():
+    link = "https://pay.example.com/pay/AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBB"
+    with_link = replace(FACTS, pay_link=link)
+    for channel in ("email", "sms"):
+        for tone in ("friendly", "firm", "final"):
+            draft = compose(channel, tone, with_link)
+            assert link in draft.body and problems(draft) == [], (channel, tone)
+    assert link not in compose("voice", "firm", with_link).body  # a call cannot carry a link
+    assert "Pay" not in compose("sms", "friendly", FACTS).body.split("due 2026-01-31.")[1][:20]
+    custom = compose("sms", "friendly", with_link, "Settle here: {pay_link}")
+    assert custom.body.startswith(f"Settle here: {link}")
+    written = with_pay_link(Draft("sms", "Hi Ada, please pay invoice INV-7."), with_link)
+    assert written.body.endswith(f"Pay or reply online: {link}")
+    assert with_pay_link(written, with_link) == written  # once only
+    assert with_pay_link(Draft("sms", "Hi"), FACTS).body == "Hi"  # no link, nothing added
 
 
 def test_the_template_placeholders_are_the_facts_a_message_may_say():

@@ -49,7 +49,7 @@ def test_life_cycle_events_carry_the_campaign_and_their_own_fields():
     assert made[0][0].payload["startedAt"] == "2030-01-02T09:30:00.123456+00:00"  # not "Z"
 
 
-def test_step_due_carries_the_customer_and_the_debt():
+def test_step_due_carries_the_customer_the_debt_and_the_debtors_link():
     row = {
         "campaign_id": CAMPAIGN["id"], "id": uuid.uuid4(), "step_id": uuid.uuid4(),
         "position": 2, "channel": "sms", "tone": "firm", "template": None, "attempts": 1,
@@ -59,7 +59,7 @@ def test_step_due_carries_the_customer_and_the_debt():
         "invoice_number": "INV-1", "amount": Decimal("1250.5"), "amount_paid": Decimal("100"),
         "currency": "EUR", "due_date": date(2029, 12, 1),
     }  # fmt: skip
-    event = events.step_due(row)
+    event = events.step_due(row, "https://pay.example.com/pay/a.b")
     assert event.payload == {
         "campaignId": WIRE["campaignId"],
         "stepRunId": str(row["id"]),
@@ -87,6 +87,7 @@ def test_step_due_carries_the_customer_and_the_debt():
             "currency": "EUR",
             "dueDate": "2029-12-01",
         },
+        "payLink": "https://pay.example.com/pay/a.b",
     }
     assert_reads_back(event, "campaigns")
 

@@ -1,0 +1,99 @@
+"""The debtor's link: every message carries it, it opens the portal on what is owed (through
+the API and as a page), and an altered, expired, revoked or overused link is refused."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, campaigns_sql
+from tests.helpers import eventually
+from tests.notifier_helpers import messages_of
+
+LINK = re.compile(r"https?://[^\s/]+/pay/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+
+
+async def _links_sent(client, token: str, campaign_id: str, count: int) -> list[str]:
+    sent = await eventually(
+        lambda: messages_of(client, token, campaign_id),
+        lambda m: len(m) == count and all(x["status"] == "sent" for x in m),
+        timeout=45,
+    )
+    found = [LINK.search(message["body"]) for message in sent]
+    assert all(found), [message["body"] for message in sent]
+    return [match.group(1) for match in found if match]
+
+
+async def test_every_message_carries_the_same_link_and_it_opens_the_debt(client, admin_token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT1S"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    tokens = await _links_sent(client, admin_token, made["id"], 2)
+    assert len(set(tokens)) == 1  # one live link per payment record, in every message
+    debt = await client.get(f"/api/v1/portal/{tokens[0]}")  # no sign-in: the link is the key
+    assert debt.status_code == 200, debt.text
+    body: dict[str, Any] = debt.json()
+    assert body["outstanding"] == "1250.00" and body["currency"] == "EUR"
+    assert body["itemization"]["amountThen"] == "1250.00"
+    assert body["itemization"]["paymentsSince"] == "0.00"
+    assert body["creditor"] and body["invoiceNumber"].startswith("INV-")
+    page = await client.get(f"/pay/{tokens[0]}")
+    assert page.status_code == 200 and 'id="outstanding">1250.00 EUR<' in page.text
+    assert 'id="itemization"' in page.text
+
+
+async def test_an_altered_or_made_up_link_is_not_found(client, admin_token):
+    made = await campaign(client, admin_token, start=True)
+    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    altered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"
+    for refused in (altered, made_up, "x", "a" * 64):
+        answer = await client.get(f"/api/v1/portal/{refused}")
+        assert answer.status_code == 404, (refused, answer.text)
+        assert answer.json()["error"] == "Not Found"
+        assert answer.json()["details"].startswith("This link is not valid")
+    page = await client.get(f"/pay/{altered}")
+    assert page.status_code == 404 and "This link is not valid" in page.text
+
+
+async def test_an_expired_or_revoked_link_is_gone(client, admin_token, settings):
+    made = await campaign(client, admin_token, start=True)
+    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    assert (await client.get(f"/api/v1/portal/{token}")).status_code == 200
+    revoked = await client.delete(
+        f"/api/v1/payments/{made['paymentId']}/pay-links", headers=bearer(admin_token)
+    )
+    assert revoked.status_code == 200 and revoked.json() == {"revoked": 1}
+    gone = await client.get(f"/api/v1/portal/{token}")
+    assert gone.status_code == 410 and gone.json()["details"].startswith("This link has expired")
+    page = await client.get(f"/pay/{token}")
+    assert page.status_code == 410 and "This link has expired" in page.text
+
+    other = await campaign(client, admin_token, start=True)
+    (second,) = await _links_sent(client, admin_token, other["id"], 1)
+    await campaigns_sql(
+        settings,
+        "UPDATE pay_links SET expires_at = now() - interval '1 second' WHERE payment_id = $1",
+        uuid.UUID(other["paymentId"]),
+    )
+    assert (await client.get(f"/api/v1/portal/{second}")).status_code == 410
+
+
+async def test_revoking_needs_the_payments_permission(client, admin_token):
+    made = await campaign(client, admin_token)
+    unknown = await client.delete(
+        f"/api/v1/payments/{uuid.uuid4()}/pay-links", headers=bearer(admin_token)
+    )
+    assert unknown.status_code == 404
+    anonymous = await client.delete(f"/api/v1/payments/{made['paymentId']}/pay-links")
+    assert anonymous.status_code == 401
+
+
+async def test_one_address_trying_links_is_stopped(client, admin_token):
+    """Run last in this module: the address's portal budget is spent."""
+    made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"
+    answers = [(await client.get(f"/api/v1/portal/{made_up}")).status_code for _ in range(70)]
+    assert 429 in answers and set(answers) <= {404, 429}
+    refused = await client.get(f"/api/v1/portal/{made_up}")
+    assert refused.status_code == 429 and refused.json()["error"] == "Too Many Requests"
