@@ -45,7 +45,7 @@ MessageChannel = Literal["email", "sms", "voice"]
 # Where a customer's reply came from.
 ReplyChannel = Literal["sms", "voice"]
 # A classified reply's channel: the reply's, or `human` for a person's outcome.
-ClassifiedChannel = Literal["sms", "voice", "human"]
+ClassifiedChannel = Literal["sms", "voice", "human", "portal"]
 Intent = Literal[
     "promise_to_pay", "dispute", "paid", "opt_out", "wrong_person", "question", "other"
 ]
@@ -253,6 +253,24 @@ class StepDue(EventPayload):
     )
 
 
+class DebtorResponded(EventPayload):
+    """The debtor acted on their portal: promised to pay by a date, or disputed the debt (with
+    a reason and their words). Their campaigns were acted on in the same transaction, as for a
+    classified reply; a dispute also needs a person (the agents open a human task).
+
+    `campaign_id` is the payment record's latest running campaign, null when none runs."""
+
+    event_type: ClassVar[str] = "debtor.responded"
+
+    customer_id: uuid.UUID
+    payment_id: uuid.UUID
+    campaign_id: uuid.UUID | None = None
+    intent: Literal["promise_to_pay", "dispute"]
+    promised_date: date | None = None
+    reason: str | None = None
+    text: str | None = None
+
+
 class PaymentReceived(EventPayload):
     """Money was recorded against a payment record.
 
@@ -450,6 +468,7 @@ _MODELS: tuple[type[EventPayload], ...] = (
     CampaignCancelled,
     CampaignFailed,
     PaymentReceived,
+    DebtorResponded,
     TaskCreated,
     TaskAssigned,
     TaskCompleted,

@@ -79,6 +79,11 @@ EVENTS: dict[str, EventSpec] = {
     "reply.received": EventSpec(
         "notifier", ("agents",), "The customer answered (SMS or call input)"
     ),
+    "debtor.responded": EventSpec(
+        "campaigns",
+        ("agents",),
+        "The debtor promised or disputed on their portal (a dispute goes to a person)",
+    ),
     "reply.classified": EventSpec(
         "agents", ("campaigns",), "What the reply means: promise, dispute, paid, opt-out, ..."
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import asyncpg
 from opentelemetry import trace
@@ -18,6 +19,7 @@ from shared.clock import clock
 from shared.consumer import Handling, Subscription
 from shared.contracts import (
     CampaignEventPayload,
+    DebtorResponded,
     MessageEventPayload,
     MessageFailed,
     ReplyReceived,
@@ -221,7 +223,7 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
     person (a dispute pauses the campaign until someone looks into it)."""
     reply = event.read(ReplyReceived)
     understood = await shared_brain().understand(reply.text, clock.now().date())
-    customer_id, campaign_id = str(reply.customer_id), reply.campaign_id
+    campaign_id = reply.campaign_id
     classified = events.reply_classified(
         reply.customer_id,
         campaign_id,
@@ -236,20 +238,41 @@ async def understand_reply(connection: Connection, event: Envelope) -> None:
         understood.confidence < agents_settings().reply_min_confidence
     )
     if needs_person and campaign_id:
-        run = uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")
-        step = {
-            "campaignId": str(campaign_id),
-            "stepRunId": str(run),
-            "attempt": 1,
-            "channel": "human",
-            "reply": classified.payload,
-            "customer": {"id": customer_id},
-        }
-        await _open_tasks(
-            connection,
-            [tasks.NewTask(campaign_id, run, 1, reply.customer_id, "human", step)],
-            [Handling(event, trace.get_current_span())],
+        await _ask_a_person(connection, event, campaign_id, reply.customer_id, classified.payload)
+
+
+async def debtor_responded(connection: Connection, event: Envelope) -> None:
+    """A dispute made on the debtor's portal goes to a person, as a disputed reply does (the
+    campaigns service has paused and flagged the campaign already)."""
+    responded = event.read(DebtorResponded)
+    if responded.intent == "dispute" and responded.campaign_id is not None:
+        await _ask_a_person(
+            connection, event, responded.campaign_id, responded.customer_id, event.payload
         )
+
+
+async def _ask_a_person(
+    connection: Connection,
+    event: Envelope,
+    campaign_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    reply: dict[str, Any],
+) -> None:
+    """A human task on the campaign about what the customer said (once per event)."""
+    run = uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{event.event_id}")
+    step = {
+        "campaignId": str(campaign_id),
+        "stepRunId": str(run),
+        "attempt": 1,
+        "channel": "human",
+        "reply": reply,
+        "customer": {"id": str(customer_id)},
+    }
+    await _open_tasks(
+        connection,
+        [tasks.NewTask(campaign_id, run, 1, customer_id, "human", step)],
+        [Handling(event, trace.get_current_span())],
+    )
 
 
 SUBSCRIPTIONS = (
@@ -264,4 +287,5 @@ SUBSCRIPTIONS = (
     Subscription("campaign.cancelled", "campaign-ended", handler_of_many=campaigns_ended),
     Subscription("campaign.failed", "campaign-ended", handler_of_many=campaigns_ended),
     Subscription("reply.received", "understand-reply", understand_reply),
+    Subscription("debtor.responded", "portal-dispute-task", debtor_responded),
 )

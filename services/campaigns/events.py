@@ -25,6 +25,7 @@ from shared.contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignStarted,
+    DebtorResponded,
     PaymentReceived,
     StepDue,
     StepDueCustomer,
@@ -47,6 +48,7 @@ _KEYS = {
     "campaign.failed": "campaignId",
     "campaign.step_due": "campaignId",
     "payment.received": "paymentId",
+    "debtor.responded": "customerId",
 }
 
 
@@ -155,3 +157,7 @@ def payment_received(
         ),
         PRODUCER,
     )
+
+
+def debtor_responded(responded: DebtorResponded) -> Envelope:
+    return event_of(responded, PRODUCER)

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from services.campaigns import operations
-from services.campaigns.domain.lifecycle import Action, IllegalTransitionError, Status
+from services.campaigns.domain.lifecycle import Action
 from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, customers, replies
 from shared.clock import clock
@@ -79,48 +79,11 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
 async def reply_classified(connection: Connection, event: Envelope) -> None:
     """Keep what the customer meant, and act on it: promise, dispute, opt-out, already paid."""
     reply = event.read(ReplyClassified)
-    intent = reply.intent
-    customer_id = reply.customer_id
-    customer = await customers.get(connection, customer_id)
+    customer = await customers.get(connection, reply.customer_id)
     if customer is None:
         return
-    await replies.record(connection, event, reply)
-    now = clock.now()
-    for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
-        await campaigns.set_state(connection, campaign_id, last_reply_at=now)
-        campaign = await operations.locked_campaign(connection, campaign_id)
-        running = Status(campaign["status"])
-        try:
-            if intent == "promise_to_pay" and reply.promised_date:
-                until = operations.end_of_day(reply.promised_date, customer["timezone"])
-                if running is not Status.PAUSED:
-                    await operations.pause(
-                        connection, campaign_id, now, until=until, reason="promise to pay"
-                    )
-            elif intent in ("dispute", "wrong_person"):
-                if running is not Status.PAUSED:
-                    await operations.pause(connection, campaign_id, now, reason=intent, flag=True)
-                else:
-                    # A dispute outweighs a promise: no automatic resume at the promised date.
-                    await campaigns.set_state(
-                        connection,
-                        campaign_id,
-                        flagged=True,
-                        pause_reason=intent,
-                        paused_until=None,
-                    )
-            elif intent == "opt_out":
-                channels = (reply.channel,) if reply.channel else ("sms", "voice")
-                await campaigns.stop_pending_runs(
-                    connection, campaign_id, "skipped", "the customer opted out", channels
-                )
-                await operations.complete_if_done(connection, campaign_id, now)
-            elif intent == "paid":
-                await operations.end(
-                    connection, campaign_id, Action.COMPLETE, "customer reports paid", now
-                )
-        except IllegalTransitionError:
-            continue  # e.g. a draft or an ended campaign has nothing to change
+    await replies.record(connection, event.event_id, event.occurred_at, reply)
+    await operations.act_on_reply(connection, customer, reply, clock.now())
 
 
 SUBSCRIPTIONS = (

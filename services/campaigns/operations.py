@@ -25,6 +25,7 @@ from services.campaigns.domain.start_checks import (
 )
 from services.campaigns.stores import campaigns, customers, payments
 from shared.context import request_id_var
+from shared.contracts import ReplyClassified
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.settings import ServiceSettings
@@ -278,3 +279,45 @@ def end_of_day(day: date, zone: str) -> datetime:
     """The first instant after `day` in the customer's time zone (a promise to pay by Friday
     keeps the campaign quiet through Friday)."""
     return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(zone)).astimezone(UTC)
+
+
+async def act_on_reply(
+    connection: Connection, customer: asyncpg.Record, reply: ReplyClassified, now: datetime
+) -> None:
+    """What the customer meant, applied to each of their running campaigns (a reply is about
+    the customer, not one campaign): the time of the reply first, then a promise pauses until
+    the end of its date, a dispute or a wrong person pauses and flags, an opt-out skips the
+    channel's steps, a payment completes."""
+    intent = reply.intent
+    customer_id = reply.customer_id
+    for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
+        await campaigns.set_state(connection, campaign_id, last_reply_at=now)
+        campaign = await locked_campaign(connection, campaign_id)
+        running = Status(campaign["status"])
+        try:
+            if intent == "promise_to_pay" and reply.promised_date:
+                until = end_of_day(reply.promised_date, customer["timezone"])
+                if running is not Status.PAUSED:
+                    await pause(connection, campaign_id, now, until=until, reason="promise to pay")
+            elif intent in ("dispute", "wrong_person"):
+                if running is not Status.PAUSED:
+                    await pause(connection, campaign_id, now, reason=intent, flag=True)
+                else:
+                    # A dispute outweighs a promise: no automatic resume at the promised date.
+                    await campaigns.set_state(
+                        connection,
+                        campaign_id,
+                        flagged=True,
+                        pause_reason=intent,
+                        paused_until=None,
+                    )
+            elif intent == "opt_out":
+                channels = (reply.channel,) if reply.channel else ("sms", "voice")
+                await campaigns.stop_pending_runs(
+                    connection, campaign_id, "skipped", "the customer opted out", channels
+                )
+                await complete_if_done(connection, campaign_id, now)
+            elif intent == "paid":
+                await end(connection, campaign_id, Action.COMPLETE, "customer reports paid", now)
+        except IllegalTransitionError:
+            continue  # e.g. a draft or an ended campaign has nothing to change

@@ -3,24 +3,27 @@ it names. Public: the signed link is the only credential, so each address is rat
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import uuid
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
 
+from services.campaigns import events, operations
 from services.campaigns.api.schemas import MoneyOut
 from services.campaigns.domain.pay_links import link_id_of
 from services.campaigns.settings import campaigns_settings
-from services.campaigns.stores import customers, pay_links, payments
+from services.campaigns.stores import campaigns, customers, pay_links, payments, replies
 from shared.clock import clock
+from shared.contracts import DebtorResponded, ReplyClassified
 from shared.errors import ApiError
 from shared.openapi import error_responses
 from shared.ratelimit import client_ip, enforce
 from shared.resources import Deps
-from shared.schemas import ApiResponse
+from shared.schemas import ApiModel, ApiResponse
 
 router = APIRouter(tags=["portal"])
 Token = Annotated[str, Path(max_length=64, description="The token of the link in a message")]
@@ -104,4 +107,105 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
             amount_now=payment["outstanding"],
         ),
         link_expires_at=link["expires_at"],
+    )
+
+
+# How far ahead a debtor may promise to pay by themselves; later needs a person.
+LONGEST_PROMISE = timedelta(days=60)
+DISPUTE_REASONS = {
+    "not_mine": "This is not my debt",
+    "wrong_amount": "The amount is wrong",
+    "already_paid": "I have already paid",
+    "goods_or_services": "A problem with what was sold",
+    "other": "Something else",
+}
+
+
+class PromiseIn(ApiModel):
+    promised_date: date = Field(description="The day the debtor will pay by (today to 60 days)")
+
+
+class DisputeIn(ApiModel):
+    reason: Literal["not_mine", "wrong_amount", "already_paid", "goods_or_services", "other"]
+    details: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class Noted(ApiResponse):
+    noted: str = Field(description="What was recorded, to show the debtor")
+
+
+async def _respond(
+    deps: Deps, link: asyncpg.Record, responded: DebtorResponded, text: str | None
+) -> None:
+    """The debtor's answer kept as a reply, acted on at once (as a classified reply is), and
+    told to the agents: one transaction."""
+    now = clock.now()
+    async with deps.pool.acquire() as connection, connection.transaction():
+        customer = await customers.get(connection, link["customer_id"])
+        assert customer is not None
+        campaign_id = await campaigns.latest_running(connection, link["payment_id"])
+        responded = responded.model_copy(update={"campaign_id": campaign_id})
+        reply = ReplyClassified(
+            customer_id=link["customer_id"],
+            campaign_id=campaign_id,
+            channel="portal",
+            text=text,
+            intent=responded.intent,
+            confidence=1.0,
+            promised_date=responded.promised_date,
+        )
+        await replies.record(connection, uuid.uuid4(), now, reply)
+        await operations.act_on_reply(connection, customer, reply, now)
+        await events.publish(connection, events.debtor_responded(responded))
+
+
+@router.post(
+    "/portal/{token}/promise",
+    response_model=Noted,
+    status_code=201,
+    responses=error_responses(404, 410, 429),
+)
+async def promise_to_pay(token: Token, body: PromiseIn, deps: Deps, request: Request) -> Noted:
+    """The debtor promises to pay by a date: their campaigns wait until the end of that day."""
+    link = await live_link(deps, request, token)
+    today = clock.now().date()
+    if not today <= body.promised_date <= today + LONGEST_PROMISE:
+        raise ApiError(
+            400,
+            "Validation error",
+            f'"promisedDate" must be between {today.isoformat()} and '
+            f"{(today + LONGEST_PROMISE).isoformat()}; for a later date, contact us",
+        )
+    responded = DebtorResponded(
+        customer_id=link["customer_id"],
+        payment_id=link["payment_id"],
+        intent="promise_to_pay",
+        promised_date=body.promised_date,
+    )
+    await _respond(deps, link, responded, f"Promised on the portal to pay by {body.promised_date}")
+    return Noted(noted=f"Your promise to pay by {body.promised_date.isoformat()} is recorded")
+
+
+@router.post(
+    "/portal/{token}/dispute",
+    response_model=Noted,
+    status_code=201,
+    responses=error_responses(404, 410, 429),
+)
+async def dispute(token: Token, body: DisputeIn, deps: Deps, request: Request) -> Noted:
+    """The debtor disputes the debt: their campaigns pause, flagged, until a person has looked
+    into it (the agents open a human task)."""
+    link = await live_link(deps, request, token)
+    details = (body.details or "").strip() or None
+    responded = DebtorResponded(
+        customer_id=link["customer_id"],
+        payment_id=link["payment_id"],
+        intent="dispute",
+        reason=body.reason,
+        text=details,
+    )
+    said = DISPUTE_REASONS[body.reason] + (f": {details}" if details else "")
+    await _respond(deps, link, responded, said)
+    return Noted(
+        noted="Your dispute is recorded; we stop asking for payment until we have looked into it"
     )

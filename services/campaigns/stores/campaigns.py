@@ -87,6 +87,16 @@ async def page(
     )
 
 
+async def latest_running(executor: Executor, payment_id: uuid.UUID) -> uuid.UUID | None:
+    """The payment record's most recently started campaign that has not ended, if any."""
+    found: uuid.UUID | None = await executor.fetchval(
+        "SELECT id FROM campaigns WHERE payment_id = $1 "
+        "AND status IN ('scheduled', 'active', 'paused') ORDER BY created_at DESC LIMIT 1",
+        payment_id,
+    )
+    return found
+
+
 async def running_for(
     connection: Connection,
     *,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from shared.contracts import ReplyClassified
 from shared.db import Executor
-from shared.events import Envelope
 from shared.paging import Page, keyset_page
 
 COLUMNS = (
@@ -14,13 +14,15 @@ COLUMNS = (
 )
 
 
-async def record(executor: Executor, event: Envelope, reply: ReplyClassified) -> None:
-    """Keep the reply once, however often its event arrives, dated when it was understood."""
+async def record(
+    executor: Executor, reply_id: uuid.UUID, understood_at: datetime, reply: ReplyClassified
+) -> None:
+    """Keep the reply once (however often its event arrives), dated when it was understood."""
     await executor.execute(
         "INSERT INTO replies (id, customer_id, campaign_id, channel, text, intent, confidence, "
         "promised_date, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
         "ON CONFLICT (id) DO NOTHING",
-        event.event_id,
+        reply_id,
         reply.customer_id,
         reply.campaign_id,
         reply.channel,
@@ -28,7 +30,7 @@ async def record(executor: Executor, event: Envelope, reply: ReplyClassified) ->
         reply.intent,
         reply.confidence,
         reply.promised_date,
-        event.occurred_at,
+        understood_at,
     )
 
 

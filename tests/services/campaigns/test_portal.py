@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 from tests.auth_helpers import bearer
@@ -88,6 +89,61 @@ async def test_revoking_needs_the_payments_permission(client, admin_token):
     assert unknown.status_code == 404
     anonymous = await client.delete(f"/api/v1/payments/{made['paymentId']}/pay-links")
     assert anonymous.status_code == 401
+
+
+async def test_a_promise_on_the_portal_pauses_the_campaign_until_that_day(client, admin_token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    today = date.today()
+    for refused in (today - timedelta(days=1), today + timedelta(days=61)):
+        late = await client.post(
+            f"/api/v1/portal/{token}/promise", json={"promisedDate": refused.isoformat()}
+        )
+        assert late.status_code == 400
+        assert late.json()["details"].startswith('"promisedDate" must be between')
+    friday = (today + timedelta(days=4)).isoformat()
+    noted = await client.post(f"/api/v1/portal/{token}/promise", json={"promisedDate": friday})
+    assert noted.status_code == 201 and friday in noted.json()["noted"]
+    state = (
+        await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    ).json()
+    assert state["status"] == "paused" and state["pauseReason"] == "promise to pay"
+    assert state["pausedUntil"] is not None
+    said = await client.get(f"/api/v1/campaigns/{made['id']}/replies", headers=bearer(admin_token))
+    (reply,) = said.json()["items"]
+    assert reply["channel"] == "portal" and reply["intent"] == "promise_to_pay"
+    assert reply["promisedDate"] == friday
+
+
+async def test_a_dispute_on_the_portal_pauses_flags_and_goes_to_a_person(client, admin_token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    unknown = await client.post(f"/api/v1/portal/{token}/dispute", json={"reason": "bored"})
+    assert unknown.status_code == 400
+    noted = await client.post(
+        f"/api/v1/portal/{token}/dispute",
+        json={"reason": "wrong_amount", "details": "We were charged twice for March"},
+    )
+    assert noted.status_code == 201, noted.text
+    state = (
+        await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    ).json()
+    assert state["status"] == "paused" and state["flagged"] is True
+    assert state["pauseReason"] == "dispute"
+    tasks = await eventually(
+        lambda: client.get(
+            "/api/v1/tasks", params={"campaignId": made["id"], "channel": "human"},
+            headers=bearer(admin_token),
+        ),
+        lambda answer: answer.json()["total"] == 1,
+    )  # fmt: skip
+    (task,) = tasks.json()["items"]
+    said = await client.get(f"/api/v1/campaigns/{made['id']}/replies", headers=bearer(admin_token))
+    (reply,) = said.json()["items"]
+    assert reply["text"] == "The amount is wrong: We were charged twice for March"
+    assert task["channel"] == "human"
 
 
 async def test_one_address_trying_links_is_stopped(client, admin_token):
