@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from shared.contracts import PAYLOADS
 from shared.events import Envelope
 from tests.auth_helpers import bearer
-from tests.helpers import publish_raw, schema_sql
+from tests.helpers import eventually, publish_raw, schema_sql
+from tests.notifier_helpers import messages_of
 
 
 async def customer(client, token, **fields: Any) -> dict[str, Any]:
@@ -167,3 +169,18 @@ async def deferred_sms_campaign(client, token) -> dict[str, Any]:
         steps=[{"channel": "sms", "delay": "P0D"}],
         start=True,
     )
+
+
+PAY_LINK = re.compile(r"https?://[^\s/]+/pay/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+
+
+async def pay_links_sent(client, token: str, campaign_id: str, count: int) -> list[str]:
+    """The tokens of the debtor's links in the campaign's `count` messages, once sent."""
+    sent = await eventually(
+        lambda: messages_of(client, token, campaign_id),
+        lambda m: len(m) == count and all(x["status"] == "sent" for x in m),
+        timeout=45,
+    )
+    found = [PAY_LINK.search(message["body"]) for message in sent]
+    assert all(found), [message["body"] for message in sent]
+    return [match.group(1) for match in found if match]

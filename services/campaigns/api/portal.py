@@ -30,6 +30,16 @@ Token = Annotated[str, Path(max_length=64, description="The token of the link in
 NOT_VALID = "This link is not valid; open the link in your latest message from us"
 ENDED = "This link has expired; open the link in your latest message from us, or contact us"
 
+# How far ahead a debtor may promise to pay by themselves; later needs a person.
+LONGEST_PROMISE = timedelta(days=60)
+DISPUTE_REASONS = {
+    "not_mine": "This is not my debt",
+    "wrong_amount": "The amount is wrong",
+    "already_paid": "I have already paid",
+    "goods_or_services": "A problem with what was sold",
+    "other": "Something else",
+}
+
 
 class Itemization(ApiResponse):
     """What collectors must tell: the debt at the itemization date, and what changed since."""
@@ -55,6 +65,7 @@ class PortalDebt(ApiResponse):
     status: str
     itemization: Itemization
     link_expires_at: datetime
+    dispute_reasons: dict[str, str] = Field(description="The reasons a dispute may give")
 
 
 async def live_link(deps: Deps, request: Request, token: str) -> asyncpg.Record:
@@ -107,18 +118,8 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
             amount_now=payment["outstanding"],
         ),
         link_expires_at=link["expires_at"],
+        dispute_reasons=DISPUTE_REASONS,
     )
-
-
-# How far ahead a debtor may promise to pay by themselves; later needs a person.
-LONGEST_PROMISE = timedelta(days=60)
-DISPUTE_REASONS = {
-    "not_mine": "This is not my debt",
-    "wrong_amount": "The amount is wrong",
-    "already_paid": "I have already paid",
-    "goods_or_services": "A problem with what was sold",
-    "other": "Something else",
-}
 
 
 class PromiseIn(ApiModel):

@@ -1,31 +1,88 @@
 """The debtor's portal: the page a message's link opens, for whoever holds the link (no
-sign-in). What it shows comes from the campaigns service's portal API, which checks the link."""
+sign-in), with what is owed and the forms to promise a date or dispute. The campaigns
+service's portal API checks the link and does the work; this renders it."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.rendering import page
 from services.console.api.visits import console_of
+from services.console.domain.forms import Form
 from services.console.stores.platform_api import details_of
 
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Path(max_length=64)]
+PORTAL_FORM_COOKIE = "remit_portal_form"
 
 
 @router.get("/pay/{token}")
-async def portal(request: Request, token: Token) -> HTMLResponse:
+async def portal(request: Request, token: Token, notice: str | None = None) -> Response:
+    return await _portal_page(request, token, notice=notice)
+
+
+async def _portal_page(
+    request: Request, token: str, status: int = 200, **forms: Form | str | None
+) -> Response:
     console = console_of(request)
     answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
     if answer.status_code != 200:
-        return page(
-            request,
-            "portal_refused.html",
-            answer.status_code,
-            details=details_of(answer),
-            response_status=answer.status_code,
+        return _refused(request, answer.status_code, details_of(answer))
+    # One token for the link's pages while the cookie lasts: two tabs, or a page sent again
+    # after a refusal, both work.
+    form_token = request.cookies.get(PORTAL_FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = page(
+        request,
+        "portal.html",
+        status,
+        debt=answer.json(),
+        token=token,
+        form_token=form_token,
+        promise_form=forms.get("promise_form") or Form.of({}, ("promisedDate",)),
+        dispute_form=forms.get("dispute_form") or Form.of({}, ("reason", "details")),
+        notice=forms.get("notice"),
+    )
+    console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
+    return response
+
+
+def _refused(request: Request, status: int, details: str) -> HTMLResponse:
+    return page(request, "portal_refused.html", status, details=details, response_status=status)
+
+
+async def _act(request: Request, token: str, action: str, fields: tuple[str, ...]) -> Response:
+    """A portal form sent on to the API: back to the page saying what was noted, or the page
+    again with the API's refusal beside its field."""
+    posted = await request.form()
+    expected = request.cookies.get(PORTAL_FORM_COOKIE, "")
+    sent = str(posted.get("csrf", ""))
+    if not expected or not secrets.compare_digest(expected.encode(), sent.encode()):
+        return _refused(request, 403, "This form expired; open the page again and resend it")
+    form = Form.of({name: str(value) for name, value in posted.items()}, fields)
+    console = console_of(request)
+    answer = await console.api.call(
+        console.anonymous(request), "POST", f"/portal/{token}/{action}", json=form.payload()
+    )
+    if answer.status_code == 201:
+        notice = quote(answer.json()["noted"])
+        return RedirectResponse(f"/pay/{token}?notice={notice}", status_code=303)
+    if answer.status_code == 400:
+        return await _portal_page(
+            request, token, 400, **{f"{action}_form": form.refused(details_of(answer))}
         )
-    return page(request, "portal.html", debt=answer.json())
+    return _refused(request, answer.status_code, details_of(answer))
+
+
+@router.post("/pay/{token}/promise")
+async def promise(request: Request, token: Token) -> Response:
+    return await _act(request, token, "promise", ("promisedDate",))
+
+
+@router.post("/pay/{token}/dispute")
+async def dispute(request: Request, token: Token) -> Response:
+    return await _act(request, token, "dispute", ("reason", "details"))

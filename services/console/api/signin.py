@@ -69,21 +69,8 @@ def _login_again(request: Request, form: Filled, next: str, status: int) -> HTML
         csrf=form_token,
         kept_draft=has_draft(request),
     )
-    _set_login_cookie(request, response, form_token)
+    console_of(request).set_form_cookie(response, LOGIN_FORM_COOKIE, "/login", form_token)
     return response
-
-
-def _set_login_cookie(request: Request, response: Response, form_token: str) -> None:
-    # The sign-in form's own token (there is no session yet), checked against the form field.
-    response.set_cookie(
-        LOGIN_FORM_COOKIE,
-        form_token,
-        max_age=3600,
-        path="/login",
-        httponly=True,
-        samesite="strict",
-        secure=console_of(request).settings.secure_cookies,
-    )
 
 
 @router.post("/logout")

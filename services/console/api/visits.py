@@ -59,6 +59,19 @@ class Console:
     def forget_session_cookie(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/")
 
+    def set_form_cookie(self, response: Response, name: str, path: str, token: str) -> None:
+        """A form's own token where there is no session (sign-in, the debtor's portal): the
+        form carries it too, and a post must bring both (another site can set neither)."""
+        response.set_cookie(
+            name,
+            token,
+            max_age=3600,
+            path=path,
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.secure_cookies,
+        )
+
 
 @dataclass
 class Visit:

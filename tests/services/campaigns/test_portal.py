@@ -3,34 +3,19 @@ the API and as a page), and an altered, expired, revoked or overused link is ref
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from tests.auth_helpers import bearer
-from tests.campaign_helpers import campaign, campaigns_sql
+from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
 from tests.helpers import eventually
-from tests.notifier_helpers import messages_of
-
-LINK = re.compile(r"https?://[^\s/]+/pay/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-
-
-async def _links_sent(client, token: str, campaign_id: str, count: int) -> list[str]:
-    sent = await eventually(
-        lambda: messages_of(client, token, campaign_id),
-        lambda m: len(m) == count and all(x["status"] == "sent" for x in m),
-        timeout=45,
-    )
-    found = [LINK.search(message["body"]) for message in sent]
-    assert all(found), [message["body"] for message in sent]
-    return [match.group(1) for match in found if match]
 
 
 async def test_every_message_carries_the_same_link_and_it_opens_the_debt(client, admin_token):
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT1S"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
-    tokens = await _links_sent(client, admin_token, made["id"], 2)
+    tokens = await pay_links_sent(client, admin_token, made["id"], 2)
     assert len(set(tokens)) == 1  # one live link per payment record, in every message
     debt = await client.get(f"/api/v1/portal/{tokens[0]}")  # no sign-in: the link is the key
     assert debt.status_code == 200, debt.text
@@ -46,7 +31,7 @@ async def test_every_message_carries_the_same_link_and_it_opens_the_debt(client,
 
 async def test_an_altered_or_made_up_link_is_not_found(client, admin_token):
     made = await campaign(client, admin_token, start=True)
-    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
     altered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"
     for refused in (altered, made_up, "x", "a" * 64):
@@ -60,7 +45,7 @@ async def test_an_altered_or_made_up_link_is_not_found(client, admin_token):
 
 async def test_an_expired_or_revoked_link_is_gone(client, admin_token, settings):
     made = await campaign(client, admin_token, start=True)
-    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
     assert (await client.get(f"/api/v1/portal/{token}")).status_code == 200
     revoked = await client.delete(
         f"/api/v1/payments/{made['paymentId']}/pay-links", headers=bearer(admin_token)
@@ -72,7 +57,7 @@ async def test_an_expired_or_revoked_link_is_gone(client, admin_token, settings)
     assert page.status_code == 410 and "This link has expired" in page.text
 
     other = await campaign(client, admin_token, start=True)
-    (second,) = await _links_sent(client, admin_token, other["id"], 1)
+    (second,) = await pay_links_sent(client, admin_token, other["id"], 1)
     await campaigns_sql(
         settings,
         "UPDATE pay_links SET expires_at = now() - interval '1 second' WHERE payment_id = $1",
@@ -94,7 +79,7 @@ async def test_revoking_needs_the_payments_permission(client, admin_token):
 async def test_a_promise_on_the_portal_pauses_the_campaign_until_that_day(client, admin_token):
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
-    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
     today = date.today()
     for refused in (today - timedelta(days=1), today + timedelta(days=61)):
         late = await client.post(
@@ -119,7 +104,7 @@ async def test_a_promise_on_the_portal_pauses_the_campaign_until_that_day(client
 async def test_a_dispute_on_the_portal_pauses_flags_and_goes_to_a_person(client, admin_token):
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
-    (token,) = await _links_sent(client, admin_token, made["id"], 1)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
     unknown = await client.post(f"/api/v1/portal/{token}/dispute", json={"reason": "bored"})
     assert unknown.status_code == 400
     noted = await client.post(

@@ -1,0 +1,58 @@
+"""The debtor's portal as a page: what is owed, and the promise and dispute forms with the
+API's refusals beside their fields; a form from elsewhere changes nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, pay_links_sent
+from tests.console_helpers import form_token
+
+TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+
+
+async def test_a_debtor_promises_a_date_from_the_page(console, client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    page = await console.get(f"/pay/{token}")
+    assert page.status_code == 200 and 'id="promise"' in page.text and 'id="dispute"' in page.text
+    assert "remit_portal_form" in console.cookies
+    too_late = (date.today() + timedelta(days=90)).isoformat()
+    refused = await console.post(
+        f"/pay/{token}/promise", data={"csrf": form_token(page.text), "promisedDate": too_late}
+    )
+    assert refused.status_code == 400 and 'id="promise-promisedDate-error"' in refused.text
+    assert f'value="{too_late}"' in refused.text  # what was typed is kept
+    friday = (date.today() + timedelta(days=4)).isoformat()
+    noted = await console.post(
+        f"/pay/{token}/promise", data={"csrf": form_token(page.text), "promisedDate": friday}
+    )
+    assert noted.status_code == 303
+    thanked = await console.get(noted.headers["location"])
+    assert f"Your promise to pay by {friday} is recorded" in thanked.text
+    state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "paused"
+
+
+async def test_a_debtor_disputes_from_the_page(console, client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    page = await console.get(f"/pay/{token}")
+    assert "The amount is wrong" in page.text  # the reasons the API offers
+    noted = await console.post(
+        f"/pay/{token}/dispute",
+        data={"csrf": form_token(page.text), "reason": "already_paid", "details": "Paid 3 Dec"},
+    )
+    assert noted.status_code == 303
+    state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "paused" and state.json()["flagged"] is True
+
+
+async def test_a_portal_form_from_elsewhere_changes_nothing(console, client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    forged = await console.post(f"/pay/{token}/dispute", data={"csrf": "x", "reason": "other"})
+    assert forged.status_code == 403
+    state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "active"
