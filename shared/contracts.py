@@ -254,9 +254,11 @@ class StepDue(EventPayload):
 
 
 class DebtorResponded(EventPayload):
-    """The debtor acted on their portal: promised to pay by a date, or disputed the debt (with
-    a reason and their words). Their campaigns were acted on in the same transaction, as for a
-    classified reply; a dispute also needs a person (the agents open a human task).
+    """The debtor acted on their portal: promised to pay by a date, disputed the debt (with a
+    reason and their words), or stopped a channel. Their campaigns were acted on in the same
+    transaction, as for a classified reply; a dispute also needs a person (the agents open a
+    human task), and a stopped channel is an opt-out the notifier keeps (`recipient`, the
+    address or number on that channel, with `channel`).
 
     `campaign_id` is the payment record's latest running campaign, null when none runs."""
 
@@ -265,10 +267,12 @@ class DebtorResponded(EventPayload):
     customer_id: uuid.UUID
     payment_id: uuid.UUID
     campaign_id: uuid.UUID | None = None
-    intent: Literal["promise_to_pay", "dispute"]
+    intent: Literal["promise_to_pay", "dispute", "opt_out"]
     promised_date: date | None = None
     reason: str | None = None
     text: str | None = None
+    channel: Literal["email", "sms", "voice"] | None = None
+    recipient: str | None = None
 
 
 class PaymentReceived(EventPayload):

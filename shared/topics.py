@@ -81,8 +81,9 @@ EVENTS: dict[str, EventSpec] = {
     ),
     "debtor.responded": EventSpec(
         "campaigns",
-        ("agents",),
-        "The debtor promised or disputed on their portal (a dispute goes to a person)",
+        ("agents", "notifier"),
+        "The debtor promised, disputed or stopped a channel on their portal (a dispute goes to "
+        "a person, a stopped channel to the suppression list)",
     ),
     "reply.classified": EventSpec(
         "agents", ("campaigns",), "What the reply means: promise, dispute, paid, opt-out, ..."

@@ -282,12 +282,18 @@ def end_of_day(day: date, zone: str) -> datetime:
 
 
 async def act_on_reply(
-    connection: Connection, customer: asyncpg.Record, reply: ReplyClassified, now: datetime
+    connection: Connection,
+    customer: asyncpg.Record,
+    reply: ReplyClassified,
+    now: datetime,
+    *,
+    stopping: tuple[str, ...] | None = None,
 ) -> None:
     """What the customer meant, applied to each of their running campaigns (a reply is about
     the customer, not one campaign): the time of the reply first, then a promise pauses until
     the end of its date, a dispute or a wrong person pauses and flags, an opt-out skips the
-    channel's steps, a payment completes."""
+    channel's steps (those `stopping` names, else the reply's own channel, else SMS and
+    voice), a payment completes."""
     intent = reply.intent
     customer_id = reply.customer_id
     for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
@@ -312,7 +318,7 @@ async def act_on_reply(
                         paused_until=None,
                     )
             elif intent == "opt_out":
-                channels = (reply.channel,) if reply.channel else ("sms", "voice")
+                channels = stopping or ((reply.channel,) if reply.channel else ("sms", "voice"))
                 await campaigns.stop_pending_runs(
                     connection, campaign_id, "skipped", "the customer opted out", channels
                 )

@@ -9,7 +9,7 @@ from services.notifier import events
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.stores import messages
 from shared.consumer import Handling, Subscription
-from shared.contracts import MessageRequested, PasswordResetRequested
+from shared.contracts import DebtorResponded, MessageRequested, PasswordResetRequested
 from shared.db import Connection
 from shared.events import Envelope
 
@@ -84,7 +84,23 @@ async def send_password_reset(connection: Connection, event: Envelope) -> None:
     )
 
 
+async def debtor_opted_out(connection: Connection, event: Envelope) -> None:
+    """A channel the debtor stopped on their portal: their address or number on it goes on
+    the suppression list, as a STOP reply does."""
+    responded = event.read(DebtorResponded)
+    if responded.intent != "opt_out" or not responded.channel or not responded.recipient:
+        return
+    await messages.suppress(
+        connection,
+        responded.channel,
+        responded.recipient,
+        "opt_out",
+        "stopped on the debtor's portal",
+    )
+
+
 SUBSCRIPTIONS = (
     Subscription("auth.password_reset_requested", "send-password-reset", send_password_reset),
     Subscription("message.requested", "queue-message", handler_of_many=queue_messages),
+    Subscription("debtor.responded", "portal-opt-out", debtor_opted_out),
 )

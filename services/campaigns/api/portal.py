@@ -30,6 +30,8 @@ Token = Annotated[str, Path(max_length=64, description="The token of the link in
 NOT_VALID = "This link is not valid; open the link in your latest message from us"
 ENDED = "This link has expired; open the link in your latest message from us, or contact us"
 
+_ADDRESS = {"email": "email address", "sms": "phone number", "voice": "phone number"}
+_NAMES = {"email": "emails", "sms": "text messages", "voice": "calls"}
 # How far ahead a debtor may promise to pay by themselves; later needs a person.
 LONGEST_PROMISE = timedelta(days=60)
 DISPUTE_REASONS = {
@@ -131,6 +133,10 @@ class DisputeIn(ApiModel):
     details: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class StopIn(ApiModel):
+    channel: Literal["email", "sms", "voice"]
+
+
 class Noted(ApiResponse):
     noted: str = Field(description="What was recorded, to show the debtor")
 
@@ -139,7 +145,7 @@ async def _respond(
     deps: Deps, link: asyncpg.Record, responded: DebtorResponded, text: str | None
 ) -> None:
     """The debtor's answer kept as a reply, acted on at once (as a classified reply is), and
-    told to the agents: one transaction."""
+    told to the agents and the notifier: one transaction."""
     now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
         customer = await customers.get(connection, link["customer_id"])
@@ -156,7 +162,8 @@ async def _respond(
             promised_date=responded.promised_date,
         )
         await replies.record(connection, uuid.uuid4(), now, reply)
-        await operations.act_on_reply(connection, customer, reply, now)
+        stopping = (responded.channel,) if responded.channel else None
+        await operations.act_on_reply(connection, customer, reply, now, stopping=stopping)
         await events.publish(connection, events.debtor_responded(responded))
 
 
@@ -210,3 +217,31 @@ async def dispute(token: Token, body: DisputeIn, deps: Deps, request: Request) -
     return Noted(
         noted="Your dispute is recorded; we stop asking for payment until we have looked into it"
     )
+
+
+@router.post(
+    "/portal/{token}/stop",
+    response_model=Noted,
+    status_code=201,
+    responses=error_responses(404, 410, 429),
+)
+async def stop_channel(token: Token, body: StopIn, deps: Deps, request: Request) -> Noted:
+    """The debtor stops a channel: their address or number on it is put on the suppression
+    list (an opt-out), and their campaigns' steps on it are skipped."""
+    link = await live_link(deps, request, token)
+    customer = await customers.get(deps.pool, link["customer_id"])
+    assert customer is not None
+    recipient = customer["email"] if body.channel == "email" else customer["phone"]
+    if recipient is None:
+        raise ApiError(
+            400, "Validation error", f'"channel": we have no {_ADDRESS[body.channel]} for you'
+        )
+    responded = DebtorResponded(
+        customer_id=link["customer_id"],
+        payment_id=link["payment_id"],
+        intent="opt_out",
+        channel=body.channel,
+        recipient=recipient,
+    )
+    await _respond(deps, link, responded, f"Stopped {_NAMES[body.channel]} on the portal")
+    return Noted(noted=f"We will send no more {_NAMES[body.channel]} to you")

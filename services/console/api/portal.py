@@ -45,6 +45,7 @@ async def _portal_page(
         form_token=form_token,
         promise_form=forms.get("promise_form") or Form.of({}, ("promisedDate",)),
         dispute_form=forms.get("dispute_form") or Form.of({}, ("reason", "details")),
+        stop_form=forms.get("stop_form") or Form.of({}, ("channel",)),
         notice=forms.get("notice"),
     )
     console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
@@ -86,3 +87,8 @@ async def promise(request: Request, token: Token) -> Response:
 @router.post("/pay/{token}/dispute")
 async def dispute(request: Request, token: Token) -> Response:
     return await _act(request, token, "dispute", ("reason", "details"))
+
+
+@router.post("/pay/{token}/stop")
+async def stop(request: Request, token: Token) -> Response:
+    return await _act(request, token, "stop", ("channel",))

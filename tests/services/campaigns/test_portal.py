@@ -131,6 +131,36 @@ async def test_a_dispute_on_the_portal_pauses_flags_and_goes_to_a_person(client,
     assert task["channel"] == "human"
 
 
+async def test_stopping_sms_on_the_portal_suppresses_the_number_and_skips_its_steps(
+    client, admin_token
+):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "P3D"},
+             {"channel": "email", "delay": "P5D"}]  # fmt: skip
+    made = await campaign(client, admin_token, steps=steps, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    wrong = await client.post(f"/api/v1/portal/{token}/stop", json={"channel": "fax"})
+    assert wrong.status_code == 400
+    noted = await client.post(f"/api/v1/portal/{token}/stop", json={"channel": "sms"})
+    assert noted.status_code == 201 and "text messages" in noted.json()["noted"]
+    schedule = await client.get(
+        f"/api/v1/campaigns/{made['id']}/schedule", headers=bearer(admin_token)
+    )
+    by_channel = {step["channel"]: step for step in schedule.json()["items"][1:]}
+    assert by_channel["sms"]["status"] == "skipped"
+    assert by_channel["email"]["status"] == "pending"  # the other channels go on
+    customer = await client.get(
+        f"/api/v1/customers/{made['customerId']}", headers=bearer(admin_token)
+    )
+    checked = await eventually(
+        lambda: client.get(
+            "/api/v1/suppressions/check", params={"recipient": customer.json()["phone"]},
+            headers=bearer(admin_token),
+        ),
+        lambda answer: answer.json()["suppressed"],
+    )  # fmt: skip
+    assert checked.json()["channels"] == ["sms"]
+
+
 async def test_one_address_trying_links_is_stopped(client, admin_token):
     """Run last in this module: the address's portal budget is spent."""
     made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"

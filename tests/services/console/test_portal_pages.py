@@ -56,3 +56,15 @@ async def test_a_portal_form_from_elsewhere_changes_nothing(console, client, adm
     assert forged.status_code == 403
     state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
     assert state.json()["status"] == "active"
+
+
+async def test_a_debtor_stops_calls_from_the_page(console, client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    page = await console.get(f"/pay/{token}")
+    noted = await console.post(
+        f"/pay/{token}/stop", data={"csrf": form_token(page.text), "channel": "voice"}
+    )
+    assert noted.status_code == 303
+    thanked = await console.get(noted.headers["location"])
+    assert "We will send no more calls to you" in thanked.text
