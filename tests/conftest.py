@@ -22,6 +22,7 @@ from tests.infra import containers_env
 
 LAST_RUN_LOGS = Path(__file__).resolve().parents[1] / ".state" / "test-logs"
 TWILIO_TOKEN = "test-twilio-auth-token"
+STRIPE_WEBHOOK_SECRET = "whsec_test_remit"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 
@@ -95,6 +96,9 @@ def platform() -> Iterator[Platform]:
             # Every test signs in from 127.0.0.1 (through the console too): hundreds of
             # sign-ins a run. The limit's own tests run a replica of their own with tight limits.
             "LOGIN_RATE_LIMIT_PER_IP": "100000",
+            # Stripe's webhooks, signed by the tests (no Stripe key: the simulated provider
+            # takes the portal's payments).
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         },
     )
     with running(stack, LAST_RUN_LOGS):

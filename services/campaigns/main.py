@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.campaigns import scheduler
-from services.campaigns.api import campaigns, clock, customers, payments, portal, replies
+from services.campaigns.api import (
+    campaigns,
+    clock,
+    customers,
+    payments,
+    portal,
+    replies,
+    webhooks,
+)
 from services.campaigns.handlers import SUBSCRIPTIONS
 from services.campaigns.settings import CampaignsSettings, campaigns_settings
 from shared.resources import Resources
@@ -28,7 +36,8 @@ SPEC = ServiceSpec(
         replies.router,
         clock.router,
     ),
-    unlimited_routers=(portal.router,),  # its own limit per address, not the API's
+    # The portal has its own limit per address; the provider's webhooks are signed.
+    unlimited_routers=(portal.router, webhooks.router),
     subscriptions=SUBSCRIPTIONS,
     background=(_scheduler,),
     caches_reads=True,

@@ -3,8 +3,10 @@ the HTTP routes, the event handlers and the scheduler alike."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -23,13 +25,15 @@ from services.campaigns.domain.start_checks import (
     StepFacts,
     start_problem,
 )
-from services.campaigns.stores import campaigns, customers, payments
+from services.campaigns.stores import campaigns, checkouts, customers, payments
 from shared.context import request_id_var
 from shared.contracts import ReplyClassified
 from shared.db import Connection
 from shared.errors import ApiError
 from shared.settings import ServiceSettings
 from shared.tracing import current_traceparent
+
+logger = logging.getLogger(__name__)
 
 
 class CampaignCannotStartError(ApiError):
@@ -327,3 +331,91 @@ async def act_on_reply(
                 await end(connection, campaign_id, Action.COMPLETE, "customer reports paid", now)
         except IllegalTransitionError:
             continue  # e.g. a draft or an ended campaign has nothing to change
+
+
+async def receive(
+    connection: Connection,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    received_at: datetime,
+    reference: str | None,
+    now: datetime,
+    *,
+    source: str = "manual",
+) -> asyncpg.Record:
+    """Money received against a payment record: the receipt, `payment.received`, and, once
+    the record is paid, its running campaigns completed (their remaining steps cancelled).
+    Refused (ApiError) for an unknown, paid or written-off record, an amount beyond what is
+    outstanding, or a reference already recorded."""
+    before = await payments.get(connection, payment_id, lock=True)
+    if before is None:
+        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+    if before["status"] in ("paid", "written_off"):
+        raise ApiError(409, "Conflict", f"Payment record is {before['status']}")
+    if amount > before["outstanding"]:
+        raise ApiError(
+            400,
+            "Validation error",
+            f'"amount" exceeds the outstanding balance of {before["outstanding"]:.2f}',
+        )
+    # The record is locked: a receipt with the same reference posted in parallel waits, then
+    # finds this one.
+    row = await payments.record_receipt(
+        connection, payment_id, amount, received_at, reference, source
+    )
+    if row is None:
+        raise ApiError(
+            409,
+            "Conflict",
+            f'A receipt with reference "{reference}" is already recorded for this payment record',
+        )
+    received = events.payment_received(
+        payment_id,
+        row["customer_id"],
+        amount,
+        row["currency"].strip(),
+        row["amount_paid"],
+        row["status"],
+    )
+    await events.publish(connection, received)
+    if row["status"] == "paid":
+        for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
+            await end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
+    return row
+
+
+async def complete_checkout(
+    connection: Connection,
+    checkout: asyncpg.Record,
+    amount: Decimal,
+    reference: str,
+    now: datetime,
+) -> None:
+    """The provider confirmed the checkout's payment: a receipt (naming the provider), as for
+    money recorded by hand. Once only; money that finds nothing left owing (paid meanwhile by
+    other means) is logged for a person to refund."""
+    if checkout["status"] == "paid":
+        return
+    await checkouts.settle(connection, checkout["id"], "paid")
+    payment = await payments.get(connection, checkout["payment_id"], lock=True)
+    assert payment is not None
+    owed: Decimal = (
+        payment["outstanding"]
+        if payment["status"] not in ("paid", "written_off")
+        else Decimal("0.00")
+    )
+    if amount > owed:
+        logger.warning(
+            "provider payment beyond what is owed: refund the difference",
+            extra={"checkout_id": str(checkout["id"]), "paid": str(amount), "owed": str(owed)},
+        )
+    if owed > 0:
+        await receive(
+            connection,
+            checkout["payment_id"],
+            min(amount, owed),
+            now,
+            reference,
+            now,
+            source=checkout["provider"],
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings, settings_of
 
@@ -26,6 +26,16 @@ class CampaignsSettings(ServiceSettings):
     )
     portal_rate_limit_per_ip: int = Field(
         default=60, ge=1, description="Portal requests from one address per RATE_LIMIT_WINDOW"
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Stripe's secret API key; without it, a simulated provider takes payments",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="The signing secret of Stripe's webhook endpoint (whsec_…)"
+    )
+    stripe_api_base: str | None = Field(
+        default=None, description="Another address for Stripe's API (a test double)"
     )
     pay_link_ttl: int = Field(
         default=30 * 86400,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.campaigns import events, operations
+from services.campaigns import operations
 from services.campaigns.api.schemas import (
     Collected,
     CollectedInCurrency,
@@ -143,40 +143,7 @@ async def record_receipt(payment_id: uuid.UUID, body: ReceiptIn, deps: Deps, _: 
     campaigns complete and their remaining steps are cancelled, in the same transaction."""
     now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
-        before = await payments.get(connection, payment_id, lock=True)
-        if before is None:
-            raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
-        if before["status"] in ("paid", "written_off"):
-            raise ApiError(409, "Conflict", f"Payment record is {before['status']}")
-        if body.amount > before["outstanding"]:
-            raise ApiError(
-                400,
-                "Validation error",
-                f'"amount" exceeds the outstanding balance of {before["outstanding"]:.2f}',
-            )
-        # The record is locked: a receipt with the same reference posted in parallel waits,
-        # then finds this one.
-        row = await payments.record_receipt(
-            connection, payment_id, body.amount, body.received_at or now, body.reference
+        row = await operations.receive(
+            connection, payment_id, body.amount, body.received_at or now, body.reference, now
         )
-        if row is None:
-            raise ApiError(
-                409,
-                "Conflict",
-                f'A receipt with reference "{body.reference}" is already recorded '
-                "for this payment record",
-            )
-        payment = _payment(row)
-        received = events.payment_received(
-            payment_id,
-            row["customer_id"],
-            body.amount,
-            payment.currency,
-            row["amount_paid"],
-            row["status"],
-        )
-        await events.publish(connection, received)
-        if row["status"] == "paid":
-            for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
-                await operations.end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
-    return payment
+    return _payment(row)

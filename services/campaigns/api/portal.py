@@ -11,12 +11,21 @@ from typing import Annotated, Literal
 import asyncpg
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
+from stripe import StripeError
 
 from services.campaigns import events, operations
 from services.campaigns.api.schemas import MoneyOut
+from services.campaigns.checkout import SimulatedCheckout, provider_of
 from services.campaigns.domain.pay_links import link_id_of
 from services.campaigns.settings import campaigns_settings
-from services.campaigns.stores import campaigns, customers, pay_links, payments, replies
+from services.campaigns.stores import (
+    campaigns,
+    checkouts,
+    customers,
+    pay_links,
+    payments,
+    replies,
+)
 from shared.clock import clock
 from shared.contracts import DebtorResponded, ReplyClassified
 from shared.errors import ApiError
@@ -245,3 +254,75 @@ async def stop_channel(token: Token, body: StopIn, deps: Deps, request: Request)
     )
     await _respond(deps, link, responded, f"Stopped {_NAMES[body.channel]} on the portal")
     return Noted(noted=f"We will send no more {_NAMES[body.channel]} to you")
+
+
+class CheckoutOut(ApiResponse):
+    checkout_url: str = Field(description="The provider's hosted checkout, to send the debtor to")
+
+
+@router.post(
+    "/portal/{token}/checkout",
+    response_model=CheckoutOut,
+    status_code=201,
+    responses=error_responses(404, 409, 410, 429, 503),
+)
+async def checkout(token: Token, deps: Deps, request: Request) -> CheckoutOut:
+    """Pay what is outstanding through the payment provider's hosted checkout. Nothing is
+    recorded until the provider confirms the payment."""
+    link = await live_link(deps, request, token)
+    payment = await payments.get(deps.pool, link["payment_id"])
+    assert payment is not None
+    if payment["status"] in ("paid", "written_off") or payment["outstanding"] <= 0:
+        raise ApiError(409, "Conflict", "Nothing is owed on this invoice any more")
+    settings = campaigns_settings()
+    provider = provider_of(settings)
+    currency = payment["currency"].strip()
+    opened = await checkouts.open_checkout(
+        deps.pool, payment["id"], link["id"], provider.name, payment["outstanding"], currency
+    )
+    try:
+        session = await provider.open(
+            opened["id"],
+            payment["outstanding"],
+            currency,
+            payment["invoice_number"],
+            f"{settings.public_url}/pay/{token}",
+        )
+    except StripeError as error:
+        async with deps.pool.acquire() as connection:
+            await checkouts.settle(connection, opened["id"], "failed")
+        raise ApiError(
+            503,
+            "Service unavailable",
+            "The payment provider did not answer; please try again in a moment",
+        ) from error
+    await checkouts.set_session(deps.pool, opened["id"], session.id)
+    return CheckoutOut(checkout_url=session.url)
+
+
+@router.post(
+    "/portal/{token}/checkout/{checkout_id}/simulated-payment",
+    response_model=Noted,
+    status_code=201,
+    responses=error_responses(404, 410, 429),
+)
+async def simulated_payment(
+    token: Token, checkout_id: uuid.UUID, deps: Deps, request: Request
+) -> Noted:
+    """The simulated provider's "pay" button: confirms the checkout as Stripe's webhook would.
+    Only while no Stripe key is set, and only for a simulated checkout of this link's debt."""
+    link = await live_link(deps, request, token)
+    if not isinstance(provider_of(campaigns_settings()), SimulatedCheckout):
+        raise ApiError(404, "Not Found", "Payments are taken by Stripe here")
+    async with deps.pool.acquire() as connection, connection.transaction():
+        found = await checkouts.locked(connection, checkout_id=checkout_id)
+        if (
+            found is None
+            or found["provider"] != "simulated"
+            or found["payment_id"] != link["payment_id"]
+        ):
+            raise ApiError(404, "Not Found", f"Checkout {checkout_id} does not exist")
+        await operations.complete_checkout(
+            connection, found, found["amount"], found["provider_session_id"], clock.now()
+        )
+    return Noted(noted=f"Payment of {found['amount']:.2f} {found['currency']} received, thank you")

@@ -66,6 +66,7 @@ async def record_receipt(
     amount: Decimal,
     received_at: datetime,
     reference: str | None,
+    source: str = "manual",
 ) -> asyncpg.Record | None:
     """Add a receipt and bring the payment's amount paid and status up to date; None when
     the payment record already has a receipt with this reference."""
@@ -76,13 +77,14 @@ async def record_receipt(
     ):
         return None
     await connection.execute(
-        "INSERT INTO payment_receipts (id, payment_id, amount, received_at, reference) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO payment_receipts (id, payment_id, amount, received_at, reference, source) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         uuid.uuid4(),
         payment_id,
         amount,
         received_at,
         reference,
+        source,
     )
     record: asyncpg.Record | None = await connection.fetchrow(
         "UPDATE payments SET amount_paid = amount_paid + $2, "

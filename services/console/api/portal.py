@@ -5,13 +5,14 @@ service's portal API checks the link and does the work; this renders it."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console.api.rendering import page
+from services.console.api.rendering import CONTENT_SECURITY_POLICY, page
 from services.console.api.visits import console_of
 from services.console.domain.forms import Form
 from services.console.stores.platform_api import details_of
@@ -19,6 +20,11 @@ from services.console.stores.platform_api import details_of
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Path(max_length=64)]
 PORTAL_FORM_COOKIE = "remit_portal_form"
+# "Pay now" posts, then goes on to the provider's hosted checkout (Stripe's, when it takes the
+# payments): the browser lets a form lead there only when the page's policy says so.
+PORTAL_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "form-action 'self'", "form-action 'self' https://checkout.stripe.com"
+)
 
 
 @router.get("/pay/{token}")
@@ -49,6 +55,7 @@ async def _portal_page(
         notice=forms.get("notice"),
     )
     console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
+    response.headers["Content-Security-Policy"] = PORTAL_POLICY
     return response
 
 
@@ -56,22 +63,31 @@ def _refused(request: Request, status: int, details: str) -> HTMLResponse:
     return page(request, "portal_refused.html", status, details=details, response_status=status)
 
 
-async def _act(request: Request, token: str, action: str, fields: tuple[str, ...]) -> Response:
-    """A portal form sent on to the API: back to the page saying what was noted, or the page
-    again with the API's refusal beside its field."""
+async def _posted(request: Request, fields: tuple[str, ...]) -> Form | None:
+    """The portal form posted, or None when it lacks the link's form token."""
     posted = await request.form()
     expected = request.cookies.get(PORTAL_FORM_COOKIE, "")
     sent = str(posted.get("csrf", ""))
     if not expected or not secrets.compare_digest(expected.encode(), sent.encode()):
-        return _refused(request, 403, "This form expired; open the page again and resend it")
-    form = Form.of({name: str(value) for name, value in posted.items()}, fields)
+        return None
+    return Form.of({name: str(value) for name, value in posted.items()}, fields)
+
+
+STALE = "This form expired; open the page again and send it again"
+
+
+async def _act(request: Request, token: str, action: str, fields: tuple[str, ...]) -> Response:
+    """A portal form sent on to the API: back to the page saying what was noted, or the page
+    again with the API's refusal beside its field."""
+    form = await _posted(request, fields)
+    if form is None:
+        return _refused(request, 403, STALE)
     console = console_of(request)
     answer = await console.api.call(
         console.anonymous(request), "POST", f"/portal/{token}/{action}", json=form.payload()
     )
     if answer.status_code == 201:
-        notice = quote(answer.json()["noted"])
-        return RedirectResponse(f"/pay/{token}?notice={notice}", status_code=303)
+        return _noted(token, answer.json()["noted"])
     if answer.status_code == 400:
         return await _portal_page(
             request, token, 400, **{f"{action}_form": form.refused(details_of(answer))}
@@ -92,3 +108,54 @@ async def dispute(request: Request, token: Token) -> Response:
 @router.post("/pay/{token}/stop")
 async def stop(request: Request, token: Token) -> Response:
     return await _act(request, token, "stop", ("channel",))
+
+
+def _noted(token: str, noted: str) -> RedirectResponse:
+    return RedirectResponse(f"/pay/{token}?notice={quote(noted)}", status_code=303)
+
+
+@router.post("/pay/{token}/checkout")
+async def pay_now(request: Request, token: Token) -> Response:
+    """On to the provider's hosted checkout for what is outstanding."""
+    if await _posted(request, ()) is None:
+        return _refused(request, 403, STALE)
+    console = console_of(request)
+    answer = await console.api.call(console.anonymous(request), "POST", f"/portal/{token}/checkout")
+    if answer.status_code != 201:
+        return _refused(request, answer.status_code, details_of(answer))
+    return RedirectResponse(answer.json()["checkoutUrl"], status_code=303)
+
+
+@router.get("/pay/{token}/checkout/{checkout_id}")
+async def simulated_checkout(request: Request, token: Token, checkout_id: uuid.UUID) -> Response:
+    """The simulated provider's checkout page (no Stripe key set): one button that pays."""
+    console = console_of(request)
+    answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
+    if answer.status_code != 200:
+        return _refused(request, answer.status_code, details_of(answer))
+    form_token = request.cookies.get(PORTAL_FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = page(
+        request,
+        "portal_checkout.html",
+        debt=answer.json(),
+        token=token,
+        checkout_id=checkout_id,
+        form_token=form_token,
+    )
+    console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
+    return response
+
+
+@router.post("/pay/{token}/checkout/{checkout_id}")
+async def simulated_pay(request: Request, token: Token, checkout_id: uuid.UUID) -> Response:
+    if await _posted(request, ()) is None:
+        return _refused(request, 403, STALE)
+    console = console_of(request)
+    answer = await console.api.call(
+        console.anonymous(request),
+        "POST",
+        f"/portal/{token}/checkout/{checkout_id}/simulated-payment",
+    )
+    if answer.status_code != 201:
+        return _refused(request, answer.status_code, details_of(answer))
+    return _noted(token, answer.json()["noted"])

@@ -68,3 +68,21 @@ async def test_a_debtor_stops_calls_from_the_page(console, client, admin_token):
     assert noted.status_code == 303
     thanked = await console.get(noted.headers["location"])
     assert "We will send no more calls to you" in thanked.text
+
+
+async def test_a_debtor_pays_in_full_through_the_simulated_provider(console, client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    page = await console.get(f"/pay/{token}")
+    assert "https://checkout.stripe.com" in page.headers["content-security-policy"]
+    onward = await console.post(f"/pay/{token}/checkout", data={"csrf": form_token(page.text)})
+    assert onward.status_code == 303 and f"/pay/{token}/checkout/" in onward.headers["location"]
+    checkout = await console.get(onward.headers["location"])
+    assert 'id="checkout-amount">1250.00 EUR<' in checkout.text
+    paid = await console.post(onward.headers["location"], data={"csrf": form_token(checkout.text)})
+    assert paid.status_code == 303
+    thanked = await console.get(paid.headers["location"])
+    assert "Payment of 1250.00 EUR received" in thanked.text
+    assert 'id="pay-now"' not in thanked.text and 'id="outstanding">0.00 EUR<' in thanked.text
+    state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "completed"

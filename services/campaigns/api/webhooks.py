@@ -1,0 +1,57 @@
+"""The payment provider's webhooks: Stripe tells of paid, failed and expired checkouts. Public:
+Stripe's signature, checked by its SDK, is the credential; each event is handled once."""
+
+from __future__ import annotations
+
+import logging
+
+import stripe
+from fastapi import APIRouter, Request, Response
+
+from services.campaigns import operations
+from services.campaigns.domain.money import from_minor
+from services.campaigns.settings import campaigns_settings
+from services.campaigns.stores import checkouts
+from shared.clock import clock
+from shared.errors import ApiError
+from shared.resources import Deps
+
+router = APIRouter(tags=["webhooks"])
+logger = logging.getLogger(__name__)
+PAID = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+ENDED = {"checkout.session.async_payment_failed": "failed", "checkout.session.expired": "expired"}
+
+
+@router.post("/payments/webhooks/stripe", status_code=200)
+async def stripe_webhook(request: Request, deps: Deps) -> Response:
+    """A checkout paid (a receipt, naming Stripe, with the payment intent as its reference),
+    failed or expired. A delivery whose signature does not check is refused (400); one seen
+    before is answered 200 and does nothing."""
+    secret = campaigns_settings().stripe_webhook_secret
+    if secret is None:
+        raise ApiError(503, "Service unavailable", "Stripe webhooks are not configured here")
+    payload = await request.body()
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, request.headers.get("stripe-signature"), secret.get_secret_value()
+        )
+    except (stripe.SignatureVerificationError, ValueError):
+        raise ApiError(400, "Bad Request", "The Stripe signature does not match") from None
+    session = event.data.object.to_dict()
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if not await checkouts.first_delivery(connection, "stripe", event.id, event.type):
+            return Response(status_code=200)
+        if event.type not in PAID and event.type not in ENDED:
+            return Response(status_code=200)  # not one Remit acts on
+        found = await checkouts.locked(connection, session_id=session["id"])
+        if found is None:
+            logger.warning("Stripe checkout not ours", extra={"session_id": session["id"]})
+            return Response(status_code=200)
+        if event.type in ENDED:
+            if found["status"] == "open":
+                await checkouts.settle(connection, found["id"], ENDED[event.type])
+        elif session.get("payment_status") == "paid":
+            amount = from_minor(int(session["amount_total"]), found["currency"].strip())
+            reference = str(session.get("payment_intent") or session["id"])
+            await operations.complete_checkout(connection, found, amount, reference, clock.now())
+    return Response(status_code=200)

@@ -1,0 +1,87 @@
+"""The payment provider behind the debtor's "pay now": Stripe's hosted checkout when a key is
+set, else a simulated provider served by the platform itself (so `make run` shows the whole
+loop). Either way, the money is recorded only when the provider confirms it (Stripe's signed
+webhook, or the simulated provider's own page)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from stripe import StripeClient
+
+from services.campaigns.domain.money import to_minor
+from services.campaigns.settings import CampaignsSettings
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    url: str
+
+
+class Provider(Protocol):
+    name: str
+
+    async def open(
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+    ) -> Session:
+        """A hosted checkout for `amount`, returning to the debtor's `page` after."""
+
+
+class StripeCheckout:
+    name = "stripe"
+
+    def __init__(self, key: str, api_base: str | None) -> None:
+        self.client = StripeClient(
+            key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=2,
+        )
+
+    async def open(
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+    ) -> Session:
+        session = await self.client.v1.checkout.sessions.create_async(
+            params={
+                "mode": "payment",
+                "client_reference_id": str(checkout_id),
+                "metadata": {"checkout_id": str(checkout_id)},
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": currency.lower(),
+                            "unit_amount": to_minor(amount, currency),
+                            "product_data": {"name": f"Invoice {invoice}"},
+                        },
+                    }
+                ],
+                "success_url": f"{page}?paid=1",
+                "cancel_url": page,
+            },
+            # One session per checkout, however often the call is retried.
+            options={"idempotency_key": f"checkout-{checkout_id}"},
+        )
+        assert session.url is not None
+        return Session(session.id, session.url)
+
+
+class SimulatedCheckout:
+    """A provider that needs no account: its "checkout" is a page of the portal whose button
+    confirms the payment, as Stripe's webhook would."""
+
+    name = "simulated"
+
+    async def open(
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+    ) -> Session:
+        return Session(f"sim_{checkout_id.hex}", f"{page}/checkout/{checkout_id}")
+
+
+def provider_of(settings: CampaignsSettings) -> Provider:
+    if settings.stripe_secret_key is None:
+        return SimulatedCheckout()
+    return StripeCheckout(settings.stripe_secret_key.get_secret_value(), settings.stripe_api_base)

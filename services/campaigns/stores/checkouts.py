@@ -1,0 +1,78 @@
+"""The `campaigns.checkouts` store (the debtor's attempts to pay through the provider) and
+`campaigns.provider_events` (the provider's webhook deliveries, handled once each)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import asyncpg
+
+from shared.db import Connection, Executor
+
+COLUMNS = (
+    "id, payment_id, link_id, provider, provider_session_id, amount, currency, status, "
+    "created_at, completed_at"
+)
+
+
+async def open_checkout(
+    executor: Executor,
+    payment_id: uuid.UUID,
+    link_id: uuid.UUID,
+    provider: str,
+    amount: Decimal,
+    currency: str,
+) -> asyncpg.Record:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        "INSERT INTO checkouts (id, payment_id, link_id, provider, amount, currency) "
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
+        uuid.uuid4(),
+        payment_id,
+        link_id,
+        provider,
+        amount,
+        currency,
+    )
+    assert record is not None
+    return record
+
+
+async def set_session(executor: Executor, checkout_id: uuid.UUID, session_id: str) -> None:
+    await executor.execute(
+        "UPDATE checkouts SET provider_session_id = $2 WHERE id = $1", checkout_id, session_id
+    )
+
+
+async def locked(
+    connection: Connection, *, checkout_id: uuid.UUID | None = None, session_id: str | None = None
+) -> asyncpg.Record | None:
+    """The checkout, by our ID or the provider's session ID, locked until the transaction ends."""
+    record: asyncpg.Record | None = await connection.fetchrow(
+        f"SELECT {COLUMNS} FROM checkouts WHERE id = $1 OR provider_session_id = $2 FOR UPDATE",
+        checkout_id,
+        session_id,
+    )
+    return record
+
+
+async def settle(connection: Connection, checkout_id: uuid.UUID, status: str) -> None:
+    await connection.execute(
+        "UPDATE checkouts SET status = $2, completed_at = now() WHERE id = $1",
+        checkout_id,
+        status,
+    )
+
+
+async def first_delivery(
+    connection: Connection, provider: str, event_id: str, event_type: str
+) -> bool:
+    """Whether this is the first time the provider's event arrives (it is recorded now)."""
+    inserted: str | None = await connection.fetchval(
+        "INSERT INTO provider_events (provider, event_id, event_type) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        provider,
+        event_id,
+        event_type,
+    )
+    return inserted is not None

@@ -1,0 +1,138 @@
+"""Paying on the debtor's portal: through the simulated provider when no Stripe key is set, and
+through Stripe's signed webhooks (the real SDK checks them): money is recorded only when the
+provider confirms it, once, naming its source; paid in full completes the campaign."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
+from tests.stripe_helpers import signed, stripe_event
+
+TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+
+
+async def _state(client, token: str, made: dict[str, Any]) -> tuple[str, str]:
+    campaign_state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(token))
+    payment = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(token))
+    return campaign_state.json()["status"], payment.json()["status"]
+
+
+async def _receipts(settings, payment_id: str) -> list[Any]:
+    return await campaigns_sql(
+        settings,
+        "SELECT amount, reference, source FROM payment_receipts WHERE payment_id = $1",
+        uuid.UUID(payment_id),
+    )
+
+
+async def test_paying_through_the_simulated_provider_completes_the_campaign(
+    client, admin_token, settings
+):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (link,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    opened = await client.post(f"/api/v1/portal/{link}/checkout")
+    assert opened.status_code == 201, opened.text
+    url = opened.json()["checkoutUrl"]
+    assert f"/pay/{link}/checkout/" in url
+    checkout_id = url.rsplit("/", 1)[1]
+    assert await _state(client, admin_token, made) == ("active", "open")  # not paid yet
+    paid = await client.post(f"/api/v1/portal/{link}/checkout/{checkout_id}/simulated-payment")
+    assert paid.status_code == 201 and "1250.00 EUR" in paid.json()["noted"]
+    assert await _state(client, admin_token, made) == ("completed", "paid")
+    again = await client.post(f"/api/v1/portal/{link}/checkout/{checkout_id}/simulated-payment")
+    assert again.status_code == 201
+    (receipt,) = await _receipts(settings, made["paymentId"])
+    assert receipt["source"] == "simulated" and str(receipt["amount"]) == "1250.00"
+    nothing_owed = await client.post(f"/api/v1/portal/{link}/checkout")
+    assert nothing_owed.status_code == 409
+    schedule = await client.get(
+        f"/api/v1/campaigns/{made['id']}/schedule", headers=bearer(admin_token)
+    )
+    assert schedule.json()["items"][1]["status"] == "cancelled"  # the rest is not sent
+
+
+async def test_a_simulated_payment_for_another_debt_is_refused(client, admin_token):
+    first = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    second = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (link1,) = await pay_links_sent(client, admin_token, first["id"], 1)
+    (link2,) = await pay_links_sent(client, admin_token, second["id"], 1)
+    opened = await client.post(f"/api/v1/portal/{link1}/checkout")
+    checkout_id = opened.json()["checkoutUrl"].rsplit("/", 1)[1]
+    foreign = await client.post(f"/api/v1/portal/{link2}/checkout/{checkout_id}/simulated-payment")
+    assert foreign.status_code == 404
+    assert await _state(client, admin_token, first) == ("active", "open")
+
+
+async def _stripe_checkout(settings, made: dict[str, Any]) -> str:
+    """A checkout opened with Stripe (its session ID), as the portal makes one with a key."""
+    session_id = f"cs_test_{uuid.uuid4().hex}"
+    link_id = (
+        await campaigns_sql(
+            settings,
+            "SELECT id FROM pay_links WHERE payment_id = $1",
+            uuid.UUID(made["paymentId"]),
+        )
+    )[0]["id"]
+    await campaigns_sql(
+        settings,
+        "INSERT INTO checkouts (id, payment_id, link_id, provider, provider_session_id, amount, "
+        "currency) VALUES ($1, $2, $3, 'stripe', $4, 1250.00, 'EUR')",
+        uuid.uuid4(), uuid.UUID(made["paymentId"]), link_id, session_id,
+    )  # fmt: skip
+    return session_id
+
+
+async def test_a_stripe_webhook_records_the_payment_once_and_completes_the_campaign(
+    client, admin_token, settings
+):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    await pay_links_sent(client, admin_token, made["id"], 1)
+    session_id = await _stripe_checkout(settings, made)
+    event = stripe_event(
+        "checkout.session.completed",
+        {"id": session_id, "payment_status": "paid", "amount_total": 125000, "currency": "eur",
+         "payment_intent": "pi_test_123"},
+    )  # fmt: skip
+    body, signature = signed(event)
+    forged_body, forged = signed(event, secret="whsec_someone_else")
+    refused = await client.post(
+        "/api/v1/payments/webhooks/stripe", content=forged_body,
+        headers={"Stripe-Signature": forged, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert refused.status_code == 400 and refused.json()["error"] == "Bad Request"
+    assert await _state(client, admin_token, made) == ("active", "open")
+    for _ in range(2):  # Stripe delivers again when unsure: the second does nothing
+        answer = await client.post(
+            "/api/v1/payments/webhooks/stripe", content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+    assert await _state(client, admin_token, made) == ("completed", "paid")
+    (receipt,) = await _receipts(settings, made["paymentId"])
+    assert (receipt["source"], receipt["reference"]) == ("stripe", "pi_test_123")
+
+
+async def test_a_failed_stripe_payment_records_nothing(client, admin_token, settings):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    await pay_links_sent(client, admin_token, made["id"], 1)
+    session_id = await _stripe_checkout(settings, made)
+    body, signature = signed(
+        stripe_event(
+            "checkout.session.async_payment_failed",
+            {"id": session_id, "payment_status": "unpaid", "amount_total": 125000},
+        )
+    )
+    answer = await client.post(
+        "/api/v1/payments/webhooks/stripe", content=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    status = await campaigns_sql(
+        settings, "SELECT status FROM checkouts WHERE provider_session_id = $1", session_id
+    )
+    assert status[0]["status"] == "failed"
+    assert await _state(client, admin_token, made) == ("active", "open")
+    assert await _receipts(settings, made["paymentId"]) == []
