@@ -18,7 +18,9 @@ from services.campaigns.api.schemas import (
     PaymentPage,
     PaymentPatch,
     PaymentStatus,
+    Receipt,
     ReceiptIn,
+    ReceiptList,
 )
 from services.campaigns.domain.lifecycle import Action
 from services.campaigns.stores import campaigns, customers, pay_links, payments
@@ -121,6 +123,15 @@ async def set_payment_status(
                     connection, campaign_id, Action.CANCEL, "payment written off", now
                 )
     return _payment(row)
+
+
+@router.get("/payments/{payment_id}/receipts", response_model=ReceiptList)
+async def list_receipts(payment_id: uuid.UUID, deps: Deps, _: Reader) -> ReceiptList:
+    """The money received against the record, oldest first, each naming its source."""
+    if await payments.get(deps.pool, payment_id) is None:
+        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+    rows = await payments.receipts_of(deps.pool, payment_id)
+    return ReceiptList(items=[Receipt.model_validate(dict(r)) for r in rows], total=len(rows))
 
 
 @router.delete("/payments/{payment_id}/pay-links", response_model=PayLinksRevoked)

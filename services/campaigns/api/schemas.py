@@ -169,6 +169,24 @@ class Collected(Period):
     totals: list[CollectedInCurrency] = Field(description="One row per currency received")
 
 
+class Receipt(ApiResponse):
+    id: uuid.UUID
+    amount: MoneyOut
+    refunded: MoneyOut = Field(description="Given back by the provider (a Stripe refund)")
+    received_at: datetime
+    reference: str | None
+    source: Literal["manual", "stripe", "simulated"] = Field(
+        description="Recorded by a person or an integration (`manual`), or confirmed by the "
+        "payment provider on the debtor's portal"
+    )
+    created_at: datetime
+
+
+class ReceiptList(ApiResponse):
+    items: list[Receipt]
+    total: int
+
+
 class PayLinksRevoked(ApiResponse):
     revoked: int = Field(description="How many live links ended")
 

@@ -4,6 +4,7 @@ Stripe's signature, checked by its SDK, is the credential; each event is handled
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import stripe
 from fastapi import APIRouter, Request, Response
@@ -11,14 +12,16 @@ from fastapi import APIRouter, Request, Response
 from services.campaigns import operations
 from services.campaigns.domain.money import from_minor
 from services.campaigns.settings import campaigns_settings
-from services.campaigns.stores import checkouts
+from services.campaigns.stores import checkouts, payments
 from shared.clock import clock
+from shared.db import Connection
 from shared.errors import ApiError
 from shared.resources import Deps
 
 router = APIRouter(tags=["webhooks"])
 logger = logging.getLogger(__name__)
 PAID = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+REFUNDED = "charge.refunded"
 ENDED = {"checkout.session.async_payment_failed": "failed", "checkout.session.expired": "expired"}
 
 
@@ -41,6 +44,9 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
     async with deps.pool.acquire() as connection, connection.transaction():
         if not await checkouts.first_delivery(connection, "stripe", event.id, event.type):
             return Response(status_code=200)
+        if event.type == REFUNDED:
+            await _refunded(connection, session)
+            return Response(status_code=200)
         if event.type not in PAID and event.type not in ENDED:
             return Response(status_code=200)  # not one Remit acts on
         found = await checkouts.locked(connection, session_id=session["id"])
@@ -55,3 +61,21 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
             reference = str(session.get("payment_intent") or session["id"])
             await operations.complete_checkout(connection, found, amount, reference, clock.now())
     return Response(status_code=200)
+
+
+async def _refunded(connection: Connection, charge: dict[str, Any]) -> None:
+    """Stripe gave money back on a charge: its receipt (known by the payment intent) and the
+    payment record go down by what is newly refunded; the record owes that again (its
+    campaigns, ended when it was paid, stay ended: start a new one if it is to be chased)."""
+    intent = charge.get("payment_intent")
+    if not intent:
+        return
+    refunded = from_minor(int(charge.get("amount_refunded") or 0), str(charge.get("currency", "")))
+    record = await payments.refund(connection, "stripe", str(intent), refunded)
+    if record is None:
+        logger.warning("Stripe refund matches no new receipt money", extra={"intent": intent})
+        return
+    logger.warning(
+        "payment refunded by Stripe",
+        extra={"payment_id": str(record["id"]), "amount_paid": str(record["amount_paid"])},
+    )

@@ -121,3 +121,48 @@ async def collected(executor: Executor, since: datetime, until: datetime) -> lis
         since,
         until,
     )
+
+
+RECEIPT_COLUMNS = "id, payment_id, amount, refunded, received_at, reference, source, created_at"
+
+
+async def receipts_of(executor: Executor, payment_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The payment record's receipts, oldest first."""
+    return list(
+        await executor.fetch(
+            f"SELECT {RECEIPT_COLUMNS} FROM payment_receipts WHERE payment_id = $1 "
+            "ORDER BY received_at, id",
+            payment_id,
+        )
+    )
+
+
+async def refund(
+    connection: Connection, source: str, reference: str, refunded_in_all: Decimal
+) -> asyncpg.Record | None:
+    """The provider refunded `refunded_in_all` of the receipt it knows by `reference`: the
+    receipt and its payment record brought down by what is new (the payment record as it is
+    now); None when no such receipt, or nothing new."""
+    receipt = await connection.fetchrow(
+        f"SELECT {RECEIPT_COLUMNS} FROM payment_receipts WHERE source = $1 AND reference = $2 "
+        "FOR UPDATE",
+        source,
+        reference,
+    )
+    if receipt is None:
+        return None
+    new = min(refunded_in_all, receipt["amount"]) - receipt["refunded"]
+    if new <= 0:
+        return None
+    await connection.execute(
+        "UPDATE payment_receipts SET refunded = refunded + $2 WHERE id = $1", receipt["id"], new
+    )
+    record: asyncpg.Record | None = await connection.fetchrow(
+        "UPDATE payments SET amount_paid = amount_paid - $2, "
+        "status = CASE WHEN status IN ('disputed', 'written_off') THEN status "
+        "WHEN amount_paid - $2 <= 0 THEN 'open' ELSE 'partially_paid' END, "
+        f"updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        receipt["payment_id"],
+        new,
+    )
+    return record

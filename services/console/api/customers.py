@@ -81,12 +81,16 @@ async def _customer_page(
         api.items(visitor.caller, "/payments", theirs),
         api.items(visitor.caller, "/campaigns", theirs),
     )
+    receipts = await asyncio.gather(
+        *(api.items(visitor.caller, f"/payments/{p['id']}/receipts") for p in payments)
+    )
     return page(
         request,
         "customer.html",
         status,
         customer=customer,
         payments=payments,
+        receipts=dict(zip((p["id"] for p in payments), receipts, strict=True)),
         campaigns=campaigns,
         payment_form=forms.get("payment_form") or Filled.of({"currency": "USD"}, PAYMENT_FIELDS),
         receipt_form=forms.get("receipt_form"),

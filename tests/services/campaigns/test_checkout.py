@@ -136,3 +136,61 @@ async def test_a_failed_stripe_payment_records_nothing(client, admin_token, sett
     assert status[0]["status"] == "failed"
     assert await _state(client, admin_token, made) == ("active", "open")
     assert await _receipts(settings, made["paymentId"]) == []
+
+
+async def test_a_stripe_refund_brings_the_receipt_and_the_record_down_once(
+    client, admin_token, settings
+):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    await pay_links_sent(client, admin_token, made["id"], 1)
+    session_id = await _stripe_checkout(settings, made)
+    intent = f"pi_{uuid.uuid4().hex}"
+    deliveries = [
+        stripe_event(
+            "checkout.session.completed",
+            {"id": session_id, "payment_status": "paid", "amount_total": 125000,
+             "currency": "eur", "payment_intent": intent},
+        ),
+        {**stripe_event("charge.refunded", {}), "data": {"object": {
+            "object": "charge", "id": "ch_1", "payment_intent": intent, "currency": "eur",
+            "amount_refunded": 50000, "refunded": False}}},
+    ]  # fmt: skip
+    deliveries.append(deliveries[1])  # delivered twice
+    for event in deliveries:
+        body, signature = signed(event)
+        answer = await client.post(
+            "/api/v1/payments/webhooks/stripe", content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+    payment = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(admin_token))
+    assert payment.json()["amountPaid"] == "750.00"
+    assert payment.json()["status"] == "partially_paid"
+    receipts = await client.get(
+        f"/api/v1/payments/{made['paymentId']}/receipts", headers=bearer(admin_token)
+    )
+    (receipt,) = receipts.json()["items"]
+    assert (receipt["amount"], receipt["refunded"], receipt["source"]) == (
+        "1250.00",
+        "500.00",
+        "stripe",
+    )
+    assert receipt["reference"] == intent
+
+
+async def test_receipts_recorded_by_hand_say_so(client, admin_token):
+    made = await campaign(client, admin_token)
+    recorded = await client.post(
+        f"/api/v1/payments/{made['paymentId']}/receipts",
+        json={"amount": "100.00", "reference": "bank-42"},
+        headers=bearer(admin_token),
+    )
+    assert recorded.status_code == 201
+    listed = await client.get(
+        f"/api/v1/payments/{made['paymentId']}/receipts", headers=bearer(admin_token)
+    )
+    assert [(r["source"], r["amount"]) for r in listed.json()["items"]] == [("manual", "100.00")]
+    missing = await client.get(
+        f"/api/v1/payments/{uuid.uuid4()}/receipts", headers=bearer(admin_token)
+    )
+    assert missing.status_code == 404

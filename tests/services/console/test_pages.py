@@ -134,6 +134,9 @@ async def test_payment_records_and_receipts_from_the_customers_page(console, cli
     assert paid.status_code == 303
     row = (await console.get(customer)).text.split('data-invoice="INV-7"')[1].split("</tr>")[0]
     assert "<td>40.00</td><td>60.00</td>" in row
+    assert 'data-source="manual">40.00 by manual (R1)<' in row  # each receipt names its source
+    found = await console.get("/payments", params={"q": "inv-7"})
+    assert "INV-7" in found.text.split('id="payments"')[1]
     listed = await console.get("/payments", params={"status": "partially_paid"})
     assert listed.status_code == 200 and 'id="payments"' in listed.text
     assert '<option value="partially_paid" selected>' in listed.text

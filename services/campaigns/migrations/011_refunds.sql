@@ -1,0 +1,4 @@
+-- Money the provider gave back on a receipt (Stripe's refunds): the receipt keeps what was
+-- refunded in all, and the payment record's amount paid goes down by it.
+ALTER TABLE payment_receipts ADD COLUMN refunded numeric(14, 2) NOT NULL DEFAULT 0
+    CHECK (refunded >= 0 AND refunded <= amount);
