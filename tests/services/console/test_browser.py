@@ -1,8 +1,8 @@
-"""The console in a real browser (headless Chromium driven by Selenium): a manager builds a
-campaign and sees its email sent as the timeline updates itself, a collector records a promise
+"""The console and the debtor's portal in a real browser (headless Chromium driven by Selenium):
+a manager builds a campaign and sees its email sent as the timeline updates itself, a collector records a promise
 to pay on a human task, an SRE traces a request across the services, a viewer is offered
-nothing that changes anything, every form is labelled and every field reached from the
-keyboard, and no page breaks its security policy or throws a script error. Screenshots of each
+nothing that changes anything, a debtor disputes and pays on a phone-sized portal, every form
+is labelled and every field reached from the keyboard, and no page breaks its security policy or throws a script error. Screenshots of each
 screen go to `<platform log dir>/screenshots/` (not committed)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.agents_helpers import human_agent, the_only_human_agent
 from tests.auth_helpers import PASSWORD, bearer, new_user
-from tests.campaign_helpers import campaign, daytime_zone
+from tests.campaign_helpers import campaign, daytime_zone, pay_links_sent
 
 INSTALL = "apt-get install chromium chromium-driver (`make test` does it when they are missing)"
 
@@ -312,3 +312,43 @@ async def test_the_sign_in_form_works_from_the_keyboard(browser, gateway_url, cl
     assert browser.switch_to.active_element.tag_name == "button"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     WebDriverWait(browser, 10).until(lambda b: "/login" not in b.current_url)
+
+
+async def test_a_debtor_disputes_then_pays_on_the_portal(
+    browser, gateway_url, client, admin_token, screenshots
+):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    disputed = await campaign(client, admin_token, steps=steps, start=True)
+    (token,) = await pay_links_sent(client, admin_token, disputed["id"], 1)
+    browser.delete_all_cookies()
+    browser.set_window_size(390, 844)  # a phone
+    try:
+        await _dispute_then_pay(browser, gateway_url, client, admin_token, screenshots, token)
+    finally:
+        browser.set_window_size(1280, 900)
+    state = await client.get(f"/api/v1/campaigns/{disputed['id']}", headers=bearer(admin_token))
+    assert state.json()["flagged"] is True
+
+
+async def _dispute_then_pay(browser, gateway_url, client, admin_token, screenshots, token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    browser.get(f"{gateway_url}/pay/{token}")
+    assert "1250.00 EUR" in browser.find_element(By.ID, "outstanding").text
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
+    browser.save_screenshot(str(screenshots / "portal.png"))
+    Select(browser.find_element(By.ID, "dispute-reason")).select_by_value("wrong_amount")
+    browser.find_element(By.ID, "dispute-details").send_keys("Charged twice for March")
+    _submit(browser, "#dispute")
+    _until(browser, lambda b: b.find_elements(By.ID, "noted") != [])
+    paying = await campaign(client, admin_token, steps=steps, start=True)
+    (token,) = await pay_links_sent(client, admin_token, paying["id"], 1)
+    browser.get(f"{gateway_url}/pay/{token}")
+    _submit(browser, "#pay-now")
+    _until(browser, lambda b: b.find_elements(By.ID, "simulated-pay") != [])
+    browser.save_screenshot(str(screenshots / "portal-checkout.png"))
+    _submit(browser, "#simulated-pay")
+    _until(browser, lambda b: "Payment of 1250.00 EUR received" in b.page_source)
+    assert browser.find_element(By.ID, "outstanding").text == "0.00 EUR"
+    assert _script_errors(browser) == [], _script_errors(browser)
+    state = await client.get(f"/api/v1/campaigns/{paying['id']}", headers=bearer(admin_token))
+    assert state.json()["status"] == "completed"
