@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -103,6 +104,14 @@ _RAW_SECURITY_HEADERS = tuple(
     (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS
 )
 _RAW_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+# Addresses whose next segment is a credential (the debtor's link opens their portal to
+# whoever holds it): logged without it.
+_SECRET_IN_PATH = re.compile(r"^(/pay/|/api/v1/portal/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path as logs keep it: a debtor's link token replaced by `<token>`."""
+    return _SECRET_IN_PATH.sub(r"\1<token>", path)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -157,7 +166,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            logger.exception("unhandled error", extra={"path": scope["path"]})
+            logger.exception("unhandled error", extra={"path": loggable_path(scope["path"])})
             if not response_started:
                 response = JSONResponse(
                     error_body(
@@ -173,7 +182,7 @@ class RequestContextMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             fields = {
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": loggable_path(scope["path"]),
                 "status": status,
                 "duration_ms": duration_ms,
             }

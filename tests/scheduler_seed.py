@@ -4,9 +4,10 @@ benchmark: no live scheduler competes there unless the test starts one."""
 from __future__ import annotations
 
 import uuid
-from datetime import time
+from datetime import time, timedelta
 
 from services.campaigns.domain.contact_window import ContactWindow
+from services.campaigns.scheduler import PayLinks
 from shared.db import connect
 from shared.migrations import migrate, service_migrations
 from shared.settings import ServiceSettings
@@ -64,3 +65,5 @@ async def drop_schema(settings: ServiceSettings, schema: str) -> None:
 ALWAYS_OPEN = ContactWindow(
     opens=time(0), closes=time(23, 59, 59, 999999), weekdays=frozenset(range(7))
 )
+# The debtor's links the seeded steps carry.
+LINKS = PayLinks("https://remit.example", timedelta(days=30))

@@ -5,12 +5,13 @@ webhook, or the simulated provider's own page)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from stripe import StripeClient
+from stripe import HTTPXClient, StripeClient, StripeError
 
 from services.campaigns.domain.money import to_minor
 from services.campaigns.settings import CampaignsSettings
@@ -35,10 +36,13 @@ class StripeCheckout:
     name = "stripe"
 
     def __init__(self, key: str, api_base: str | None) -> None:
+        # Within the portal's own request: a short wait and one retry (the idempotency key
+        # makes the retry safe), so the debtor hears back before the gateway gives up.
         self.client = StripeClient(
             key,
             base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=2,
+            max_network_retries=1,
+            http_client=HTTPXClient(timeout=10),
         )
 
     async def open(
@@ -54,18 +58,21 @@ class StripeCheckout:
                         "quantity": 1,
                         "price_data": {
                             "currency": currency.lower(),
-                            "unit_amount": to_minor(amount, currency),
+                            "unit_amount": _units(amount, currency),
                             "product_data": {"name": f"Invoice {invoice}"},
                         },
                     }
                 ],
                 "success_url": f"{page}?paid=1",
                 "cancel_url": page,
+                # Charged in the invoice's currency, so the webhook's amount is ours to compare.
+                "adaptive_pricing": {"enabled": False},
             },
             # One session per checkout, however often the call is retried.
             options={"idempotency_key": f"checkout-{checkout_id}"},
         )
-        assert session.url is not None
+        if not session.url:
+            raise StripeError("Stripe answered a checkout session without its address")
         return Session(session.id, session.url)
 
 
@@ -81,7 +88,21 @@ class SimulatedCheckout:
         return Session(f"sim_{checkout_id.hex}", f"{page}/checkout/{checkout_id}")
 
 
-def provider_of(settings: CampaignsSettings) -> Provider:
-    if settings.stripe_secret_key is None:
-        return SimulatedCheckout()
-    return StripeCheckout(settings.stripe_secret_key.get_secret_value(), settings.stripe_api_base)
+def _units(amount: Decimal, currency: str) -> int:
+    units = to_minor(amount, currency)
+    if units is None:  # the portal checks before opening a checkout
+        raise ValueError(f"{amount} {currency} has more decimals than the currency")
+    return units
+
+
+@functools.cache
+def _stripe(key: str, api_base: str | None) -> StripeCheckout:
+    return StripeCheckout(key, api_base)
+
+
+def provider_of(settings: CampaignsSettings) -> Provider | None:
+    """Stripe when its key is set; the simulated provider only when asked for
+    (SIMULATED_PAYMENTS); else none: the portal takes no payments."""
+    if settings.stripe_secret_key is not None:
+        return _stripe(settings.stripe_secret_key.get_secret_value(), settings.stripe_api_base)
+    return SimulatedCheckout() if settings.simulated_payments else None

@@ -292,15 +292,18 @@ async def act_on_reply(
     now: datetime,
     *,
     stopping: tuple[str, ...] | None = None,
+    payment_id: uuid.UUID | None = None,
 ) -> None:
     """What the customer meant, applied to each of their running campaigns (a reply is about
     the customer, not one campaign): the time of the reply first, then a promise pauses until
     the end of its date, a dispute or a wrong person pauses and flags, an opt-out skips the
     channel's steps (those `stopping` names, else the reply's own channel, else SMS and
-    voice), a payment completes."""
+    voice), a payment completes. With `payment_id` (the debtor's portal is about one
+    invoice), only that payment record's campaigns."""
     intent = reply.intent
     customer_id = reply.customer_id
-    for campaign_id in await campaigns.running_for(connection, customer_id=customer_id):
+    theirs = await campaigns.running_for(connection, customer_id=customer_id, payment_id=payment_id)
+    for campaign_id in theirs:
         await campaigns.set_state(connection, campaign_id, last_reply_at=now)
         campaign = await locked_campaign(connection, campaign_id)
         running = Status(campaign["status"])
@@ -342,6 +345,7 @@ async def receive(
     now: datetime,
     *,
     source: str = "manual",
+    charged: Decimal | None = None,
 ) -> asyncpg.Record:
     """Money received against a payment record: the receipt, `payment.received`, and, once
     the record is paid, its running campaigns completed (their remaining steps cancelled).
@@ -361,7 +365,7 @@ async def receive(
     # The record is locked: a receipt with the same reference posted in parallel waits, then
     # finds this one.
     row = await payments.record_receipt(
-        connection, payment_id, amount, received_at, reference, source
+        connection, payment_id, amount, received_at, reference, source, charged
     )
     if row is None:
         raise ApiError(
@@ -418,4 +422,5 @@ async def complete_checkout(
             reference,
             now,
             source=checkout["provider"],
+            charged=amount,
         )

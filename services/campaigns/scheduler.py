@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -17,7 +18,7 @@ from services.campaigns import events, operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.pay_links import token_of
-from services.campaigns.settings import CampaignsSettings, campaigns_settings
+from services.campaigns.settings import CampaignsSettings
 from services.campaigns.stores import campaigns, pay_links, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 async def claim_due_steps(
-    connection: Connection, batch_size: int, window: ContactWindow, now: datetime
+    connection: Connection, batch_size: int, window: ContactWindow, links: PayLinks, now: datetime
 ) -> int:
     """Claim up to `batch_size` due runs and emit them; the caller holds the transaction.
 
@@ -50,8 +51,8 @@ async def claim_due_steps(
             skip.append((row, reason))
         else:
             send.append(row)
-    links = await _pay_links(connection, send, now)
-    await events.publish(connection, *(_step_due(row, links) for row in send))
+    made = await links.for_rows(connection, send, now)
+    await events.publish(connection, *(_step_due(row, made) for row in send))
     if send:
         await schedule.mark_emitted(connection, [row["id"] for row in send])
     if later:
@@ -62,39 +63,48 @@ async def claim_due_steps(
     return len(rows)
 
 
-async def redrive_stale(connection: Connection, older_than_s: int, batch_size: int) -> int:
+async def redrive_stale(
+    connection: Connection, older_than_s: int, batch_size: int, links: PayLinks
+) -> int:
     """Emit again the runs emitted `older_than_s` ago whose result never came (an event lost
     on the way, a task that ended unheard): the agents tell the task's result again, or ask
     for its message again under the same idempotency key; a task still at work ignores it."""
     rows = await schedule.stale(connection, batch_size, older_than_s)
     if not rows:
         return 0
-    links = await _pay_links(connection, rows, clock.now())
-    await events.publish(connection, *(_step_due(row, links) for row in rows))
+    made = await links.for_rows(connection, rows, clock.now())
+    await events.publish(connection, *(_step_due(row, made) for row in rows))
     await schedule.touch(connection, [row["id"] for row in rows])
     logger.warning("steps emitted again: no result heard", extra={"count": len(rows)})
     return len(rows)
 
 
-async def _pay_links(
-    connection: Connection, rows: list[asyncpg.Record], now: datetime
-) -> dict[uuid.UUID, str]:
-    """The debtor's link for each due step's payment record (made when it has no live one):
-    `payment ID → address`."""
-    if not rows:
-        return {}
-    settings = campaigns_settings()
-    made = await pay_links.live_for(
-        connection,
-        {row["payment_id"]: row["customer_id"] for row in rows},
-        now,
-        timedelta(seconds=settings.pay_link_ttl),
-    )
-    key = await pay_links.signing_key(connection)
-    return {
-        payment_id: f"{settings.public_url}/pay/{token_of(key, link_id)}"
-        for payment_id, link_id in made.items()
-    }
+@dataclass(frozen=True)
+class PayLinks:
+    """How the debtor's links are made: the platform's public address and their lifetime."""
+
+    public_url: str
+    ttl: timedelta
+
+    @classmethod
+    def of(cls, settings: CampaignsSettings) -> PayLinks:
+        return cls(settings.public_url, timedelta(seconds=settings.pay_link_ttl))
+
+    async def for_rows(
+        self, connection: Connection, rows: list[asyncpg.Record], now: datetime
+    ) -> dict[uuid.UUID, str]:
+        """The debtor's link for each due step's payment record (made when it has no live
+        one): `payment ID → address`."""
+        if not rows:
+            return {}
+        made = await pay_links.live_for(
+            connection, {row["payment_id"]: row["customer_id"] for row in rows}, now, self.ttl
+        )
+        key = await pay_links.signing_key(connection)
+        return {
+            payment_id: f"{self.public_url}/pay/{token_of(key, link_id)}"
+            for payment_id, link_id in made.items()
+        }
 
 
 def _step_due(row: asyncpg.Record, links: dict[uuid.UUID, str]) -> Envelope:
@@ -114,6 +124,7 @@ async def tick(
 ) -> int:
     """One pass: start campaigns whose time has come, wake promised ones, emit due steps, and
     ask again for the results of steps long unheard."""
+    links = PayLinks.of(settings)
     async with pool.acquire() as connection:
         async with connection.transaction():
             await operations.activate_due(connection, now)
@@ -121,10 +132,12 @@ async def tick(
             await operations.wake_due(connection, window, now)
         async with connection.transaction():
             await redrive_stale(
-                connection, settings.step_redrive_after_s, settings.scheduler_batch_size
+                connection, settings.step_redrive_after_s, settings.scheduler_batch_size, links
             )
         async with connection.transaction():
-            return await claim_due_steps(connection, settings.scheduler_batch_size, window, now)
+            return await claim_due_steps(
+                connection, settings.scheduler_batch_size, window, links, now
+            )
 
 
 async def run_forever(pool: asyncpg.Pool, settings: CampaignsSettings) -> None:

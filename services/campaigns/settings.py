@@ -29,10 +29,15 @@ class CampaignsSettings(ServiceSettings):
     )
     stripe_secret_key: SecretStr | None = Field(
         default=None,
-        description="Stripe's secret API key; without it, a simulated provider takes payments",
+        description="Stripe's secret API key; without it, no payment is taken online",
     )
     stripe_webhook_secret: SecretStr | None = Field(
         default=None, description="The signing secret of Stripe's webhook endpoint (whsec_…)"
+    )
+    simulated_payments: bool = Field(
+        default=False,
+        description="Without a Stripe key, a simulated provider takes the portal's payments "
+        "(no money moves: demos and tests, never production)",
     )
     stripe_api_base: str | None = Field(
         default=None, description="Another address for Stripe's API (a test double)"

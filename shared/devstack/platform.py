@@ -174,6 +174,8 @@ class Platform:
             )
         for name in SERVICE_NAMES:
             env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{s.service_port(name)}"
+        # The embedded stack shows the whole payment loop without a Stripe account.
+        env["SIMULATED_PAYMENTS"] = os.environ.get("SIMULATED_PAYMENTS", "true")
         # Links in emails (password resets) point at this gateway unless told otherwise.
         env["PUBLIC_URL"] = os.environ.get("PUBLIC_URL", f"http://127.0.0.1:{s.gateway_port}")
         self.env = {**os.environ, **env, **self.extra_env}

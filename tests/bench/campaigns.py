@@ -13,7 +13,7 @@ from services.campaigns.stores import customers
 from shared.db import create_pool
 from shared.settings import ServiceSettings
 from tests.bench.report import Row
-from tests.scheduler_seed import ALWAYS_OPEN, drop_schema, seed_due_runs
+from tests.scheduler_seed import ALWAYS_OPEN, LINKS, drop_schema, seed_due_runs
 
 PENDING = 100_000
 BATCH = 500
@@ -33,7 +33,7 @@ async def _claim_all(settings: ServiceSettings, schema: str, bare: bool) -> floa
                     ))  # fmt: skip
                 else:
                     claimed = await claim_due_steps(
-                        connection, BATCH, ALWAYS_OPEN, datetime.now(UTC)
+                        connection, BATCH, ALWAYS_OPEN, LINKS, datetime.now(UTC)
                     )
             if not claimed:
                 return PENDING / (time.perf_counter() - started)

@@ -76,8 +76,8 @@ async def money_collected(
     since: Since = None,
     until: Until = None,
 ) -> Collected:
-    """Money received (by the receipts' `receivedAt`) from `since` up to `until`, per
-    currency; by default over the last 30 days."""
+    """Money received (by the receipts' `receivedAt`, less what was refunded) from `since` up
+    to `until`, per currency; by default over the last 30 days."""
     since, until = period(since, until, timedelta(days=30))
     rows = await payments.collected(deps.pool, since, until)
     return Collected(

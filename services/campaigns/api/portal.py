@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
@@ -16,6 +17,7 @@ from stripe import StripeError
 from services.campaigns import events, operations
 from services.campaigns.api.schemas import MoneyOut
 from services.campaigns.checkout import SimulatedCheckout, provider_of
+from services.campaigns.domain.money import to_minor
 from services.campaigns.domain.pay_links import link_id_of
 from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import (
@@ -36,6 +38,7 @@ from shared.schemas import ApiModel, ApiResponse
 
 router = APIRouter(tags=["portal"])
 Token = Annotated[str, Path(max_length=64, description="The token of the link in a message")]
+NO_PAYMENTS = "Online payment is not available here; please contact us to pay"
 NOT_VALID = "This link is not valid; open the link in your latest message from us"
 ENDED = "This link has expired; open the link in your latest message from us, or contact us"
 
@@ -76,6 +79,7 @@ class PortalDebt(ApiResponse):
     status: str
     itemization: Itemization
     link_expires_at: datetime
+    pays_online: bool = Field(description='Whether "pay now" is offered (a provider is set up)')
     dispute_reasons: dict[str, str] = Field(description="The reasons a dispute may give")
 
 
@@ -130,6 +134,7 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
         ),
         link_expires_at=link["expires_at"],
         dispute_reasons=DISPUTE_REASONS,
+        pays_online=provider_of(campaigns_settings()) is not None,
     )
 
 
@@ -159,7 +164,7 @@ async def _respond(
     async with deps.pool.acquire() as connection, connection.transaction():
         customer = await customers.get(connection, link["customer_id"])
         assert customer is not None
-        campaign_id = await campaigns.latest_running(connection, link["payment_id"])
+        campaign_id = await campaigns.latest_of(connection, link["payment_id"])
         responded = responded.model_copy(update={"campaign_id": campaign_id})
         reply = ReplyClassified(
             customer_id=link["customer_id"],
@@ -172,7 +177,9 @@ async def _respond(
         )
         await replies.record(connection, uuid.uuid4(), now, reply)
         stopping = (responded.channel,) if responded.channel else None
-        await operations.act_on_reply(connection, customer, reply, now, stopping=stopping)
+        await operations.act_on_reply(
+            connection, customer, reply, now, stopping=stopping, payment_id=link["payment_id"]
+        )
         await events.publish(connection, events.debtor_responded(responded))
 
 
@@ -185,7 +192,9 @@ async def _respond(
 async def promise_to_pay(token: Token, body: PromiseIn, deps: Deps, request: Request) -> Noted:
     """The debtor promises to pay by a date: their campaigns wait until the end of that day."""
     link = await live_link(deps, request, token)
-    today = clock.now().date()
+    customer = await customers.get(deps.pool, link["customer_id"])
+    assert customer is not None
+    today = clock.now().astimezone(ZoneInfo(customer["timezone"])).date()
     if not today <= body.promised_date <= today + LONGEST_PROMISE:
         raise ApiError(
             400,
@@ -276,7 +285,15 @@ async def checkout(token: Token, deps: Deps, request: Request) -> CheckoutOut:
         raise ApiError(409, "Conflict", "Nothing is owed on this invoice any more")
     settings = campaigns_settings()
     provider = provider_of(settings)
+    if provider is None:
+        raise ApiError(503, "Service unavailable", NO_PAYMENTS)
     currency = payment["currency"].strip()
+    if to_minor(payment["outstanding"], currency) is None:
+        raise ApiError(409, "Conflict", "This amount cannot be paid online; please contact us")
+    # One checkout open per payment record: pressing "pay" again returns to the same one.
+    still_open = await checkouts.open_for(deps.pool, payment["id"], provider.name)
+    if still_open is not None and still_open["amount"] == payment["outstanding"]:
+        return CheckoutOut(checkout_url=still_open["checkout_url"])
     opened = await checkouts.open_checkout(
         deps.pool, payment["id"], link["id"], provider.name, payment["outstanding"], currency
     )
@@ -296,7 +313,7 @@ async def checkout(token: Token, deps: Deps, request: Request) -> CheckoutOut:
             "Service unavailable",
             "The payment provider did not answer; please try again in a moment",
         ) from error
-    await checkouts.set_session(deps.pool, opened["id"], session.id)
+    await checkouts.set_session(deps.pool, opened["id"], session.id, session.url)
     return CheckoutOut(checkout_url=session.url)
 
 
@@ -313,7 +330,7 @@ async def simulated_payment(
     Only while no Stripe key is set, and only for a simulated checkout of this link's debt."""
     link = await live_link(deps, request, token)
     if not isinstance(provider_of(campaigns_settings()), SimulatedCheckout):
-        raise ApiError(404, "Not Found", "Payments are taken by Stripe here")
+        raise ApiError(404, "Not Found", "No simulated payments here")
     async with deps.pool.acquire() as connection, connection.transaction():
         found = await checkouts.locked(connection, checkout_id=checkout_id)
         if (

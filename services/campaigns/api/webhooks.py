@@ -4,6 +4,7 @@ Stripe's signature, checked by its SDK, is the credential; each event is handled
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import stripe
@@ -40,7 +41,10 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
         )
     except (stripe.SignatureVerificationError, ValueError):
         raise ApiError(400, "Bad Request", "The Stripe signature does not match") from None
-    session = event.data.object.to_dict()
+    try:
+        session: dict[str, Any] = event.data.object.to_dict()
+    except AttributeError:
+        raise ApiError(400, "Bad Request", "The Stripe event has no object") from None
     async with deps.pool.acquire() as connection, connection.transaction():
         if not await checkouts.first_delivery(connection, "stripe", event.id, event.type):
             return Response(status_code=200)
@@ -49,18 +53,42 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
             return Response(status_code=200)
         if event.type not in PAID and event.type not in ENDED:
             return Response(status_code=200)  # not one Remit acts on
-        found = await checkouts.locked(connection, session_id=session["id"])
+        found = await checkouts.locked(
+            connection,
+            checkout_id=_uuid_or_none(session.get("client_reference_id")),
+            session_id=str(session.get("id")),
+        )
         if found is None:
-            logger.warning("Stripe checkout not ours", extra={"session_id": session["id"]})
+            logger.warning("Stripe checkout not ours", extra={"session_id": session.get("id")})
             return Response(status_code=200)
         if event.type in ENDED:
             if found["status"] == "open":
                 await checkouts.settle(connection, found["id"], ENDED[event.type])
         elif session.get("payment_status") == "paid":
-            amount = from_minor(int(session["amount_total"]), found["currency"].strip())
-            reference = str(session.get("payment_intent") or session["id"])
-            await operations.complete_checkout(connection, found, amount, reference, clock.now())
+            await _paid(connection, found, session)
     return Response(status_code=200)
+
+
+async def _paid(connection: Connection, found: Any, session: dict[str, Any]) -> None:
+    """The checkout's money arrived: a receipt for what Stripe charged, in the checkout's
+    currency (a session charged in another one is logged for a person, not guessed at)."""
+    currency = found["currency"].strip()
+    if str(session.get("currency", "")).upper() != currency:
+        logger.warning(
+            "Stripe charged another currency: record the receipt by hand",
+            extra={"checkout_id": str(found["id"]), "currency": session.get("currency")},
+        )
+        return
+    amount = from_minor(int(session.get("amount_total") or 0), currency)
+    reference = str(session.get("payment_intent") or session.get("id"))
+    await operations.complete_checkout(connection, found, amount, reference, clock.now())
+
+
+def _uuid_or_none(text: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(text)) if text else None
+    except ValueError:
+        return None
 
 
 async def _refunded(connection: Connection, charge: dict[str, Any]) -> None:

@@ -11,11 +11,21 @@ ZERO_DECIMAL = frozenset(
 )  # fmt: skip
 
 
-def to_minor(amount: Decimal, currency: str) -> int:
-    scale = 1 if currency.upper() in ZERO_DECIMAL else 100
-    return int((amount * scale).to_integral_value())
+# And those with three decimals: 10.000 KWD is sent as 10000.
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def _scale(currency: str) -> int:
+    code = currency.upper()
+    return 1 if code in ZERO_DECIMAL else 1000 if code in THREE_DECIMAL else 100
+
+
+def to_minor(amount: Decimal, currency: str) -> int | None:
+    """`amount` in the currency's smallest unit; None when it has more decimals than the
+    currency (a fraction of a yen), which no provider can charge."""
+    units = amount * _scale(currency)
+    return int(units) if units == units.to_integral_value() else None
 
 
 def from_minor(units: int, currency: str) -> Decimal:
-    scale = 1 if currency.upper() in ZERO_DECIMAL else 100
-    return (Decimal(units) / scale).quantize(Decimal("0.01"))
+    return (Decimal(units) / _scale(currency)).quantize(Decimal("0.01"))

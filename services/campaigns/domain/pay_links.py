@@ -10,9 +10,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import uuid
 
 SIGNATURE_BYTES = 12
+# The one spelling of a token: base64 decodes other spellings of the same bytes too.
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{16}$")
 
 
 def _b64(raw: bytes) -> str:
@@ -34,7 +37,7 @@ def token_of(key: bytes, link_id: uuid.UUID) -> str:
 def link_id_of(key: bytes, token: str) -> uuid.UUID | None:
     """The link the token names, or None when it was not issued with this key (malformed,
     altered, or made up)."""
-    if len(token) > 64 or token.count(".") != 1:
+    if not TOKEN_SHAPE.fullmatch(token):
         return None
     raw_id, raw_signature = token.split(".")
     try:
@@ -42,4 +45,6 @@ def link_id_of(key: bytes, token: str) -> uuid.UUID | None:
         signature = _unb64(raw_signature)
     except (ValueError, binascii.Error):
         return None
-    return link_id if hmac.compare_digest(signature, _signature(key, link_id)) else None
+    if not hmac.compare_digest(signature, _signature(key, link_id)):
+        return None
+    return link_id if token_of(key, link_id) == token else None

@@ -9,6 +9,7 @@ CREATE TABLE checkouts (
     link_id             uuid NOT NULL REFERENCES pay_links (id),
     provider            text NOT NULL CHECK (provider IN ('stripe', 'simulated')),
     provider_session_id text UNIQUE,
+    checkout_url        text,
     amount              numeric(14, 2) NOT NULL CHECK (amount > 0),
     currency            char(3) NOT NULL,
     status              text NOT NULL DEFAULT 'open'
@@ -17,6 +18,7 @@ CREATE TABLE checkouts (
     completed_at        timestamptz
 );
 CREATE INDEX checkouts_payment ON checkouts (payment_id, created_at);
+CREATE INDEX checkouts_open ON checkouts (payment_id) WHERE status = 'open';
 
 -- The provider's webhook deliveries handled once each: a replay answers as before, and does
 -- nothing again.

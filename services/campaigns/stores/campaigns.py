@@ -87,11 +87,11 @@ async def page(
     )
 
 
-async def latest_running(executor: Executor, payment_id: uuid.UUID) -> uuid.UUID | None:
-    """The payment record's most recently started campaign that has not ended, if any."""
+async def latest_of(executor: Executor, payment_id: uuid.UUID) -> uuid.UUID | None:
+    """The payment record's most recent campaign (running ones first), if any."""
     found: uuid.UUID | None = await executor.fetchval(
         "SELECT id FROM campaigns WHERE payment_id = $1 "
-        "AND status IN ('scheduled', 'active', 'paused') ORDER BY created_at DESC LIMIT 1",
+        "ORDER BY status IN ('scheduled', 'active', 'paused') DESC, created_at DESC LIMIT 1",
         payment_id,
     )
     return found

@@ -11,9 +11,11 @@ import asyncpg
 from shared.db import Connection, Executor
 
 COLUMNS = (
-    "id, payment_id, link_id, provider, provider_session_id, amount, currency, status, "
-    "created_at, completed_at"
+    "id, payment_id, link_id, provider, provider_session_id, checkout_url, amount, currency, "
+    "status, created_at, completed_at"
 )
+# A provider's hosted checkout stays payable for a day (Stripe's sessions expire after 24 h).
+REUSABLE_FOR = "20 hours"
 
 
 async def open_checkout(
@@ -38,10 +40,30 @@ async def open_checkout(
     return record
 
 
-async def set_session(executor: Executor, checkout_id: uuid.UUID, session_id: str) -> None:
+async def set_session(
+    executor: Executor, checkout_id: uuid.UUID, session_id: str, url: str
+) -> None:
     await executor.execute(
-        "UPDATE checkouts SET provider_session_id = $2 WHERE id = $1", checkout_id, session_id
+        "UPDATE checkouts SET provider_session_id = $2, checkout_url = $3 WHERE id = $1",
+        checkout_id,
+        session_id,
+        url,
     )
+
+
+async def open_for(
+    executor: Executor, payment_id: uuid.UUID, provider: str
+) -> asyncpg.Record | None:
+    """The payment record's newest checkout still open with this provider and young enough to
+    pay, if any."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {COLUMNS} FROM checkouts WHERE payment_id = $1 AND provider = $2 "
+        "AND status = 'open' AND checkout_url IS NOT NULL "
+        f"AND created_at > now() - interval '{REUSABLE_FOR}' ORDER BY created_at DESC LIMIT 1",
+        payment_id,
+        provider,
+    )
+    return record
 
 
 async def locked(

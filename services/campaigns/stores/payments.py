@@ -67,6 +67,7 @@ async def record_receipt(
     received_at: datetime,
     reference: str | None,
     source: str = "manual",
+    charged: Decimal | None = None,
 ) -> asyncpg.Record | None:
     """Add a receipt and bring the payment's amount paid and status up to date; None when
     the payment record already has a receipt with this reference."""
@@ -77,14 +78,16 @@ async def record_receipt(
     ):
         return None
     await connection.execute(
-        "INSERT INTO payment_receipts (id, payment_id, amount, received_at, reference, source) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO payment_receipts "
+        "(id, payment_id, amount, received_at, reference, source, charged) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         uuid.uuid4(),
         payment_id,
         amount,
         received_at,
         reference,
         source,
+        charged if charged is not None and charged > amount else None,
     )
     record: asyncpg.Record | None = await connection.fetchrow(
         "UPDATE payments SET amount_paid = amount_paid + $2, "
@@ -115,7 +118,7 @@ async def get_many(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UU
 async def collected(executor: Executor, since: datetime, until: datetime) -> list[asyncpg.Record]:
     """Money received in `[since, until)`, per currency: the amount and how many receipts."""
     return await executor.fetch(
-        "SELECT p.currency, sum(r.amount) AS amount, count(*) AS receipts "
+        "SELECT p.currency, sum(r.amount - r.refunded) AS amount, count(*) AS receipts "
         "FROM payment_receipts r JOIN payments p ON p.id = r.payment_id "
         "WHERE r.received_at >= $1 AND r.received_at < $2 GROUP BY p.currency ORDER BY p.currency",
         since,
@@ -123,7 +126,10 @@ async def collected(executor: Executor, since: datetime, until: datetime) -> lis
     )
 
 
-RECEIPT_COLUMNS = "id, payment_id, amount, refunded, received_at, reference, source, created_at"
+RECEIPT_COLUMNS = (
+    "id, payment_id, amount, refunded, coalesce(charged, amount) AS charged, received_at, "
+    "reference, source, created_at"
+)
 
 
 async def receipts_of(executor: Executor, payment_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -151,7 +157,10 @@ async def refund(
     )
     if receipt is None:
         return None
-    new = min(refunded_in_all, receipt["amount"]) - receipt["refunded"]
+    # What was charged beyond the debt goes back first; only the rest comes off the receipt.
+    beyond = receipt["charged"] - receipt["amount"]
+    owed_back = min(max(refunded_in_all - beyond, Decimal(0)), receipt["amount"])
+    new = owed_back - receipt["refunded"]
     if new <= 0:
         return None
     await connection.execute(

@@ -18,7 +18,8 @@ from services.console.domain.forms import Form
 from services.console.stores.platform_api import details_of
 
 router = APIRouter(include_in_schema=False)
-Token = Annotated[str, Path(max_length=64)]
+# The one shape of a link's token: anything else never reaches the API's address.
+Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{16}$")]
 PORTAL_FORM_COOKIE = "remit_portal_form"
 # "Pay now" posts, then goes on to the provider's hosted checkout (Stripe's, when it takes the
 # payments): the browser lets a form lead there only when the page's policy says so.
@@ -28,12 +29,22 @@ PORTAL_POLICY = CONTENT_SECURITY_POLICY.replace(
 
 
 @router.get("/pay/{token}")
-async def portal(request: Request, token: Token, notice: str | None = None) -> Response:
-    return await _portal_page(request, token, notice=notice)
+async def portal(
+    request: Request, token: Token, notice: str | None = None, paid: str | None = None
+) -> Response:
+    if paid and not notice:  # back from the provider's checkout
+        notice = "Thank you: your payment is recorded as soon as the provider confirms it"
+    return await _portal_page(request, token, notice=notice, just_paid=bool(paid))
 
 
 async def _portal_page(
-    request: Request, token: str, status: int = 200, **forms: Form | str | None
+    request: Request,
+    token: str,
+    status: int = 200,
+    *,
+    refused: dict[str, Form] | None = None,
+    notice: str | None = None,
+    just_paid: bool = False,
 ) -> Response:
     console = console_of(request)
     answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
@@ -49,10 +60,11 @@ async def _portal_page(
         debt=answer.json(),
         token=token,
         form_token=form_token,
-        promise_form=forms.get("promise_form") or Form.of({}, ("promisedDate",)),
-        dispute_form=forms.get("dispute_form") or Form.of({}, ("reason", "details")),
-        stop_form=forms.get("stop_form") or Form.of({}, ("channel",)),
-        notice=forms.get("notice"),
+        promise_form=(refused or {}).get("promise") or Form.of({}, ("promisedDate",)),
+        dispute_form=(refused or {}).get("dispute") or Form.of({}, ("reason", "details")),
+        stop_form=(refused or {}).get("stop") or Form.of({}, ("channel",)),
+        notice=notice,
+        just_paid=just_paid,
     )
     console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
     response.headers["Content-Security-Policy"] = PORTAL_POLICY
@@ -90,7 +102,7 @@ async def _act(request: Request, token: str, action: str, fields: tuple[str, ...
         return _noted(token, answer.json()["noted"])
     if answer.status_code == 400:
         return await _portal_page(
-            request, token, 400, **{f"{action}_form": form.refused(details_of(answer))}
+            request, token, 400, refused={action: form.refused(details_of(answer))}
         )
     return _refused(request, answer.status_code, details_of(answer))
 

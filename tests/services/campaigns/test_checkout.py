@@ -194,3 +194,73 @@ async def test_receipts_recorded_by_hand_say_so(client, admin_token):
         f"/api/v1/payments/{uuid.uuid4()}/receipts", headers=bearer(admin_token)
     )
     assert missing.status_code == 404
+
+
+async def _deliver(client, event: dict[str, Any]) -> int:
+    body, signature = signed(event)
+    answer = await client.post(
+        "/api/v1/payments/webhooks/stripe", content=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )  # fmt: skip
+    status: int = answer.status_code
+    return status
+
+
+async def test_money_charged_beyond_the_debt_is_refunded_first(client, admin_token, settings):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    await pay_links_sent(client, admin_token, made["id"], 1)
+    session_id = await _stripe_checkout(settings, made)
+    by_hand = await client.post(
+        f"/api/v1/payments/{made['paymentId']}/receipts",
+        json={"amount": "1000.00"}, headers=bearer(admin_token),
+    )  # fmt: skip
+    assert by_hand.status_code == 201  # paid by bank transfer while the checkout was open
+    intent = f"pi_{uuid.uuid4().hex}"
+    paid = stripe_event(
+        "checkout.session.completed",
+        {"id": session_id, "payment_status": "paid", "amount_total": 125000, "currency": "eur",
+         "payment_intent": intent},
+    )  # fmt: skip
+    assert await _deliver(client, paid) == 200
+    receipts = await client.get(
+        f"/api/v1/payments/{made['paymentId']}/receipts", headers=bearer(admin_token)
+    )
+    assert [r["amount"] for r in receipts.json()["items"]] == ["1000.00", "250.00"]
+
+    def refund(cents: int) -> dict[str, Any]:
+        return {**stripe_event("charge.refunded", {}), "data": {"object": {
+            "object": "charge", "id": "ch_1", "payment_intent": intent, "currency": "eur",
+            "amount_refunded": cents}}}  # fmt: skip
+
+    assert await _deliver(client, refund(100000)) == 200  # the excess given back: still paid
+    payment = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(admin_token))
+    assert (payment.json()["amountPaid"], payment.json()["status"]) == ("1250.00", "paid")
+    assert await _deliver(client, refund(125000)) == 200  # all of it: 250.00 owed again
+    payment = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(admin_token))
+    assert (payment.json()["amountPaid"], payment.json()["status"]) == ("1000.00", "partially_paid")
+
+
+async def test_a_webhook_without_an_object_or_in_another_currency_records_nothing(
+    client, admin_token, settings
+):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    await pay_links_sent(client, admin_token, made["id"], 1)
+    session_id = await _stripe_checkout(settings, made)
+    bare = {**stripe_event("checkout.session.completed", {}), "data": {}}
+    assert await _deliver(client, bare) == 400
+    elsewhere = stripe_event(
+        "checkout.session.completed",
+        {"id": session_id, "payment_status": "paid", "amount_total": 140000, "currency": "usd",
+         "payment_intent": "pi_usd"},
+    )  # fmt: skip
+    assert await _deliver(client, elsewhere) == 200
+    assert await _receipts(settings, made["paymentId"]) == []
+
+
+async def test_pressing_pay_again_returns_to_the_same_checkout(client, admin_token):
+    made = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (link,) = await pay_links_sent(client, admin_token, made["id"], 1)
+    first = await client.post(f"/api/v1/portal/{link}/checkout")
+    second = await client.post(f"/api/v1/portal/{link}/checkout")
+    assert first.status_code == second.status_code == 201
+    assert first.json()["checkoutUrl"] == second.json()["checkoutUrl"]

@@ -23,3 +23,16 @@ def test_an_altered_made_up_or_foreign_token_names_nothing():
                     token.replace(".", ""), "x" * 100):  # fmt: skip
         assert link_id_of(KEY, refused) is None, refused
     assert link_id_of(b"another key".ljust(32, b"-"), token) is None
+
+
+def test_another_spelling_of_the_same_bytes_is_refused():
+    link = uuid.uuid4()
+    token = token_of(KEY, link)
+    raw_id, signature = token.split(".")
+    # The id's last character carries 4 padding bits base64 decoding ignores.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    others = [raw_id[:-1] + c for c in alphabet if c != raw_id[-1]]
+    for other in others:
+        assert link_id_of(KEY, f"{other}.{signature}") is None, other
+    assert link_id_of(KEY, token + "==") is None
+    assert link_id_of(KEY, f"{raw_id}.{signature[:-1]}=") is None

@@ -4,15 +4,32 @@ the API and as a page), and an altered, expired, revoked or overused link is ref
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
+
+from redis.asyncio import Redis
 
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
 from tests.helpers import eventually
 
 
-async def test_every_message_carries_the_same_link_and_it_opens_the_debt(client, admin_token):
+def _holding(part: str) -> Callable[[str], bool]:
+    return lambda text: part in text
+
+
+def _reader(log: Path) -> Callable[[], Awaitable[str]]:
+    async def read() -> str:
+        return log.read_text()
+
+    return read
+
+
+async def test_every_message_carries_the_same_link_and_it_opens_the_debt(
+    client, admin_token, platform
+):
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "PT1S"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
     tokens = await pay_links_sent(client, admin_token, made["id"], 2)
@@ -27,6 +44,11 @@ async def test_every_message_carries_the_same_link_and_it_opens_the_debt(client,
     page = await client.get(f"/pay/{tokens[0]}")
     assert page.status_code == 200 and 'id="outstanding">1250.00 EUR<' in page.text
     assert 'id="itemization"' in page.text
+    # The link is a credential: the services' logs keep the path without it.
+    for service, path in (("campaigns", "/api/v1/portal/<token>"), ("console", "/pay/<token>")):
+        log = Path(platform.log_dir) / f"{service}.log"
+        await eventually(_reader(log), _holding(path))
+        assert tokens[0] not in log.read_text(), service
 
 
 async def test_an_altered_or_made_up_link_is_not_found(client, admin_token):
@@ -161,10 +183,36 @@ async def test_stopping_sms_on_the_portal_suppresses_the_number_and_skips_its_st
     assert checked.json()["channels"] == ["sms"]
 
 
-async def test_one_address_trying_links_is_stopped(client, admin_token):
-    """Run last in this module: the address's portal budget is spent."""
+async def test_a_dispute_on_the_portal_is_about_its_invoice_alone(client, admin_token):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    disputed = await campaign(client, admin_token, steps=steps, start=True)
+    other = await campaign(
+        client, admin_token, steps=steps, start=True, customerId=disputed["customerId"]
+    )
+    (token,) = await pay_links_sent(client, admin_token, disputed["id"], 1)
+    await pay_links_sent(client, admin_token, other["id"], 1)
+    noted = await client.post(f"/api/v1/portal/{token}/dispute", json={"reason": "not_mine"})
+    assert noted.status_code == 201
+    states = {
+        made["id"]: (
+            await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
+        ).json()["status"]
+        for made in (disputed, other)
+    }
+    assert states == {disputed["id"]: "paused", other["id"]: "active"}
+
+
+async def test_one_address_trying_links_is_stopped(client, settings):
     made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"
-    answers = [(await client.get(f"/api/v1/portal/{made_up}")).status_code for _ in range(70)]
-    assert 429 in answers and set(answers) <= {404, 429}
-    refused = await client.get(f"/api/v1/portal/{made_up}")
-    assert refused.status_code == 429 and refused.json()["error"] == "Too Many Requests"
+    try:
+        answers = [(await client.get(f"/api/v1/portal/{made_up}")).status_code for _ in range(70)]
+        assert 429 in answers and set(answers) <= {404, 429}
+        refused = await client.get(f"/api/v1/portal/{made_up}")
+        assert refused.status_code == 429 and refused.json()["error"] == "Too Many Requests"
+    finally:  # the address's budget back, for the tests after this one
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            async for key in redis.scan_iter("ratelimit:LIMITER/portal-ip/*"):
+                await redis.delete(key)
+        finally:
+            await redis.aclose()

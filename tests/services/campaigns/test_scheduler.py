@@ -11,7 +11,7 @@ import pytest
 
 from services.campaigns.scheduler import claim_due_steps
 from shared.db import connect, create_pool
-from tests.scheduler_seed import ALWAYS_OPEN, drop_schema, seed_due_runs
+from tests.scheduler_seed import ALWAYS_OPEN, LINKS, drop_schema, seed_due_runs
 
 
 @pytest.fixture
@@ -32,7 +32,9 @@ async def _drain(pool, batch: int) -> int:
     total = 0
     while True:
         async with pool.acquire() as connection, connection.transaction():
-            claimed = await claim_due_steps(connection, batch, ALWAYS_OPEN, datetime.now(UTC))
+            claimed = await claim_due_steps(
+                connection, batch, ALWAYS_OPEN, LINKS, datetime.now(UTC)
+            )
         if not claimed:
             return total
         total += claimed
@@ -58,11 +60,14 @@ async def test_a_scheduler_dying_mid_claim_loses_and_doubles_nothing(settings, d
         transaction = doomed.transaction()
         await transaction.start()
         assert (
-            await claim_due_steps(doomed, 100, ALWAYS_OPEN, datetime.now(UTC)) == 100
+            await claim_due_steps(doomed, 100, ALWAYS_OPEN, LINKS, datetime.now(UTC)) == 100
         )  # claimed and written, not committed
         # Another replica meanwhile skips the locked rows and takes the rest.
         async with pool.acquire() as connection, connection.transaction():
-            assert await claim_due_steps(connection, 1000, ALWAYS_OPEN, datetime.now(UTC)) == 200
+            assert (
+                await claim_due_steps(connection, 1000, ALWAYS_OPEN, LINKS, datetime.now(UTC))
+                == 200
+            )
         await pool.execute("SELECT pg_terminate_backend($1)", doomed.get_server_pid())
         await asyncio.sleep(0.2)
         assert await _drain(pool, batch=50) == 100  # the dead replica's claim came back
@@ -84,7 +89,7 @@ async def test_a_step_found_outside_the_contact_window_waits_for_the_opening(set
     pool = await create_pool(settings, due_schema)
     try:
         async with pool.acquire() as connection, connection.transaction():
-            await claim_due_steps(connection, 50, tomorrow_only, now)
+            await claim_due_steps(connection, 50, tomorrow_only, LINKS, now)
         assert await _emitted_per_run(pool) == Counter()
         due = await pool.fetch("SELECT DISTINCT due_at FROM step_runs WHERE due_at > now()")
         assert [row["due_at"] for row in due] == [tomorrow_only.next_allowed(now, "UTC")]

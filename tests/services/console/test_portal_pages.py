@@ -86,3 +86,9 @@ async def test_a_debtor_pays_in_full_through_the_simulated_provider(console, cli
     assert 'id="pay-now"' not in thanked.text and 'id="outstanding">0.00 EUR<' in thanked.text
     state = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token))
     assert state.json()["status"] == "completed"
+
+
+async def test_a_link_of_another_shape_never_reaches_the_api(console):
+    for odd in ("x" * 39, "%2E%2E", "abc?x=1", "A" * 22 + "." + "B" * 15 + "="):
+        answer = await console.get(f"/pay/{odd}")
+        assert answer.status_code in (400, 404), odd
