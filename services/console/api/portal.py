@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
@@ -46,6 +46,25 @@ async def _portal_page(
     notice: str | None = None,
     just_paid: bool = False,
 ) -> Response:
+    forms = refused or {}
+    return await _debt_page(
+        request,
+        token,
+        "portal.html",
+        status,
+        promise_form=forms.get("promise") or Form.of({}, ("promisedDate",)),
+        dispute_form=forms.get("dispute") or Form.of({}, ("reason", "details")),
+        stop_form=forms.get("stop") or Form.of({}, ("channel",)),
+        notice=notice,
+        just_paid=just_paid,
+    )
+
+
+async def _debt_page(
+    request: Request, token: str, template: str, status: int = 200, **context: Any
+) -> Response:
+    """A page about the link's debt (read through the API, which checks the link), its forms
+    carrying the link's form token."""
     console = console_of(request)
     answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
     if answer.status_code != 200:
@@ -55,16 +74,12 @@ async def _portal_page(
     form_token = request.cookies.get(PORTAL_FORM_COOKIE) or secrets.token_urlsafe(32)
     response = page(
         request,
-        "portal.html",
+        template,
         status,
         debt=answer.json(),
         token=token,
         form_token=form_token,
-        promise_form=(refused or {}).get("promise") or Form.of({}, ("promisedDate",)),
-        dispute_form=(refused or {}).get("dispute") or Form.of({}, ("reason", "details")),
-        stop_form=(refused or {}).get("stop") or Form.of({}, ("channel",)),
-        notice=notice,
-        just_paid=just_paid,
+        **context,
     )
     console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
     response.headers["Content-Security-Policy"] = PORTAL_POLICY
@@ -141,21 +156,7 @@ async def pay_now(request: Request, token: Token) -> Response:
 @router.get("/pay/{token}/checkout/{checkout_id}")
 async def simulated_checkout(request: Request, token: Token, checkout_id: uuid.UUID) -> Response:
     """The simulated provider's checkout page (no Stripe key set): one button that pays."""
-    console = console_of(request)
-    answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
-    if answer.status_code != 200:
-        return _refused(request, answer.status_code, details_of(answer))
-    form_token = request.cookies.get(PORTAL_FORM_COOKIE) or secrets.token_urlsafe(32)
-    response = page(
-        request,
-        "portal_checkout.html",
-        debt=answer.json(),
-        token=token,
-        checkout_id=checkout_id,
-        form_token=form_token,
-    )
-    console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
-    return response
+    return await _debt_page(request, token, "portal_checkout.html", checkout_id=checkout_id)
 
 
 @router.post("/pay/{token}/checkout/{checkout_id}")
