@@ -74,3 +74,23 @@ async def keyset_page(
     more = len(rows) > limit
     next_cursor = Cursor(page[-1]["created_at"], page[-1]["id"]).encode() if more else None
     return Page(page, total, next_cursor)
+
+
+async def newest(
+    executor: Executor,
+    table: str,
+    newest_by: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+) -> tuple[list[Any], int]:
+    """The newest `limit` rows of `table` by `newest_by` that match `where` (`$1…$n` for
+    `args`), and how many match: the short lists that have no pages (suppressions, consents)."""
+    n = len(args)
+    rows = await executor.fetch(
+        f"SELECT * FROM {table} WHERE {where} ORDER BY {newest_by} DESC LIMIT ${n + 1}",
+        *args,
+        limit,
+    )
+    total: int = await executor.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args)
+    return list(rows), total

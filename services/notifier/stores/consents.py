@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from shared import paging
 from shared.db import Connection, Executor, rows_affected
 
 
@@ -26,16 +27,14 @@ async def newest(
     executor: Executor, recipient: str | None, limit: int
 ) -> tuple[list[asyncpg.Record], int]:
     """The newest `limit` consents (only `recipient`'s when given), and how many match."""
-    where = "$1::text IS NULL OR recipient = $1"
-    rows = await executor.fetch(
-        f"SELECT * FROM voice_consents WHERE {where} ORDER BY granted_at DESC LIMIT $2",
-        recipient,
+    return await paging.newest(
+        executor,
+        "voice_consents",
+        "granted_at",
+        "$1::text IS NULL OR recipient = $1",
+        [recipient],
         limit,
     )
-    total: int = await executor.fetchval(
-        f"SELECT count(*) FROM voice_consents WHERE {where}", recipient
-    )
-    return list(rows), total
 
 
 async def withdraw(executor: Executor, recipient: str) -> bool:

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from shared import paging
 from shared.db import Executor, escape_like, rows_affected
 
 
@@ -22,17 +23,14 @@ async def newest(
 ) -> tuple[list[asyncpg.Record], int]:
     """The newest `limit` entries (those whose recipient contains `search`, when given), and
     how many match."""
-    where = "$1::text IS NULL OR recipient LIKE '%' || $1 || '%'"
-    pattern = escape_like(search) if search else None
-    rows = await executor.fetch(
-        f"SELECT * FROM suppressions WHERE {where} ORDER BY created_at DESC LIMIT $2",
-        pattern,
+    return await paging.newest(
+        executor,
+        "suppressions",
+        "created_at",
+        "$1::text IS NULL OR recipient LIKE '%' || $1 || '%'",
+        [escape_like(search) if search else None],
         limit,
     )
-    total: int = await executor.fetchval(
-        f"SELECT count(*) FROM suppressions WHERE {where}", pattern
-    )
-    return list(rows), total
 
 
 async def channels_of(executor: Executor, recipient: str) -> list[str]:
@@ -58,8 +56,4 @@ async def remove(executor: Executor, suppression_id: uuid.UUID, why: str, by: uu
 
 async def removals(executor: Executor, limit: int) -> tuple[list[asyncpg.Record], int]:
     """The newest `limit` removals, and how many there are in all."""
-    rows = await executor.fetch(
-        "SELECT * FROM suppression_removals ORDER BY created_at DESC LIMIT $1", limit
-    )
-    total: int = await executor.fetchval("SELECT count(*) FROM suppression_removals")
-    return list(rows), total
+    return await paging.newest(executor, "suppression_removals", "created_at", "true", [], limit)
