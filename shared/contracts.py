@@ -291,6 +291,28 @@ class PaymentReceived(EventPayload):
     status: ReceiptStatus
 
 
+class InstalmentDue(EventPayload):
+    """An instalment of the debtor's payment plan falls due today (in their zone, inside their
+    contact hours): the notifier sends them its pay link, by email, else SMS, through the
+    collection guards. Sent once per instalment."""
+
+    event_type: ClassVar[str] = "plan.instalment_due"
+
+    instalment_id: uuid.UUID
+    plan_id: uuid.UUID
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="The campaign whose terms the plan follows"
+    )
+    number: int
+    due_date: date
+    amount: Money
+    customer: StepDueCustomer
+    payment_id: uuid.UUID
+    invoice_number: str
+    currency: Currency
+    pay_link: str = Field(description="The debtor's portal, where the instalment is paid")
+
+
 # --- agents -------------------------------------------------------------------------------------
 
 

@@ -85,6 +85,11 @@ EVENTS: dict[str, EventSpec] = {
         "The debtor promised, disputed or stopped a channel on their portal (a dispute goes to "
         "a person, a stopped channel to the suppression list)",
     ),
+    "plan.instalment_due": EventSpec(
+        "campaigns",
+        ("notifier",),
+        "An instalment of a debtor's payment plan falls due today: send its pay link",
+    ),
     "reply.classified": EventSpec(
         "agents", ("campaigns",), "What the reply means: promise, dispute, paid, opt-out, ..."
     ),

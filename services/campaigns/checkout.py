@@ -27,9 +27,10 @@ class Provider(Protocol):
     name: str
 
     async def open(
-        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, label: str, page: str
     ) -> Session:
-        """A hosted checkout for `amount`, returning to the debtor's `page` after."""
+        """A hosted checkout for `amount` (named `label` to the payer), returning to the
+        debtor's `page` after."""
 
 
 class StripeCheckout:
@@ -46,7 +47,7 @@ class StripeCheckout:
         )
 
     async def open(
-        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, label: str, page: str
     ) -> Session:
         session = await self.client.v1.checkout.sessions.create_async(
             params={
@@ -59,7 +60,7 @@ class StripeCheckout:
                         "price_data": {
                             "currency": currency.lower(),
                             "unit_amount": _units(amount, currency),
-                            "product_data": {"name": f"Invoice {invoice}"},
+                            "product_data": {"name": label},
                         },
                     }
                 ],
@@ -83,7 +84,7 @@ class SimulatedCheckout:
     name = "simulated"
 
     async def open(
-        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, invoice: str, page: str
+        self, checkout_id: uuid.UUID, amount: Decimal, currency: str, label: str, page: str
     ) -> Session:
         return Session(f"sim_{checkout_id.hex}", f"{page}/checkout/{checkout_id}")
 

@@ -26,6 +26,7 @@ from shared.contracts import (
     CampaignResumed,
     CampaignStarted,
     DebtorResponded,
+    InstalmentDue,
     PaymentReceived,
     StepDue,
     StepDueCustomer,
@@ -49,6 +50,7 @@ _KEYS = {
     "campaign.step_due": "campaignId",
     "payment.received": "paymentId",
     "debtor.responded": "customerId",
+    "plan.instalment_due": "paymentId",
 }
 
 
@@ -161,3 +163,30 @@ def payment_received(
 
 def debtor_responded(responded: DebtorResponded) -> Envelope:
     return event_of(responded, PRODUCER)
+
+
+def instalment_due(row: Row, pay_link: str) -> Envelope:
+    """`row`: an instalment as `plans.come_due` reads it."""
+    return event_of(
+        InstalmentDue(
+            instalment_id=row["id"],
+            plan_id=row["plan_id"],
+            campaign_id=row["campaign_id"],
+            number=row["number"],
+            due_date=row["due_date"],
+            amount=_money(row["amount"]),
+            customer=StepDueCustomer(
+                id=row["customer_id"],
+                company_name=row["company_name"],
+                contact_name=row["contact_name"],
+                email=row["email"],
+                phone=row["phone"],
+                timezone=row["timezone"],
+            ),
+            payment_id=row["payment_id"],
+            invoice_number=row["invoice_number"],
+            currency=row["currency"].strip(),
+            pay_link=pay_link,
+        ),
+        PRODUCER,
+    )

@@ -19,13 +19,14 @@ from services.campaigns.domain.lifecycle import (
     Status,
     transition,
 )
+from services.campaigns.domain.plans import Every, Instalment
 from services.campaigns.domain.start_checks import (
     CustomerFacts,
     PaymentFacts,
     StepFacts,
     start_problem,
 )
-from services.campaigns.stores import campaigns, checkouts, customers, payments
+from services.campaigns.stores import campaigns, checkouts, customers, payments, plans
 from shared.context import request_id_var
 from shared.contracts import ReplyClassified
 from shared.db import Connection
@@ -34,6 +35,8 @@ from shared.settings import ServiceSettings
 from shared.tracing import current_traceparent
 
 logger = logging.getLogger(__name__)
+# Why a campaign waits while its debtor keeps a payment plan (it resumes when one is missed).
+PLAN_PAUSE = "payment plan"
 
 
 class CampaignCannotStartError(ApiError):
@@ -48,6 +51,11 @@ def contact_window(settings: ServiceSettings) -> ContactWindow:
         weekdays=settings.contact_weekdays,
         holidays=settings.contact_holiday_dates,
     )
+
+
+def window_for(window: ContactWindow, customer: asyncpg.Record) -> ContactWindow:
+    """The contact window for this customer: within the hours they prefer, if any."""
+    return window.narrowed(customer["contact_from"], customer["contact_until"])
 
 
 async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asyncpg.Record:
@@ -113,7 +121,9 @@ async def start_many(
                 step["id"],
                 step["position"],
                 step["channel"],
-                window.next_allowed(base + step["delay"], customer["timezone"]),
+                window_for(window, customer).next_allowed(
+                    base + step["delay"], customer["timezone"]
+                ),
             )
             for step in steps
         )
@@ -205,9 +215,10 @@ async def resume(
     paused_for = now - (campaign["paused_at"] or now)
     customer = await customers.get(connection, campaign["customer_id"])
     assert customer is not None
+    theirs = window_for(window, customer)
     for run in await campaigns.runs(connection, campaign_id):
         if run["status"] == "pending":
-            due = window.next_allowed(run["due_at"] + paused_for, customer["timezone"])
+            due = theirs.next_allowed(run["due_at"] + paused_for, customer["timezone"])
             await campaigns.set_run_due(connection, run["id"], due)
     await campaigns.set_state(
         connection,
@@ -383,6 +394,7 @@ async def receive(
     )
     await events.publish(connection, received)
     if row["status"] == "paid":
+        await plans.end_active(connection, payment_id, "completed", now)
         for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
             await end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
     return row
@@ -401,6 +413,8 @@ async def complete_checkout(
     if checkout["status"] == "paid":
         return
     await checkouts.settle(connection, checkout["id"], "paid")
+    if checkout["instalment_id"] is not None:
+        await plans.mark_paid(connection, checkout["instalment_id"], now)
     payment = await payments.get(connection, checkout["payment_id"], lock=True)
     assert payment is not None
     owed: Decimal = (
@@ -424,3 +438,52 @@ async def complete_checkout(
             source=checkout["provider"],
             charged=amount,
         )
+
+
+async def start_plan(
+    connection: Connection,
+    payment: asyncpg.Record,
+    every: Every,
+    made: list[Instalment],
+    now: datetime,
+) -> uuid.UUID:
+    """The debtor's payment plan: its instalments recorded, and the payment record's running
+    campaigns paused while it is kept (a flagged dispute stays as it is). 409 when a plan is
+    already active."""
+    campaign_id = await campaigns.latest_of(connection, payment["id"])
+    plan_id = await plans.create(connection, payment, campaign_id, every, made)
+    if plan_id is None:
+        raise ApiError(409, "Conflict", "A payment plan is already set up for this invoice")
+    for running_id in await campaigns.running_for(connection, payment_id=payment["id"]):
+        campaign = await locked_campaign(connection, running_id)
+        if campaign["status"] != Status.PAUSED:
+            await pause(connection, running_id, now, reason=PLAN_PAUSE)
+        elif not campaign["flagged"]:  # a promise's pause becomes the plan's, with no end date
+            await campaigns.set_state(
+                connection, running_id, pause_reason=PLAN_PAUSE, paused_until=None
+            )
+    return plan_id
+
+
+async def miss_instalment(
+    connection: Connection, instalment: asyncpg.Record, window: ContactWindow, now: datetime
+) -> None:
+    """An instalment went unpaid past its grace days: the plan ends as missed, and the
+    campaigns it paused resume from where they were."""
+    await plans.mark_missed(connection, instalment, now)
+    await resume_after_plan(connection, instalment["payment_id"], window, now)
+    logger.info(
+        "payment plan missed: its campaigns resume",
+        extra={"plan_id": str(instalment["plan_id"]), "number": instalment["number"]},
+    )
+
+
+async def resume_after_plan(
+    connection: Connection, payment_id: uuid.UUID, window: ContactWindow, now: datetime
+) -> None:
+    """The payment record's plan ended unpaid: the campaigns it paused resume from where
+    they were (those paused for another reason stay paused)."""
+    for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
+        campaign = await locked_campaign(connection, campaign_id)
+        if campaign["status"] == Status.PAUSED and campaign["pause_reason"] == PLAN_PAUSE:
+            await resume(connection, campaign_id, window, now)

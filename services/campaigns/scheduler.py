@@ -19,7 +19,7 @@ from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.pay_links import token_of
 from services.campaigns.settings import CampaignsSettings
-from services.campaigns.stores import campaigns, pay_links, schedule
+from services.campaigns.stores import campaigns, pay_links, plans, schedule
 from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
@@ -34,14 +34,15 @@ async def claim_due_steps(
     """Claim up to `batch_size` due runs and emit them; the caller holds the transaction.
 
     A run whose conditions fail is skipped; one that falls outside the customer's contact
-    window now (e.g. overdue after downtime, found at night) waits for the next opening.
+    window (within the hours they prefer) now (e.g. overdue after downtime, found at night)
+    waits for the next opening.
     The campaign row is share-locked, skipping campaigns being paused or ended right now (they
     are claimed next pass, or not at all): waiting for them could deadlock with that change.
     """
     rows = await schedule.claim_due(connection, batch_size, now)
     send, skip, later = [], [], []
     for row in rows:
-        opening = window.next_allowed(now, row["timezone"])
+        opening = operations.window_for(window, row).next_allowed(now, row["timezone"])
         if opening > now:
             later.append((row["id"], opening))
             continue
@@ -60,6 +61,35 @@ async def claim_due_steps(
     for row, reason in skip:
         await campaigns.skip_run(connection, row["id"], reason)
         await operations.complete_if_done(connection, row["campaign_id"], clock.now())
+    return len(rows)
+
+
+async def link_instalments(
+    connection: Connection, batch_size: int, window: ContactWindow, links: PayLinks, now: datetime
+) -> int:
+    """The debtor is sent the pay link of each plan instalment whose day has come, once, when
+    their contact window (within their hours) is open; the caller holds the transaction."""
+    rows = [
+        row
+        for row in await plans.come_due(connection, batch_size, now)
+        if operations.window_for(window, row).next_allowed(now, row["timezone"]) <= now
+    ]
+    made = await links.for_rows(connection, rows, now)
+    await events.publish(
+        connection, *(events.instalment_due(row, made[row["payment_id"]]) for row in rows)
+    )
+    await plans.mark_linked(connection, [row["id"] for row in rows])
+    return len(rows)
+
+
+async def miss_instalments(
+    connection: Connection, batch_size: int, grace_days: int, window: ContactWindow, now: datetime
+) -> int:
+    """Plans with an instalment unpaid past its grace days end as missed; their campaigns
+    resume. The caller holds the transaction."""
+    rows = await plans.missed(connection, batch_size, grace_days, now)
+    for row in rows:
+        await operations.miss_instalment(connection, row, window, now)
     return len(rows)
 
 
@@ -122,14 +152,21 @@ def _step_due(row: asyncpg.Record, links: dict[uuid.UUID, str]) -> Envelope:
 async def tick(
     pool: asyncpg.Pool, window: ContactWindow, settings: CampaignsSettings, now: datetime
 ) -> int:
-    """One pass: start campaigns whose time has come, wake promised ones, emit due steps, and
-    ask again for the results of steps long unheard."""
+    """One pass: start campaigns whose time has come, wake promised ones, send the links of
+    plan instalments falling due and resume the campaigns of missed plans, emit due steps,
+    and ask again for the results of steps long unheard."""
     links = PayLinks.of(settings)
     async with pool.acquire() as connection:
         async with connection.transaction():
             await operations.activate_due(connection, now)
         async with connection.transaction():
             await operations.wake_due(connection, window, now)
+        async with connection.transaction():
+            await link_instalments(connection, settings.scheduler_batch_size, window, links, now)
+        async with connection.transaction():
+            await miss_instalments(
+                connection, settings.scheduler_batch_size, settings.plan_grace_days, window, now
+            )
         async with connection.transaction():
             await redrive_stale(
                 connection, settings.step_redrive_after_s, settings.scheduler_batch_size, links

@@ -42,6 +42,13 @@ class CampaignsSettings(ServiceSettings):
     stripe_api_base: str | None = Field(
         default=None, description="Another address for Stripe's API (a test double)"
     )
+    plan_grace_days: int = Field(
+        default=3,
+        ge=0,
+        le=30,
+        description="Days an instalment may stay unpaid after its date before the plan counts "
+        "as missed (its campaigns resume)",
+    )
     pay_link_ttl: int = Field(
         default=30 * 86400,
         ge=86400 * 2,

@@ -9,7 +9,12 @@ from services.notifier import events
 from services.notifier.domain.outgoing import Outgoing
 from services.notifier.stores import messages
 from shared.consumer import Handling, Subscription
-from shared.contracts import DebtorResponded, MessageRequested, PasswordResetRequested
+from shared.contracts import (
+    DebtorResponded,
+    InstalmentDue,
+    MessageRequested,
+    PasswordResetRequested,
+)
 from shared.db import Connection
 from shared.events import Envelope
 
@@ -99,8 +104,43 @@ async def debtor_opted_out(connection: Connection, event: Envelope) -> None:
     )
 
 
+async def send_instalment_link(connection: Connection, event: Envelope) -> None:
+    """Queue the pay link of a plan instalment falling due: by email, else SMS; a collection
+    message, so every guard applies (suppression, the contact window, consent)."""
+    due = event.read(InstalmentDue)
+    customer = due.customer
+    what = (
+        f"Instalment {due.number} of your payment plan for invoice {due.invoice_number}, "
+        f"{due.amount} {due.currency}, is due today."
+    )
+    if customer.email is None and customer.phone is None:
+        logger.warning(
+            "no address for an instalment's link", extra={"instalment_id": str(due.instalment_id)}
+        )
+        return
+    await messages.queue(
+        connection,
+        Outgoing(
+            idempotency_key=f"instalment-due:{due.instalment_id}",
+            channel="email" if customer.email else "sms",
+            to=customer.email or customer.phone or "",
+            subject=f"Instalment {due.number} of invoice {due.invoice_number} is due today"
+            if customer.email
+            else None,
+            body=f"Hello {customer.contact_name},\n\n{what}\nPay it here: {due.pay_link}\n"
+            if customer.email
+            else f"{what} Pay: {due.pay_link}",
+            timezone=customer.timezone,
+            campaign_id=due.campaign_id,
+            customer_id=customer.id,
+            payment_id=due.payment_id,
+        ),
+    )
+
+
 SUBSCRIPTIONS = (
     Subscription("auth.password_reset_requested", "send-password-reset", send_password_reset),
     Subscription("message.requested", "queue-message", handler_of_many=queue_messages),
     Subscription("debtor.responded", "portal-opt-out", debtor_opted_out),
+    Subscription("plan.instalment_due", "instalment-link", send_instalment_link),
 )

@@ -78,8 +78,9 @@ async def create_campaign(body: CampaignIn, deps: Deps, principal: Writer) -> Ca
         payment = await payments.get(connection, body.payment_id)
         if payment is None:
             raise ApiError(404, "Not Found", f"Payment record {body.payment_id} does not exist")
+        terms = body.plan_terms.model_dump(mode="json") if body.plan_terms else None
         campaign_id = await campaigns.insert(
-            connection, body.model_dump(by_alias=False), principal.user_id
+            connection, {**body.model_dump(by_alias=False), "plan_terms": terms}, principal.user_id
         )
     return await _fetch(deps, campaign_id)
 

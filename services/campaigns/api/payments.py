@@ -18,12 +18,15 @@ from services.campaigns.api.schemas import (
     PaymentPage,
     PaymentPatch,
     PaymentStatus,
+    Plan,
+    PlanList,
     Receipt,
     ReceiptIn,
     ReceiptList,
 )
 from services.campaigns.domain.lifecycle import Action
-from services.campaigns.stores import campaigns, customers, pay_links, payments
+from services.campaigns.settings import campaigns_settings
+from services.campaigns.stores import campaigns, customers, pay_links, payments, plans
 from shared.clock import clock
 from shared.errors import ApiError
 from shared.openapi import error_responses
@@ -118,6 +121,7 @@ async def set_payment_status(
         row = await payments.set_status(connection, payment_id, status)
         if body.status == "written_off":
             now = clock.now()
+            await plans.end_active(connection, payment_id, "cancelled", now)
             for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
                 await operations.end(
                     connection, campaign_id, Action.CANCEL, "payment written off", now
@@ -132,6 +136,33 @@ async def list_receipts(payment_id: uuid.UUID, deps: Deps, _: Reader) -> Receipt
         raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
     rows = await payments.receipts_of(deps.pool, payment_id)
     return ReceiptList(items=[Receipt.model_validate(dict(r)) for r in rows], total=len(rows))
+
+
+@router.get("/payments/{payment_id}/plans", response_model=PlanList)
+async def list_plans(payment_id: uuid.UUID, deps: Deps, _: Reader) -> PlanList:
+    """The payment plans the debtor set up on their portal, newest first, with their
+    instalments."""
+    if await payments.get(deps.pool, payment_id) is None:
+        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+    return PlanList(items=[Plan.of(row) for row in await plans.of_payment(deps.pool, payment_id)])
+
+
+@router.post(
+    "/payments/{payment_id}/plans/cancel", response_model=PlanList, responses=error_responses(409)
+)
+async def cancel_plan(payment_id: uuid.UUID, deps: Deps, _: Writer) -> PlanList:
+    """End the record's active payment plan: the campaigns it paused resume from where they
+    were (409 when no plan is active)."""
+    settings = campaigns_settings()
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if await payments.get(connection, payment_id, lock=True) is None:
+            raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+        if not await plans.end_active(connection, payment_id, "cancelled", clock.now()):
+            raise ApiError(409, "Conflict", "This payment record has no active payment plan")
+        await operations.resume_after_plan(
+            connection, payment_id, operations.contact_window(settings), clock.now()
+        )
+    return PlanList(items=[Plan.of(row) for row in await plans.of_payment(deps.pool, payment_id)])
 
 
 @router.delete("/payments/{payment_id}/pay-links", response_model=PayLinksRevoked)

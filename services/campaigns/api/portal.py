@@ -4,9 +4,9 @@ it names. Public: the signed link is the only credential, so each address is rat
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -15,10 +15,12 @@ from pydantic import Field
 from stripe import StripeError
 
 from services.campaigns import events, operations
-from services.campaigns.api.schemas import MoneyOut
+from services.campaigns.api.schemas import MoneyOut, Plan
 from services.campaigns.checkout import SimulatedCheckout, provider_of
+from services.campaigns.domain.contact_window import hours_problem
 from services.campaigns.domain.money import to_minor
 from services.campaigns.domain.pay_links import link_id_of
+from services.campaigns.domain.plans import Every, PlanTerms, instalments, plan_problem
 from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import (
     campaigns,
@@ -26,10 +28,12 @@ from services.campaigns.stores import (
     customers,
     pay_links,
     payments,
+    plans,
     replies,
 )
 from shared.clock import clock
 from shared.contracts import DebtorResponded, ReplyClassified
+from shared.db import Executor
 from shared.errors import ApiError
 from shared.openapi import error_responses
 from shared.ratelimit import client_ip, enforce
@@ -66,6 +70,15 @@ class Itemization(ApiResponse):
     amount_now: MoneyOut
 
 
+class PortalPlanTerms(ApiResponse):
+    """The payment plans this debtor may set up (their campaign's terms)."""
+
+    max_instalments: int
+    min_instalment: MoneyOut
+    first_date_latest: date = Field(description="The latest day the first instalment may fall")
+    every: list[Every] = Field(description="How often instalments may fall")
+
+
 class PortalDebt(ApiResponse):
     creditor: str
     company_name: str
@@ -81,6 +94,14 @@ class PortalDebt(ApiResponse):
     link_expires_at: datetime
     pays_online: bool = Field(description='Whether "pay now" is offered (a provider is set up)')
     dispute_reasons: dict[str, str] = Field(description="The reasons a dispute may give")
+    plan_terms: PortalPlanTerms | None = Field(
+        description="The payment plans offered; null when none is (or one is active)"
+    )
+    plan: Plan | None = Field(description="The payment plan the debtor keeps, if any")
+    contact_from: time | None = Field(description="The start of the debtor's preferred hours")
+    contact_until: time | None
+    window_opens: time = Field(description="The earliest hour anyone may be contacted")
+    window_closes: time = Field(description="The latest")
 
 
 async def live_link(deps: Deps, request: Request, token: str) -> asyncpg.Record:
@@ -112,7 +133,10 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
     payment = await payments.get(deps.pool, link["payment_id"])
     customer = await customers.get(deps.pool, link["customer_id"])
     assert payment is not None and customer is not None  # a link's records are never deleted
+    settings = campaigns_settings()
     zero = Decimal("0.00")
+    plan = await plans.active_of(deps.pool, payment["id"])
+    terms = None if plan is not None else await _plan_terms(deps.pool, payment)
     return PortalDebt(
         creditor=campaigns_settings().creditor_name,
         company_name=customer["company_name"],
@@ -134,8 +158,37 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
         ),
         link_expires_at=link["expires_at"],
         dispute_reasons=DISPUTE_REASONS,
-        pays_online=provider_of(campaigns_settings()) is not None,
+        pays_online=provider_of(settings) is not None,
+        plan_terms=PortalPlanTerms(
+            max_instalments=terms.max_instalments,
+            min_instalment=terms.min_instalment,
+            first_date_latest=_today(customer) + timedelta(days=terms.first_within_days),
+            every=list(get_args(Every)),
+        )
+        if terms is not None
+        else None,
+        plan=Plan.of(plan) if plan is not None else None,
+        contact_from=customer["contact_from"],
+        contact_until=customer["contact_until"],
+        window_opens=settings.contact_window_start,
+        window_closes=settings.contact_window_end,
     )
+
+
+def _today(customer: asyncpg.Record) -> date:
+    """The debtor's today, in their own zone."""
+    return clock.now().astimezone(ZoneInfo(customer["timezone"])).date()
+
+
+async def _plan_terms(executor: Executor, payment: asyncpg.Record) -> PlanTerms | None:
+    """The terms of the payment record's latest campaign, when a plan can be paid online."""
+    if payment["status"] in ("paid", "written_off") or payment["outstanding"] <= 0:
+        return None
+    if provider_of(campaigns_settings()) is None:
+        return None
+    campaign_id = await campaigns.latest_of(executor, payment["id"])
+    campaign = await campaigns.get(executor, campaign_id) if campaign_id else None
+    return PlanTerms.of(campaign["plan_terms"]) if campaign is not None else None
 
 
 class PromiseIn(ApiModel):
@@ -194,7 +247,7 @@ async def promise_to_pay(token: Token, body: PromiseIn, deps: Deps, request: Req
     link = await live_link(deps, request, token)
     customer = await customers.get(deps.pool, link["customer_id"])
     assert customer is not None
-    today = clock.now().astimezone(ZoneInfo(customer["timezone"])).date()
+    today = _today(customer)
     if not today <= body.promised_date <= today + LONGEST_PROMISE:
         raise ApiError(
             400,
@@ -265,6 +318,13 @@ async def stop_channel(token: Token, body: StopIn, deps: Deps, request: Request)
     return Noted(noted=f"We will send no more {_NAMES[body.channel]} to you")
 
 
+class CheckoutIn(ApiModel):
+    pay: Literal["in_full", "next_instalment"] = Field(
+        default="in_full",
+        description="What is outstanding, or the next instalment of the debtor's plan",
+    )
+
+
 class CheckoutOut(ApiResponse):
     checkout_url: str = Field(description="The provider's hosted checkout, to send the debtor to")
 
@@ -275,9 +335,11 @@ class CheckoutOut(ApiResponse):
     status_code=201,
     responses=error_responses(404, 409, 410, 429, 503),
 )
-async def checkout(token: Token, deps: Deps, request: Request) -> CheckoutOut:
-    """Pay what is outstanding through the payment provider's hosted checkout. Nothing is
-    recorded until the provider confirms the payment."""
+async def checkout(
+    token: Token, deps: Deps, request: Request, body: CheckoutIn | None = None
+) -> CheckoutOut:
+    """Pay what is outstanding, or the plan's next instalment, through the payment provider's
+    hosted checkout. Nothing is recorded until the provider confirms the payment."""
     link = await live_link(deps, request, token)
     payment = await payments.get(deps.pool, link["payment_id"])
     assert payment is not None
@@ -288,22 +350,29 @@ async def checkout(token: Token, deps: Deps, request: Request) -> CheckoutOut:
     if provider is None:
         raise ApiError(503, "Service unavailable", NO_PAYMENTS)
     currency = payment["currency"].strip()
-    if to_minor(payment["outstanding"], currency) is None:
+    amount, instalment_id, label = (
+        payment["outstanding"],
+        None,
+        f"Invoice {payment['invoice_number']}",
+    )
+    if body is not None and body.pay == "next_instalment":
+        instalment = await plans.next_due(deps.pool, payment["id"])
+        if instalment is None:
+            raise ApiError(409, "Conflict", "No instalment of a payment plan is left to pay")
+        amount, instalment_id = min(instalment["amount"], amount), instalment["id"]
+        label = f"{label}, instalment {instalment['number']}"
+    if to_minor(amount, currency) is None:
         raise ApiError(409, "Conflict", "This amount cannot be paid online; please contact us")
-    # One checkout open per payment record: pressing "pay" again returns to the same one.
-    still_open = await checkouts.open_for(deps.pool, payment["id"], provider.name)
-    if still_open is not None and still_open["amount"] == payment["outstanding"]:
+    # One checkout open per amount owed: pressing "pay" again returns to the same one.
+    still_open = await checkouts.open_for(deps.pool, payment["id"], provider.name, instalment_id)
+    if still_open is not None and still_open["amount"] == amount:
         return CheckoutOut(checkout_url=still_open["checkout_url"])
     opened = await checkouts.open_checkout(
-        deps.pool, payment["id"], link["id"], provider.name, payment["outstanding"], currency
+        deps.pool, payment["id"], link["id"], provider.name, amount, currency, instalment_id
     )
     try:
         session = await provider.open(
-            opened["id"],
-            payment["outstanding"],
-            currency,
-            payment["invoice_number"],
-            f"{settings.public_url}/pay/{token}",
+            opened["id"], amount, currency, label, f"{settings.public_url}/pay/{token}"
         )
     except StripeError as error:
         async with deps.pool.acquire() as connection:
@@ -343,3 +412,88 @@ async def simulated_payment(
             connection, found, found["amount"], found["provider_session_id"], clock.now()
         )
     return Noted(noted=f"Payment of {found['amount']:.2f} {found['currency']} received, thank you")
+
+
+class PlanIn(ApiModel):
+    instalments: int = Field(description="How many instalments (within the campaign's terms)")
+    first_date: date = Field(description="The first instalment's day")
+    every: Every = "month"
+
+
+@router.post(
+    "/portal/{token}/plan",
+    response_model=Plan,
+    status_code=201,
+    responses=error_responses(404, 409, 410, 429),
+)
+async def set_up_plan(token: Token, body: PlanIn, deps: Deps, request: Request) -> Plan:
+    """The debtor splits what is outstanding into instalments within their campaign's terms:
+    its campaigns wait while the plan is kept; on each instalment's day the debtor is sent its
+    pay link; one unpaid past PLAN_GRACE_DAYS ends the plan and the campaigns resume."""
+    link = await live_link(deps, request, token)
+    customer = await customers.get(deps.pool, link["customer_id"])
+    assert customer is not None
+    async with deps.pool.acquire() as connection, connection.transaction():
+        payment = await payments.get(connection, link["payment_id"], lock=True)
+        assert payment is not None
+        if payment["status"] in ("paid", "written_off") or payment["outstanding"] <= 0:
+            raise ApiError(409, "Conflict", "Nothing is owed on this invoice any more")
+        currency = payment["currency"].strip()
+        terms = await _plan_terms(connection, payment)
+        problem = plan_problem(
+            terms,
+            payment["outstanding"],
+            currency,
+            body.instalments,
+            body.first_date,
+            _today(customer),
+        )
+        if problem:
+            raise ApiError(400, "Validation error", problem)
+        made = instalments(
+            payment["outstanding"], currency, body.instalments, body.first_date, body.every
+        )
+        await operations.start_plan(connection, payment, body.every, made, clock.now())
+        plan = await plans.active_of(connection, payment["id"])
+    assert plan is not None
+    return Plan.of(plan)
+
+
+class ContactHoursIn(ApiModel):
+    contact_from: time | None = Field(description="From this hour, their time; null: any time")
+    contact_until: time | None = Field(description="Until this hour")
+
+
+@router.post(
+    "/portal/{token}/contact-hours",
+    response_model=Noted,
+    status_code=201,
+    responses=error_responses(404, 410, 429),
+)
+async def choose_contact_hours(
+    token: Token, body: ContactHoursIn, deps: Deps, request: Request
+) -> Noted:
+    """The debtor chooses the hours they prefer to be contacted, in their own time, inside the
+    legal window (CONTACT_WINDOW_START to CONTACT_WINDOW_END): their campaigns' steps wait
+    for them. Both null: any time the window allows."""
+    link = await live_link(deps, request, token)
+    settings = campaigns_settings()
+    problem = hours_problem(
+        body.contact_from,
+        body.contact_until,
+        operations.contact_window(settings),
+    )
+    if problem:
+        raise ApiError(400, "Validation error", problem)
+    async with deps.pool.acquire() as connection, connection.transaction():
+        await customers.update(
+            connection,
+            link["customer_id"],
+            {"contact_from": body.contact_from, "contact_until": body.contact_until},
+        )
+    if body.contact_from is None or body.contact_until is None:
+        return Noted(noted="We will contact you at any time the law allows")
+    return Noted(
+        noted=f"We will contact you only between {body.contact_from:%H:%M} and "
+        f"{body.contact_until:%H:%M}, your time, on the days the law allows"
+    )

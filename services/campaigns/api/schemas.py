@@ -90,6 +90,11 @@ class Customer(ApiResponse):
     timezone: str
     is_active: bool
     external_ref: str | None
+    contact_from: time | None = Field(
+        description="The start of the hours the debtor prefers to be contacted (chosen on "
+        "their portal; messages go only then, within the legal window)"
+    )
+    contact_until: time | None = Field(description="The end of those hours")
     created_at: datetime
     updated_at: datetime
 
@@ -244,12 +249,25 @@ class StepIn(ApiModel):
         return template
 
 
+class PlanTerms(ApiModel):
+    """The payment plans a campaign's debtor may set up on their portal."""
+
+    max_instalments: int = Field(ge=2, le=24, description="At most this many instalments")
+    min_instalment: Money = Field(description="No instalment smaller than this")
+    first_within_days: int = Field(
+        ge=0, le=90, description="The first instalment falls within this many days"
+    )
+
+
 class CampaignIn(ApiModel):
     name: Name
     customer_id: uuid.UUID
     payment_id: uuid.UUID
     start_at: datetime | None = None
     steps: Annotated[list[StepIn], Field(min_length=1, max_length=20)]
+    plan_terms: PlanTerms | None = Field(
+        default=None, description="Payment plans offered on the debtor's portal; none if absent"
+    )
 
     @model_validator(mode="after")
     def _ordered_steps(self) -> CampaignIn:
@@ -285,6 +303,7 @@ class Campaign(ApiResponse):
     pause_reason: str | None
     flagged: bool
     steps: list[Step]
+    plan_terms: PlanTerms | None
     created_at: datetime
     updated_at: datetime
 
@@ -342,3 +361,38 @@ class Schedule(ApiResponse):
     campaign_id: uuid.UUID
     timezone: str
     items: list[ScheduledStep]
+
+
+class PlanInstalment(ApiResponse):
+    number: int
+    due_date: date
+    amount: MoneyOut
+    status: Literal["due", "paid", "missed"]
+    linked_at: datetime | None = Field(description="When its pay link was sent, on its date")
+    paid_at: datetime | None
+
+
+class Plan(ApiResponse):
+    """A payment plan the debtor set up on their portal."""
+
+    id: uuid.UUID
+    payment_id: uuid.UUID
+    campaign_id: uuid.UUID | None = Field(description="The campaign whose terms it follows")
+    every: Literal["week", "two_weeks", "month"]
+    total: MoneyOut
+    currency: str
+    status: Literal["active", "completed", "missed", "cancelled"] = Field(
+        description="`completed` once paid, `missed` when an instalment went unpaid past "
+        "PLAN_GRACE_DAYS (its campaigns resumed)"
+    )
+    created_at: datetime
+    ended_at: datetime | None
+    instalments: list[PlanInstalment]
+
+    @classmethod
+    def of(cls, row: Any) -> Plan:
+        return cls.model_validate({**dict(row), "currency": row["currency"].strip()})
+
+
+class PlanList(ApiResponse):
+    items: list[Plan] = Field(description="Newest first")

@@ -3,7 +3,7 @@ holidays. Pure functions: the scheduler and the schedule preview both use them."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,14 @@ class ContactWindow:
             raise ValueError("the contact window must open before it closes")
         if not self.weekdays:
             raise ValueError("the contact window needs at least one weekday")
+
+    def narrowed(self, opens: time | None, closes: time | None) -> ContactWindow:
+        """The window within the hours a customer prefers: only the part of them inside it
+        (the law's hours win); the whole window when they chose none or none overlap."""
+        if opens is None or closes is None:
+            return self
+        opens, closes = max(self.opens, opens), min(self.closes, closes)
+        return replace(self, opens=opens, closes=closes) if opens < closes else self
 
     def _open_on(self, day: date) -> bool:
         return day.weekday() in self.weekdays and day not in self.holidays
@@ -41,3 +49,24 @@ class ContactWindow:
         raise ValueError(
             "no allowed contact time within a year; check the contact days and holidays"
         )
+
+
+# Preferred hours shorter than this would leave a step waiting for days.
+SHORTEST_HOURS = timedelta(hours=1)
+
+
+def hours_problem(opens: time | None, closes: time | None, window: ContactWindow) -> str | None:
+    """Why these preferred hours cannot be kept, in the debtor's words, or None."""
+    if opens is None and closes is None:
+        return None
+    if opens is None or closes is None:
+        return '"contactFrom" and "contactUntil" go together: give both, or neither'
+    if not window.opens <= opens < closes <= window.closes:
+        return (
+            f"Choose hours between {window.opens:%H:%M} and {window.closes:%H:%M}, "
+            "the first before the second"
+        )
+    day = date(2000, 1, 1)
+    if datetime.combine(day, closes) - datetime.combine(day, opens) < SHORTEST_HOURS:
+        return "Choose at least an hour"
+    return None

@@ -13,7 +13,8 @@ from shared.paging import Page, keyset_page
 
 COLUMNS = (
     "t.id, t.name, t.customer_id, t.payment_id, t.status, t.start_at, t.started_at, t.ended_at, "
-    "t.paused_at, t.paused_until, t.pause_reason, t.flagged, t.created_at, t.updated_at, "
+    "t.paused_at, t.paused_until, t.pause_reason, t.flagged, t.plan_terms, t.created_at, "
+    "t.updated_at, "
     "(SELECT coalesce(jsonb_agg(jsonb_build_object('position', s.position, 'channel', s.channel, "
     "'delay_seconds', extract(epoch FROM s.delay), 'tone', s.tone, 'template', s.template, "
     "'conditions', s.conditions) "
@@ -26,14 +27,15 @@ async def insert(
 ) -> uuid.UUID:
     campaign_id = uuid.uuid4()
     await connection.execute(
-        "INSERT INTO campaigns (id, name, customer_id, payment_id, start_at, created_by) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO campaigns (id, name, customer_id, payment_id, start_at, created_by, "
+        "plan_terms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         campaign_id,
         fields["name"],
         fields["customer_id"],
         fields["payment_id"],
         fields.get("start_at"),
         created_by,
+        fields.get("plan_terms"),
     )
     await connection.executemany(
         "INSERT INTO campaign_steps "

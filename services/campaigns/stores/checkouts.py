@@ -12,7 +12,7 @@ from shared.db import Connection, Executor
 
 COLUMNS = (
     "id, payment_id, link_id, provider, provider_session_id, checkout_url, amount, currency, "
-    "status, created_at, completed_at"
+    "status, created_at, completed_at, instalment_id"
 )
 # A provider's hosted checkout stays payable for a day (Stripe's sessions expire after 24 h).
 REUSABLE_FOR = "20 hours"
@@ -25,16 +25,19 @@ async def open_checkout(
     provider: str,
     amount: Decimal,
     currency: str,
+    instalment_id: uuid.UUID | None,
 ) -> asyncpg.Record:
+    """A new attempt to pay `amount`: what is outstanding, or one instalment of a plan."""
     record: asyncpg.Record | None = await executor.fetchrow(
-        "INSERT INTO checkouts (id, payment_id, link_id, provider, amount, currency) "
-        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
+        "INSERT INTO checkouts (id, payment_id, link_id, provider, amount, currency, "
+        f"instalment_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}",
         uuid.uuid4(),
         payment_id,
         link_id,
         provider,
         amount,
         currency,
+        instalment_id,
     )
     assert record is not None
     return record
@@ -52,16 +55,18 @@ async def set_session(
 
 
 async def open_for(
-    executor: Executor, payment_id: uuid.UUID, provider: str
+    executor: Executor, payment_id: uuid.UUID, provider: str, instalment_id: uuid.UUID | None
 ) -> asyncpg.Record | None:
-    """The payment record's newest checkout still open with this provider and young enough to
-    pay, if any."""
+    """The payment record's newest checkout for the same thing (what is outstanding, or this
+    instalment) still open with this provider and young enough to pay, if any."""
     record: asyncpg.Record | None = await executor.fetchrow(
         f"SELECT {COLUMNS} FROM checkouts WHERE payment_id = $1 AND provider = $2 "
-        "AND status = 'open' AND checkout_url IS NOT NULL "
+        "AND instalment_id IS NOT DISTINCT FROM $3 AND status = 'open' "
+        "AND checkout_url IS NOT NULL "
         f"AND created_at > now() - interval '{REUSABLE_FOR}' ORDER BY created_at DESC LIMIT 1",
         payment_id,
         provider,
+        instalment_id,
     )
     return record
 

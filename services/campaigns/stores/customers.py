@@ -12,7 +12,7 @@ from shared.paging import Page, keyset_page
 
 COLUMNS = (
     "id, company_name, contact_name, email, phone, timezone, is_active, external_ref, "
-    "created_at, updated_at"
+    "contact_from, contact_until, created_at, updated_at"
 )
 
 
@@ -48,6 +48,8 @@ _UPDATABLE = (
     "timezone",
     "is_active",
     "external_ref",
+    "contact_from",
+    "contact_until",
 )
 
 

@@ -38,7 +38,8 @@ _STEP_FACTS = """
 SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, r.attempts,
        s.tone, s.template, s.conditions, c.customer_id, c.payment_id, c.last_reply_at,
        c.start_request_id, c.start_traceparent,
-       cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone,
+       cu.company_name, cu.contact_name, cu.email, cu.phone, cu.timezone, cu.contact_from,
+       cu.contact_until,
        p.invoice_number, p.amount, p.currency, p.due_date, p.amount_paid
 FROM due
 JOIN step_runs r ON r.id = due.id

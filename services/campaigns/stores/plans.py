@@ -1,0 +1,163 @@
+"""The `campaigns.payment_plans` store, with each plan's `plan_instalments`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from services.campaigns.domain.plans import Every, Instalment
+from shared.db import Connection, Executor
+
+PLAN_COLUMNS = (
+    "p.id, p.payment_id, p.customer_id, p.campaign_id, p.every, p.total, p.currency, p.status, "
+    "p.created_at, p.ended_at, "
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'number', i.number, "
+    "'due_date', i.due_date, 'amount', i.amount, 'status', i.status, 'linked_at', i.linked_at, "
+    "'paid_at', i.paid_at) ORDER BY i.number), '[]'::jsonb) "
+    "FROM plan_instalments i WHERE i.plan_id = p.id) AS instalments"
+)
+INSTALMENT_COLUMNS = "i.id, i.plan_id, i.number, i.due_date, i.amount, i.status"
+
+
+async def create(
+    connection: Connection,
+    payment: asyncpg.Record,
+    campaign_id: uuid.UUID | None,
+    every: Every,
+    made: list[Instalment],
+) -> uuid.UUID | None:
+    """The plan and its instalments; None when the payment record has an active plan already."""
+    plan_id: uuid.UUID | None = await connection.fetchval(
+        "INSERT INTO payment_plans (id, payment_id, customer_id, campaign_id, every, total, "
+        "currency) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (payment_id) WHERE status = 'active' DO NOTHING RETURNING id",
+        uuid.uuid4(),
+        payment["id"],
+        payment["customer_id"],
+        campaign_id,
+        every,
+        sum((i.amount for i in made), Decimal("0.00")),
+        payment["currency"],
+    )
+    if plan_id is None:
+        return None
+    await connection.executemany(
+        "INSERT INTO plan_instalments (id, plan_id, number, due_date, amount) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        [(uuid.uuid4(), plan_id, i.number, i.due_date, i.amount) for i in made],
+    )
+    return plan_id
+
+
+async def of_payment(executor: Executor, payment_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The payment record's plans, newest first, each with its instalments."""
+    return list(
+        await executor.fetch(
+            f"SELECT {PLAN_COLUMNS} FROM payment_plans p WHERE p.payment_id = $1 "
+            "ORDER BY p.created_at DESC",
+            payment_id,
+        )
+    )
+
+
+async def active_of(executor: Executor, payment_id: uuid.UUID) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {PLAN_COLUMNS} FROM payment_plans p "
+        "WHERE p.payment_id = $1 AND p.status = 'active'",
+        payment_id,
+    )
+    return record
+
+
+async def next_due(executor: Executor, payment_id: uuid.UUID) -> asyncpg.Record | None:
+    """The first instalment still to pay of the payment record's active plan."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        f"SELECT {INSTALMENT_COLUMNS} FROM plan_instalments i "
+        "JOIN payment_plans p ON p.id = i.plan_id "
+        "WHERE p.payment_id = $1 AND p.status = 'active' AND i.status = 'due' "
+        "ORDER BY i.number LIMIT 1",
+        payment_id,
+    )
+    return record
+
+
+async def mark_paid(connection: Connection, instalment_id: uuid.UUID, now: datetime) -> None:
+    """The instalment is paid; its plan completes when it was the last one."""
+    await connection.execute(
+        "WITH paid AS (UPDATE plan_instalments SET status = 'paid', paid_at = $2 "
+        "  WHERE id = $1 AND status = 'due' RETURNING plan_id) "
+        "UPDATE payment_plans p SET status = 'completed', ended_at = $2 FROM paid "
+        "WHERE p.id = paid.plan_id AND p.status = 'active' AND NOT EXISTS ("
+        "  SELECT 1 FROM plan_instalments i WHERE i.plan_id = p.id AND i.status = 'due' "
+        "  AND i.id <> $1)",
+        instalment_id,
+        now,
+    )
+
+
+async def end_active(
+    connection: Connection, payment_id: uuid.UUID, status: str, now: datetime
+) -> bool:
+    """End the payment record's active plan (`completed` once paid, `cancelled`); whether
+    there was one."""
+    ended: uuid.UUID | None = await connection.fetchval(
+        "UPDATE payment_plans SET status = $2, ended_at = $3 "
+        "WHERE payment_id = $1 AND status = 'active' RETURNING id",
+        payment_id,
+        status,
+        now,
+    )
+    return ended is not None
+
+
+# Instalments of active plans with the customer's zone and contact hours, locked, others'
+# skipped: those whose date has come in the customer's zone and not yet linked, or those past
+# their grace days (missed).
+_DUE_INSTALMENTS = """
+SELECT i.id, i.plan_id, i.number, i.due_date, i.amount, p.payment_id, p.customer_id,
+       p.campaign_id,
+       p.currency, pay.invoice_number, cu.company_name, cu.contact_name, cu.email, cu.phone,
+       cu.timezone, cu.contact_from, cu.contact_until
+FROM plan_instalments i
+JOIN payment_plans p ON p.id = i.plan_id
+JOIN payments pay ON pay.id = p.payment_id
+JOIN customers cu ON cu.id = p.customer_id
+WHERE i.status = 'due' AND p.status = 'active'
+  AND i.due_date <= ($4::timestamptz AT TIME ZONE cu.timezone)::date - $2::integer
+  AND ($3 OR i.linked_at IS NULL)
+ORDER BY i.due_date
+LIMIT $1
+FOR UPDATE OF i SKIP LOCKED
+"""
+
+
+async def come_due(connection: Connection, batch_size: int, now: datetime) -> list[asyncpg.Record]:
+    """Instalments whose date has come in their customer's zone, not yet linked."""
+    return list(await connection.fetch(_DUE_INSTALMENTS, batch_size, 0, False, now))
+
+
+async def missed(
+    connection: Connection, batch_size: int, grace_days: int, now: datetime
+) -> list[asyncpg.Record]:
+    """Instalments unpaid more than `grace_days` after their date."""
+    return list(await connection.fetch(_DUE_INSTALMENTS, batch_size, grace_days + 1, True, now))
+
+
+async def mark_linked(connection: Connection, instalment_ids: list[uuid.UUID]) -> None:
+    await connection.execute(
+        "UPDATE plan_instalments SET linked_at = now() WHERE id = ANY($1::uuid[])",
+        instalment_ids,
+    )
+
+
+async def mark_missed(connection: Connection, instalment: asyncpg.Record, now: datetime) -> None:
+    await connection.execute(
+        "WITH missed AS (UPDATE plan_instalments SET status = 'missed' WHERE id = $1) "
+        "UPDATE payment_plans SET status = 'missed', ended_at = $3 WHERE id = $2",
+        instalment["id"],
+        instalment["plan_id"],
+        now,
+    )
