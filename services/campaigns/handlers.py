@@ -64,7 +64,8 @@ async def task_failed(connection: Connection, event: Envelope) -> None:
         campaign = await operations.locked_campaign(connection, campaign_id)
         customer = await customers.get(connection, campaign["customer_id"])
         assert customer is not None
-        due = operations.contact_window(settings).next_allowed(
+        window = operations.window_for(operations.contact_window(settings), customer)
+        due = window.next_allowed(
             now + timedelta(seconds=settings.step_retry_delay), customer["timezone"]
         )
         await campaigns.retry_run(connection, run["id"], due, reason)

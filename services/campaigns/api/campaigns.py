@@ -189,13 +189,14 @@ async def cancel_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Camp
 
 @router.get("/campaigns/{campaign_id}/schedule", response_model=Schedule)
 async def campaign_schedule(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Schedule:
-    """When each step fires, moved into the customer's contact window; for a draft, a preview
+    """When each step fires, moved into the customer's contact window (within the hours they
+    prefer); for a draft, a preview
     as if it started now (or at its `startAt`)."""
     campaign = await _fetch(deps, campaign_id)
     customer = await customers.get(deps.pool, campaign.customer_id)
     if customer is None:
         raise ApiError(404, "Not Found", f"Customer {campaign.customer_id} does not exist")
-    window = operations.contact_window(deps.settings)
+    window = operations.window_for(operations.contact_window(deps.settings), customer)
     base = campaign.start_at or campaign.started_at or clock.now()
     runs = {run["position"]: run for run in await campaigns.runs(deps.pool, campaign_id)}
     items = []

@@ -153,3 +153,40 @@ def test_step_conditions():
     assert skip_reason({"minOutstanding": "50.00"}, Decimal("50.00"), None) is None
     assert skip_reason({"skipIfReplied": True}, Decimal("1"), NOW) == "the customer has replied"
     assert skip_reason({"skipIfReplied": True}, Decimal("1"), None) is None
+
+
+def test_the_debtors_hours_narrow_the_window_and_never_widen_it():
+    from services.campaigns.domain.contact_window import hours_problem
+
+    evening = WINDOW.narrowed(time(18), time(23))
+    assert (evening.opens, evening.closes) == (time(18), time(21))  # the law's hours win
+    assert WINDOW.narrowed(None, None) == WINDOW
+    assert WINDOW.narrowed(time(22), time(23)) == WINDOW  # no overlap: the whole window
+    assert hours_problem(None, None, WINDOW) is None
+    assert hours_problem(time(9), time(10), WINDOW) is None
+    assert "go together" in (hours_problem(time(9), None, WINDOW) or "")
+    assert "between 08:00 and 21:00" in (hours_problem(time(7), time(10), WINDOW) or "")
+    assert "between" in (hours_problem(time(12), time(11), WINDOW) or "")
+    assert "at least an hour" in (hours_problem(time(9), time(9, 59), WINDOW) or "")
+
+
+def test_a_plan_splits_the_debt_to_the_cent_on_its_dates():
+    from decimal import Decimal
+
+    from services.campaigns.domain.plans import PlanTerms, add_months, instalments, plan_problem
+
+    made = instalments(Decimal("100.00"), "USD", 3, date(2027, 1, 31), "month")
+    assert [i.amount for i in made] == [Decimal("33.34"), Decimal("33.33"), Decimal("33.33")]
+    assert [i.due_date for i in made] == [date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31)]
+    assert add_months(date(2027, 11, 30), 3) == date(2028, 2, 29)
+    weekly = instalments(Decimal("1000"), "JPY", 3, date(2027, 1, 1), "week")
+    assert [i.amount for i in weekly] == [Decimal("334.00"), Decimal("333.00"), Decimal("333.00")]
+    assert weekly[2].due_date == date(2027, 1, 15)
+    terms = PlanTerms(max_instalments=4, min_instalment=Decimal("30.00"), first_within_days=10)
+    today = date(2027, 1, 1)
+    assert plan_problem(terms, Decimal("100.00"), "USD", 3, today, today) is None
+    assert "not offered" in (plan_problem(None, Decimal("100"), "USD", 3, today, today) or "")
+    assert "between 2 and 4" in (plan_problem(terms, Decimal("100"), "USD", 5, today, today) or "")
+    late = today + timedelta(days=11)
+    assert "firstDate" in (plan_problem(terms, Decimal("100"), "USD", 2, late, today) or "")
+    assert "at least 30.00" in (plan_problem(terms, Decimal("100"), "USD", 4, today, today) or "")

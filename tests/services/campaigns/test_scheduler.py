@@ -95,3 +95,23 @@ async def test_a_step_found_outside_the_contact_window_waits_for_the_opening(set
         assert [row["due_at"] for row in due] == [tomorrow_only.next_allowed(now, "UTC")]
     finally:
         await pool.close()
+
+
+async def test_a_step_waits_for_the_hours_its_debtor_prefers(settings, due_schema):
+    from datetime import time
+
+    now = datetime.now(UTC)
+    # An hour of the day that is not now: the step found due waits for it.
+    hours = (time(20), time(21)) if now.hour < 12 else (time(3), time(4))
+    pool = await create_pool(settings, due_schema)
+    try:
+        await pool.execute("UPDATE customers SET contact_from = $1, contact_until = $2", *hours)
+        async with pool.acquire() as connection, connection.transaction():
+            await claim_due_steps(connection, 50, ALWAYS_OPEN, LINKS, now)
+        assert await _emitted_per_run(pool) == Counter()
+        due = await pool.fetch("SELECT DISTINCT due_at FROM step_runs WHERE due_at > now()")
+        opening = ALWAYS_OPEN.narrowed(*hours).next_allowed(now, "UTC")
+        assert [row["due_at"] for row in due] == [opening]
+        assert opening.astimezone(UTC).time() == hours[0]
+    finally:
+        await pool.close()

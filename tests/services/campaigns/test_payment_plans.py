@@ -1,0 +1,296 @@
+"""Payment plans on the debtor's portal: within the campaign's terms, the campaign waits while
+the plan is kept, each instalment's link is sent on its day and paid through the provider, and
+a missed instalment resumes the campaign from where it was. And the hours a debtor prefers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from tests.auth_helpers import bearer
+from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
+from tests.helpers import eventually, schema_sql
+from tests.stripe_helpers import signed, stripe_event
+
+TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+TERMS: dict[str, Any] = {"maxInstalments": 3, "minInstalment": "100.00", "firstWithinDays": 14}
+
+
+async def _planned(client, token: str) -> tuple[dict[str, Any], str, date]:
+    """A running campaign offering plans, its debtor's link, and the debtor's today."""
+    made = await campaign(client, token, steps=TWO_STEPS, start=True, planTerms=TERMS)
+    (link,) = await pay_links_sent(client, token, made["id"], 1)
+    debt = (await client.get(f"/api/v1/portal/{link}")).json()
+    latest = date.fromisoformat(debt["planTerms"]["firstDateLatest"])
+    return made, link, latest - timedelta(days=TERMS["firstWithinDays"])
+
+
+async def _campaign(client, token: str, made: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(token))
+    return dict(answer.json())
+
+
+async def _plans(client, token: str, made: dict[str, Any]) -> list[dict[str, Any]]:
+    answer = await client.get(f"/api/v1/payments/{made['paymentId']}/plans", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+async def test_a_plan_pauses_the_campaign_and_its_instalments_are_linked_and_paid(
+    client, admin_token, settings
+):
+    made, link, today = await _planned(client, admin_token)
+    assert (await _campaign(client, admin_token, made))["planTerms"] == TERMS
+    answer = await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 3, "firstDate": today.isoformat(), "every": "month"},
+    )
+    assert answer.status_code == 201, answer.text
+    plan = answer.json()
+    assert [i["amount"] for i in plan["instalments"]] == ["416.67", "416.67", "416.66"]
+    assert plan["instalments"][0]["dueDate"] == today.isoformat()
+    assert plan["status"] == "active" and plan["total"] == "1250.00"
+    paused = await _campaign(client, admin_token, made)
+    assert paused["status"] == "paused" and paused["pauseReason"] == "payment plan"
+    assert paused["pausedUntil"] is None  # it waits for the plan, not for a date
+    debt = (await client.get(f"/api/v1/portal/{link}")).json()
+    assert debt["plan"]["id"] == plan["id"] and debt["planTerms"] is None
+    again = await client.post(
+        f"/api/v1/portal/{link}/plan", json={"instalments": 2, "firstDate": today.isoformat()}
+    )
+    assert again.status_code == 409
+
+    # The first instalment falls due today: its link is sent once, through the notifier.
+    first_id = (
+        await campaigns_sql(
+            settings,
+            "SELECT id FROM plan_instalments WHERE plan_id = $1 AND number = 1",
+            uuid.UUID(plan["id"]),
+        )
+    )[0]["id"]
+    sent = await eventually(
+        lambda: schema_sql(
+            settings,
+            "notifier",
+            "SELECT status, body, campaign_id FROM messages WHERE idempotency_key = $1",
+            f"instalment-due:{first_id}",
+        ),
+        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
+        timeout=30,
+    )
+    assert link in sent[0]["body"] and "416.67 EUR" in sent[0]["body"]
+    assert str(sent[0]["campaign_id"]) == made["id"]  # on the campaign's timeline
+    (listed,) = await _plans(client, admin_token, made)
+    assert listed["instalments"][0]["linkedAt"] is not None
+    assert listed["instalments"][1]["linkedAt"] is None  # not its day yet
+
+    # The debtor pays the next instalment through the (simulated) provider.
+    opened = await client.post(f"/api/v1/portal/{link}/checkout", json={"pay": "next_instalment"})
+    assert opened.status_code == 201, opened.text
+    checkout_id = opened.json()["checkoutUrl"].rsplit("/", 1)[1]
+    paid = await client.post(f"/api/v1/portal/{link}/checkout/{checkout_id}/simulated-payment")
+    assert paid.status_code == 201 and "416.67 EUR" in paid.json()["noted"]
+    (listed,) = await _plans(client, admin_token, made)
+    assert [i["status"] for i in listed["instalments"]] == ["paid", "due", "due"]
+    record = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(admin_token))
+    assert record.json()["amountPaid"] == "416.67"
+    assert (await _campaign(client, admin_token, made))["status"] == "paused"
+
+    # The last two paid: the record is paid, the plan completed, the campaign completed.
+    for _ in range(2):
+        opened = await client.post(
+            f"/api/v1/portal/{link}/checkout", json={"pay": "next_instalment"}
+        )
+        checkout_id = opened.json()["checkoutUrl"].rsplit("/", 1)[1]
+        await client.post(f"/api/v1/portal/{link}/checkout/{checkout_id}/simulated-payment")
+    (listed,) = await _plans(client, admin_token, made)
+    assert listed["status"] == "completed"
+    assert (await _campaign(client, admin_token, made))["status"] == "completed"
+    none_left = await client.post(
+        f"/api/v1/portal/{link}/checkout", json={"pay": "next_instalment"}
+    )
+    assert none_left.status_code == 409
+
+
+async def test_a_missed_instalment_resumes_the_campaign_from_where_it_was(
+    client, admin_token, settings
+):
+    made, link, today = await _planned(client, admin_token)
+    first = today + timedelta(days=7)
+    answer = await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 2, "firstDate": first.isoformat(), "every": "two_weeks"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert [i["dueDate"] for i in answer.json()["instalments"]] == [
+        first.isoformat(),
+        (first + timedelta(days=14)).isoformat(),
+    ]
+    assert (await _campaign(client, admin_token, made))["status"] == "paused"
+    # Past its date and the grace days (PLAN_GRACE_DAYS, 3) with nothing paid.
+    await campaigns_sql(
+        settings,
+        "UPDATE plan_instalments SET due_date = $2 WHERE plan_id = $1 AND number = 1",
+        uuid.UUID(answer.json()["id"]),
+        today - timedelta(days=4),
+    )
+    resumed = await eventually(
+        lambda: _campaign(client, admin_token, made),
+        lambda state: state["status"] == "active",
+        timeout=30,
+    )
+    assert resumed["pauseReason"] is None
+    (listed,) = await _plans(client, admin_token, made)
+    assert listed["status"] == "missed"
+    assert [i["status"] for i in listed["instalments"]] == ["missed", "due"]
+    # The debtor may set up another plan; the campaign waits again.
+    debt = (await client.get(f"/api/v1/portal/{link}")).json()
+    assert debt["plan"] is None and debt["planTerms"] is not None
+
+
+async def test_a_plan_outside_the_campaigns_terms_is_refused(client, admin_token):
+    made, link, today = await _planned(client, admin_token)
+    refusals = {
+        "between 2 and 3": {"instalments": 4, "firstDate": today.isoformat()},
+        '"firstDate" must be between': {
+            "instalments": 2,
+            "firstDate": (today + timedelta(days=15)).isoformat(),
+        },
+    }
+    for said, body in refusals.items():
+        answer = await client.post(f"/api/v1/portal/{link}/plan", json=body)
+        assert answer.status_code == 400, answer.text
+        assert said in answer.json()["details"] and answer.json()["error"] == "Validation error"
+    unknown = await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 2, "firstDate": today.isoformat(), "every": "day"},
+    )
+    assert unknown.status_code == 400
+    # 1250.00 in 3 is 416.66 at the least: a minimum of 500.00 allows 2 instalments at most.
+    strict = await campaign(
+        client,
+        admin_token,
+        steps=TWO_STEPS,
+        start=True,
+        planTerms={**TERMS, "minInstalment": "500.00"},
+    )
+    (strict_link,) = await pay_links_sent(client, admin_token, strict["id"], 1)
+    small = await client.post(
+        f"/api/v1/portal/{strict_link}/plan",
+        json={"instalments": 3, "firstDate": today.isoformat()},
+    )
+    assert small.status_code == 400 and "at least 500.00 EUR" in small.json()["details"]
+    # A campaign without terms offers no plan.
+    plain = await campaign(client, admin_token, steps=TWO_STEPS, start=True)
+    (plain_link,) = await pay_links_sent(client, admin_token, plain["id"], 1)
+    assert (await client.get(f"/api/v1/portal/{plain_link}")).json()["planTerms"] is None
+    offered = await client.post(
+        f"/api/v1/portal/{plain_link}/plan",
+        json={"instalments": 2, "firstDate": today.isoformat()},
+    )
+    assert offered.status_code == 400 and "not offered" in offered.json()["details"]
+    assert (await _campaign(client, admin_token, made))["status"] == "active"  # nothing made
+
+
+async def test_an_operator_cancelling_a_plan_resumes_its_campaign(client, admin_token):
+    made, link, today = await _planned(client, admin_token)
+    none = await client.post(
+        f"/api/v1/payments/{made['paymentId']}/plans/cancel", headers=bearer(admin_token)
+    )
+    assert none.status_code == 409
+    await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 2, "firstDate": (today + timedelta(days=3)).isoformat()},
+    )
+    anonymous = await client.post(f"/api/v1/payments/{made['paymentId']}/plans/cancel")
+    assert anonymous.status_code == 401
+    cancelled = await client.post(
+        f"/api/v1/payments/{made['paymentId']}/plans/cancel", headers=bearer(admin_token)
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["items"][0]["status"] == "cancelled"
+    assert (await _campaign(client, admin_token, made))["status"] == "active"
+    unknown = await client.get(
+        f"/api/v1/payments/{uuid.uuid4()}/plans", headers=bearer(admin_token)
+    )
+    assert unknown.status_code == 404
+
+
+async def test_a_failed_stripe_instalment_leaves_it_to_pay(client, admin_token, settings):
+    made, link, today = await _planned(client, admin_token)
+    plan = (
+        await client.post(
+            f"/api/v1/portal/{link}/plan",
+            json={"instalments": 2, "firstDate": (today + timedelta(days=3)).isoformat()},
+        )
+    ).json()
+    session_id = f"cs_test_{uuid.uuid4().hex}"
+    rows = await campaigns_sql(
+        settings,
+        "SELECT l.id AS link_id, i.id AS instalment_id FROM pay_links l, plan_instalments i "
+        "WHERE l.payment_id = $1 AND i.plan_id = $2 AND i.number = 1",
+        uuid.UUID(made["paymentId"]),
+        uuid.UUID(plan["id"]),
+    )
+    await campaigns_sql(
+        settings,
+        "INSERT INTO checkouts (id, payment_id, link_id, provider, provider_session_id, amount, "
+        "currency, instalment_id) VALUES ($1, $2, $3, 'stripe', $4, 625.00, 'EUR', $5)",
+        uuid.uuid4(), uuid.UUID(made["paymentId"]), rows[0]["link_id"], session_id,
+        rows[0]["instalment_id"],
+    )  # fmt: skip
+    for event_type, status in (
+        ("checkout.session.async_payment_failed", "unpaid"),
+        ("checkout.session.completed", "paid"),
+    ):
+        body, signature = signed(
+            stripe_event(
+                event_type,
+                {"id": session_id, "payment_status": status, "amount_total": 62500,
+                 "currency": "eur", "payment_intent": "pi_instalment"},
+            )
+        )  # fmt: skip
+        answer = await client.post(
+            "/api/v1/payments/webhooks/stripe", content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code == 200
+        (listed,) = await _plans(client, admin_token, made)
+        if status == "unpaid":  # the instalment is still to pay; the plan and the pause stand
+            assert [i["status"] for i in listed["instalments"]] == ["due", "due"]
+            assert listed["status"] == "active"
+    assert [i["status"] for i in listed["instalments"]] == ["paid", "due"]
+    assert (await _campaign(client, admin_token, made))["status"] == "paused"
+
+
+async def test_the_debtors_hours_are_kept_within_the_legal_window(client, admin_token):
+    made, link, _ = await _planned(client, admin_token)
+    debt = (await client.get(f"/api/v1/portal/{link}")).json()
+    assert (debt["windowOpens"], debt["windowCloses"]) == ("08:00:00", "21:00:00")
+    refusals = {
+        "Choose hours between 08:00 and 21:00": {"contactFrom": "06:00", "contactUntil": "09:00"},
+        "go together": {"contactFrom": "10:00", "contactUntil": None},
+        "at least an hour": {"contactFrom": "10:00", "contactUntil": "10:30"},
+    }
+    for said, body in refusals.items():
+        answer = await client.post(f"/api/v1/portal/{link}/contact-hours", json=body)
+        assert answer.status_code == 400 and said in answer.json()["details"], answer.text
+    chosen = await client.post(
+        f"/api/v1/portal/{link}/contact-hours",
+        json={"contactFrom": "18:00", "contactUntil": "20:00"},
+    )
+    assert chosen.status_code == 201 and "between 18:00 and 20:00" in chosen.json()["noted"]
+    customer = await client.get(
+        f"/api/v1/customers/{made['customerId']}", headers=bearer(admin_token)
+    )
+    assert (customer.json()["contactFrom"], customer.json()["contactUntil"]) == (
+        "18:00:00",
+        "20:00:00",
+    )
+    cleared = await client.post(
+        f"/api/v1/portal/{link}/contact-hours", json={"contactFrom": None, "contactUntil": None}
+    )
+    assert cleared.status_code == 201 and "any time" in cleared.json()["noted"]
+    debt = (await client.get(f"/api/v1/portal/{link}")).json()
+    assert debt["contactFrom"] is None
