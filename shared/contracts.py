@@ -495,6 +495,7 @@ _MODELS: tuple[type[EventPayload], ...] = (
     CampaignFailed,
     PaymentReceived,
     DebtorResponded,
+    InstalmentDue,
     TaskCreated,
     TaskAssigned,
     TaskCompleted,
