@@ -40,7 +40,7 @@ from services.console.api.visits import (
     here,
 )
 from services.console.domain.forms import label_of
-from services.console.domain.times import when
+from services.console.domain.times import how_often, when
 from services.console.settings import CONSOLE, console_settings
 from services.console.stores.drafts import Drafts
 from services.console.stores.platform_api import PlatformApi, Refused, SignedOut
@@ -62,6 +62,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         templates = Jinja2Blocks(directory=HERE / "templates")
         templates.env.filters["when"] = when
         templates.env.filters["label"] = label_of
+        templates.env.filters["how_often"] = how_often
         app.state.console = Console(
             settings, sessions, PlatformApi(settings, sessions, http), templates, Drafts(redis)
         )

@@ -75,6 +75,7 @@ class PortalPlanTerms(ApiResponse):
 
     max_instalments: int
     min_instalment: MoneyOut
+    first_date_earliest: date = Field(description="The debtor's today, in their time zone")
     first_date_latest: date = Field(description="The latest day the first instalment may fall")
     every: list[Every] = Field(description="How often instalments may fall")
 
@@ -162,6 +163,7 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
         plan_terms=PortalPlanTerms(
             max_instalments=terms.max_instalments,
             min_instalment=terms.min_instalment,
+            first_date_earliest=_today(customer),
             first_date_latest=_today(customer) + timedelta(days=terms.first_within_days),
             every=list(get_args(Every)),
         )
@@ -384,6 +386,30 @@ async def checkout(
         ) from error
     await checkouts.set_session(deps.pool, opened["id"], session.id, session.url)
     return CheckoutOut(checkout_url=session.url)
+
+
+class CheckoutView(ApiResponse):
+    id: uuid.UUID
+    amount: MoneyOut
+    currency: str
+    status: Literal["open", "paid", "failed", "expired"]
+    instalment_number: int | None = Field(description="The plan instalment it pays, if one")
+
+
+@router.get(
+    "/portal/{token}/checkout/{checkout_id}",
+    response_model=CheckoutView,
+    responses=error_responses(404, 410, 429),
+)
+async def checkout_of(
+    token: Token, checkout_id: uuid.UUID, deps: Deps, request: Request
+) -> CheckoutView:
+    """One checkout of this link's debt: what it pays, and whether it is paid."""
+    link = await live_link(deps, request, token)
+    found = await checkouts.of_payment(deps.pool, checkout_id, link["payment_id"])
+    if found is None:
+        raise ApiError(404, "Not Found", f"Checkout {checkout_id} does not exist")
+    return CheckoutView.model_validate({**dict(found), "currency": found["currency"].strip()})
 
 
 @router.post(

@@ -71,6 +71,21 @@ async def open_for(
     return record
 
 
+async def of_payment(
+    executor: Executor, checkout_id: uuid.UUID, payment_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """The checkout, when it is one of this payment record's, with the number of the plan
+    instalment it pays (if any)."""
+    record: asyncpg.Record | None = await executor.fetchrow(
+        "SELECT c.id, c.amount, c.currency, c.status, i.number AS instalment_number "
+        "FROM checkouts c LEFT JOIN plan_instalments i ON i.id = c.instalment_id "
+        "WHERE c.id = $1 AND c.payment_id = $2",
+        checkout_id,
+        payment_id,
+    )
+    return record
+
+
 async def locked(
     connection: Connection, *, checkout_id: uuid.UUID | None = None, session_id: str | None = None
 ) -> asyncpg.Record | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -17,7 +19,8 @@ from services.console.domain.steps import CHANNELS, ROWS, TONES, row_fields, ste
 from services.console.stores.platform_api import Refused, details_of
 
 router = APIRouter(include_in_schema=False)
-CAMPAIGN_FIELDS = ("name", "paymentId", *row_fields())
+PLAN_TERMS = ("maxInstalments", "minInstalment", "firstWithinDays")
+CAMPAIGN_FIELDS = ("name", "paymentId", *row_fields(), *PLAN_TERMS)
 CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "cancelled", "failed")
 # The actions a campaign's page offers, by the status that allows each.
 ACTIONS = {
@@ -80,12 +83,15 @@ async def create_campaign(request: Request, visitor: Visitor, customer_id: uuid.
         form.errors.update(errors)
         form.message = None if steps else "Give the campaign at least one step (a channel)"
         return await _builder(request, visitor, customer_id, form, 400)
-    body = {
+    body: dict[str, Any] = {
         "name": form.values["name"],
         "customerId": str(customer_id),
         "paymentId": form.values["paymentId"],
         "steps": steps,
     }
+    terms = {name: form.values[name] for name in PLAN_TERMS if form.values[name]}
+    if terms:  # any term filled in offers plans; the API names a term left out
+        body["planTerms"] = terms
     answer = await console_of(request).api.call(visitor.caller, "POST", "/campaigns", json=body)
     if answer.status_code != 201:
         form.refused(details_of(answer))
@@ -109,12 +115,13 @@ async def _campaign_page(
     api = console_of(request).api
     campaign = await api.read(visitor.caller, f"/campaigns/{campaign_id}")
     by_campaign = {"campaignId": str(campaign_id), "limit": 200}
-    schedule, customer, tasks, messages, replies = await asyncio.gather(
+    schedule, customer, tasks, messages, replies, plans = await asyncio.gather(
         api.optional(visitor.caller, f"/campaigns/{campaign_id}/schedule"),
         api.optional(visitor.caller, f"/customers/{campaign['customerId']}"),
         api.items(visitor.caller, "/tasks", by_campaign),
         api.items(visitor.caller, "/messages", by_campaign),
         api.items(visitor.caller, f"/campaigns/{campaign_id}/replies", {"limit": 200}),
+        api.items(visitor.caller, f"/payments/{campaign['paymentId']}/plans"),
     )
     return page(
         request,
@@ -126,10 +133,30 @@ async def _campaign_page(
         tasks=tasks,
         messages=messages,
         replies=replies,
+        plans=plans,
         actions=[name for name, allowed in ACTIONS.items() if campaign["status"] in allowed],
         live_every_s=LIVE_EVERY_S if campaign["status"] in LIVE_STATUSES else None,
         live_path=f"/campaigns/{campaign_id}",
         **extra,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/plans/cancel")
+async def cancel_plan(request: Request, visitor: Visitor, campaign_id: uuid.UUID) -> Response:
+    """End the debtor's active payment plan on the campaign's payment record: the campaigns
+    it paused resume."""
+    await visitor.form(request, ())
+    api = console_of(request).api
+    campaign = await api.read(visitor.caller, f"/campaigns/{campaign_id}")
+    answer = await api.call(
+        visitor.caller, "POST", f"/payments/{campaign['paymentId']}/plans/cancel"
+    )
+    return await _done(
+        request,
+        visitor,
+        campaign_id,
+        answer,
+        lambda _: "Payment plan cancelled: the campaigns it paused resume.",
     )
 
 
@@ -141,7 +168,20 @@ async def act(request: Request, visitor: Visitor, campaign_id: uuid.UUID, action
     answer = await console_of(request).api.call(
         visitor.caller, "POST", f"/campaigns/{campaign_id}/{action}"
     )
+    return await _done(
+        request, visitor, campaign_id, answer, lambda changed: f"Campaign {changed['status']}."
+    )
+
+
+async def _done(
+    request: Request,
+    visitor: Visitor,
+    campaign_id: uuid.UUID,
+    answer: httpx.Response,
+    notice: Callable[[Any], str],
+) -> Response:
+    """Back to the campaign saying what the action did, or its page with the API's refusal."""
     if answer.status_code != 200:
         error = details_of(answer)
         return await _campaign_page(request, visitor, campaign_id, answer.status_code, error=error)
-    return back_to(f"/campaigns/{campaign_id}", f"Campaign {answer.json()['status']}.")
+    return back_to(f"/campaigns/{campaign_id}", notice(answer.json()))

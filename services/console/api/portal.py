@@ -1,11 +1,13 @@
 """The debtor's portal: the page a message's link opens, for whoever holds the link (no
-sign-in), with what is owed and the forms to promise a date or dispute. The campaigns
+sign-in), with what is owed, the payment plan they keep or may set up, and the forms to
+promise a date, dispute, choose when to be contacted or stop a kind of message. The campaigns
 service's portal API checks the link and does the work; this renders it."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -26,6 +28,12 @@ PORTAL_FORM_COOKIE = "remit_portal_form"
 PORTAL_POLICY = CONTENT_SECURITY_POLICY.replace(
     "form-action 'self'", "form-action 'self' https://checkout.stripe.com"
 )
+PROMISE_FIELDS = ("promisedDate",)
+DISPUTE_FIELDS = ("reason", "details")
+STOP_FIELDS = ("channel",)
+PLAN_FIELDS = ("instalments", "firstDate", "every")
+# "clear" is the button that forgets the debtor's hours: any time the law allows.
+HOURS_FIELDS = ("contactFrom", "contactUntil", "clear")
 
 
 @router.get("/pay/{token}")
@@ -52,9 +60,12 @@ async def _portal_page(
         token,
         "portal.html",
         status,
-        promise_form=forms.get("promise") or Form.of({}, ("promisedDate",)),
-        dispute_form=forms.get("dispute") or Form.of({}, ("reason", "details")),
-        stop_form=forms.get("stop") or Form.of({}, ("channel",)),
+        promise_form=forms.get("promise") or Form.of({}, PROMISE_FIELDS),
+        dispute_form=forms.get("dispute") or Form.of({}, DISPUTE_FIELDS),
+        stop_form=forms.get("stop") or Form.of({}, STOP_FIELDS),
+        plan_form=forms.get("plan") or Form.of({"every": "month"}, PLAN_FIELDS),
+        hours_form=forms.get("contact-hours"),
+        kept_hours=_kept_hours,
         notice=notice,
         just_paid=just_paid,
     )
@@ -69,6 +80,7 @@ async def _debt_page(
     answer = await console.api.call(console.anonymous(request), "GET", f"/portal/{token}")
     if answer.status_code != 200:
         return _refused(request, answer.status_code, details_of(answer))
+    debt = answer.json()
     # One token for the link's pages while the cookie lasts: two tabs, or a page sent again
     # after a refusal, both work.
     form_token = request.cookies.get(PORTAL_FORM_COOKIE) or secrets.token_urlsafe(32)
@@ -76,7 +88,8 @@ async def _debt_page(
         request,
         template,
         status,
-        debt=answer.json(),
+        debt=debt,
+        next_instalment=_next_instalment(debt["plan"]),
         token=token,
         form_token=form_token,
         **context,
@@ -84,6 +97,18 @@ async def _debt_page(
     console.set_form_cookie(response, PORTAL_FORM_COOKIE, f"/pay/{token}", form_token)
     response.headers["Content-Security-Policy"] = PORTAL_POLICY
     return response
+
+
+def _kept_hours(debt: dict[str, Any]) -> Form:
+    """The contact hours form as the debtor last chose it (`HH:MM`, as a time field takes it)."""
+    kept = {name: (debt[name] or "")[:5] for name in ("contactFrom", "contactUntil")}
+    return Form.of(kept, HOURS_FIELDS)
+
+
+def _next_instalment(plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The plan's first instalment still to pay (the one "pay the next instalment" pays)."""
+    due = [i for i in plan["instalments"] if i["status"] == "due"] if plan else []
+    return due[0] if due else None
 
 
 def _refused(request: Request, status: int, details: str) -> HTMLResponse:
@@ -103,18 +128,31 @@ async def _posted(request: Request, fields: tuple[str, ...]) -> Form | None:
 STALE = "This form expired; open the page again and send it again"
 
 
-async def _act(request: Request, token: str, action: str, fields: tuple[str, ...]) -> Response:
-    """A portal form sent on to the API: back to the page saying what was noted, or the page
-    again with the API's refusal beside its field."""
+def _noted_by_api(answer: dict[str, Any]) -> str:
+    return str(answer["noted"])
+
+
+async def _act(
+    request: Request,
+    token: str,
+    action: str,
+    fields: tuple[str, ...],
+    *,
+    payload: Callable[[Form], dict[str, Any]] = Form.payload,
+    notice: Callable[[dict[str, Any]], str] = _noted_by_api,
+) -> Response:
+    """A portal form sent on to the API (as `payload` makes it): back to the page saying what
+    was done (the API's `noted`, unless `notice` words it), or the page again with the API's
+    refusal beside its field."""
     form = await _posted(request, fields)
     if form is None:
         return _refused(request, 403, STALE)
     console = console_of(request)
     answer = await console.api.call(
-        console.anonymous(request), "POST", f"/portal/{token}/{action}", json=form.payload()
+        console.anonymous(request), "POST", f"/portal/{token}/{action}", json=payload(form)
     )
     if answer.status_code == 201:
-        return _noted(token, answer.json()["noted"])
+        return _noted(token, notice(answer.json()))
     if answer.status_code == 400:
         return await _portal_page(
             request, token, 400, refused={action: form.refused(details_of(answer))}
@@ -124,17 +162,47 @@ async def _act(request: Request, token: str, action: str, fields: tuple[str, ...
 
 @router.post("/pay/{token}/promise")
 async def promise(request: Request, token: Token) -> Response:
-    return await _act(request, token, "promise", ("promisedDate",))
+    return await _act(request, token, "promise", PROMISE_FIELDS)
 
 
 @router.post("/pay/{token}/dispute")
 async def dispute(request: Request, token: Token) -> Response:
-    return await _act(request, token, "dispute", ("reason", "details"))
+    return await _act(request, token, "dispute", DISPUTE_FIELDS)
 
 
 @router.post("/pay/{token}/stop")
 async def stop(request: Request, token: Token) -> Response:
-    return await _act(request, token, "stop", ("channel",))
+    return await _act(request, token, "stop", STOP_FIELDS)
+
+
+@router.post("/pay/{token}/plan")
+async def set_up_plan(request: Request, token: Token) -> Response:
+    """The debtor splits what is outstanding into instalments within their campaign's terms."""
+    return await _act(request, token, "plan", PLAN_FIELDS, notice=_plan_set_up)
+
+
+def _plan_set_up(plan: dict[str, Any]) -> str:
+    first = plan["instalments"][0]
+    return (
+        f"Your plan of {len(plan['instalments'])} instalments is set up: the first, "
+        f"{first['amount']} {plan['currency']}, is due on {first['dueDate']}"
+    )
+
+
+@router.post("/pay/{token}/contact-hours")
+async def contact_hours(request: Request, token: Token) -> Response:
+    """The hours the debtor prefers to be contacted, or none (any time the law allows)."""
+    return await _act(request, token, "contact-hours", HOURS_FIELDS, payload=_hours)
+
+
+def _hours(form: Form) -> dict[str, Any]:
+    """Both hours as typed; null for an hour left empty, and for both when the debtor clears
+    them (the API takes nulls as "any time", and refuses one hour without the other)."""
+    cleared = bool(form.values["clear"])
+    return {
+        name: None if cleared else form.values[name] or None
+        for name in ("contactFrom", "contactUntil")
+    }
 
 
 def _noted(token: str, noted: str) -> RedirectResponse:
@@ -143,11 +211,15 @@ def _noted(token: str, noted: str) -> RedirectResponse:
 
 @router.post("/pay/{token}/checkout")
 async def pay_now(request: Request, token: Token) -> Response:
-    """On to the provider's hosted checkout for what is outstanding."""
-    if await _posted(request, ()) is None:
+    """On to the provider's hosted checkout for what is outstanding, or (`pay` is
+    `next_instalment`) for the next instalment of the debtor's plan."""
+    form = await _posted(request, ("pay",))
+    if form is None:
         return _refused(request, 403, STALE)
     console = console_of(request)
-    answer = await console.api.call(console.anonymous(request), "POST", f"/portal/{token}/checkout")
+    answer = await console.api.call(
+        console.anonymous(request), "POST", f"/portal/{token}/checkout", json=form.payload()
+    )
     if answer.status_code != 201:
         return _refused(request, answer.status_code, details_of(answer))
     return RedirectResponse(answer.json()["checkoutUrl"], status_code=303)
@@ -155,8 +227,15 @@ async def pay_now(request: Request, token: Token) -> Response:
 
 @router.get("/pay/{token}/checkout/{checkout_id}")
 async def simulated_checkout(request: Request, token: Token, checkout_id: uuid.UUID) -> Response:
-    """The simulated provider's checkout page (no Stripe key set): one button that pays."""
-    return await _debt_page(request, token, "portal_checkout.html", checkout_id=checkout_id)
+    """The simulated provider's checkout page (no Stripe key set): one button that pays what
+    the checkout is for."""
+    console = console_of(request)
+    answer = await console.api.call(
+        console.anonymous(request), "GET", f"/portal/{token}/checkout/{checkout_id}"
+    )
+    if answer.status_code != 200:
+        return _refused(request, answer.status_code, details_of(answer))
+    return await _debt_page(request, token, "portal_checkout.html", checkout=answer.json())
 
 
 @router.post("/pay/{token}/checkout/{checkout_id}")

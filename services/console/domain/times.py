@@ -1,4 +1,5 @@
-"""Times as people read them: in a named zone, to the minute."""
+"""Times as people read them: in a named zone, to the minute; how often a plan's instalments
+fall."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ def start_of_day(moment: datetime, zone: str) -> datetime:
     """Midnight of `moment`'s day in `zone` (a named zone, known to be valid)."""
     local = moment.astimezone(ZoneInfo(zone))
     return datetime.combine(local.date(), time(0), local.tzinfo)
+
+
+_HOW_OFTEN = {"week": "every week", "two_weeks": "every two weeks", "month": "every month"}
+
+
+def how_often(every: str) -> str:
+    """A payment plan's `every` as people say it: `two_weeks` as "every two weeks"."""
+    return _HOW_OFTEN.get(every, every.replace("_", " "))

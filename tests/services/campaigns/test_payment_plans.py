@@ -21,9 +21,10 @@ async def _planned(client, token: str) -> tuple[dict[str, Any], str, date]:
     """A running campaign offering plans, its debtor's link, and the debtor's today."""
     made = await campaign(client, token, steps=TWO_STEPS, start=True, planTerms=TERMS)
     (link,) = await pay_links_sent(client, token, made["id"], 1)
-    debt = (await client.get(f"/api/v1/portal/{link}")).json()
-    latest = date.fromisoformat(debt["planTerms"]["firstDateLatest"])
-    return made, link, latest - timedelta(days=TERMS["firstWithinDays"])
+    terms = (await client.get(f"/api/v1/portal/{link}")).json()["planTerms"]
+    today = date.fromisoformat(terms["firstDateEarliest"])
+    assert date.fromisoformat(terms["firstDateLatest"]) == today + timedelta(days=14)
+    return made, link, today
 
 
 async def _campaign(client, token: str, made: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +90,21 @@ async def test_a_plan_pauses_the_campaign_and_its_instalments_are_linked_and_pai
     opened = await client.post(f"/api/v1/portal/{link}/checkout", json={"pay": "next_instalment"})
     assert opened.status_code == 201, opened.text
     checkout_id = opened.json()["checkoutUrl"].rsplit("/", 1)[1]
+    seen = await client.get(f"/api/v1/portal/{link}/checkout/{checkout_id}")
+    assert seen.status_code == 200, seen.text
+    assert seen.json() == {
+        "id": checkout_id,
+        "amount": "416.67",
+        "currency": "EUR",
+        "status": "open",
+        "instalmentNumber": 1,
+    }
     paid = await client.post(f"/api/v1/portal/{link}/checkout/{checkout_id}/simulated-payment")
     assert paid.status_code == 201 and "416.67 EUR" in paid.json()["noted"]
+    seen = await client.get(f"/api/v1/portal/{link}/checkout/{checkout_id}")
+    assert seen.json()["status"] == "paid"
+    unknown = await client.get(f"/api/v1/portal/{link}/checkout/{uuid.uuid4()}")
+    assert unknown.status_code == 404
     (listed,) = await _plans(client, admin_token, made)
     assert [i["status"] for i in listed["instalments"]] == ["paid", "due", "due"]
     record = await client.get(f"/api/v1/payments/{made['paymentId']}", headers=bearer(admin_token))

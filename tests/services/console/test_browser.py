@@ -1,7 +1,8 @@
 """The console and the debtor's portal in a real browser (headless Chromium driven by Selenium):
 a manager builds a campaign and sees its email sent as the timeline updates itself, a collector records a promise
 to pay on a human task, an SRE traces a request across the services, a viewer is offered
-nothing that changes anything, a debtor disputes and pays on a phone-sized portal, every form
+nothing that changes anything, a debtor disputes and pays on a phone-sized portal, another sets
+up a payment plan and pays its first instalment, every form
 is labelled and every field reached from the keyboard, and no page breaks its security policy or throws a script error. Screenshots of each
 screen go to `<platform log dir>/screenshots/` (not committed)."""
 
@@ -352,3 +353,47 @@ async def _dispute_then_pay(browser, gateway_url, client, admin_token, screensho
     assert _script_errors(browser) == [], _script_errors(browser)
     state = await client.get(f"/api/v1/campaigns/{paying['id']}", headers=bearer(admin_token))
     assert state.json()["status"] == "completed"
+
+
+async def test_a_debtor_sets_up_a_plan_and_pays_an_instalment_on_the_portal(
+    browser, gateway_url, client, admin_token, screenshots
+):
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
+    terms = {"maxInstalments": 3, "minInstalment": "100.00", "firstWithinDays": 14}
+    planned = await campaign(client, admin_token, steps=steps, start=True, planTerms=terms)
+    (token,) = await pay_links_sent(client, admin_token, planned["id"], 1)
+    browser.delete_all_cookies()
+    browser.set_window_size(390, 844)  # a phone
+    try:
+        _plan_then_pay_an_instalment(browser, gateway_url, screenshots, token)
+    finally:
+        browser.set_window_size(1280, 900)
+    state = await client.get(f"/api/v1/campaigns/{planned['id']}", headers=bearer(admin_token))
+    assert state.json()["pauseReason"] == "payment plan"
+
+
+def _plan_then_pay_an_instalment(browser, gateway_url, screenshots, token):
+    browser.get(f"{gateway_url}/pay/{token}")
+    assert not _unlabelled_fields(browser) and not _unreachable_by_keyboard(browser)
+    _fill(browser, "plan-instalments", "3")
+    first_date = browser.find_element(By.ID, "plan-firstDate")
+    latest = first_date.get_attribute("max")  # the latest day the terms allow
+    browser.execute_script("arguments[0].value = arguments[1]", first_date, latest)
+    Select(browser.find_element(By.ID, "plan-every")).select_by_visible_text("Every two weeks")
+    browser.save_screenshot(str(screenshots / "portal-plan-form.png"))
+    _submit(browser, "#plan")
+    _until(browser, lambda b: b.find_elements(By.ID, "noted") != [])
+    assert "Your plan of 3 instalments is set up" in browser.find_element(By.ID, "noted").text
+    statuses = browser.find_elements(By.CSS_SELECTOR, "#instalments .instalment-status")
+    assert [cell.text for cell in statuses] == ["Due", "Due", "Due"]
+    assert browser.find_elements(By.ID, "plan") == []  # no second plan offered
+    browser.save_screenshot(str(screenshots / "portal-plan.png"))
+    _submit(browser, "#pay-instalment")
+    _until(browser, lambda b: b.find_elements(By.ID, "simulated-pay") != [])
+    assert browser.find_element(By.ID, "checkout-amount").text == "416.67 EUR"
+    _submit(browser, "#simulated-pay")
+    _until(browser, lambda b: "Payment of 416.67 EUR received" in b.page_source)
+    statuses = browser.find_elements(By.CSS_SELECTOR, "#instalments .instalment-status")
+    assert [cell.text for cell in statuses] == ["Paid", "Due", "Due"]
+    assert browser.find_element(By.ID, "outstanding").text == "833.33 EUR"
+    assert _script_errors(browser) == [], _script_errors(browser)

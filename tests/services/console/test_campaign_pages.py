@@ -1,5 +1,6 @@
 """The console's campaign screens: the builder, the schedule preview before starting, the
-actions each status allows, and the campaign's timeline as its steps are sent."""
+actions each status allows, the debtor's payment plans, and the campaign's timeline as its
+steps are sent."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, timedelta
 import httpx
 
 from tests.agents_helpers import human_agent, the_only_human_agent
-from tests.campaign_helpers import campaign, customer, payment
+from tests.campaign_helpers import campaign, customer, pay_links_sent, payment
 from tests.console_helpers import form_token, sign_in, signed_in
 from tests.helpers import eventually
 
@@ -160,3 +161,40 @@ async def test_a_collector_works_a_human_task_and_the_campaign_waits_for_the_pro
     await signed_in(console, client, admin_token, "viewer")
     refused = await console.get(task_path)
     assert refused.status_code == 403 and "tasks:work" in refused.text
+
+
+async def test_a_manager_offers_plans_then_cancels_the_one_the_debtor_set_up(
+    console, client, admin_token
+):
+    await signed_in(console, client, admin_token, "manager")
+    path, form, payment_id = await _builder(console, client, admin_token)
+    saved = await _save_draft(
+        console, path, form, payment_id, "With plans",
+        step_1_channel="email", step_1_delay="0", step_2_channel="email", step_2_delay="5",
+        maxInstalments="3", minInstalment="100.00", firstWithinDays="14",
+    )  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    campaign_path = saved.headers["location"].split("?")[0]
+    draft = await console.get(campaign_path)
+    assert "at most 3 instalments of at least 100.00, the first within 14 days" in draft.text
+    started = await console.post(f"{campaign_path}/start", data={"csrf": form_token(draft.text)})
+    assert started.status_code == 303, started.text
+    campaign_id = campaign_path.rsplit("/", 1)[1]
+    (token,) = await pay_links_sent(client, admin_token, campaign_id, 1)
+    latest = (await client.get(f"/api/v1/portal/{token}")).json()["planTerms"]["firstDateLatest"]
+    plan = {"instalments": 2, "firstDate": latest, "every": "two_weeks"}
+    assert (await client.post(f"/api/v1/portal/{token}/plan", json=plan)).status_code == 201
+    kept = await console.get(campaign_path)
+    assert 'class="plan-status">active<' in kept.text and "625.00 EUR" in kept.text
+    assert 'id="campaign-status">paused<' in kept.text and 'id="cancel-plan"' in kept.text
+    cancelled = await console.post(
+        f"{campaign_path}/plans/cancel", data={"csrf": form_token(kept.text)}
+    )
+    assert cancelled.status_code == 303, cancelled.text
+    after = await console.get(cancelled.headers["location"])
+    assert "Payment plan cancelled" in after.text and 'class="plan-status">cancelled<' in after.text
+    assert 'id="campaign-status">active<' in after.text and 'id="cancel-plan"' not in after.text
+    again = await console.post(
+        f"{campaign_path}/plans/cancel", data={"csrf": form_token(after.text)}
+    )
+    assert again.status_code == 409 and "no active payment plan" in again.text
