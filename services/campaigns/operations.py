@@ -26,6 +26,7 @@ from services.campaigns.domain.start_checks import (
     StepFacts,
     start_problem,
 )
+from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, checkouts, customers, payments, plans
 from shared.context import request_id_var
 from shared.contracts import ReplyClassified
@@ -37,6 +38,7 @@ from shared.tracing import current_traceparent
 logger = logging.getLogger(__name__)
 # Why a campaign waits while its debtor keeps a payment plan (it resumes when one is missed).
 PLAN_PAUSE = "payment plan"
+PROMISE_PAUSE = "promise to pay"
 
 
 class CampaignCannotStartError(ApiError):
@@ -86,6 +88,7 @@ async def start_many(
     customer_rows = await customers.get_many(connection, [c["customer_id"] for c in found.values()])
     payment_rows = await payments.get_many(connection, [c["payment_id"] for c in found.values()])
     steps_by_campaign = await campaigns.steps_of(connection, list(found))
+    planned = await plans.active_for(connection, [c["payment_id"] for c in found.values()])
     refused: dict[uuid.UUID, Exception] = {}
     runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]] = []
     activated: list[asyncpg.Record] = []
@@ -110,6 +113,11 @@ async def start_many(
         payment = payment_rows.get(campaign["payment_id"])
         steps = steps_by_campaign[campaign_id]
         problem = _start_problem(campaign, customer, payment, steps, now)
+        if not problem and campaign["payment_id"] in planned:
+            problem = (
+                "The debtor keeps a payment plan on this payment record: cancel it "
+                "(POST /api/v1/payments/{id}/plans/cancel) before chasing it again"
+            )
         if problem:
             refused[campaign_id] = CampaignCannotStartError(problem)
             continue
@@ -322,8 +330,10 @@ async def act_on_reply(
             if intent == "promise_to_pay" and reply.promised_date:
                 until = end_of_day(reply.promised_date, customer["timezone"])
                 if running is not Status.PAUSED:
-                    await pause(connection, campaign_id, now, until=until, reason="promise to pay")
+                    await pause(connection, campaign_id, now, until=until, reason=PROMISE_PAUSE)
             elif intent in ("dispute", "wrong_person"):
+                # No instalment links while a person looks into it.
+                await plans.end_active(connection, campaign["payment_id"], "cancelled", now)
                 if running is not Status.PAUSED:
                     await pause(connection, campaign_id, now, reason=intent, flag=True)
                 else:
@@ -358,8 +368,9 @@ async def receive(
     source: str = "manual",
     charged: Decimal | None = None,
 ) -> asyncpg.Record:
-    """Money received against a payment record: the receipt, `payment.received`, and, once
-    the record is paid, its running campaigns completed (their remaining steps cancelled).
+    """Money received against a payment record: the receipt, `payment.received`, the
+    instalments of its payment plan it covers paid, and, once the record is paid, its running
+    campaigns completed (their remaining steps cancelled).
     Refused (ApiError) for an unknown, paid or written-off record, an amount beyond what is
     outstanding, or a reference already recorded."""
     before = await payments.get(connection, payment_id, lock=True)
@@ -393,10 +404,16 @@ async def receive(
         row["status"],
     )
     await events.publish(connection, received)
+    plan_completed = await plans.settle(connection, payment_id, now)
     if row["status"] == "paid":
         await plans.end_active(connection, payment_id, "completed", now)
         for campaign_id in await campaigns.running_for(connection, payment_id=payment_id):
             await end(connection, campaign_id, Action.COMPLETE, "paid in full", now)
+    elif plan_completed:
+        # Every instalment paid, yet something is owed (money received before the plan was
+        # refunded since): chase it again.
+        window = contact_window(campaigns_settings())
+        await resume_after_plan(connection, payment_id, window, now)
     return row
 
 
@@ -413,8 +430,6 @@ async def complete_checkout(
     if checkout["status"] == "paid":
         return
     await checkouts.settle(connection, checkout["id"], "paid")
-    if checkout["instalment_id"] is not None:
-        await plans.mark_paid(connection, checkout["instalment_id"], now)
     payment = await payments.get(connection, checkout["payment_id"], lock=True)
     assert payment is not None
     owed: Decimal = (
@@ -448,8 +463,8 @@ async def start_plan(
     now: datetime,
 ) -> uuid.UUID:
     """The debtor's payment plan: its instalments recorded, and the payment record's running
-    campaigns paused while it is kept (a flagged dispute stays as it is). 409 when a plan is
-    already active."""
+    campaigns paused while it is kept (one waiting on a promise now waits on the plan; one
+    paused for another reason stays as it is). 409 when a plan is already active."""
     campaign_id = await campaigns.latest_of(connection, payment["id"])
     plan_id = await plans.create(connection, payment, campaign_id, every, made)
     if plan_id is None:
@@ -458,10 +473,11 @@ async def start_plan(
         campaign = await locked_campaign(connection, running_id)
         if campaign["status"] != Status.PAUSED:
             await pause(connection, running_id, now, reason=PLAN_PAUSE)
-        elif not campaign["flagged"]:  # a promise's pause becomes the plan's, with no end date
+        elif campaign["pause_reason"] == PROMISE_PAUSE:  # the plan replaces the promise
             await campaigns.set_state(
                 connection, running_id, pause_reason=PLAN_PAUSE, paused_until=None
             )
+        # Paused by an operator, a dispute or a deactivation: it stays so, plan or not.
     return plan_id
 
 

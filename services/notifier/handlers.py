@@ -105,15 +105,25 @@ async def debtor_opted_out(connection: Connection, event: Envelope) -> None:
 
 
 async def send_instalment_link(connection: Connection, event: Envelope) -> None:
-    """Queue the pay link of a plan instalment falling due: by email, else SMS; a collection
-    message, so every guard applies (suppression, the contact window, consent)."""
+    """Queue the pay link of a plan instalment falling due: by email, else (no address, or
+    email stopped) SMS; a collection message, so every guard applies (suppression, the
+    contact window, consent)."""
     due = event.read(InstalmentDue)
     customer = due.customer
     what = (
         f"Instalment {due.number} of your payment plan for invoice {due.invoice_number}, "
         f"{due.amount} {due.currency}, is due today."
     )
-    if customer.email is None and customer.phone is None:
+    # By email, unless the debtor has none or stopped it: then by SMS.
+    email = customer.email.strip().lower() if customer.email else None
+    by_email = email is not None and (
+        messages.suppression_from(
+            await messages.suppressions_of(connection, [email]), "email", email
+        )
+        is None
+    )
+    to = customer.email if by_email else customer.phone
+    if to is None:
         logger.warning(
             "no address for an instalment's link", extra={"instalment_id": str(due.instalment_id)}
         )
@@ -122,13 +132,13 @@ async def send_instalment_link(connection: Connection, event: Envelope) -> None:
         connection,
         Outgoing(
             idempotency_key=f"instalment-due:{due.instalment_id}",
-            channel="email" if customer.email else "sms",
-            to=customer.email or customer.phone or "",
+            channel="email" if by_email else "sms",
+            to=to,
             subject=f"Instalment {due.number} of invoice {due.invoice_number} is due today"
-            if customer.email
+            if by_email
             else None,
             body=f"Hello {customer.contact_name},\n\n{what}\nPay it here: {due.pay_link}\n"
-            if customer.email
+            if by_email
             else f"{what} Pay: {due.pay_link}",
             timezone=customer.timezone,
             campaign_id=due.campaign_id,

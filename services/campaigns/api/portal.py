@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 from stripe import StripeError
 
 from services.campaigns import events, operations
@@ -489,6 +489,13 @@ class ContactHoursIn(ApiModel):
     contact_from: time | None = Field(description="From this hour, their time; null: any time")
     contact_until: time | None = Field(description="Until this hour")
 
+    @field_validator("contact_from", "contact_until")
+    @classmethod
+    def _local(cls, hour: time | None) -> time | None:
+        if hour is not None and hour.tzinfo is not None:
+            raise ValueError("an hour of the debtor's own day, without a time zone offset")
+        return hour
+
 
 @router.post(
     "/portal/{token}/contact-hours",
@@ -517,6 +524,7 @@ async def choose_contact_hours(
             link["customer_id"],
             {"contact_from": body.contact_from, "contact_until": body.contact_until},
         )
+    await deps.cache.forget("customer", str(link["customer_id"]))
     if body.contact_from is None or body.contact_until is None:
         return Noted(noted="We will contact you at any time the law allows")
     return Noted(

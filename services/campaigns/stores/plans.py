@@ -72,6 +72,16 @@ async def active_of(executor: Executor, payment_id: uuid.UUID) -> asyncpg.Record
     return record
 
 
+async def active_for(executor: Executor, payment_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these payment records have an active plan."""
+    rows = await executor.fetch(
+        "SELECT payment_id FROM payment_plans WHERE payment_id = ANY($1::uuid[]) "
+        "AND status = 'active'",
+        payment_ids,
+    )
+    return {row["payment_id"] for row in rows}
+
+
 async def next_due(executor: Executor, payment_id: uuid.UUID) -> asyncpg.Record | None:
     """The first instalment still to pay of the payment record's active plan."""
     record: asyncpg.Record | None = await executor.fetchrow(
@@ -84,18 +94,30 @@ async def next_due(executor: Executor, payment_id: uuid.UUID) -> asyncpg.Record 
     return record
 
 
-async def mark_paid(connection: Connection, instalment_id: uuid.UUID, now: datetime) -> None:
-    """The instalment is paid; its plan completes when it was the last one."""
-    await connection.execute(
-        "WITH paid AS (UPDATE plan_instalments SET status = 'paid', paid_at = $2 "
-        "  WHERE id = $1 AND status = 'due' RETURNING plan_id) "
-        "UPDATE payment_plans p SET status = 'completed', ended_at = $2 FROM paid "
-        "WHERE p.id = paid.plan_id AND p.status = 'active' AND NOT EXISTS ("
-        "  SELECT 1 FROM plan_instalments i WHERE i.plan_id = p.id AND i.status = 'due' "
-        "  AND i.id <> $1)",
-        instalment_id,
+async def settle(connection: Connection, payment_id: uuid.UUID, now: datetime) -> bool:
+    """Mark paid each instalment of the record's active plan that the money received since
+    the plan began covers, in order (by whatever means it came: an instalment's checkout, a
+    payment in full, a transfer recorded by hand); the plan completes once all are. Whether it
+    completed now."""
+    completed: uuid.UUID | None = await connection.fetchval(
+        "WITH plan AS (SELECT id, created_at FROM payment_plans "
+        "  WHERE payment_id = $1 AND status = 'active' FOR UPDATE), "
+        "received AS (SELECT coalesce(sum(r.amount - r.refunded), 0) AS total "
+        "  FROM payment_receipts r, plan WHERE r.payment_id = $1 "
+        "  AND r.created_at >= plan.created_at), "
+        "covered AS (SELECT i.id, i.status, sum(i.amount) OVER (ORDER BY i.number) AS upto "
+        "  FROM plan_instalments i JOIN plan ON i.plan_id = plan.id), "
+        "paid AS (UPDATE plan_instalments i SET status = 'paid', paid_at = $2 "
+        "  FROM covered, received WHERE i.id = covered.id AND i.status = 'due' "
+        "  AND covered.upto <= received.total RETURNING i.id) "
+        "UPDATE payment_plans p SET status = 'completed', ended_at = $2 FROM plan "
+        "WHERE p.id = plan.id AND NOT EXISTS (SELECT 1 FROM covered "
+        "  WHERE covered.status = 'due' AND covered.id NOT IN (SELECT id FROM paid)) "
+        "RETURNING p.id",
+        payment_id,
         now,
     )
+    return completed is not None
 
 
 async def end_active(
@@ -113,37 +135,48 @@ async def end_active(
     return ended is not None
 
 
-# Instalments of active plans with the customer's zone and contact hours, locked, others'
-# skipped: those whose date has come in the customer's zone and not yet linked, or those past
-# their grace days (missed).
-_DUE_INSTALMENTS = """
+# Instalments of active plans with their customer's zone and contact hours, locked (others'
+# skipped), when the debt is still chased: not paid, written off or disputed, the customer
+# active.
+_INSTALMENTS = """
 SELECT i.id, i.plan_id, i.number, i.due_date, i.amount, p.payment_id, p.customer_id,
-       p.campaign_id,
-       p.currency, pay.invoice_number, cu.company_name, cu.contact_name, cu.email, cu.phone,
-       cu.timezone, cu.contact_from, cu.contact_until
+       p.campaign_id, p.currency, pay.invoice_number, cu.company_name, cu.contact_name,
+       cu.email, cu.phone, cu.timezone, cu.contact_from, cu.contact_until
 FROM plan_instalments i
 JOIN payment_plans p ON p.id = i.plan_id
 JOIN payments pay ON pay.id = p.payment_id
 JOIN customers cu ON cu.id = p.customer_id
-WHERE i.status = 'due' AND p.status = 'active'
-  AND i.due_date <= ($4::timestamptz AT TIME ZONE cu.timezone)::date - $2::integer
-  AND ($3 OR i.linked_at IS NULL)
-ORDER BY i.due_date
-LIMIT $1
-FOR UPDATE OF i SKIP LOCKED
+WHERE i.status = 'due' AND p.status = 'active' AND cu.is_active
+  AND pay.status NOT IN ('paid', 'written_off', 'disputed')
 """
+# Those whose day has come in the customer's zone, their link not sent yet.
+_COME_DUE = (
+    _INSTALMENTS
+    + """  AND i.linked_at IS NULL
+  AND i.due_date <= ($2::timestamptz AT TIME ZONE cu.timezone)::date
+ORDER BY i.due_date LIMIT $1 FOR UPDATE OF i, p SKIP LOCKED"""
+)
+# Those unpaid `$3` days after their day or (sent later, the window being closed) after their
+# link was sent: the debtor always had the grace days with the link in hand.
+_MISSED = (
+    _INSTALMENTS
+    + """  AND i.linked_at IS NOT NULL
+  AND greatest(i.due_date, (i.linked_at AT TIME ZONE cu.timezone)::date)
+      < ($2::timestamptz AT TIME ZONE cu.timezone)::date - $3::integer
+ORDER BY i.due_date LIMIT $1 FOR UPDATE OF i, p SKIP LOCKED"""
+)
 
 
 async def come_due(connection: Connection, batch_size: int, now: datetime) -> list[asyncpg.Record]:
-    """Instalments whose date has come in their customer's zone, not yet linked."""
-    return list(await connection.fetch(_DUE_INSTALMENTS, batch_size, 0, False, now))
+    """Instalments whose day has come in their customer's zone, not yet linked."""
+    return list(await connection.fetch(_COME_DUE, batch_size, now))
 
 
 async def missed(
     connection: Connection, batch_size: int, grace_days: int, now: datetime
 ) -> list[asyncpg.Record]:
-    """Instalments unpaid more than `grace_days` after their date."""
-    return list(await connection.fetch(_DUE_INSTALMENTS, batch_size, grace_days + 1, True, now))
+    """Instalments unpaid more than `grace_days` after their day (or their link, if later)."""
+    return list(await connection.fetch(_MISSED, batch_size, now, grace_days))
 
 
 async def mark_linked(connection: Connection, instalment_ids: list[uuid.UUID]) -> None:
@@ -154,6 +187,7 @@ async def mark_linked(connection: Connection, instalment_ids: list[uuid.UUID]) -
 
 
 async def mark_missed(connection: Connection, instalment: asyncpg.Record, now: datetime) -> None:
+    """The instalment and its plan (both locked by `missed`, so still due and active)."""
     await connection.execute(
         "WITH missed AS (UPDATE plan_instalments SET status = 'missed' WHERE id = $1) "
         "UPDATE payment_plans SET status = 'missed', ended_at = $3 WHERE id = $2",

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from tests.auth_helpers import bearer
-from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
+from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent, runs_of
 from tests.helpers import eventually, schema_sql
 from tests.stripe_helpers import signed, stripe_event
 
@@ -142,12 +142,14 @@ async def test_a_missed_instalment_resumes_the_campaign_from_where_it_was(
         (first + timedelta(days=14)).isoformat(),
     ]
     assert (await _campaign(client, admin_token, made))["status"] == "paused"
-    # Past its date and the grace days (PLAN_GRACE_DAYS, 3) with nothing paid.
+    before = await runs_of(settings, made["id"])
+    # Its link sent on its day, then the grace days (PLAN_GRACE_DAYS, 3) passed, nothing paid.
     await campaigns_sql(
         settings,
-        "UPDATE plan_instalments SET due_date = $2 WHERE plan_id = $1 AND number = 1",
+        "UPDATE plan_instalments SET due_date = $2, linked_at = now() - interval '5 days' "
+        "WHERE plan_id = $1 AND number = 1",
         uuid.UUID(answer.json()["id"]),
-        today - timedelta(days=4),
+        today - timedelta(days=5),
     )
     resumed = await eventually(
         lambda: _campaign(client, admin_token, made),
@@ -155,6 +157,8 @@ async def test_a_missed_instalment_resumes_the_campaign_from_where_it_was(
         timeout=30,
     )
     assert resumed["pauseReason"] is None
+    after = await runs_of(settings, made["id"])  # the pending step moved by the pause
+    assert after[1]["status"] == "pending" and after[1]["due_at"] >= before[1]["due_at"]
     (listed,) = await _plans(client, admin_token, made)
     assert listed["status"] == "missed"
     assert [i["status"] for i in listed["instalments"]] == ["missed", "due"]
@@ -284,6 +288,7 @@ async def test_the_debtors_hours_are_kept_within_the_legal_window(client, admin_
     assert (debt["windowOpens"], debt["windowCloses"]) == ("08:00:00", "21:00:00")
     refusals = {
         "Choose hours between 08:00 and 21:00": {"contactFrom": "06:00", "contactUntil": "09:00"},
+        "without a time zone offset": {"contactFrom": "09:00Z", "contactUntil": "17:00+02:00"},
         "go together": {"contactFrom": "10:00", "contactUntil": None},
         "at least an hour": {"contactFrom": "10:00", "contactUntil": "10:30"},
     }
@@ -308,3 +313,108 @@ async def test_the_debtors_hours_are_kept_within_the_legal_window(client, admin_
     assert cleared.status_code == 201 and "any time" in cleared.json()["noted"]
     debt = (await client.get(f"/api/v1/portal/{link}")).json()
     assert debt["contactFrom"] is None
+
+
+async def test_money_recorded_by_hand_pays_the_instalments_it_covers(client, admin_token, settings):
+    made, link, today = await _planned(client, admin_token)
+    await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 3, "firstDate": (today + timedelta(days=2)).isoformat()},
+    )
+    for amount, statuses in (
+        ("500.00", ["paid", "due", "due"]),
+        ("333.34", ["paid"] * 2 + ["due"]),
+    ):
+        receipt = await client.post(
+            f"/api/v1/payments/{made['paymentId']}/receipts",
+            json={"amount": amount},
+            headers=bearer(admin_token),
+        )
+        assert receipt.status_code == 201, receipt.text
+        (listed,) = await _plans(client, admin_token, made)
+        assert [i["status"] for i in listed["instalments"]] == statuses
+    # A plan is kept: no other campaign may chase the same invoice meanwhile.
+    other = await campaign(
+        client, admin_token, customerId=made["customerId"], paymentId=made["paymentId"]
+    )
+    refused = await client.post(
+        f"/api/v1/campaigns/{other['id']}/start", headers=bearer(admin_token)
+    )
+    assert refused.status_code == 422 and "payment plan" in refused.json()["details"]
+    await client.post(
+        f"/api/v1/payments/{made['paymentId']}/receipts",
+        json={"amount": "416.66"},
+        headers=bearer(admin_token),
+    )
+    (listed,) = await _plans(client, admin_token, made)
+    assert listed["status"] == "completed"
+    assert (await _campaign(client, admin_token, made))["status"] == "completed"
+
+
+async def test_a_dispute_ends_the_plan_and_an_operators_pause_outlasts_it(client, admin_token):
+    made, link, today = await _planned(client, admin_token)
+    paused = await client.post(
+        f"/api/v1/campaigns/{made['id']}/pause",
+        json={"reason": "checking the invoice"},
+        headers=bearer(admin_token),
+    )
+    assert paused.status_code == 200, paused.text
+    await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 2, "firstDate": (today + timedelta(days=2)).isoformat()},
+    )
+    kept = await _campaign(client, admin_token, made)
+    assert kept["pauseReason"] == "checking the invoice"  # the operator's pause stands
+    await client.post(
+        f"/api/v1/payments/{made['paymentId']}/plans/cancel", headers=bearer(admin_token)
+    )
+    assert (await _campaign(client, admin_token, made))["status"] == "paused"
+
+    disputed, link, today = await _planned(client, admin_token)
+    await client.post(
+        f"/api/v1/portal/{link}/plan",
+        json={"instalments": 2, "firstDate": (today + timedelta(days=2)).isoformat()},
+    )
+    answer = await client.post(f"/api/v1/portal/{link}/dispute", json={"reason": "wrong_amount"})
+    assert answer.status_code == 201
+    (listed,) = await _plans(client, admin_token, disputed)
+    assert listed["status"] == "cancelled"  # no instalment links while a person looks
+    state = await _campaign(client, admin_token, disputed)
+    assert state["flagged"] and state["pauseReason"] == "dispute"
+
+
+async def test_an_instalments_link_goes_by_sms_when_email_is_stopped(client, admin_token, settings):
+    _, link, today = await _planned(client, admin_token)
+    stopped = await client.post(f"/api/v1/portal/{link}/stop", json={"channel": "email"})
+    assert stopped.status_code == 201
+    await eventually(
+        lambda: client.get(
+            "/api/v1/suppressions", params={"q": "@acme"}, headers=bearer(admin_token)
+        ),
+        lambda answer: any(
+            entry["recipient"].startswith("ap-") and entry["channel"] == "email"
+            for entry in answer.json()["items"]
+        ),
+    )
+    plan = (
+        await client.post(
+            f"/api/v1/portal/{link}/plan",
+            json={"instalments": 2, "firstDate": today.isoformat()},
+        )
+    ).json()
+    (first,) = await campaigns_sql(
+        settings,
+        "SELECT id FROM plan_instalments WHERE plan_id = $1 AND number = 1",
+        uuid.UUID(plan["id"]),
+    )
+    sent = await eventually(
+        lambda: schema_sql(
+            settings,
+            "notifier",
+            "SELECT channel, status FROM messages WHERE idempotency_key = $1",
+            f"instalment-due:{first['id']}",
+        ),
+        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
+        timeout=30,
+    )
+    assert sent[0]["channel"] == "sms"
