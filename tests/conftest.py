@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from services.auth.settings import AuthSettings
 from shared.devstack.platform import Platform, isolated_settings
@@ -127,3 +128,15 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 async def admin_token(gateway_url: str) -> str:
     return await admin_login(gateway_url)
+
+
+@pytest.fixture
+async def portal_budget(settings: ServiceSettings) -> None:
+    """The test starts with the whole portal budget of its address: every test opens links
+    from 127.0.0.1, far more than one address may in a window (its own test exhausts it)."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        async for key in redis.scan_iter("ratelimit:LIMITER/portal-ip/*"):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()

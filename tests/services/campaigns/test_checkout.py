@@ -7,9 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
 from tests.stripe_helpers import signed, stripe_event
+
+pytestmark = pytest.mark.usefixtures("portal_budget")
 
 TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
 

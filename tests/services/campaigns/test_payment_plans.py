@@ -8,10 +8,14 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
+
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent, runs_of
 from tests.helpers import eventually, schema_sql
 from tests.stripe_helpers import signed, stripe_event
+
+pytestmark = pytest.mark.usefixtures("portal_budget")
 
 TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
 TERMS: dict[str, Any] = {"maxInstalments": 3, "minInstalment": "100.00", "firstWithinDays": 14}

@@ -9,11 +9,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+import pytest
 
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, campaigns_sql, pay_links_sent
 from tests.helpers import eventually
+
+pytestmark = pytest.mark.usefixtures("portal_budget")
 
 
 def _holding(part: str) -> Callable[[str], bool]:
@@ -202,17 +204,9 @@ async def test_a_dispute_on_the_portal_is_about_its_invoice_alone(client, admin_
     assert states == {disputed["id"]: "paused", other["id"]: "active"}
 
 
-async def test_one_address_trying_links_is_stopped(client, settings):
+async def test_one_address_trying_links_is_stopped(client):
     made_up = f"{uuid.uuid4().hex[:22]}.{uuid.uuid4().hex[:16]}"
-    try:
-        answers = [(await client.get(f"/api/v1/portal/{made_up}")).status_code for _ in range(70)]
-        assert 429 in answers and set(answers) <= {404, 429}
-        refused = await client.get(f"/api/v1/portal/{made_up}")
-        assert refused.status_code == 429 and refused.json()["error"] == "Too Many Requests"
-    finally:  # the address's budget back, for the tests after this one
-        redis = Redis.from_url(settings.redis_url)
-        try:
-            async for key in redis.scan_iter("ratelimit:LIMITER/portal-ip/*"):
-                await redis.delete(key)
-        finally:
-            await redis.aclose()
+    answers = [(await client.get(f"/api/v1/portal/{made_up}")).status_code for _ in range(70)]
+    assert 429 in answers and set(answers) <= {404, 429}
+    refused = await client.get(f"/api/v1/portal/{made_up}")
+    assert refused.status_code == 429 and refused.json()["error"] == "Too Many Requests"

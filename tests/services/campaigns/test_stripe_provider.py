@@ -51,11 +51,15 @@ async def fake_stripe() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[i
         await runner.cleanup()
 
 
-async def test_a_checkout_asks_stripe_for_the_outstanding_amount(fake_stripe):
+async def test_a_checkout_asks_stripe_for_the_amount_it_pays(fake_stripe):
     base, seen, _ = fake_stripe
     checkout_id = uuid.uuid4()
     session = await StripeCheckout("sk_test_remit", base).open(
-        checkout_id, Decimal("1250.50"), "EUR", "INV-7", "https://remit.example/pay/tok"
+        checkout_id,
+        Decimal("1250.50"),
+        "EUR",
+        "Invoice INV-7, instalment 2",
+        "https://remit.example/pay/tok",
     )
     assert (session.id, session.url) == ("cs_test_1", "https://checkout.stripe.com/c/pay/cs_test_1")
     (sent,) = seen
@@ -65,7 +69,7 @@ async def test_a_checkout_asks_stripe_for_the_outstanding_amount(fake_stripe):
     assert form["mode"] == ["payment"]
     assert form["line_items[0][price_data][unit_amount]"] == ["125050"]
     assert form["line_items[0][price_data][currency]"] == ["eur"]
-    assert form["line_items[0][price_data][product_data][name]"] == ["Invoice INV-7"]
+    assert form["line_items[0][price_data][product_data][name]"] == ["Invoice INV-7, instalment 2"]
     assert form["metadata[checkout_id]"] == [str(checkout_id)]
     assert form["success_url"] == ["https://remit.example/pay/tok?paid=1"]
     assert form["adaptive_pricing[enabled]"] == ["false"]  # charged in the invoice's currency

@@ -315,6 +315,7 @@ async def test_the_sign_in_form_works_from_the_keyboard(browser, gateway_url, cl
     WebDriverWait(browser, 10).until(lambda b: "/login" not in b.current_url)
 
 
+@pytest.mark.usefixtures("portal_budget")
 async def test_a_debtor_disputes_then_pays_on_the_portal(
     browser, gateway_url, client, admin_token, screenshots
 ):
@@ -355,6 +356,7 @@ async def _dispute_then_pay(browser, gateway_url, client, admin_token, screensho
     assert state.json()["status"] == "completed"
 
 
+@pytest.mark.usefixtures("portal_budget")
 async def test_a_debtor_sets_up_a_plan_and_pays_an_instalment_on_the_portal(
     browser, gateway_url, client, admin_token, screenshots
 ):

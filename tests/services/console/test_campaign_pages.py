@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
 from tests.agents_helpers import human_agent, the_only_human_agent
 from tests.campaign_helpers import campaign, customer, pay_links_sent, payment
@@ -163,6 +164,7 @@ async def test_a_collector_works_a_human_task_and_the_campaign_waits_for_the_pro
     assert refused.status_code == 403 and "tasks:work" in refused.text
 
 
+@pytest.mark.usefixtures("portal_budget")
 async def test_a_manager_offers_plans_then_cancels_the_one_the_debtor_set_up(
     console, client, admin_token
 ):

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from tests.auth_helpers import bearer
 from tests.campaign_helpers import campaign, pay_links_sent
 from tests.console_helpers import form_token
+
+pytestmark = pytest.mark.usefixtures("portal_budget")
 
 TWO_STEPS = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
 PLAN_TERMS = {"maxInstalments": 3, "minInstalment": "100.00", "firstWithinDays": 14}
