@@ -115,14 +115,7 @@ def step_due(row: Row, pay_link: str) -> Envelope:
             template=row["template"],
             attempt=row["attempts"] + 1,
             due_at=row["due_at"],
-            customer=StepDueCustomer(
-                id=row["customer_id"],
-                company_name=row["company_name"],
-                contact_name=row["contact_name"],
-                email=row["email"],
-                phone=row["phone"],
-                timezone=row["timezone"],
-            ),
+            customer=_customer(row),
             payment=StepDuePayment(
                 id=row["payment_id"],
                 invoice_number=row["invoice_number"],
@@ -165,6 +158,18 @@ def debtor_responded(responded: DebtorResponded) -> Envelope:
     return event_of(responded, PRODUCER)
 
 
+def _customer(row: Row) -> StepDueCustomer:
+    """The customer's contact details, as a due step's or instalment's row reads them."""
+    return StepDueCustomer(
+        id=row["customer_id"],
+        company_name=row["company_name"],
+        contact_name=row["contact_name"],
+        email=row["email"],
+        phone=row["phone"],
+        timezone=row["timezone"],
+    )
+
+
 def instalment_due(row: Row, pay_link: str) -> Envelope:
     """`row`: an instalment as `plans.come_due` reads it."""
     return event_of(
@@ -175,14 +180,7 @@ def instalment_due(row: Row, pay_link: str) -> Envelope:
             number=row["number"],
             due_date=row["due_date"],
             amount=_money(row["amount"]),
-            customer=StepDueCustomer(
-                id=row["customer_id"],
-                company_name=row["company_name"],
-                contact_name=row["contact_name"],
-                email=row["email"],
-                phone=row["phone"],
-                timezone=row["timezone"],
-            ),
+            customer=_customer(row),
             payment_id=row["payment_id"],
             invoice_number=row["invoice_number"],
             currency=row["currency"].strip(),

@@ -69,11 +69,14 @@ async def link_instalments(
 ) -> int:
     """The debtor is sent the pay link of each plan instalment whose day has come, once, when
     their contact window (within their hours) is open; the caller holds the transaction."""
-    rows = [
-        row
-        for row in await plans.come_due(connection, batch_size, now)
-        if operations.window_for(window, row).next_allowed(now, row["timezone"]) <= now
-    ]
+    rows, later = [], []
+    for row in await plans.come_due(connection, batch_size, now):
+        opening = operations.window_for(window, row).next_allowed(now, row["timezone"])
+        if opening > now:
+            later.append((row["id"], opening))
+        else:
+            rows.append(row)
+    await plans.postpone_links(connection, later)
     made = await links.for_rows(connection, rows, now)
     await events.publish(
         connection, *(events.instalment_due(row, made[row["payment_id"]]) for row in rows)

@@ -28,6 +28,7 @@ CREATE TABLE plan_instalments (
     amount      numeric(14, 2) NOT NULL CHECK (amount > 0),
     status      text NOT NULL DEFAULT 'due' CHECK (status IN ('due', 'paid', 'missed')),
     linked_at   timestamptz,  -- when the debtor was sent its pay link, on its date
+    link_after  timestamptz,  -- its day came outside the contact window: not before then
     paid_at     timestamptz,
     UNIQUE (plan_id, number)
 );

@@ -152,7 +152,7 @@ WHERE i.status = 'due' AND p.status = 'active' AND cu.is_active
 # Those whose day has come in the customer's zone, their link not sent yet.
 _COME_DUE = (
     _INSTALMENTS
-    + """  AND i.linked_at IS NULL
+    + """  AND i.linked_at IS NULL AND (i.link_after IS NULL OR i.link_after <= $2)
   AND i.due_date <= ($2::timestamptz AT TIME ZONE cu.timezone)::date
 ORDER BY i.due_date LIMIT $1 FOR UPDATE OF i, p SKIP LOCKED"""
 )
@@ -177,6 +177,11 @@ async def missed(
 ) -> list[asyncpg.Record]:
     """Instalments unpaid more than `grace_days` after their day (or their link, if later)."""
     return list(await connection.fetch(_MISSED, batch_size, now, grace_days))
+
+
+async def postpone_links(connection: Connection, later: list[tuple[uuid.UUID, datetime]]) -> None:
+    """Each instalment's link waits for its customer's window to open (others go first)."""
+    await connection.executemany("UPDATE plan_instalments SET link_after = $2 WHERE id = $1", later)
 
 
 async def mark_linked(connection: Connection, instalment_ids: list[uuid.UUID]) -> None:

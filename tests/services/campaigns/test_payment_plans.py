@@ -5,8 +5,9 @@ a missed instalment resumes the campaign from where it was. And the hours a debt
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -42,6 +43,26 @@ async def _plans(client, token: str, made: dict[str, Any]) -> list[dict[str, Any
     return list(answer.json()["items"])
 
 
+async def _first_link_sent(settings, plan: dict[str, Any]) -> Any:
+    """The message with the plan's first instalment's link, once the notifier sent it."""
+    (first,) = await campaigns_sql(
+        settings,
+        "SELECT id FROM plan_instalments WHERE plan_id = $1 AND number = 1",
+        uuid.UUID(plan["id"]),
+    )
+    (sent,) = await eventually(
+        lambda: schema_sql(
+            settings,
+            "notifier",
+            "SELECT channel, status, body, campaign_id FROM messages WHERE idempotency_key = $1",
+            f"instalment-due:{first['id']}",
+        ),
+        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
+        timeout=30,
+    )
+    return sent
+
+
 async def test_a_plan_pauses_the_campaign_and_its_instalments_are_linked_and_paid(
     client, admin_token, settings
 ):
@@ -67,25 +88,9 @@ async def test_a_plan_pauses_the_campaign_and_its_instalments_are_linked_and_pai
     assert again.status_code == 409
 
     # The first instalment falls due today: its link is sent once, through the notifier.
-    first_id = (
-        await campaigns_sql(
-            settings,
-            "SELECT id FROM plan_instalments WHERE plan_id = $1 AND number = 1",
-            uuid.UUID(plan["id"]),
-        )
-    )[0]["id"]
-    sent = await eventually(
-        lambda: schema_sql(
-            settings,
-            "notifier",
-            "SELECT status, body, campaign_id FROM messages WHERE idempotency_key = $1",
-            f"instalment-due:{first_id}",
-        ),
-        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
-        timeout=30,
-    )
-    assert link in sent[0]["body"] and "416.67 EUR" in sent[0]["body"]
-    assert str(sent[0]["campaign_id"]) == made["id"]  # on the campaign's timeline
+    sent = await _first_link_sent(settings, plan)
+    assert link in sent["body"] and "416.67 EUR" in sent["body"] and sent["channel"] == "email"
+    assert str(sent["campaign_id"]) == made["id"]  # on the campaign's timeline
     (listed,) = await _plans(client, admin_token, made)
     assert listed["instalments"][0]["linkedAt"] is not None
     assert listed["instalments"][1]["linkedAt"] is None  # not its day yet
@@ -406,19 +411,35 @@ async def test_an_instalments_link_goes_by_sms_when_email_is_stopped(client, adm
             json={"instalments": 2, "firstDate": today.isoformat()},
         )
     ).json()
-    (first,) = await campaigns_sql(
-        settings,
-        "SELECT id FROM plan_instalments WHERE plan_id = $1 AND number = 1",
-        uuid.UUID(plan["id"]),
+    assert (await _first_link_sent(settings, plan))["channel"] == "sms"
+
+
+async def test_an_instalments_link_waits_for_the_debtors_hours(client, admin_token, settings):
+    made, link, today = await _planned(client, admin_token)
+    customer = (
+        await client.get(f"/api/v1/customers/{made['customerId']}", headers=bearer(admin_token))
+    ).json()
+    local_hour = datetime.now(ZoneInfo(customer["timezone"])).hour
+    hours = ("08:00", "09:00") if local_hour >= 10 else ("19:00", "20:00")
+    chosen = await client.post(
+        f"/api/v1/portal/{link}/contact-hours",
+        json={"contactFrom": hours[0], "contactUntil": hours[1]},
     )
-    sent = await eventually(
-        lambda: schema_sql(
+    assert chosen.status_code == 201
+    plan = (
+        await client.post(
+            f"/api/v1/portal/{link}/plan", json={"instalments": 2, "firstDate": today.isoformat()}
+        )
+    ).json()
+    (waiting,) = await eventually(
+        lambda: campaigns_sql(
             settings,
-            "notifier",
-            "SELECT channel, status FROM messages WHERE idempotency_key = $1",
-            f"instalment-due:{first['id']}",
+            "SELECT linked_at, link_after FROM plan_instalments WHERE plan_id = $1 AND number = 1",
+            uuid.UUID(plan["id"]),
         ),
-        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
+        lambda rows: rows[0]["link_after"] is not None,
         timeout=30,
     )
-    assert sent[0]["channel"] == "sms"
+    assert waiting["linked_at"] is None
+    opening = waiting["link_after"].astimezone(ZoneInfo(customer["timezone"]))
+    assert opening.strftime("%H:%M") == hours[0]
