@@ -106,11 +106,12 @@ _RAW_SECURITY_HEADERS = tuple(
 _RAW_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 # Addresses whose next segment is a credential (the debtor's link opens their portal to
 # whoever holds it): logged without it.
-_SECRET_IN_PATH = re.compile(r"^(/pay/|/api/v1/portal/)[^/]+")
+_SECRET_IN_PATH = re.compile(r"(/pay/|/api/v1/portal/)[^/?#\s]+")
 
 
 def loggable_path(path: str) -> str:
-    """The path as logs keep it: a debtor's link token replaced by `<token>`."""
+    """The path (or address) as logs and exported spans keep it: a debtor's link token
+    replaced by `<token>`."""
     return _SECRET_IN_PATH.sub(r"\1<token>", path)
 
 

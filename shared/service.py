@@ -39,7 +39,7 @@ from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
 from shared.settings import ServiceName, ServiceSettings, settings_of
 from shared.topics import all_topics
-from shared.tracing import TraceContextMiddleware, configure_tracing
+from shared.tracing import TraceContextMiddleware, configure_tracing, redact_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     if settings.otel_exporter_otlp_endpoint:
         # One server span per request (the per-message receive/send spans cost more than they
         # tell), and a span per SQL statement and Redis command: seen where spans are exported.
-        FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+        FastAPIInstrumentor.instrument_app(
+            app, exclude_spans=["receive", "send"], server_request_hook=redact_addresses
+        )
         AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
         RedisInstrumentor().instrument()
     else:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.context import request_id_var
+from shared.http import loggable_path
 
 HEADER_TRACEPARENT = "traceparent"
 tracer = trace.get_tracer(__name__)
@@ -118,6 +119,22 @@ class TraceContextMiddleware:
             await self.app(scope, receive, send)
         finally:
             otel_context.detach(token)
+
+
+# Where the HTTP instrumentation records the request's address, by either naming convention.
+_ADDRESS_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
+
+
+def redact_addresses(span: trace.Span, scope: Mapping[str, object]) -> None:
+    """A server span keeps the request's address without its credentials (a debtor's link
+    token), as the logs do: exported spans leave the platform."""
+    attributes = getattr(span, "attributes", None)
+    if not span.is_recording() or not attributes:
+        return
+    for name in _ADDRESS_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, loggable_path(value))
 
 
 def _incoming(scope: Scope) -> Context | None:

@@ -32,6 +32,9 @@ class Provider(Protocol):
         """A hosted checkout for `amount` (named `label` to the payer), returning to the
         debtor's `page` after."""
 
+    async def expire(self, session_id: str) -> None:
+        """The hosted checkout can no longer be paid."""
+
 
 class StripeCheckout:
     name = "stripe"
@@ -76,6 +79,9 @@ class StripeCheckout:
             raise StripeError("Stripe answered a checkout session without its address")
         return Session(session.id, session.url)
 
+    async def expire(self, session_id: str) -> None:
+        await self.client.v1.checkout.sessions.expire_async(session_id)
+
 
 class SimulatedCheckout:
     """A provider that needs no account: its "checkout" is a page of the portal whose button
@@ -87,6 +93,9 @@ class SimulatedCheckout:
         self, checkout_id: uuid.UUID, amount: Decimal, currency: str, label: str, page: str
     ) -> Session:
         return Session(f"sim_{checkout_id.hex}", f"{page}/checkout/{checkout_id}")
+
+    async def expire(self, session_id: str) -> None:
+        """Nothing to tell: the simulated checkout is paid through the link, which is gone."""
 
 
 def _units(amount: Decimal, currency: str) -> int:

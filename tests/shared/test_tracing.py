@@ -114,3 +114,36 @@ async def test_a_request_without_a_caller_begins_a_trace_of_its_own():
     assert first.split("-")[1] != second.split("-")[1]
     assert first.endswith("-00")  # nothing was recorded, and the flag says so
     assert await _traceparent_seen({"traceparent": "garbage"}) != ""
+
+
+async def test_exported_server_spans_keep_no_link_token():
+    """The HTTP instrumentation records each request's address; a debtor's link token in it
+    is replaced before the span leaves, as in the logs."""
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from shared.tracing import redact_addresses
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI()
+
+    @app.get("/api/v1/portal/{token}")
+    async def portal(token: str) -> dict[str, str]:
+        return {"seen": "yes"}
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        exclude_spans=["receive", "send"],
+        server_request_hook=redact_addresses,
+        tracer_provider=provider,
+    )
+    token = "AbCdEfGhIjKlMnOpQrStUv.0123456789abcdef"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+    ) as client:
+        assert (await client.get(f"/api/v1/portal/{token}?paid=1")).status_code == 200
+    (span,) = exporter.get_finished_spans()
+    recorded = " ".join(str(value) for value in (span.attributes or {}).values())
+    assert "/api/v1/portal/<token>" in recorded and token not in recorded + span.name

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from stripe import StripeError
 
 from services.campaigns import operations
 from services.campaigns.api.schemas import (
@@ -24,9 +26,17 @@ from services.campaigns.api.schemas import (
     ReceiptIn,
     ReceiptList,
 )
+from services.campaigns.checkout import provider_of
 from services.campaigns.domain.lifecycle import Action
 from services.campaigns.settings import campaigns_settings
-from services.campaigns.stores import campaigns, customers, pay_links, payments, plans
+from services.campaigns.stores import (
+    campaigns,
+    checkouts,
+    customers,
+    pay_links,
+    payments,
+    plans,
+)
 from shared.clock import clock
 from shared.errors import ApiError
 from shared.openapi import error_responses
@@ -35,6 +45,7 @@ from shared.resources import Deps
 from shared.security import Principal, require
 
 router = APIRouter(tags=["payments"])
+logger = logging.getLogger(__name__)
 Reader = Annotated[Principal, require("payments:read")]
 Writer = Annotated[Principal, require("payments:write")]
 
@@ -168,10 +179,29 @@ async def cancel_plan(payment_id: uuid.UUID, deps: Deps, _: Writer) -> PlanList:
 @router.delete("/payments/{payment_id}/pay-links", response_model=PayLinksRevoked)
 async def revoke_pay_links(payment_id: uuid.UUID, deps: Deps, _: Writer) -> PayLinksRevoked:
     """End the debtor's links to this payment record (a message sent to the wrong person, say):
-    they answer 410 from now on; the next message carries a new one."""
-    if await payments.get(deps.pool, payment_id) is None:
-        raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
-    return PayLinksRevoked(revoked=await pay_links.revoke(deps.pool, payment_id))
+    they answer 410 from now on; the next message carries a new one. The checkouts opened
+    through them end too, at the provider as well: a hosted checkout's address is no longer
+    payable by whoever holds it."""
+    async with deps.pool.acquire() as connection, connection.transaction():
+        if await payments.get(connection, payment_id, lock=True) is None:
+            raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
+        revoked = await pay_links.revoke(connection, payment_id)
+        ended = await checkouts.expire_open(connection, payment_id)
+    provider = provider_of(campaigns_settings())
+    for checkout in ended:
+        if provider is None or checkout["provider"] != provider.name:
+            continue
+        if checkout["provider_session_id"] is None:
+            continue
+        try:
+            await provider.expire(checkout["provider_session_id"])
+        except StripeError as error:
+            # Stripe's own expiry (24 h) ends it anyway; a payment through it still counts.
+            logger.warning(
+                "could not expire a checkout at the provider",
+                extra={"checkout_id": str(checkout["id"]), "error": repr(error)},
+            )
+    return PayLinksRevoked(revoked=revoked, checkouts_ended=len(ended))
 
 
 @router.post(

@@ -194,6 +194,9 @@ class ReceiptList(ApiResponse):
 
 class PayLinksRevoked(ApiResponse):
     revoked: int = Field(description="How many live links ended")
+    checkouts_ended: int = Field(
+        description="How many checkouts still open through them ended (at the provider too)"
+    )
 
 
 class Reply(ApiResponse):

@@ -106,6 +106,19 @@ async def settle(connection: Connection, checkout_id: uuid.UUID, status: str) ->
     )
 
 
+async def expire_open(connection: Connection, payment_id: uuid.UUID) -> list[asyncpg.Record]:
+    """End the payment record's open checkouts; those with a provider session, to expire
+    there too."""
+    return list(
+        await connection.fetch(
+            "UPDATE checkouts SET status = 'expired', completed_at = now() "
+            "WHERE payment_id = $1 AND status = 'open' "
+            "RETURNING id, provider, provider_session_id",
+            payment_id,
+        )
+    )
+
+
 async def first_delivery(
     connection: Connection, provider: str, event_id: str, event_type: str
 ) -> bool:

@@ -71,10 +71,16 @@ async def test_an_expired_or_revoked_link_is_gone(client, admin_token, settings)
     made = await campaign(client, admin_token, start=True)
     (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
     assert (await client.get(f"/api/v1/portal/{token}")).status_code == 200
+    opened = await client.post(f"/api/v1/portal/{token}/checkout")
+    checkout_id = uuid.UUID(opened.json()["checkoutUrl"].rsplit("/", 1)[1])
     revoked = await client.delete(
         f"/api/v1/payments/{made['paymentId']}/pay-links", headers=bearer(admin_token)
     )
-    assert revoked.status_code == 200 and revoked.json() == {"revoked": 1}
+    assert revoked.status_code == 200 and revoked.json() == {"revoked": 1, "checkoutsEnded": 1}
+    (ended,) = await campaigns_sql(
+        settings, "SELECT status FROM checkouts WHERE id = $1", checkout_id
+    )
+    assert ended["status"] == "expired"  # not payable through its address any more
     gone = await client.get(f"/api/v1/portal/{token}")
     assert gone.status_code == 410 and gone.json()["details"].startswith("This link has expired")
     page = await client.get(f"/pay/{token}")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.servers
 
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]]]:
-    """A Stripe that answers `POST /v1/checkout/sessions`: its address, what it was sent, and
+    """A Stripe that answers `POST /v1/checkout/sessions` (and their expiry): its address, what it was sent, and
     the status codes it will answer with first (then 200)."""
     seen: list[dict[str, Any]] = []
     failing: list[int] = []
@@ -38,8 +38,16 @@ async def fake_stripe() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[i
              "url": "https://checkout.stripe.com/c/pay/cs_test_1"}
         )  # fmt: skip
 
+    async def expire(request: web.Request) -> web.Response:
+        seen.append({"expired": request.match_info["session"]})
+        return web.json_response(
+            {"id": request.match_info["session"], "object": "checkout.session",
+             "status": "expired"}
+        )  # fmt: skip
+
     app = web.Application()
     app.router.add_post("/v1/checkout/sessions", sessions)
+    app.router.add_post("/v1/checkout/sessions/{session}/expire", expire)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -91,3 +99,9 @@ async def test_stripe_down_is_retried_once_with_the_same_key_then_raised(fake_st
             uuid.uuid4(), Decimal("10"), "EUR", "INV-9", "https://remit.example/pay/tok"
         )
     assert len(seen) == 2 and len({s["headers"]["Idempotency-Key"] for s in seen}) == 1
+
+
+async def test_a_checkout_is_expired_at_stripe(fake_stripe):
+    base, seen, _ = fake_stripe
+    await StripeCheckout("sk_test_remit", base).expire("cs_test_9")
+    assert seen == [{"expired": "cs_test_9"}]
