@@ -18,6 +18,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import Any
 
 import asyncpg
 from aiokafka.errors import (
@@ -224,24 +225,37 @@ class OutboxRelay:
     async def _publish_in_order(
         self, rows: list[asyncpg.Record]
     ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
-        """One key's events one after another; a failure holds back the rest of that key
-        (until the failed event is published or set aside)."""
-        done: list[int] = []
+        """One key's events handed to the producer in order (one partition keeps that order),
+        then their acknowledgements awaited in order: published are those before the first
+        failure, which holds back the rest of that key (until it is published or set aside)."""
+        sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        refused: tuple[asyncpg.Record, Exception] | None = None
         for row in rows:
             try:
-                await self._publish(row)
+                sent.append((row, await self._send(row)))
+            except Exception as error:
+                refused = (row, error)
+                break
+        done: list[int] = []
+        for row, acknowledged in sent:
+            try:
+                await acknowledged
             except Exception as error:
                 return done, (row, error)
             done.append(row["id"])
-        return done, None
+        return done, refused
 
-    async def _publish(self, row: asyncpg.Record) -> None:
-        await self.broker.publish(
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        """The event queued in the producer (batched with the others under way); the future of
+        the broker's acknowledgement."""
+        acknowledged: asyncio.Future[Any] = await self.broker.publish(
             row["body"].encode(),
             topic=row["topic"],
             key=row["event_key"].encode(),
             headers=kafka_headers(row["type"], row["request_id"], row["traceparent"]),
+            no_confirm=True,
         )
+        return acknowledged
 
     async def run(self) -> None:
         """Relay forever: woken by NOTIFY on commit, polling as a fallback; nothing is published

@@ -161,3 +161,19 @@ async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
         assert held is None
         aside = await connection.fetchrow("SELECT set_aside_at, set_aside_reason FROM outbox")
     assert aside["set_aside_at"] is not None and "KafkaTimeoutError" in aside["set_aside_reason"]
+
+
+async def test_a_keys_events_arrive_in_the_order_they_were_written(settings, outbox_schema, relay):
+    """The relay hands a batch to the producer without waiting for each acknowledgement: one
+    key's events still reach its partition in the order they were committed."""
+    _, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    written = [new_event(topic, "tests", {"n": n}) for n in range(120)]
+    async with pool.acquire() as connection, connection.transaction():
+        for event in written:
+            await enqueue(connection, event, key="one-campaign")
+
+    seen = await _read_event_ids(settings, topic, expected=len(written))
+
+    assert seen == [str(event.event_id) for event in written]
