@@ -261,18 +261,19 @@ async def send_ready(
     channels: Sequence[str] = CHANNELS,
 ) -> int:
     """One pass: guard up to BATCH ready messages, then send the cleared ones, at most
-    SEND_CONCURRENCY at a time; returns how many were taken.
+    SEND_CONCURRENCY emails and TWILIO_SEND_CONCURRENCY texts (and calls) at a time; returns
+    how many were taken.
 
     A stop during the pass lets the sends already under way finish and be recorded (for at
     most SHUTDOWN_DRAIN_S) and starts no other: a clean stop leaves nothing `unknown`."""
     async with pool.acquire() as connection, connection.transaction():
         cleared = await _prepare(connection, settings, channels)
-    gate = asyncio.Semaphore(settings.send_concurrency)
+    gates = {channel: asyncio.Semaphore(_concurrency(settings, channel)) for channel in channels}
     draining = asyncio.Event()
     writes = _PassWrites(pool)
 
     async def bounded(message: asyncpg.Record, recipient: str | None) -> None:
-        async with gate:
+        async with gates[message["channel"]]:
             if draining.is_set():
                 return  # still `queued`: the next start sends it
             try:
@@ -291,6 +292,12 @@ async def send_ready(
             await asyncio.wait_for(asyncio.shield(sends), settings.shutdown_drain_s)
         raise
     return len(cleared)
+
+
+def _concurrency(settings: NotifierSettings, channel: str) -> int:
+    """Sends in flight on a channel: an SMTP server takes a few connections, Twilio's API many
+    requests (each in-flight send also widens the claims and outcomes written together)."""
+    return settings.send_concurrency if channel == "email" else settings.twilio_send_concurrency
 
 
 async def settle_interrupted(pool: asyncpg.Pool, settings: NotifierSettings) -> None:

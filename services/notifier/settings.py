@@ -30,7 +30,15 @@ class NotifierSettings(ServiceSettings):
     send_deadline_s: float = Field(
         default=45.0, gt=0, description="One provider call, retries included; then unknown"
     )
-    send_concurrency: int = Field(default=8, ge=1, description="Sends in flight per channel")
+    send_concurrency: int = Field(
+        default=8, ge=1, description="Emails in flight (SMTP connections) per notifier process"
+    )
+    twilio_send_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Text messages, and calls, in flight to Twilio per notifier process (its API "
+        "takes many requests at once)",
+    )
     sending_settle_after_s: int = Field(
         default=600, ge=1, description="A send left `sending` this long was interrupted"
     )

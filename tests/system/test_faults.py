@@ -275,7 +275,8 @@ async def test_a_service_killed_mid_run_loses_nothing_and_doubles_nothing(
       here), never resent: sending twice is worse than not at all. So a kill that lands
       between that mark and the provider's answer may leave a message uncertain (it may or
       may not have gone out; the SMTP sink check allows either for an email), at most one per
-      send in flight (SEND_CONCURRENCY per channel); its step fails for a person to check.
+      send in flight (SEND_CONCURRENCY emails, TWILIO_SEND_CONCURRENCY texts); its step
+      fails for a person to check.
       Anything else left unsent is loss.
     """
     ids = await _mid_run(settings, client, admin_token)
@@ -291,8 +292,10 @@ async def test_a_service_killed_mid_run_loses_nothing_and_doubles_nothing(
         await asyncio.to_thread(platform.wait_healthy)
     books, took = await _settle(settings, ids)
     _recovered(f"kill -9 of {victim}", took)
-    # Only sends in flight in the killed notifier (two channels, 8 each) can be uncertain.
-    _check_books(platform, books, uncertain_at_most=16 if victim == "notifier" else 0)
+    # Only sends in flight in the killed notifier (its emails and its texts) can be uncertain.
+    notifier = platform.settings_for(NotifierSettings)
+    in_flight = notifier.send_concurrency + notifier.twilio_send_concurrency
+    _check_books(platform, books, uncertain_at_most=in_flight if victim == "notifier" else 0)
 
 
 @pytest.mark.timeout(480)

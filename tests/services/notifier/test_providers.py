@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+from pydantic import SecretStr
 
 from services.notifier.providers import Providers, SendError
 from services.notifier.settings import NotifierSettings
@@ -316,3 +317,60 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
         await pool.close()
         await drop_schema(settings, schema)
         controller.stop()
+
+
+async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio_api):
+    """TWILIO_SEND_CONCURRENCY texts are in flight at once (Twilio takes many requests),
+    whatever SEND_CONCURRENCY, the emails' bound (an SMTP server takes few connections)."""
+    from redis.asyncio import Redis
+
+    from services.notifier.domain.outgoing import Outgoing
+    from services.notifier.sender import send_ready
+    from services.notifier.stores import messages
+    from shared.ratelimit import RateLimiter
+    from tests.helpers import private_schema
+
+    settings = platform.settings_for(NotifierSettings).model_copy(
+        update={
+            "twilio_account_sid": SID,
+            "twilio_auth_token": SecretStr("secret"),
+            "twilio_from_number": "+15005550006",
+            "twilio_api_url": twilio_api.url,
+            "twilio_send_concurrency": 6,
+            "send_concurrency": 1,
+            "sms_rate_per_second": 1000,
+        }
+    )
+    settings = settings.model_copy(
+        update={
+            "contact_window_start": settings.contact_window_start.replace(hour=0),
+            "contact_window_end": settings.contact_window_end.replace(hour=23, minute=59),
+        }
+    )
+    twilio_api.script(Reply(201, _twilio_message(), delay_s=0.5))
+    redis = Redis.from_url(settings.redis_url)
+    providers = Providers(settings)
+    try:
+        async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
+            async with pool.acquire() as tx, tx.transaction():
+                for n in range(10):
+                    await messages.queue(
+                        tx,
+                        Outgoing(
+                            idempotency_key=f"many-{n}",
+                            channel="sms",
+                            to=f"+1415555{n:04d}",
+                            body="Please pay",
+                        ),
+                    )
+            assert await send_ready(pool, settings, providers, RateLimiter(redis, 1)) == 10
+            outcomes = await pool.fetch("SELECT status, reason FROM messages")
+    finally:
+        await providers.close()
+        await redis.aclose()
+    arrivals = sorted(request.at for request in twilio_api.seen)
+    # Each answer takes 0.5 s: those that arrived before the first could be answered were
+    # all in flight together.
+    together = [at for at in arrivals if at < arrivals[0] + 0.4]
+    assert {row["status"] for row in outcomes} == {"sent"}, outcomes
+    assert len(arrivals) == 10 and len(together) == 6
