@@ -12,6 +12,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.context import request_id_var
@@ -22,10 +23,14 @@ tracer = trace.get_tracer(__name__)
 
 
 def build_tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Spans named for `service`, exported over OTLP/HTTP only when an endpoint is set."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if otlp_endpoint:
-        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(otlp_endpoint)))
+    """Spans named for `service`, exported over OTLP/HTTP only when an endpoint is set. Without
+    one, no span is recorded: each still gets its IDs (the logs' trace ID, the `traceparent`
+    passed on with events), but building spans nobody reads would cost every event's hops."""
+    resource = Resource.create({"service.name": service})
+    if not otlp_endpoint:
+        return TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(otlp_endpoint)))
     return provider
 
 

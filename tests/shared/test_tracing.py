@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -51,9 +51,20 @@ def test_spans_are_exported_over_otlp_http():
     assert b"campaign.start" in body and b"campaigns" in body
 
 
-def test_no_exporter_without_endpoint():
+def test_no_exporter_without_endpoint_yet_ids_carry_on():
+    """Nothing recorded, but a span continued from an event's `traceparent` stays in its
+    trace (the logs' trace ID), and passes on a child of its own."""
     provider = build_tracer_provider("auth", None)
     assert provider._active_span_processor._span_processors == ()
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    span = provider.get_tracer("test").start_span(
+        "event process", context=propagate.extract({"traceparent": parent})
+    )
+    assert not span.is_recording()
+    with trace.use_span(span, end_on_exit=True):
+        passed_on = current_traceparent() or ""
+    _, trace_id, span_id, _ = passed_on.split("-")
+    assert trace_id == "0af7651916cd43dd8448eb211c80319c" and span_id != "b7ad6b7169203331"
 
 
 def test_work_continued_from_recorded_trace_context_chains_parent_to_child():
