@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, TypeAlias
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from shared.settings import ServiceSettings
@@ -68,9 +68,15 @@ class BoundedPool(asyncpg.Pool):
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # orjson: every event's payload and many rows cross this codec, several times faster than
+    # the standard library's.
     await connection.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        "jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
     )
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

@@ -104,15 +104,16 @@ async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) ->
     await connection.execute(
         "WITH added AS ("
         "INSERT INTO outbox (event_id, topic, event_key, envelope) "
-        "SELECT e.event_id, e.topic, e.event_key, e.envelope "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) "
+        "SELECT e.event_id, e.topic, e.event_key, e.envelope::jsonb "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) "
         "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, n) ORDER BY n RETURNING 1) "
         "SELECT pg_notify('outbox_' || current_schema(), '') FROM (SELECT 1) once "
         "WHERE EXISTS (SELECT 1 FROM added)",
         [event.event_id for event, _ in events],
         [event.type for event, _ in events],
         [key for _, key in events],
-        [event.model_dump(mode="json") for event, _ in events],
+        # Serialized by pydantic straight to JSON text: no dictionary on the way.
+        [event.model_dump_json() for event, _ in events],
     )
 
 
