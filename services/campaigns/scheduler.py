@@ -40,12 +40,9 @@ async def claim_due_steps(
     are claimed next pass, or not at all): waiting for them could deadlock with that change.
     """
     rows = await schedule.claim_due(connection, batch_size, now)
-    send, skip, later = [], [], []
-    for row in rows:
-        opening = operations.window_for(window, row).next_allowed(now, row["timezone"])
-        if opening > now:
-            later.append((row["id"], opening))
-            continue
+    reachable, later = _by_window(rows, window, now)
+    send, skip = [], []
+    for row in reachable:
         outstanding = row["amount"] - row["amount_paid"]
         reason = skip_reason(row["conditions"], outstanding, row["last_reply_at"])
         if reason:
@@ -64,18 +61,27 @@ async def claim_due_steps(
     return len(rows)
 
 
+def _by_window(
+    rows: list[asyncpg.Record], window: ContactWindow, now: datetime
+) -> tuple[list[asyncpg.Record], list[tuple[uuid.UUID, datetime]]]:
+    """The rows whose customer may be contacted now (within the hours they prefer), and the
+    others' IDs each with the window's next opening."""
+    reachable, later = [], []
+    for row in rows:
+        opening = operations.window_for(window, row).next_allowed(now, row["timezone"])
+        if opening > now:
+            later.append((row["id"], opening))
+        else:
+            reachable.append(row)
+    return reachable, later
+
+
 async def link_instalments(
     connection: Connection, batch_size: int, window: ContactWindow, links: PayLinks, now: datetime
 ) -> int:
     """The debtor is sent the pay link of each plan instalment whose day has come, once, when
     their contact window (within their hours) is open; the caller holds the transaction."""
-    rows, later = [], []
-    for row in await plans.come_due(connection, batch_size, now):
-        opening = operations.window_for(window, row).next_allowed(now, row["timezone"])
-        if opening > now:
-            later.append((row["id"], opening))
-        else:
-            rows.append(row)
+    rows, later = _by_window(await plans.come_due(connection, batch_size, now), window, now)
     await plans.postpone_links(connection, later)
     made = await links.for_rows(connection, rows, now)
     await events.publish(

@@ -115,7 +115,7 @@ async def send_instalment_link(connection: Connection, event: Envelope) -> None:
         f"{due.amount} {due.currency}, is due today."
     )
     # By email, unless the debtor has none or stopped it: then by SMS.
-    email = customer.email.strip().lower() if customer.email else None
+    email = messages.recipient_key(customer.email) if customer.email else None
     by_email = email is not None and (
         messages.suppression_from(
             await messages.suppressions_of(connection, [email]), "email", email

@@ -41,7 +41,7 @@ from shared.clock import clock
 from shared.errors import ApiError
 from shared.openapi import error_responses
 from shared.periods import Since, Until, period
-from shared.resources import Deps
+from shared.resources import Deps, Resources
 from shared.security import Principal, require
 
 router = APIRouter(tags=["payments"])
@@ -155,7 +155,7 @@ async def list_plans(payment_id: uuid.UUID, deps: Deps, _: Reader) -> PlanList:
     instalments."""
     if await payments.get(deps.pool, payment_id) is None:
         raise ApiError(404, "Not Found", f"Payment record {payment_id} does not exist")
-    return PlanList(items=[Plan.of(row) for row in await plans.of_payment(deps.pool, payment_id)])
+    return await _plans(deps, payment_id)
 
 
 @router.post(
@@ -173,6 +173,10 @@ async def cancel_plan(payment_id: uuid.UUID, deps: Deps, _: Writer) -> PlanList:
         await operations.resume_after_plan(
             connection, payment_id, operations.contact_window(settings), clock.now()
         )
+    return await _plans(deps, payment_id)
+
+
+async def _plans(deps: Resources, payment_id: uuid.UUID) -> PlanList:
     return PlanList(items=[Plan.of(row) for row in await plans.of_payment(deps.pool, payment_id)])
 
 

@@ -4,9 +4,10 @@ it names. Public: the signed link is the only credential, so each address is rat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -41,6 +42,7 @@ from shared.resources import Deps
 from shared.schemas import ApiModel, ApiResponse
 
 router = APIRouter(tags=["portal"])
+Handler = Callable[..., Awaitable[Any]]
 Token = Annotated[str, Path(max_length=64, description="The token of the link in a message")]
 NO_PAYMENTS = "Online payment is not available here; please contact us to pay"
 NOT_VALID = "This link is not valid; open the link in your latest message from us"
@@ -103,6 +105,17 @@ class PortalDebt(ApiResponse):
     contact_until: time | None
     window_opens: time = Field(description="The earliest hour anyone may be contacted")
     window_closes: time = Field(description="The latest")
+
+
+def _action(path: str, answer: type[ApiResponse], *refusals: int) -> Callable[[Handler], Handler]:
+    """A route of the debtor's acting on their link (`/portal/{token}` + `path`): 201 with
+    `answer`, else the link's refusals (404, 410, 429) and these."""
+    return router.post(
+        f"/portal/{{token}}{path}",
+        response_model=answer,
+        status_code=201,
+        responses=error_responses(404, 410, 429, *refusals),
+    )
 
 
 async def live_link(deps: Deps, request: Request, token: str) -> asyncpg.Record:
@@ -238,12 +251,7 @@ async def _respond(
         await events.publish(connection, events.debtor_responded(responded))
 
 
-@router.post(
-    "/portal/{token}/promise",
-    response_model=Noted,
-    status_code=201,
-    responses=error_responses(404, 410, 429),
-)
+@_action("/promise", Noted)
 async def promise_to_pay(token: Token, body: PromiseIn, deps: Deps, request: Request) -> Noted:
     """The debtor promises to pay by a date: their campaigns wait until the end of that day."""
     link = await live_link(deps, request, token)
@@ -267,12 +275,7 @@ async def promise_to_pay(token: Token, body: PromiseIn, deps: Deps, request: Req
     return Noted(noted=f"Your promise to pay by {body.promised_date.isoformat()} is recorded")
 
 
-@router.post(
-    "/portal/{token}/dispute",
-    response_model=Noted,
-    status_code=201,
-    responses=error_responses(404, 410, 429),
-)
+@_action("/dispute", Noted)
 async def dispute(token: Token, body: DisputeIn, deps: Deps, request: Request) -> Noted:
     """The debtor disputes the debt: their campaigns pause, flagged, until a person has looked
     into it (the agents open a human task)."""
@@ -292,12 +295,7 @@ async def dispute(token: Token, body: DisputeIn, deps: Deps, request: Request) -
     )
 
 
-@router.post(
-    "/portal/{token}/stop",
-    response_model=Noted,
-    status_code=201,
-    responses=error_responses(404, 410, 429),
-)
+@_action("/stop", Noted)
 async def stop_channel(token: Token, body: StopIn, deps: Deps, request: Request) -> Noted:
     """The debtor stops a channel: their address or number on it is put on the suppression
     list (an opt-out), and their campaigns' steps on it are skipped."""
@@ -331,12 +329,7 @@ class CheckoutOut(ApiResponse):
     checkout_url: str = Field(description="The provider's hosted checkout, to send the debtor to")
 
 
-@router.post(
-    "/portal/{token}/checkout",
-    response_model=CheckoutOut,
-    status_code=201,
-    responses=error_responses(404, 409, 410, 429, 503),
-)
+@_action("/checkout", CheckoutOut, 409, 503)
 async def checkout(
     token: Token, deps: Deps, request: Request, body: CheckoutIn | None = None
 ) -> CheckoutOut:
@@ -412,12 +405,7 @@ async def checkout_of(
     return CheckoutView.model_validate({**dict(found), "currency": found["currency"].strip()})
 
 
-@router.post(
-    "/portal/{token}/checkout/{checkout_id}/simulated-payment",
-    response_model=Noted,
-    status_code=201,
-    responses=error_responses(404, 410, 429),
-)
+@_action("/checkout/{checkout_id}/simulated-payment", Noted)
 async def simulated_payment(
     token: Token, checkout_id: uuid.UUID, deps: Deps, request: Request
 ) -> Noted:
@@ -446,12 +434,7 @@ class PlanIn(ApiModel):
     every: Every = "month"
 
 
-@router.post(
-    "/portal/{token}/plan",
-    response_model=Plan,
-    status_code=201,
-    responses=error_responses(404, 409, 410, 429),
-)
+@_action("/plan", Plan, 409)
 async def set_up_plan(token: Token, body: PlanIn, deps: Deps, request: Request) -> Plan:
     """The debtor splits what is outstanding into instalments within their campaign's terms:
     its campaigns wait while the plan is kept; on each instalment's day the debtor is sent its
@@ -497,12 +480,7 @@ class ContactHoursIn(ApiModel):
         return hour
 
 
-@router.post(
-    "/portal/{token}/contact-hours",
-    response_model=Noted,
-    status_code=201,
-    responses=error_responses(404, 410, 429),
-)
+@_action("/contact-hours", Noted)
 async def choose_contact_hours(
     token: Token, body: ContactHoursIn, deps: Deps, request: Request
 ) -> Noted:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,6 +33,14 @@ def _settings(**overrides) -> NotifierSettings:
         **overrides,
     }
     return NotifierSettings(**values)
+
+
+def _open_all_day(settings: NotifierSettings, **overrides: Any) -> NotifierSettings:
+    """The platform's notifier settings with `overrides`, contact open all day: the test's
+    sends are never deferred to the window's opening."""
+    return settings.model_copy(
+        update={"contact_window_start": time(0), "contact_window_end": time(23, 59), **overrides}
+    )
 
 
 def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
@@ -255,15 +264,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
     await migrate(connection, schema, service_migrations("services.notifier"))
     await connection.close()
     pool = await create_pool(settings, schema)
-    local = settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
-    )
-    local = local.model_copy(
-        update={
-            "contact_window_start": local.contact_window_start.replace(hour=0),
-            "contact_window_end": local.contact_window_end.replace(hour=23, minute=59),
-        }
-    )
+    local = _open_all_day(settings, smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none")
     providers = Providers(local)
     redis = Redis.from_url(settings.redis_url)
     limiter = RateLimiter(redis, 1)
@@ -330,22 +331,15 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
     from shared.ratelimit import RateLimiter
     from tests.helpers import private_schema
 
-    settings = platform.settings_for(NotifierSettings).model_copy(
-        update={
-            "twilio_account_sid": SID,
-            "twilio_auth_token": SecretStr("secret"),
-            "twilio_from_number": "+15005550006",
-            "twilio_api_url": twilio_api.url,
-            "twilio_send_concurrency": 6,
-            "send_concurrency": 1,
-            "sms_rate_per_second": 1000,
-        }
-    )
-    settings = settings.model_copy(
-        update={
-            "contact_window_start": settings.contact_window_start.replace(hour=0),
-            "contact_window_end": settings.contact_window_end.replace(hour=23, minute=59),
-        }
+    settings = _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_account_sid=SID,
+        twilio_auth_token=SecretStr("secret"),
+        twilio_from_number="+15005550006",
+        twilio_api_url=twilio_api.url,
+        twilio_send_concurrency=6,
+        send_concurrency=1,
+        sms_rate_per_second=1000,
     )
     twilio_api.script(Reply(201, _twilio_message(), delay_s=0.5))
     redis = Redis.from_url(settings.redis_url)
