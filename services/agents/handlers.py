@@ -95,8 +95,15 @@ async def _start_at_once(
     """A free agent takes each task in the transaction that opens it, rather than at the
     worker's next pass; an AI agent composing from templates (no OpenAI call to wait for)
     requests its message in that transaction too. The rest wait, pending, for the worker."""
+    candidates = await agents.candidates(connection)
+    composes_offline = any(agent.kind == "ai" for agent in candidates) and (
+        shared_brain().composes_offline
+    )
     choices = choose_agents(
-        await agents.candidates(connection), [task.channel for task in new], clock.now()
+        candidates,
+        [task.channel for task in new],
+        clock.now(),
+        ai_hands_over_at_once=composes_offline,
     )
     started: list[tasks.NewTask] = []
     for task, agent, handling in zip(new, choices, handlings, strict=True):
@@ -104,7 +111,7 @@ async def _start_at_once(
             started.append(task)
             continue
         request = None
-        if agent.kind == "ai" and shared_brain().composes_offline:
+        if agent.kind == "ai" and composes_offline:
             with handling.within():
                 request = (await message_request(shared_brain(), task.as_row())).payload
         started.append(replace(task, agent_id=agent.id, message_request=request))

@@ -87,6 +87,12 @@ class EmbeddedPostgres(EmbeddedServer):
                 "max_connections=300",
                 "-c",
                 f"fsync={fsync}",
+                "-c",
+                "shared_buffers=512MB",
+                "-c",
+                "wal_buffers=16MB",
+                "-c",
+                "wal_init_zero=off",
             ],
             log_dir / "postgres.log",
             stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, stop at once

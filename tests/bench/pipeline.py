@@ -36,8 +36,6 @@ CAMPAIGNS = 10_000
 BULK_START = 1000  # campaigns per bulk-start request (its maximum)
 TIMEOUT_S = 900
 STATEMENTS_FILE = Path("bench-statements.txt")
-# The default AI agent's limit of open tasks, raised through the API to its maximum.
-AI_CAPACITY = 1000
 
 _SEED = """
 WITH c AS (
@@ -72,21 +70,6 @@ async def _seed(settings: ServiceSettings) -> list[uuid.UUID]:
         return [row["campaign_id"] for row in rows]
     finally:
         await connection.close()
-
-
-async def _raise_ai_capacity(http: httpx.AsyncClient) -> None:
-    """The default AI agent (created by the agents service at start-up) takes AI_CAPACITY."""
-    for _ in range(60):
-        agents = (await http.get("/api/v1/agents")).json()["items"]
-        ai = [agent for agent in agents if agent["kind"] == "ai"]
-        if ai:
-            patched = await http.patch(
-                f"/api/v1/agents/{ai[0]['id']}", json={"maxConcurrent": AI_CAPACITY}
-            )
-            patched.raise_for_status()
-            return
-        await asyncio.sleep(0.5)
-    raise TimeoutError("the agents service created no AI agent")
 
 
 async def _start_all(http: httpx.AsyncClient, campaign_ids: list[uuid.UUID]) -> None:
@@ -180,7 +163,6 @@ async def measure(live: Live) -> PipelineRun:
     campaign_ids = await _seed(live.settings)
     headers = {"Authorization": f"Bearer {await live.token()}"}
     async with httpx.AsyncClient(base_url=live.gateway, headers=headers, timeout=120) as http:
-        await _raise_ai_capacity(http)
         await _statements(live.settings, reset=True)
         with RssSampler(live.pids()) as sampler, CpuClock({**live.pids(), **infrastructure}) as cpu:
             started = time.perf_counter()

@@ -43,15 +43,26 @@ def choose_agent(candidates: Sequence[Candidate], channel: str) -> Candidate | N
 
 
 def choose_agents(
-    candidates: Sequence[Candidate], channels: Sequence[str], now: datetime
+    candidates: Sequence[Candidate],
+    channels: Sequence[str],
+    now: datetime,
+    *,
+    ai_hands_over_at_once: bool = False,
 ) -> list[Candidate | None]:
     """The agent for each task (by its channel) in turn, each choice counted in the load the
-    next one sees; None where no agent can take it now."""
+    next one sees; None where no agent can take it now.
+
+    With `ai_hands_over_at_once`, an AI agent composes each task's message and hands it to the
+    notifier in the transaction that gives it the task, so the task never holds one of its
+    slots (a slot is held only until the message is requested)."""
     load = {agent.id: agent for agent in candidates}
     chosen: list[Candidate | None] = []
     for channel in channels:
         agent = choose_agent(list(load.values()), channel)
         if agent is not None:
-            load[agent.id] = replace(agent, open_tasks=agent.open_tasks + 1, last_assigned_at=now)
+            held = 0 if ai_hands_over_at_once and agent.kind == "ai" else 1
+            load[agent.id] = replace(
+                agent, open_tasks=agent.open_tasks + held, last_assigned_at=now
+            )
         chosen.append(agent)
     return chosen

@@ -10,11 +10,16 @@ import asyncpg
 from services.agents.domain.assignment import Candidate
 from shared.db import Connection, Executor
 
+# The tasks an agent is working on, each holding one of its `max_concurrent` slots: assigned, or
+# in progress with no message handed to the notifier yet. A task whose message was requested
+# waits for the notifier's result (deferred to contact hours, say) without holding the agent.
+OPEN_TASKS = (
+    "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
+    "AND t.status IN ('assigned', 'in_progress') AND t.message_requested_at IS NULL) AS open_tasks"
+)
 COLUMNS = (
     "a.id, a.name, a.kind, a.status, a.channels, a.max_concurrent, a.user_id, "
-    "a.last_heartbeat_at, a.created_at, a.updated_at, "
-    "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
-    "AND t.status IN ('assigned', 'in_progress')) AS open_tasks"
+    f"a.last_heartbeat_at, a.created_at, a.updated_at, {OPEN_TASKS}"
 )
 DEFAULT_AI_AGENT = "Default AI agent"
 
@@ -88,9 +93,7 @@ async def heartbeat(executor: Executor, agent_id: uuid.UUID) -> None:
 async def candidates(connection: Connection) -> list[Candidate]:
     """Every online agent with its load, locked so concurrent assigners count alike."""
     rows = await connection.fetch(
-        "SELECT a.id, a.kind, a.status, a.channels, a.max_concurrent, "
-        "(SELECT count(*) FROM tasks t WHERE t.assigned_agent_id = a.id "
-        " AND t.status IN ('assigned', 'in_progress')) AS open_tasks, "
+        f"SELECT a.id, a.kind, a.status, a.channels, a.max_concurrent, {OPEN_TASKS}, "
         "a.last_assigned_at FROM agents a WHERE a.status = 'online' ORDER BY a.id FOR UPDATE OF a"
     )
     return [

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.agents.domain.assignment import Candidate, choose_agent
+from services.agents.domain.assignment import Candidate, choose_agent, choose_agents
 from services.agents.domain.compliance import (
     DEBT_COLLECTOR_NOTICE,
     SMS_OPT_OUT,
@@ -45,6 +45,22 @@ def test_assignment_prefers_the_least_loaded_eligible_agent():
     person = _agent(kind="human", channels=("human", "email"))
     assert choose_agent([person], "email") is None
     assert choose_agent([person, idle], "human") == person
+
+
+def test_each_choice_counts_in_the_load_unless_the_ai_agent_hands_the_task_over_at_once():
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    ai = _agent(limit=2)
+    person = _agent(kind="human", channels=("human",), limit=1)
+    channels = ["email", "email", "human", "email", "human"]
+
+    def ids(chosen: list[Candidate | None]) -> list[uuid.UUID | None]:
+        return [agent.id if agent else None for agent in chosen]
+
+    # Held until their messages are requested: the limit stops the third email and second person.
+    assert ids(choose_agents([ai, person], channels, now)) == [ai.id, ai.id, person.id, None, None]
+    # Handed to the notifier in the same transaction: AI tasks hold no slot; people's still do.
+    at_once = choose_agents([ai, person], channels, now, ai_hands_over_at_once=True)
+    assert ids(at_once) == [ai.id, ai.id, person.id, ai.id, None]
 
 
 def test_disclosures_are_added_and_checked():

@@ -11,6 +11,7 @@ import pytest
 
 from services.agents import handlers, workers
 from services.agents.brain import shared_brain
+from services.agents.stores import agents as agents_store
 from shared.consumer import Retry, Subscription, handle_batch
 from shared.settings import forget_settings
 from tests.bench.agents import step_due
@@ -61,6 +62,8 @@ async def test_a_free_ai_agent_takes_and_requests_in_the_opening_transaction(
 ):
     service_environment()
     pool = agents_schema
+    # A limit of 2, and 3 steps: each message is handed to the notifier in the transaction that
+    # gives the agent its task, so no task holds one of its slots and all 3 start at once.
     ai = await _agent(pool, "ai", ["email", "sms", "voice"], limit=2)
     steps = [step_due() for _ in range(3)]
 
@@ -71,18 +74,15 @@ async def test_a_free_ai_agent_takes_and_requests_in_the_opening_transaction(
         "FROM tasks ORDER BY created_at, id"
     )
     by_run = {str(row["step_run_id"]): row for row in rows}
-    started = [by_run[step.payload["stepRunId"]] for step in steps[:2]]
-    for step, task in zip(steps, started, strict=False):
+    started = [by_run[step.payload["stepRunId"]] for step in steps]
+    for step, task in zip(steps, started, strict=True):
         assert (task["status"], task["assigned_agent_id"]) == ("in_progress", ai)
         assert task["message_requested_at"] is not None
         request = task["message_request"]
         assert request["idempotencyKey"] == f"{step.payload['stepRunId']}:1:0"
         assert request["to"] == "a@example.com" and request["composedBy"].startswith("template")
-    # Beyond the agent's limit, the task waits for the worker.
-    left = by_run[steps[2].payload["stepRunId"]]
-    assert (left["status"], left["assigned_agent_id"]) == ("pending", None)
     assert sorted(await _topics(pool)) == sorted(
-        ["task.created"] * 3 + ["task.assigned"] * 2 + ["message.requested"] * 2
+        ["task.created"] * 3 + ["task.assigned"] * 3 + ["message.requested"] * 3
     )
     requested = await pool.fetch(
         "SELECT envelope FROM outbox WHERE topic = 'message.requested' ORDER BY id"
@@ -93,6 +93,62 @@ async def test_a_free_ai_agent_takes_and_requests_in_the_opening_transaction(
     assert await pool.fetchval("SELECT last_assigned_at FROM agents WHERE id = $1", ai)
     # Nothing is left for the worker to compose: it would only ask again.
     assert await workers.work_ai_tasks(pool, shared_brain()) == 0
+
+
+async def _holding(pool, agent_id: uuid.UUID, status: str, requested: bool) -> None:
+    """A task of `agent_id` in `status`, its message requested or not."""
+    await pool.execute(
+        "INSERT INTO tasks (id, campaign_id, step_run_id, step_attempt, customer_id, channel, "
+        "step, status, assigned_agent_id, message_requested_at) "
+        "VALUES ($1, $2, $3, 1, $4, 'sms', '{}', $5, $6, "
+        "CASE WHEN $7 THEN now() END)",
+        uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), status, agent_id, requested,
+    )  # fmt: skip
+
+
+async def test_slots_are_held_by_tasks_the_agent_works_on_not_by_results_awaited(
+    service_environment, agents_schema
+):
+    # With OpenAI, composing takes the worker: an assigned task holds its slot until then.
+    service_environment(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    pool = agents_schema
+    ai = await _agent(pool, "ai", ["email"], limit=2)
+    await _holding(pool, ai, "in_progress", requested=True)  # waits for the notifier's result
+    await _holding(pool, ai, "in_progress", requested=False)  # being composed
+    first, second = step_due(), step_due()
+
+    assert await handle_batch(pool, CREATE, [first, second], ONCE) == {}
+
+    # One slot was free: the first task takes it; the second waits for the worker.
+    statuses = {
+        str(row["step_run_id"]): (row["status"], row["assigned_agent_id"])
+        for row in await pool.fetch("SELECT step_run_id, status, assigned_agent_id FROM tasks")
+    }
+    assert statuses[first.payload["stepRunId"]] == ("assigned", ai)
+    assert statuses[second.payload["stepRunId"]] == ("pending", None)
+    async with pool.acquire() as connection, connection.transaction():
+        assert await workers.assign_pending(connection) == 0  # still full
+    async with pool.acquire() as connection:
+        listed = await connection.fetchrow(
+            f"SELECT {agents_store.COLUMNS} FROM agents a WHERE a.id = $1", ai
+        )
+    assert listed["open_tasks"] == 2  # the result awaited does not count
+
+    # The composed task's message is handed over: its slot frees, the worker assigns the next.
+    await pool.execute(
+        "UPDATE tasks SET message_requested_at = now() WHERE assigned_agent_id = $1 "
+        "AND status = 'in_progress'",
+        ai,
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        assert await workers.assign_pending(connection) == 1
+    assert (
+        await pool.fetchval(
+            "SELECT assigned_agent_id FROM tasks WHERE step_run_id = $1",
+            uuid.UUID(second.payload["stepRunId"]),
+        )
+        == ai
+    )
 
 
 async def test_a_step_due_again_starts_nothing_twice(service_environment, agents_schema):
