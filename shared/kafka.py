@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -75,6 +76,28 @@ def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         logger=logging.getLogger(f"faststream.{client_id}"),
         log_level=logging.DEBUG,
+    )
+
+
+# The most a produce request may carry (aiokafka's default `max_request_size`): a larger event
+# is refused before it is sent.
+MAX_REQUEST_BYTES = 1024 * 1024
+# The most one batch the outbox relay builds may hold.
+RELAY_BATCH_BYTES = 256 * 1024
+
+
+def create_relay_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
+    """The outbox relay's own producer, with the broker's guarantees (acks=all, no linger, no
+    idempotence): the relay builds each partition's batches itself (`create_batch`) rather
+    than handing over one event at a time."""
+    return AIOKafkaProducer(
+        **client_options(settings),
+        client_id=f"{client_id}-relay",
+        acks="all",
+        linger_ms=0,
+        enable_idempotence=False,
+        max_batch_size=RELAY_BATCH_BYTES,
+        max_request_size=MAX_REQUEST_BYTES,
     )
 
 

@@ -1,9 +1,10 @@
 """Transactional outbox: events are rows written with the state change, then relayed to Kafka.
 
 `enqueue` runs inside the caller's transaction, so an event exists exactly when its change
-committed. `OutboxRelay` publishes unpublished rows in id order, keys in parallel and each
-key's events one after another, and marks what the broker acknowledged; a failed publish holds
-back the rest of its key until the retry. An acknowledgement lost in transit means Kafka may
+committed. `OutboxRelay` publishes unpublished rows in id order: partitions in parallel, each
+partition's events in batches one after another (a key always maps to one partition, so its
+events keep their order), and marks what the broker acknowledged; a failed batch holds back
+the rest of its partition until the retry. An acknowledgement lost in transit means Kafka may
 see an event twice (never zero times): consumers deduplicate by `event_id`.
 
 Published rows are kept (OUTBOX_RETENTION_HOURS) with the broker epoch they went to, so that
@@ -16,24 +17,28 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import TypeVar
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidTopicError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from faststream.kafka import KafkaBroker
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.broker_epoch import BrokerEpoch, republish_older
 from shared.db import DATABASE_UNAVAILABLE, Connection
 from shared.events import Envelope, kafka_headers
+from shared.kafka import MAX_REQUEST_BYTES
 
 logger = logging.getLogger(__name__)
+_K = TypeVar("_K")
 
 # The broker will never take these, however often they are sent.
 _REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
@@ -46,6 +51,44 @@ _REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
 
 def _channel(schema: str) -> str:
     return f"outbox_{schema}"
+
+
+def _grouped(
+    rows: list[asyncpg.Record], key: Callable[[asyncpg.Record], _K]
+) -> dict[_K, list[asyncpg.Record]]:
+    """The rows by `key`, each group in the rows' order."""
+    groups: dict[_K, list[asyncpg.Record]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
+
+
+def _before_oversized(
+    rows: list[asyncpg.Record],
+) -> tuple[list[asyncpg.Record], tuple[asyncpg.Record, Exception] | None]:
+    """The rows up to the first one larger than the broker takes in a request, and that one
+    refused (as the producer refuses such an event before sending it)."""
+    for n, row in enumerate(rows):
+        size = len(row["body"]) + len(row["event_key"])
+        if size > MAX_REQUEST_BYTES:
+            too_large = MessageSizeTooLargeError(
+                f"the event is {size} bytes, over the {MAX_REQUEST_BYTES} bytes of a request"
+            )
+            return rows[:n], (row, too_large)
+    return rows, None
+
+
+def _append(builder: BatchBuilder, row: asyncpg.Record) -> bool:
+    """The event added to the batch as Postgres rendered it, with its headers; False when the
+    batch is full."""
+    headers = kafka_headers(row["type"], row["request_id"], row["traceparent"])
+    added = builder.append(
+        key=row["event_key"].encode(),
+        value=row["body"].encode(),
+        timestamp=None,
+        headers=[(name, value.encode()) for name, value in headers.items()],
+    )
+    return added is not None
 
 
 class OutboxBatch:
@@ -123,7 +166,7 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
+        producer: AIOKafkaProducer,
         schema: str,
         epoch: BrokerEpoch,
         *,
@@ -132,7 +175,7 @@ class OutboxRelay:
         max_failures: int = 10,
     ) -> None:
         self.pool = pool
-        self.broker = broker
+        self.producer = producer
         self.schema = schema
         self.epoch = epoch
         self.batch_size = batch_size
@@ -162,18 +205,20 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            by_key: dict[str, list[asyncpg.Record]] = {}
-            for row in rows:
-                by_key.setdefault(row["event_key"], []).append(row)
-            outcomes = await asyncio.gather(*(self._publish_in_order(g) for g in by_key.values()))
+            outcomes = await asyncio.gather(
+                *(
+                    self._publish_topic(topic, of_topic)
+                    for topic, of_topic in _grouped(rows, lambda row: row["topic"]).items()
+                )
+            )
             published = [event_id for done, _ in outcomes for event_id in done]
+            failed = [failure for _, failures in outcomes for failure in failures]
             await connection.execute(
                 "UPDATE outbox SET published_at = now(), published_epoch = $2 "
                 "WHERE id = ANY($1::bigint[])",
                 published,
                 epoch,
             )
-            failed = [failure for _, failure in outcomes if failure is not None]
             held = await self._count_failures(connection, failed, broker_up=bool(published))
         if self.epoch.current != epoch:
             # The broker changed while this batch was out: what it marked under the old epoch
@@ -223,40 +268,84 @@ class OutboxRelay:
             )
         return still[0][1] if still else None
 
+    async def _publish_topic(
+        self, topic: str, rows: list[asyncpg.Record]
+    ) -> tuple[list[int], list[tuple[asyncpg.Record, Exception]]]:
+        """A topic's events, each partition's in order (as the broker's default partitioner
+        places keys); published ids, and the first failure of each partition that had one."""
+        try:
+            partitions = sorted(await self.producer.partitions_for(topic))
+        except Exception as error:
+            return [], [(rows[0], error)]  # the topic is unknown or the broker unreachable
+        place = DefaultPartitioner()
+        by_partition = _grouped(
+            rows, lambda row: place(row["event_key"].encode(), partitions, partitions)
+        )
+        outcomes = await asyncio.gather(
+            *(
+                self._publish_in_order(topic, partition, of_partition)
+                for partition, of_partition in by_partition.items()
+            )
+        )
+        published = [event_id for done, _ in outcomes for event_id in done]
+        return published, [failure for _, failure in outcomes if failure is not None]
+
     async def _publish_in_order(
-        self, rows: list[asyncpg.Record]
+        self, topic: str, partition: int, rows: list[asyncpg.Record]
     ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
-        """One key's events handed to the producer in order (one partition keeps that order),
-        then their acknowledgements awaited in order: published are those before the first
-        failure, which holds back the rest of that key (until it is published or set aside)."""
-        sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
-        refused: tuple[asyncpg.Record, Exception] | None = None
-        for row in rows:
-            try:
-                sent.append((row, await self._send(row)))
-            except Exception as error:
-                refused = (row, error)
-                break
+        """One partition's events in batches, each acknowledged before the next goes (so a
+        failure cannot let later events overtake it): published are those before the first
+        failure, which holds back the rest (until it is published or set aside). A batch the
+        broker refuses for good is sent again one event at a time, to find the event at fault."""
+        sendable, oversized = _before_oversized(rows)
         done: list[int] = []
-        for row, acknowledged in sent:
+        for builder, members in self._batches(sendable):
             try:
-                await acknowledged
+                await self._send(builder, topic, partition)
+            except _REFUSED_FOR_GOOD as error:
+                if len(members) == 1:
+                    return done, (members[0], error)
+                alone, failure = await self._publish_in_order_one_by_one(topic, partition, members)
+                return done + alone, failure
+            except Exception as error:
+                return done, (members[0], error)
+            done.extend(row["id"] for row in members)
+        return done, oversized
+
+    async def _publish_in_order_one_by_one(
+        self, topic: str, partition: int, rows: list[asyncpg.Record]
+    ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
+        done: list[int] = []
+        for row in rows:
+            builder = self.producer.create_batch()
+            _append(builder, row)
+            try:
+                await self._send(builder, topic, partition)
             except Exception as error:
                 return done, (row, error)
             done.append(row["id"])
-        return done, refused
+        return done, None
 
-    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
-        """The event queued in the producer (batched with the others under way); the future of
-        the broker's acknowledgement."""
-        acknowledged: asyncio.Future[Any] = await self.broker.publish(
-            row["body"].encode(),
-            topic=row["topic"],
-            key=row["event_key"].encode(),
-            headers=kafka_headers(row["type"], row["request_id"], row["traceparent"]),
-            no_confirm=True,
-        )
-        return acknowledged
+    def _batches(
+        self, rows: list[asyncpg.Record]
+    ) -> list[tuple[BatchBuilder, list[asyncpg.Record]]]:
+        """The rows in batches of at most the producer's batch size (an event larger than that
+        goes alone)."""
+        batches: list[tuple[BatchBuilder, list[asyncpg.Record]]] = []
+        builder, members = self.producer.create_batch(), list[asyncpg.Record]()
+        for row in rows:
+            if not _append(builder, row):
+                batches.append((builder, members))
+                builder, members = self.producer.create_batch(), list[asyncpg.Record]()
+                _append(builder, row)  # an empty batch takes any event
+            members.append(row)
+        batches.append((builder, members))
+        return batches
+
+    async def _send(self, builder: BatchBuilder, topic: str, partition: int) -> None:
+        """The batch handed to the producer, and its acknowledgement awaited."""
+        acknowledged = await self.producer.send_batch(builder, topic, partition=partition)
+        await acknowledged
 
     async def run(self) -> None:
         """Relay forever: woken by NOTIFY on commit, polling as a fallback; nothing is published

@@ -28,7 +28,7 @@ from shared.db import create_pool, pool_usage
 from shared.docs_pages import API_PREFIX, PLATFORM_PAGE, install_docs
 from shared.health import dependency_health, overall, platform_health, with_epoch
 from shared.http import install_http_edge
-from shared.kafka import create_broker, ensure_topics, raw_publisher
+from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
 from shared.logs import configure_logging
 from shared.openapi import document_errors, error_responses
 from shared.outbox import OutboxRelay
@@ -80,13 +80,16 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         await ensure_topics(settings, all_topics())
         await broker.start()
         cleanup.push_async_callback(broker.stop)
+        relay_producer = create_relay_producer(settings, client_id=spec.name)
+        await relay_producer.start()
+        cleanup.push_async_callback(relay_producer.stop)
         epoch = BrokerEpoch(settings, raw_publisher(broker))
         consumer = EventConsumer(
             pool, settings, spec.name, spec.subscriptions, raw_publisher(broker)
         )
         relay = OutboxRelay(
             pool,
-            broker,
+            relay_producer,
             spec.name,
             epoch,
             batch_size=settings.outbox_batch_size,

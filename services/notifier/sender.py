@@ -39,7 +39,7 @@ from shared.tracing import continued
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("email", "sms", "voice")
-BATCH = 50  # messages one pass of a channel's loop takes through the guards
+BATCH = 200  # messages one pass of a channel's loop takes through the guards
 INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
 # A pass that fails with these is tried again; the database is down or busy.
 _PASS_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PoolExhaustedError)

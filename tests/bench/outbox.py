@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from shared.broker_epoch import BrokerEpoch
 from shared.db import connect, create_pool
 from shared.events import new_event
-from shared.kafka import create_broker, ensure_topics, raw_publisher
+from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
 from shared.migrations import migrate, service_migrations
 from shared.outbox import OutboxRelay, enqueue
 from shared.settings import ServiceSettings
@@ -63,11 +63,14 @@ async def _outbox_relay(settings: ServiceSettings, topic: str) -> tuple[float, f
         epoch = BrokerEpoch(settings, raw_publisher(broker))
         await epoch.check(pool)
         await epoch.close()
-        relay = OutboxRelay(pool, broker, schema, epoch, batch_size=settings.outbox_batch_size)
+        producer = create_relay_producer(settings, client_id="bench")
+        await producer.start()
+        relay = OutboxRelay(pool, producer, schema, epoch, batch_size=settings.outbox_batch_size)
         started = time.perf_counter()
         while await relay.publish_batch():
             pass
         publish_s = time.perf_counter() - started
+        await producer.stop()
         await broker.stop()
         return write_s, publish_s
     finally:
