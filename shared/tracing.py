@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -52,9 +53,12 @@ def context_from_headers(headers: Mapping[str, str]) -> Context:
 
 
 def current_traceparent() -> str | None:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get(HEADER_TRACEPARENT)
+    """The current span's W3C `traceparent` (as the trace-context propagator writes it), or
+    None outside any trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 @contextmanager
@@ -79,11 +83,56 @@ def continued_span(
     attributes: Mapping[str, str] | None = None,
 ) -> trace.Span:
     """A span started as a child of `traceparent` (a new trace without one), not yet current:
-    the caller makes it current (`trace.use_span`) while working in it, and ends it."""
+    the caller makes it current (`trace.use_span`) while working in it, and ends it.
+
+    When this process records no spans, the child is made here, as the SDK would make it (the
+    parent's trace, a new span ID, not sampled), without the propagator's parsing and the
+    tracer's machinery: every event's hops pay for this."""
+    if _records_nothing():
+        parent = _parse_traceparent(traceparent)
+        random_id = parent.trace_flags.random_trace_id if parent else True
+        return trace.NonRecordingSpan(
+            trace.SpanContext(
+                trace_id=parent.trace_id if parent else _IDS.generate_trace_id(),
+                span_id=_IDS.generate_span_id(),
+                is_remote=False,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID if random_id else 0),
+            )
+        )
     carrier = {HEADER_TRACEPARENT: traceparent} if traceparent else {}
     return tracer.start_span(
         span_name, context=context_from_headers(carrier), kind=kind, attributes=attributes
     )
+
+
+def _records_nothing() -> bool:
+    """The process's provider samples nothing (no exporter: `build_tracer_provider`)."""
+    provider = trace.get_tracer_provider()
+    return isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF
+
+
+# W3C trace context: version, trace ID, parent span ID, flags (a later version may add fields).
+_TRACEPARENT = re.compile(
+    r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$"
+)
+
+
+def _parse_traceparent(traceparent: str | None) -> trace.SpanContext | None:
+    """The remote parent a `traceparent` names, or None when it is absent or invalid (then a
+    new trace begins), with the rules of OpenTelemetry's trace-context propagator."""
+    match = _TRACEPARENT.match(traceparent) if traceparent else None
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest):
+        return None
+    context = trace.SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=trace.TraceFlags(int(flags, 16)),
+    )
+    return context if context.is_valid else None
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
+import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,6 +17,7 @@ from shared.tracing import (
     TraceContextMiddleware,
     build_tracer_provider,
     continued,
+    continued_span,
     current_traceparent,
 )
 
@@ -65,6 +67,52 @@ def test_no_exporter_without_endpoint_yet_ids_carry_on():
         passed_on = current_traceparent() or ""
     _, trace_id, span_id, _ = passed_on.split("-")
     assert trace_id == "0af7651916cd43dd8448eb211c80319c" and span_id != "b7ad6b7169203331"
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # sampled
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02",  # a random trace ID
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00-more",  # a later version
+        None,
+        "not a traceparent",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # no trace ID
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # no parent span
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # a forbidden version
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-more",  # extra in version 00
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  # upper case
+    ],
+)
+def test_without_an_exporter_a_continued_span_is_the_one_the_sdk_would_make(
+    monkeypatch, traceparent
+):
+    """Recording nothing, the consumer's span is made by hand: the same trace (or a new one
+    for a missing or invalid parent), a new span ID and the same flags as the SDK's."""
+    provider = build_tracer_provider("agents", None)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    carrier = {"traceparent": traceparent} if traceparent else {}
+    made_by_sdk = provider.get_tracer("test").start_span(
+        "event process", context=propagate.extract(carrier)
+    )
+    made_here = continued_span("event process", traceparent, trace.SpanKind.CONSUMER)
+    ours, theirs = made_here.get_span_context(), made_by_sdk.get_span_context()
+    assert not made_here.is_recording() and ours.is_valid
+    parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    if parent.is_valid:
+        assert ours.trace_id == theirs.trace_id == parent.trace_id
+        assert ours.span_id != parent.span_id
+    else:
+        assert ours.trace_id != theirs.trace_id  # each began a trace of its own
+    assert ours.trace_flags == theirs.trace_flags
+    with trace.use_span(made_here):
+        assert current_traceparent() == (
+            f"00-{ours.trace_id:032x}-{ours.span_id:016x}-{int(ours.trace_flags):02x}"
+        )
+    with trace.use_span(made_by_sdk):
+        injected: dict[str, str] = {}
+        propagate.inject(injected)
+        assert current_traceparent() == injected["traceparent"]
 
 
 def test_work_continued_from_recorded_trace_context_chains_parent_to_child():
