@@ -39,7 +39,11 @@ from shared.tracing import continued
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("email", "sms", "voice")
-BATCH = 200  # messages one pass of a channel's loop takes through the guards
+# Messages one pass of a channel's loop takes through the guards: at least this many, and
+# enough for its sends in flight to go round a few times (PASS_ROUNDS), so that a pass's
+# claims and outcomes are written in wide groups rather than its last round's few.
+MIN_PASS = 50
+PASS_ROUNDS = 4
 INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
 # A pass that fails with these is tried again; the database is down or busy.
 _PASS_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PoolExhaustedError)
@@ -64,7 +68,8 @@ async def _prepare(
     Account email (a password reset) is not a collection message: it passes unguarded."""
     cleared: list[tuple[asyncpg.Record, str | None]] = []
     now = clock.now()
-    ready = await messages.take_ready(connection, BATCH, now, channels)
+    size = max(_pass_size(settings, channel) for channel in channels)
+    ready = await messages.take_ready(connection, size, now, channels)
     suppressed = await messages.suppressions_of(connection, [m["recipient"] for m in ready])
     for message in ready:
         if message["kind"] == "account":
@@ -260,7 +265,7 @@ async def send_ready(
     limiter: RateLimiter,
     channels: Sequence[str] = CHANNELS,
 ) -> int:
-    """One pass: guard up to BATCH ready messages, then send the cleared ones, at most
+    """One pass: guard a pass's worth of ready messages, then send the cleared ones, at most
     SEND_CONCURRENCY emails and TWILIO_SEND_CONCURRENCY texts (and calls) at a time; returns
     how many were taken.
 
@@ -292,6 +297,10 @@ async def send_ready(
             await asyncio.wait_for(asyncio.shield(sends), settings.shutdown_drain_s)
         raise
     return len(cleared)
+
+
+def _pass_size(settings: NotifierSettings, channel: str) -> int:
+    return max(MIN_PASS, PASS_ROUNDS * _concurrency(settings, channel))
 
 
 def _concurrency(settings: NotifierSettings, channel: str) -> int:
@@ -334,7 +343,7 @@ async def _channel_loop(
             # This channel's pass alone: the other channels' loops go on.
             logger.exception("send loop crashed; will retry", extra={"channel": channel})
             taken = 0
-        if taken < BATCH:
+        if taken < _pass_size(settings, channel):
             await asyncio.sleep(0.2)
 
 

@@ -34,7 +34,7 @@ class NotifierSettings(ServiceSettings):
         default=8, ge=1, description="Emails in flight (SMTP connections) per notifier process"
     )
     twilio_send_concurrency: int = Field(
-        default=32,
+        default=64,
         ge=1,
         description="Text messages, and calls, in flight to Twilio per notifier process (its API "
         "takes many requests at once)",

@@ -368,3 +368,42 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
     together = [at for at in arrivals if at < arrivals[0] + 0.4]
     assert {row["status"] for row in outcomes} == {"sent"}, outcomes
     assert len(arrivals) == 10 and len(together) == 6
+
+
+async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform):
+    """4 x TWILIO_SEND_CONCURRENCY texts a pass, so that claims and outcomes are written in
+    wide groups (a pass is at least 50 messages: emails have few connections)."""
+    from redis.asyncio import Redis
+
+    from services.notifier.domain.outgoing import Outgoing
+    from services.notifier.sender import send_ready
+    from services.notifier.stores import messages
+    from shared.ratelimit import RateLimiter
+    from tests.helpers import private_schema
+
+    settings = _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_send_concurrency=20,
+        sms_rate_per_second=100000,
+    )
+    redis = Redis.from_url(settings.redis_url)
+    providers = Providers(settings)  # no Twilio account: texts go to the simulator
+    try:
+        async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
+            async with pool.acquire() as tx, tx.transaction():
+                for n in range(100):
+                    await messages.queue(
+                        tx,
+                        Outgoing(
+                            idempotency_key=f"text-{n}",
+                            channel="sms",
+                            to=f"+1415555{n:04d}",
+                            body="Please pay",
+                        ),
+                    )
+            limiter = RateLimiter(redis, 1)
+            assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 80
+            assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 20
+    finally:
+        await providers.close()
+        await redis.aclose()
