@@ -113,7 +113,7 @@ async def _start_at_once(
         request = None
         if agent.kind == "ai" and composes_offline:
             with handling.within():
-                request = (await message_request(shared_brain(), task.as_row())).payload
+                request = await message_request(shared_brain(), task.as_row())
         started.append(replace(task, agent_id=agent.id, message_request=request))
     return started
 
@@ -125,7 +125,7 @@ async def _announce(connection: Connection, task: tasks.NewTask, made: asyncpg.R
     if task.agent_id is not None:
         await events.publish(connection, events.task_assigned(made, task.agent_id))
     if task.message_request is not None:
-        await events.publish(connection, events.message_requested_again(task.message_request))
+        await events.publish(connection, task.message_request)
 
 
 async def _tell_again(connection: Connection, task: asyncpg.Record) -> None:

@@ -11,6 +11,7 @@ import asyncpg
 
 from shared.context import request_id_var
 from shared.db import Connection, Executor, rows_affected, select_by_id, update_by_id
+from shared.events import Envelope
 from shared.paging import Page, keyset_page
 from shared.tracing import current_traceparent
 
@@ -33,7 +34,8 @@ class NewTask:
     """A task to open for a step run's attempt, in the request and trace current when made.
 
     It opens pending, or already given to `agent_id`, or already in progress with its
-    message requested (`message_request`, the `message.requested` payload)."""
+    message requested (`message_request`, the `message.requested` event; its payload is kept
+    with the task)."""
 
     campaign_id: uuid.UUID
     step_run_id: uuid.UUID
@@ -45,7 +47,7 @@ class NewTask:
     traceparent: str | None = field(default_factory=current_traceparent)
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     agent_id: uuid.UUID | None = None
-    message_request: dict[str, Any] | None = None
+    message_request: Envelope | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The task as its row will read once opened (before any send try)."""
@@ -94,7 +96,7 @@ async def insert_many(connection: Connection, new: list[NewTask]) -> list[asyncp
         [task.request_id for task in new],
         [task.traceparent for task in new],
         [task.agent_id for task in new],
-        [task.message_request for task in new],
+        [task.message_request.payload if task.message_request else None for task in new],
     )
     inserted = {row["id"]: row for row in rows}
     return [inserted.get(task_id) for task_id in ids]
