@@ -49,12 +49,10 @@ def main(parts: list[str]) -> None:
             "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000",
             "API_RATE_LIMIT": "1000000",
             "LOG_LEVEL": "WARNING",
-            # The pipeline part: SMS sent as fast as they come, on any day, and the agents'
-            # worker polling every 50 ms (it takes 20 tasks a pass) instead of 500 ms.
+            # The pipeline part: SMS sent as fast as they come, on any day.
             "SMS_RATE_PER_SECOND": "1000000",
             "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
             "CONTACT_HOLIDAYS": "",
-            "AGENTS_WORKER_INTERVAL_MS": "50",
         },
     )
     rows: list[Row] = []
