@@ -93,6 +93,8 @@ class EmbeddedPostgres(EmbeddedServer):
                 "wal_buffers=16MB",
                 "-c",
                 "wal_init_zero=off",
+                "-c",
+                "max_wal_size=4GB",
             ],
             log_dir / "postgres.log",
             stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, stop at once
