@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, RecordListTooLargeError
 
 from shared.broker_epoch import BrokerEpoch
-from shared.events import HEADER_EVENT_TYPE, new_event
+from shared.events import HEADER_EVENT_TYPE, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
 from shared.outbox import OutboxRelay, enqueue
 from tests.helpers import eventually, private_schema
@@ -46,6 +46,17 @@ async def relay(settings, outbox_schema):
 
 
 async def _read_event_ids(settings, topic: str, expected: int, timeout: float = 60) -> list[str]:
+    return [_event_id(record) for record in await _read_records(settings, topic, expected, timeout)]
+
+
+def _event_id(record: ConsumerRecord[bytes, bytes]) -> str:
+    return str(json.loads(record.value or b"{}")["event_id"])
+
+
+async def _read_records(
+    settings, topic: str, expected: int, timeout: float = 60
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The topic's records from the start, until `expected` distinct events were seen."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -56,16 +67,16 @@ async def _read_event_ids(settings, topic: str, expected: int, timeout: float = 
         heartbeat_interval_ms=500,
     )
     await consumer.start()
-    seen: list[str] = []
+    records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         async with asyncio.timeout(timeout):
-            while len(set(seen)) < expected:
+            while len({_event_id(record) for record in records}) < expected:
                 batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    seen.extend(json.loads(record.value)["event_id"] for record in records)
+                for batch in batches.values():
+                    records.extend(batch)
     finally:
         await consumer.stop()
-    return seen
+    return records
 
 
 async def test_events_written_while_broker_paused_are_all_delivered(
@@ -167,62 +178,49 @@ async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
     assert aside["set_aside_at"] is not None and "KafkaTimeoutError" in aside["set_aside_reason"]
 
 
+async def _enqueued(
+    settings, pool, count: int, keys: int = 1, padding: str = ""
+) -> tuple[str, list[Envelope]]:
+    """A new topic, and `count` events on it enqueued in one transaction, keyed `k0`, `k1`, ...
+    in turn (`keys` of them), each numbered `n`."""
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    written = [new_event(topic, "tests", {"n": n, "padding": padding}) for n in range(count)]
+    async with pool.acquire() as connection, connection.transaction():
+        for n, event in enumerate(written):
+            await enqueue(connection, event, key=f"k{n % keys}")
+    return topic, written
+
+
+def _numbers(records: list[ConsumerRecord[bytes, bytes]]) -> list[int]:
+    return [json.loads(record.value or b"{}")["payload"]["n"] for record in records]
+
+
 async def test_a_keys_events_arrive_in_the_order_they_were_written(settings, outbox_schema, relay):
     """The relay hands a batch to the producer without waiting for each acknowledgement: one
     key's events still reach its partition in the order they were committed."""
     _, pool = outbox_schema
-    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [topic])
-    written = [new_event(topic, "tests", {"n": n}) for n in range(120)]
-    async with pool.acquire() as connection, connection.transaction():
-        for event in written:
-            await enqueue(connection, event, key="one-campaign")
+    topic, written = await _enqueued(settings, pool, 120)
 
     seen = await _read_event_ids(settings, topic, expected=len(written))
 
     assert seen == [str(event.event_id) for event in written]
 
 
-async def _read_records(settings, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=f"reader-{uuid.uuid4().hex}",
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(records) < expected:
-                batches = await consumer.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def test_a_keys_events_keep_their_order_across_batches(settings, outbox_schema, relay):
     """Enough events for several of the relay's batches per partition: each key's arrive in
     the order written, on one partition, each once, with the event's headers."""
     _, pool = outbox_schema
-    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [topic])
-    padding = "x" * 4000  # 3 keys x 200 events x 4 KB: over the 256 KB of a batch per key
-    async with pool.acquire() as connection, connection.transaction():
-        for n in range(600):
-            event = new_event(topic, "tests", {"n": n, "padding": padding})
-            await enqueue(connection, event, key=f"k{n % 3}")
+    # 3 keys x 200 events x 4 KB: over the 256 KB of a batch per key.
+    topic, _ = await _enqueued(settings, pool, 600, keys=3, padding="x" * 4000)
 
     records = await _read_records(settings, topic, expected=600)
 
     assert len(records) == 600
-    by_key: dict[bytes, list[int]] = {}
-    partitions: dict[bytes, set[int]] = {}
+    by_key: dict[bytes | None, list[int]] = {}
+    partitions: dict[bytes | None, set[int]] = {}
     for record in records:
-        by_key.setdefault(record.key, []).append(json.loads(record.value)["payload"]["n"])
+        by_key.setdefault(record.key, []).extend(_numbers([record]))
         partitions.setdefault(record.key, set()).add(record.partition)
         assert dict(record.headers)[HEADER_EVENT_TYPE] == topic.encode()
     for k in range(3):
@@ -243,12 +241,7 @@ class _SmallRequestsBroker(AIOKafkaProducer):  # type: ignore[misc]
 
 async def test_a_batch_refused_for_its_size_goes_one_event_at_a_time(settings, outbox_schema):
     schema, pool = outbox_schema
-    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [topic])
-    events = [new_event(topic, "tests", {"n": n}) for n in range(5)]
-    async with pool.acquire() as connection, connection.transaction():
-        for event in events:
-            await enqueue(connection, event, key="same")
+    topic, _ = await _enqueued(settings, pool, 5)
     broker = create_broker(settings, client_id=f"test-{schema}")
     producer = _SmallRequestsBroker(bootstrap_servers=settings.kafka_bootstrap_servers)
     await producer.start()
@@ -260,6 +253,5 @@ async def test_a_batch_refused_for_its_size_goes_one_event_at_a_time(settings, o
     finally:
         await producer.stop()
 
-    records = await _read_records(settings, topic, expected=5)
-    assert [json.loads(record.value)["payload"]["n"] for record in records] == list(range(5))
+    assert _numbers(await _read_records(settings, topic, expected=5)) == list(range(5))
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL") == 0

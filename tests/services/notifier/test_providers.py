@@ -320,14 +320,30 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
         controller.stop()
 
 
+async def _queue_texts(pool, count: int) -> None:
+    """`count` texts queued, each to a number of its own."""
+    from services.notifier.domain.outgoing import Outgoing
+    from services.notifier.stores import messages
+
+    async with pool.acquire() as tx, tx.transaction():
+        for n in range(count):
+            await messages.queue(
+                tx,
+                Outgoing(
+                    idempotency_key=f"text-{n}",
+                    channel="sms",
+                    to=f"+1415555{n:04d}",
+                    body="Please pay",
+                ),
+            )
+
+
 async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio_api):
     """TWILIO_SEND_CONCURRENCY texts are in flight at once (Twilio takes many requests),
     whatever SEND_CONCURRENCY, the emails' bound (an SMTP server takes few connections)."""
     from redis.asyncio import Redis
 
-    from services.notifier.domain.outgoing import Outgoing
     from services.notifier.sender import send_ready
-    from services.notifier.stores import messages
     from shared.ratelimit import RateLimiter
     from tests.helpers import private_schema
 
@@ -346,17 +362,7 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
     providers = Providers(settings)
     try:
         async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
-            async with pool.acquire() as tx, tx.transaction():
-                for n in range(10):
-                    await messages.queue(
-                        tx,
-                        Outgoing(
-                            idempotency_key=f"many-{n}",
-                            channel="sms",
-                            to=f"+1415555{n:04d}",
-                            body="Please pay",
-                        ),
-                    )
+            await _queue_texts(pool, 10)
             assert await send_ready(pool, settings, providers, RateLimiter(redis, 1)) == 10
             outcomes = await pool.fetch("SELECT status, reason FROM messages")
     finally:
@@ -375,9 +381,7 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
     wide groups (a pass is at least 50 messages: emails have few connections)."""
     from redis.asyncio import Redis
 
-    from services.notifier.domain.outgoing import Outgoing
     from services.notifier.sender import send_ready
-    from services.notifier.stores import messages
     from shared.ratelimit import RateLimiter
     from tests.helpers import private_schema
 
@@ -390,17 +394,7 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
     providers = Providers(settings)  # no Twilio account: texts go to the simulator
     try:
         async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
-            async with pool.acquire() as tx, tx.transaction():
-                for n in range(100):
-                    await messages.queue(
-                        tx,
-                        Outgoing(
-                            idempotency_key=f"text-{n}",
-                            channel="sms",
-                            to=f"+1415555{n:04d}",
-                            body="Please pay",
-                        ),
-                    )
+            await _queue_texts(pool, 100)
             limiter = RateLimiter(redis, 1)
             assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 80
             assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 20
