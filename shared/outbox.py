@@ -25,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidTopicError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
@@ -53,6 +54,12 @@ def _channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
+def _retriable(error: Exception) -> bool:
+    """A passing fault of the broker or the way to it, not of the events sent."""
+    passing = (KafkaTimeoutError, OSError, TimeoutError)
+    return bool(getattr(error, "retriable", False)) or isinstance(error, passing)
+
+
 def _grouped(
     rows: list[asyncpg.Record], key: Callable[[asyncpg.Record], _K]
 ) -> dict[_K, list[asyncpg.Record]]:
@@ -69,13 +76,19 @@ def _before_oversized(
     """The rows up to the first one larger than the broker takes in a request, and that one
     refused (as the producer refuses such an event before sending it)."""
     for n, row in enumerate(rows):
-        size = len(row["body"]) + len(row["event_key"])
+        size = _size(row)
         if size > MAX_REQUEST_BYTES:
             too_large = MessageSizeTooLargeError(
                 f"the event is {size} bytes, over the {MAX_REQUEST_BYTES} bytes of a request"
             )
             return rows[:n], (row, too_large)
     return rows, None
+
+
+def _size(row: asyncpg.Record) -> int:
+    """The event's bytes on the wire, near enough: its value, key and headers in UTF-8."""
+    texts = (row["body"], row["event_key"], row["type"], row["request_id"], row["traceparent"])
+    return sum(len(text.encode()) for text in texts if text)
 
 
 def _append(builder: BatchBuilder, row: asyncpg.Record) -> bool:
@@ -300,19 +313,22 @@ class OutboxRelay:
         """One partition's events in batches, each acknowledged before the next goes (so a
         failure cannot let later events overtake it): published are those before the first
         failure, which holds back the rest (until it is published or set aside). A batch the
-        broker refuses for good is sent again one event at a time, to find the event at fault."""
+        broker refuses for something other than a passing fault (an outage, a timeout) is sent
+        again one event at a time, so that the failure is charged to the event at fault."""
         sendable, oversized = _before_oversized(rows)
         done: list[int] = []
         for builder, members in self._batches(sendable):
             try:
                 await self._send(builder, topic, partition)
-            except _REFUSED_FOR_GOOD as error:
-                if len(members) == 1:
-                    return done, (members[0], error)
-                alone, failure = await self._publish_in_order_one_by_one(topic, partition, members)
-                return done + alone, failure
             except Exception as error:
-                return done, (members[0], error)
+                if len(members) == 1 or _retriable(error):
+                    return done, (members[0], error)
+                # Refused for something in it: one event at a time finds which.
+                alone, failure = await self._publish_in_order_one_by_one(topic, partition, members)
+                done += alone
+                if failure is not None:
+                    return done, failure
+                continue
             done.extend(row["id"] for row in members)
         return done, oversized
 

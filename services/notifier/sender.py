@@ -41,9 +41,12 @@ logger = logging.getLogger(__name__)
 CHANNELS = ("email", "sms", "voice")
 # Messages one pass of a channel's loop takes through the guards: at least this many, and
 # enough for its sends in flight to go round a few times (PASS_ROUNDS), so that a pass's
-# claims and outcomes are written in wide groups rather than its last round's few.
+# claims and outcomes are written in wide groups rather than its last round's few; but no more
+# than its send rate lets out in PASS_SECONDS, so that no message goes out long after its
+# checks (a call cleared just before the calling hours close).
 MIN_PASS = 50
 PASS_ROUNDS = 4
+PASS_SECONDS = 5
 INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
 # A pass that fails with these is tried again; the database is down or busy.
 _PASS_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PoolExhaustedError)
@@ -68,7 +71,7 @@ async def _prepare(
     Account email (a password reset) is not a collection message: it passes unguarded."""
     cleared: list[tuple[asyncpg.Record, str | None]] = []
     now = clock.now()
-    size = max(_pass_size(settings, channel) for channel in channels)
+    size = min(_pass_size(settings, channel) for channel in channels)
     ready = await messages.take_ready(connection, size, now, channels)
     suppressed = await messages.suppressions_of(connection, [m["recipient"] for m in ready])
     for message in ready:
@@ -129,10 +132,15 @@ async def _prepare(
     return cleared
 
 
-async def _rate(limiter: RateLimiter, settings: NotifierSettings, channel: str) -> None:
-    rate = {"sms": settings.sms_rate_per_second, "voice": settings.voice_rate_per_second}.get(
+def _rate_of(settings: NotifierSettings, channel: str) -> int:
+    """The channel's sends per second."""
+    return {"sms": settings.sms_rate_per_second, "voice": settings.voice_rate_per_second}.get(
         channel, settings.email_rate_per_second
     )
+
+
+async def _rate(limiter: RateLimiter, settings: NotifierSettings, channel: str) -> None:
+    rate = _rate_of(settings, channel)
     sender = (
         settings.smtp_from if channel == "email" else (settings.twilio_from_number or "simulator")
     )
@@ -300,7 +308,10 @@ async def send_ready(
 
 
 def _pass_size(settings: NotifierSettings, channel: str) -> int:
-    return max(MIN_PASS, PASS_ROUNDS * _concurrency(settings, channel))
+    wide = min(
+        PASS_ROUNDS * _concurrency(settings, channel), PASS_SECONDS * _rate_of(settings, channel)
+    )
+    return max(MIN_PASS, wide)
 
 
 def _concurrency(settings: NotifierSettings, channel: str) -> int:

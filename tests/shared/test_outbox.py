@@ -148,6 +148,25 @@ async def test_an_event_the_broker_refuses_is_set_aside_and_holds_nothing_up(
     assert aside["published_at"] is None and "MessageSizeTooLarge" in aside["set_aside_reason"]
 
 
+async def test_the_request_limit_counts_bytes_not_characters(settings, outbox_schema, relay):
+    """600,000 characters of two bytes each: over the 1 MiB a request carries, so refused
+    before it is sent and set aside; the event behind it goes."""
+    _, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    wide = new_event(topic, "tests", {"text": "é" * 600_000})
+    after = new_event(topic, "tests", {"n": 1})
+    async with pool.acquire() as connection, connection.transaction():
+        for event in (wide, after):
+            await enqueue(connection, event, key="same")
+
+    assert await _read_event_ids(settings, topic, expected=1) == [str(after.event_id)]
+    aside = await pool.fetchval(
+        "SELECT set_aside_reason FROM outbox WHERE event_id = $1", wide.event_id
+    )
+    assert "MessageSizeTooLarge" in aside and "bytes" in aside
+
+
 async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
     settings, outbox_schema
 ):

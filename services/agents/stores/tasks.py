@@ -274,20 +274,24 @@ async def release_assigned(connection: Connection, agent_id: uuid.UUID) -> None:
 
 
 async def requeue_of_agents(connection: Connection, agent_ids: list[uuid.UUID]) -> None:
-    """The unfinished tasks of these agents (gone offline) go back to pending."""
+    """The unfinished tasks of these agents (gone offline) go back to pending; a message
+    requested before is asked for again (same key) by whoever takes the task, which holds that
+    agent's slot until then."""
     if agent_ids:
         await connection.execute(
-            "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+            "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, "
+            "message_requested_at = NULL, updated_at = now() "
             "WHERE assigned_agent_id = ANY($1::uuid[]) AND status IN ('assigned', 'in_progress')",
             agent_ids,
         )
 
 
 async def reset_stuck(connection: Connection, older_than_s: int) -> int:
-    """Tasks assigned or in progress for too long go back to pending, to be assigned afresh;
-    how many."""
+    """Tasks assigned or in progress for too long go back to pending, to be assigned afresh
+    (holding their new agent's slot until their message is requested again); how many."""
     result = await connection.execute(
-        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, updated_at = now() "
+        "UPDATE tasks SET status = 'pending', assigned_agent_id = NULL, "
+        "message_requested_at = NULL, updated_at = now() "
         "WHERE status IN ('assigned', 'in_progress') "
         "AND updated_at < now() - make_interval(secs => $1)",
         older_than_s,

@@ -12,6 +12,7 @@ import pytest
 from services.agents import handlers, workers
 from services.agents.brain import shared_brain
 from services.agents.stores import agents as agents_store
+from services.agents.stores import tasks as tasks_store
 from shared.consumer import Retry, Subscription, handle_batch
 from shared.settings import forget_settings
 from tests.bench.agents import step_due
@@ -208,3 +209,23 @@ async def test_a_human_step_goes_to_a_free_person(service_environment, agents_sc
         ("pending", None),
     ]
     assert "message.requested" not in await _topics(pool)
+
+
+async def test_a_task_put_back_to_pending_holds_its_next_agents_slot(
+    service_environment, agents_schema
+):
+    """A requested task reset as stuck goes back to the queue as new: the agent given it next
+    holds a slot for it until its message is requested again."""
+    service_environment(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    pool = agents_schema
+    ai = await _agent(pool, "ai", ["sms"], limit=1)
+    await _holding(pool, ai, "in_progress", requested=True)
+    async with pool.acquire() as connection, connection.transaction():
+        assert await tasks_store.reset_stuck(connection, 0) == 1
+        assert await workers.assign_pending(connection) == 1
+    async with pool.acquire() as connection:
+        listed = await connection.fetchrow(
+            f"SELECT {agents_store.COLUMNS} FROM agents a WHERE a.id = $1", ai
+        )
+    assert listed["open_tasks"] == 1
+    assert await pool.fetchval("SELECT message_requested_at FROM tasks") is None

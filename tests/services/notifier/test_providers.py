@@ -320,7 +320,7 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(platfo
         controller.stop()
 
 
-async def _queue_texts(pool, count: int) -> None:
+async def _queue_texts(pool, count: int, prefix: str = "text") -> None:
     """`count` texts queued, each to a number of its own."""
     from services.notifier.domain.outgoing import Outgoing
     from services.notifier.stores import messages
@@ -330,7 +330,7 @@ async def _queue_texts(pool, count: int) -> None:
             await messages.queue(
                 tx,
                 Outgoing(
-                    idempotency_key=f"text-{n}",
+                    idempotency_key=f"{prefix}-{n}",
                     channel="sms",
                     to=f"+1415555{n:04d}",
                     body="Please pay",
@@ -378,7 +378,8 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
 
 async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform):
     """4 x TWILIO_SEND_CONCURRENCY texts a pass, so that claims and outcomes are written in
-    wide groups (a pass is at least 50 messages: emails have few connections)."""
+    wide groups (a pass is at least 50 messages: emails have few connections), but no more
+    than the send rate lets out in 5 s."""
     from redis.asyncio import Redis
 
     from services.notifier.sender import send_ready
@@ -398,6 +399,11 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
             limiter = RateLimiter(redis, 1)
             assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 80
             assert await send_ready(pool, settings, providers, limiter, ("sms",)) == 20
+            # At 12 texts a second, a pass holds what goes out in 5 s (and at least 50): no
+            # text leaves long after its checks.
+            await _queue_texts(pool, 100, "slow")
+            slow = settings.model_copy(update={"sms_rate_per_second": 12})
+            assert await send_ready(pool, slow, providers, limiter, ("sms",)) == 60
     finally:
         await providers.close()
         await redis.aclose()
