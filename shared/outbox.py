@@ -312,38 +312,32 @@ class OutboxRelay:
     ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
         """One partition's events in batches, each acknowledged before the next goes (so a
         failure cannot let later events overtake it): published are those before the first
-        failure, which holds back the rest (until it is published or set aside). A batch the
-        broker refuses for something other than a passing fault (an outage, a timeout) is sent
-        again one event at a time, so that the failure is charged to the event at fault."""
+        failure, which holds back the rest (until it is published or set aside)."""
         sendable, oversized = _before_oversized(rows)
+        done, failure = await self._send_in_order(topic, partition, self._batches(sendable))
+        return done, failure if failure is not None else oversized
+
+    async def _send_in_order(
+        self, topic: str, partition: int, batches: list[tuple[BatchBuilder, list[asyncpg.Record]]]
+    ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
+        """The batches one after another until one fails. A batch the broker refuses for
+        something other than a passing fault (an outage, a timeout) is sent again one event at
+        a time, so that the failure is charged to the event at fault."""
         done: list[int] = []
-        for builder, members in self._batches(sendable):
+        for builder, members in batches:
             try:
-                await self._send(builder, topic, partition)
+                acknowledged = await self.producer.send_batch(builder, topic, partition=partition)
+                await acknowledged
             except Exception as error:
                 if len(members) == 1 or _retriable(error):
                     return done, (members[0], error)
-                # Refused for something in it: one event at a time finds which.
-                alone, failure = await self._publish_in_order_one_by_one(topic, partition, members)
-                done += alone
+                alone = [self._batch_of(row) for row in members]
+                sent, failure = await self._send_in_order(topic, partition, alone)
+                done += sent
                 if failure is not None:
                     return done, failure
                 continue
             done.extend(row["id"] for row in members)
-        return done, oversized
-
-    async def _publish_in_order_one_by_one(
-        self, topic: str, partition: int, rows: list[asyncpg.Record]
-    ) -> tuple[list[int], tuple[asyncpg.Record, Exception] | None]:
-        done: list[int] = []
-        for row in rows:
-            builder = self.producer.create_batch()
-            _append(builder, row)
-            try:
-                await self._send(builder, topic, partition)
-            except Exception as error:
-                return done, (row, error)
-            done.append(row["id"])
         return done, None
 
     def _batches(
@@ -351,21 +345,19 @@ class OutboxRelay:
     ) -> list[tuple[BatchBuilder, list[asyncpg.Record]]]:
         """The rows in batches of at most the producer's batch size (an event larger than that
         goes alone)."""
-        batches: list[tuple[BatchBuilder, list[asyncpg.Record]]] = []
-        builder, members = self.producer.create_batch(), list[asyncpg.Record]()
-        for row in rows:
-            if not _append(builder, row):
-                batches.append((builder, members))
-                builder, members = self.producer.create_batch(), list[asyncpg.Record]()
-                _append(builder, row)  # an empty batch takes any event
-            members.append(row)
-        batches.append((builder, members))
+        batches = [self._batch_of(rows[0])] if rows else []
+        for row in rows[1:]:
+            builder, members = batches[-1]
+            if _append(builder, row):
+                members.append(row)
+            else:
+                batches.append(self._batch_of(row))
         return batches
 
-    async def _send(self, builder: BatchBuilder, topic: str, partition: int) -> None:
-        """The batch handed to the producer, and its acknowledgement awaited."""
-        acknowledged = await self.producer.send_batch(builder, topic, partition=partition)
-        await acknowledged
+    def _batch_of(self, row: asyncpg.Record) -> tuple[BatchBuilder, list[asyncpg.Record]]:
+        builder = self.producer.create_batch()
+        _append(builder, row)  # an empty batch takes any event
+        return builder, [row]
 
     async def run(self) -> None:
         """Relay forever: woken by NOTIFY on commit, polling as a fallback; nothing is published
