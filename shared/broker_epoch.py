@@ -8,7 +8,8 @@ every service reads offset 0). A broker that lost its data has no such record, s
 new epoch. On Apache Kafka the topic is created with unlimited retention, so its epoch never
 changes.
 
-Each outbox row records the epoch it was published under. When a service sees a new epoch
+The outbox records the epoch its rows were published under (its relay's position, and each
+row marked on its own). When a service sees a new epoch
 it publishes again every row published under an older one (consumers skip what they already
 handled, by event id), rejoins its consumer group and says so once, in its log and health.
 """
@@ -38,13 +39,20 @@ _PARTITION = TopicPartition(EPOCH_TOPIC, 0)
 
 
 async def republish_older(executor: Executor, epoch: uuid.UUID | None) -> int:
-    """Mark every row published under another epoch unpublished; the relay sends it again.
+    """Make every row published under another epoch unpublished (the relay's position goes
+    back to the start, rows marked on their own lose their mark); the relay sends them again.
+    Returns how many.
 
     Rows published before epochs were recorded (no epoch) are left alone."""
     replayed = await executor.fetchval(
         "WITH again AS (UPDATE outbox SET published_at = NULL, published_epoch = NULL "
-        "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING 1) "
-        "SELECT count(*) FROM again",
+        "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING 1), "
+        "behind AS (SELECT count(*) AS n FROM outbox o, outbox_position p "
+        "WHERE p.epoch <> $1 AND (o.tx, o.id) <= (p.tx, p.id) "
+        "AND o.published_at IS NULL AND o.set_aside_at IS NULL), "
+        "back AS (UPDATE outbox_position SET tx = '0', id = 0, epoch = NULL, moved_at = now() "
+        "WHERE epoch <> $1) "
+        "SELECT (SELECT count(*) FROM again) + (SELECT n FROM behind)",
         epoch,
     )
     return int(replayed)

@@ -1,11 +1,16 @@
 """Transactional outbox: events are rows written with the state change, then relayed to Kafka.
 
 `enqueue` runs inside the caller's transaction, so an event exists exactly when its change
-committed. `OutboxRelay` publishes unpublished rows in id order: partitions in parallel, each
-partition's events in batches one after another (a key always maps to one partition, so its
-events keep their order), and marks what the broker acknowledged; a failed batch holds back
-the rest of its partition until the retry. An acknowledgement lost in transit means Kafka may
-see an event twice (never zero times): consumers deduplicate by `event_id`.
+committed. `OutboxRelay` publishes the rows in the order of their transactions' IDs (`tx`),
+then `id`: partitions in parallel, each partition's events in batches one after another (a key
+always maps to one partition, so its events keep their order). What the broker acknowledged
+is recorded as a position in that order, one row per schema (`outbox_position`), not a mark
+on each row: a row is passed only once every older transaction has ended, so none can commit
+behind the position later. Rows published ahead of it (past a failed batch of another
+partition, or while a long transaction holds the position back) are marked one by one. A
+failed batch holds back the rest of its partition until the retry. An acknowledgement lost in
+transit means Kafka may see an event twice (never zero times): consumers deduplicate by
+`event_id`.
 
 Published rows are kept (OUTBOX_RETENTION_HOURS) with the broker epoch they went to, so that
 a broker which loses its data gets them again (shared/broker_epoch.py).
@@ -17,6 +22,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
@@ -48,6 +55,38 @@ _REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
     RecordListTooLargeError,
     InvalidTopicError,
 )
+
+
+# Rows past the relay's position (shared/migrations/005_outbox_position.sql), as an index can
+# find them.
+_AFTER_POSITION = "(tx, id) > ((SELECT tx FROM outbox_position), (SELECT id FROM outbox_position))"
+# An event waiting behind a transaction that has run this long goes without waiting further.
+STALLED_AFTER_S = 1.0
+# How soon the relay looks again when it held events back (their transaction's elders end
+# within milliseconds, as a rule).
+HELD_BACK_POLL_S = 0.05
+
+
+def waiting(schema: str | None = None) -> str:
+    """SQL condition: an outbox row (of `schema`, or of the one on the search path) waits for
+    the relay: neither published nor set aside."""
+    return (
+        "published_at IS NULL AND set_aside_at IS NULL "
+        f"AND (tx, id) > (SELECT tx, id FROM {_position_of(schema)})"
+    )
+
+
+def published(schema: str | None = None) -> str:
+    """SQL condition: an outbox row was published: behind the position and not set aside, or
+    marked on its own."""
+    return (
+        "(published_at IS NOT NULL OR set_aside_at IS NULL "
+        f"AND (tx, id) <= (SELECT tx, id FROM {_position_of(schema)}))"
+    )
+
+
+def _position_of(schema: str | None) -> str:
+    return f'"{schema}".outbox_position' if schema else "outbox_position"
 
 
 def _channel(schema: str) -> str:
@@ -195,15 +234,23 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.max_failures = max_failures
         self._wake = asyncio.Event()
+        self.held_back = False  # the last round left events waiting for older transactions
+        self._horizon: int | None = None  # the oldest running transaction, as last seen
+        self._horizon_since = 0.0
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
         )
 
-    async def publish_batch(self) -> int:
-        """Publish up to `batch_size` events; returns how many were published."""
+    async def publish_batch(self, *, held_back_too: bool = False) -> int:
+        """Publish up to `batch_size` events; returns how many were published.
+
+        Events of a transaction that committed while an older one is still running are held
+        back until it ends (they could otherwise pass rows it has yet to commit), unless that
+        transaction has held them back for STALLED_AFTER_S or `held_back_too` is given (a stop
+        drains everything): then they go at once, each marked published on its own row."""
         epoch = self.epoch.current  # read before publishing: a broker lost meanwhile gets them
         async with self.pool.acquire() as connection, connection.transaction():
-            # Marking rows published need not wait for the disk: a mark lost in a crash only
+            # Recording what went out need not wait for the disk: a record lost in a crash only
             # publishes those events again, and consumers skip what they have seen.
             if not await connection.fetchval(
                 "SELECT pg_try_advisory_xact_lock($1) "
@@ -214,36 +261,91 @@ class OutboxRelay:
             # The envelope goes out as Postgres renders it, its headers read alongside: no
             # decoding, validating and encoding again of what was validated when enqueued.
             rows = await connection.fetch(
-                "SELECT id, topic, event_key, envelope::text AS body, "
+                "SELECT id, tx, topic, event_key, envelope::text AS body, "
                 "envelope->>'type' AS type, envelope->>'request_id' AS request_id, "
-                "envelope->>'traceparent' AS traceparent, failures FROM outbox "
-                "WHERE published_at IS NULL AND set_aside_at IS NULL ORDER BY id LIMIT $1",
+                "envelope->>'traceparent' AS traceparent, failures, "
+                "pg_snapshot_xmin(pg_current_snapshot()) AS horizon FROM outbox "
+                f"WHERE {_AFTER_POSITION} AND published_at IS NULL AND set_aside_at IS NULL "
+                "ORDER BY tx, id LIMIT $1",
                 self.batch_size,
             )
-            if not rows:
+            position = await connection.fetchrow("SELECT tx, id, epoch FROM outbox_position")
+            assert position is not None  # its one row is made with the table
+            sendable = rows if held_back_too else self._not_held_back(rows)
+            self.held_back = len(sendable) < len(rows)
+            if not sendable:
                 return 0
             outcomes = await asyncio.gather(
                 *(
                     self._publish_topic(topic, of_topic)
-                    for topic, of_topic in _grouped(rows, lambda row: row["topic"]).items()
+                    for topic, of_topic in _grouped(sendable, lambda row: row["topic"]).items()
                 )
             )
-            published = [event_id for done, _ in outcomes for event_id in done]
+            published = {event_id for done, _ in outcomes for event_id in done}
             failed = [failure for _, failures in outcomes for failure in failures]
-            await connection.execute(
-                "UPDATE outbox SET published_at = now(), published_epoch = $2 "
-                "WHERE id = ANY($1::bigint[])",
-                published,
-                epoch,
-            )
-            held = await self._count_failures(connection, failed, broker_up=bool(published))
+            aside, held = await self._count_failures(connection, failed, broker_up=bool(published))
+            await self._record(connection, sendable, published, aside, position, epoch)
         if self.epoch.current != epoch:
-            # The broker changed while this batch was out: what it marked under the old epoch
+            # The broker changed while this batch was out: what it recorded under the old epoch
             # may have gone to the lost broker; the new epoch's replay could not see it yet.
             await republish_older(self.pool, self.epoch.current)
         if held is not None:
             raise held
         return len(published)
+
+    def _not_held_back(self, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+        """The rows of transactions older than every one still running (all of them, in the
+        rows' order, come first), or every row once the oldest running transaction has held
+        them back for STALLED_AFTER_S."""
+        if not rows:
+            self._horizon = None
+            return rows
+        horizon = rows[0]["horizon"]
+        now = time.monotonic()
+        if horizon != self._horizon:
+            self._horizon, self._horizon_since = horizon, now
+        if now - self._horizon_since >= STALLED_AFTER_S:
+            return rows
+        return [row for row in rows if row["tx"] < horizon]
+
+    async def _record(
+        self,
+        connection: Connection,
+        rows: list[asyncpg.Record],
+        published: set[int],
+        aside: set[int],
+        position: asyncpg.Record,
+        epoch: uuid.UUID | None,
+    ) -> None:
+        """Move the position over the rows published (or set aside) from its start, as far as
+        the oldest running transaction allows; mark the other published rows one by one.
+
+        The position moves only within one broker epoch: rows behind it that went to an
+        older epoch's broker are published again when the new epoch is taken up
+        (`republish_older`), and until then each row records its own epoch."""
+        same_epoch = position["epoch"] is None or position["epoch"] == epoch
+        passed = 0
+        if same_epoch:
+            for row in rows:
+                if row["tx"] >= row["horizon"] or row["id"] not in published | aside:
+                    break
+                passed += 1
+        if passed:
+            last = rows[passed - 1]
+            await connection.execute(
+                "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3, moved_at = now()",
+                last["tx"],
+                last["id"],
+                epoch,
+            )
+        ahead = [row["id"] for row in rows[passed:] if row["id"] in published]
+        if ahead:
+            await connection.execute(
+                "UPDATE outbox SET published_at = now(), published_epoch = $2 "
+                "WHERE id = ANY($1::bigint[])",
+                ahead,
+                epoch,
+            )
 
     async def _count_failures(
         self,
@@ -251,11 +353,11 @@ class OutboxRelay:
         failed: list[tuple[asyncpg.Record, Exception]],
         *,
         broker_up: bool,
-    ) -> Exception | None:
+    ) -> tuple[set[int], Exception | None]:
         """Set aside each failed event the broker refuses for good, or has refused
         `max_failures` times while taking others; count the others' failures (only while the
-        broker takes others: an outage is nobody's fault). The error holding events back, if
-        any is left."""
+        broker takes others: an outage is nobody's fault). The ids set aside, and the error
+        holding events back, if any is left."""
         aside = [
             (row, error)
             for row, error in failed
@@ -283,7 +385,7 @@ class OutboxRelay:
                 "UPDATE outbox SET failures = failures + 1 WHERE id = ANY($1::bigint[])",
                 [row["id"] for row, _ in still],
             )
-        return still[0][1] if still else None
+        return set_aside, still[0][1] if still else None
 
     async def _publish_topic(
         self, topic: str, rows: list[asyncpg.Record]
@@ -383,7 +485,7 @@ class OutboxRelay:
                         backoff = min(backoff * 2, 30.0)
                     continue
                 if published < self.batch_size:
-                    await self._woken(self.poll_interval)
+                    await self._woken(HELD_BACK_POLL_S if self.held_back else self.poll_interval)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -406,7 +508,7 @@ class OutboxRelay:
         published = 0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within_s):
-                while batch := await self.publish_batch():
+                while batch := await self.publish_batch(held_back_too=True):
                     published += batch
         return published
 

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from shared.db import DATABASE_ERRORS, Executor
+from shared.outbox import published
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ async def prune(executor: Executor, settings: ServiceSettings) -> tuple[int, int
     outbox = await executor.fetchval(
         # By creation, not by publication: a replay publishes a row again, and its consumers'
         # dedup records date from the first time (they must outlive it).
-        "WITH gone AS (DELETE FROM outbox WHERE published_at IS NOT NULL "
+        f"WITH gone AS (DELETE FROM outbox WHERE {published()} "
         "AND created_at < now() - make_interval(hours => $1) RETURNING 1) "
         "SELECT count(*) FROM gone",
         settings.outbox_retention_hours,

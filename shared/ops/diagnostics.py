@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from shared.cache_clear import PROTECTED_PREFIXES
 from shared.db import DATABASE_ERRORS, Connection
 from shared.ops import broker_stats, dead_letters
+from shared.outbox import waiting
 from shared.settings import SERVICE_NAMES, ServiceName, ServiceSettings
 from shared.topics import consumed_topics
 
@@ -129,8 +130,7 @@ async def database(pool: asyncpg.Pool, stuck_after_s: int) -> Section:
         )
         unpublished = {
             name: await connection.fetchval(
-                f'SELECT count(*) FROM "{name}".outbox '
-                "WHERE published_at IS NULL AND set_aside_at IS NULL"
+                f'SELECT count(*) FROM "{name}".outbox WHERE {waiting(name)}'
             )
             for name in SERVICE_NAMES
         }

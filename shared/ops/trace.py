@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from shared.ops.log_reader import GATEWAY, files, parse
+from shared.outbox import published
 from shared.settings import SERVICE_NAMES
 
 
@@ -37,13 +38,13 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
     steps: list[Step] = []
     try:
         for schema in SERVICE_NAMES:
-            published = await connection.fetch(
-                f'SELECT created_at, published_at, topic, event_key FROM "{schema}".outbox '
-                "WHERE envelope->>'request_id' = $1",
+            events_out = await connection.fetch(
+                f"SELECT created_at, {published(schema)} AS published, topic, event_key "
+                f"FROM \"{schema}\".outbox WHERE envelope->>'request_id' = $1",
                 request_id,
             )
-            for row in published:
-                state = "published" if row["published_at"] else "waiting in outbox"
+            for row in events_out:
+                state = "published" if row["published"] else "waiting in outbox"
                 steps.append(
                     Step(
                         row["created_at"],

@@ -9,74 +9,15 @@ import signal
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, RecordListTooLargeError
 
 from shared.broker_epoch import BrokerEpoch
 from shared.events import HEADER_EVENT_TYPE, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
-from shared.outbox import OutboxRelay, enqueue
-from tests.helpers import eventually, private_schema
-
-
-@pytest.fixture
-async def outbox_schema(settings):
-    async with private_schema(settings, "outbox") as made:
-        yield made
-
-
-@pytest.fixture
-async def relay(settings, outbox_schema):
-    schema, pool = outbox_schema
-    broker = create_broker(settings, client_id=f"test-{schema}")
-    await broker.start()
-    producer = create_relay_producer(settings, client_id=f"test-{schema}")
-    await producer.start()
-    epoch = BrokerEpoch(settings, raw_publisher(broker))
-    await epoch.check(pool)
-    relay = OutboxRelay(pool, producer, schema, epoch, batch_size=50, poll_interval=0.2)
-    task = asyncio.create_task(relay.run())
-    yield relay
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await epoch.close()
-    await producer.stop()
-    await broker.stop()
-
-
-async def _read_event_ids(settings, topic: str, expected: int, timeout: float = 60) -> list[str]:
-    return [_event_id(record) for record in await _read_records(settings, topic, expected, timeout)]
-
-
-def _event_id(record: ConsumerRecord[bytes, bytes]) -> str:
-    return str(json.loads(record.value or b"{}")["event_id"])
-
-
-async def _read_records(
-    settings, topic: str, expected: int, timeout: float = 60
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """The topic's records from the start, until `expected` distinct events were seen."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=f"reader-{uuid.uuid4().hex}",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len({_event_id(record) for record in records}) < expected:
-                batches = await consumer.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
+from shared.outbox import OutboxRelay, enqueue, waiting
+from tests.helpers import eventually
+from tests.shared.topic_reader import read_event_ids, read_records
 
 
 async def test_events_written_while_broker_paused_are_all_delivered(
@@ -96,14 +37,14 @@ async def test_events_written_while_broker_paused_are_all_delivered(
                 await enqueue(connection, event, key=f"k{index % 5}")
                 written.append(str(event.event_id))
         await asyncio.sleep(2)
-        unpublished = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        unpublished = await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}")
         assert unpublished == 40
     finally:
         platform.kafka.process.signal(signal.SIGCONT)
-    seen = await _read_event_ids(settings, topic, expected=40)
+    seen = await read_event_ids(settings, topic, expected=40)
     assert set(seen) == set(written)
     await eventually(
-        lambda: pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
+        lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda unpublished: unpublished == 0,
     )
 
@@ -120,7 +61,7 @@ async def test_rolled_back_change_publishes_nothing(settings, outbox_schema, rel
             raise RuntimeError("the state change failed")
     async with pool.acquire() as connection, connection.transaction():
         await enqueue(connection, kept, key="same")
-    seen = await _read_event_ids(settings, topic, expected=1)
+    seen = await read_event_ids(settings, topic, expected=1)
     assert set(seen) == {str(kept.event_id)}
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
 
@@ -139,7 +80,7 @@ async def test_an_event_the_broker_refuses_is_set_aside_and_holds_nothing_up(
         for event in (huge, *after):
             await enqueue(connection, event, key="same")
 
-    seen = await _read_event_ids(settings, topic, expected=3)
+    seen = await read_event_ids(settings, topic, expected=3)
 
     assert set(seen) == {str(event.event_id) for event in after}
     aside = await pool.fetchrow(
@@ -160,7 +101,7 @@ async def test_the_request_limit_counts_bytes_not_characters(settings, outbox_sc
         for event in (wide, after):
             await enqueue(connection, event, key="same")
 
-    assert await _read_event_ids(settings, topic, expected=1) == [str(after.event_id)]
+    assert await read_event_ids(settings, topic, expected=1) == [str(after.event_id)]
     aside = await pool.fetchval(
         "SELECT set_aside_reason FROM outbox WHERE event_id = $1", wide.event_id
     )
@@ -184,15 +125,15 @@ async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
     row = await pool.fetchrow("SELECT id, topic, failures FROM outbox WHERE event_key = 'bad'")
     refused: Exception = KafkaTimeoutError()
     async with pool.acquire() as connection:
-        held = await relay._count_failures(connection, [(row, refused)], broker_up=False)
-        assert held is refused
+        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=False)
+        assert (aside, held) == (set(), refused)
         assert await connection.fetchval("SELECT failures FROM outbox") == 0
-        held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
-        assert held is refused
+        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
+        assert (aside, held) == (set(), refused)
         row = await connection.fetchrow("SELECT id, topic, failures FROM outbox")
         assert row["failures"] == 1
-        held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
-        assert held is None
+        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
+        assert (aside, held) == ({row["id"]}, None)
         aside = await connection.fetchrow("SELECT set_aside_at, set_aside_reason FROM outbox")
     assert aside["set_aside_at"] is not None and "KafkaTimeoutError" in aside["set_aside_reason"]
 
@@ -221,7 +162,7 @@ async def test_a_keys_events_arrive_in_the_order_they_were_written(settings, out
     _, pool = outbox_schema
     topic, written = await _enqueued(settings, pool, 120)
 
-    seen = await _read_event_ids(settings, topic, expected=len(written))
+    seen = await read_event_ids(settings, topic, expected=len(written))
 
     assert seen == [str(event.event_id) for event in written]
 
@@ -233,7 +174,7 @@ async def test_a_keys_events_keep_their_order_across_batches(settings, outbox_sc
     # 3 keys x 200 events x 4 KB: over the 256 KB of a batch per key.
     topic, _ = await _enqueued(settings, pool, 600, keys=3, padding="x" * 4000)
 
-    records = await _read_records(settings, topic, expected=600)
+    records = await read_records(settings, topic, expected=600)
 
     assert len(records) == 600
     by_key: dict[bytes | None, list[int]] = {}
@@ -272,5 +213,5 @@ async def test_a_batch_refused_for_its_size_goes_one_event_at_a_time(settings, o
     finally:
         await producer.stop()
 
-    assert _numbers(await _read_records(settings, topic, expected=5)) == list(range(5))
+    assert _numbers(await read_records(settings, topic, expected=5)) == list(range(5))
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL") == 0

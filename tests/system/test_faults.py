@@ -42,6 +42,7 @@ from aiosmtpd.controller import Controller
 from services.notifier.email import message_id_for
 from services.notifier.settings import NotifierSettings
 from shared.devstack.platform import Platform
+from shared.outbox import waiting
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
 from tests.helpers import eventually, schema_sql
@@ -117,7 +118,7 @@ async def _unpublished(settings) -> dict[str, int]:
         rows = await schema_sql(
             settings,
             schema,
-            "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL",
+            f"SELECT count(*) AS n FROM outbox WHERE {waiting()}",
         )
         counts[schema] = int(rows[0]["n"])
     return counts

@@ -1,0 +1,39 @@
+"""Fixtures of the shared library's tests: an outbox of a schema of its own, and its relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from shared.broker_epoch import BrokerEpoch
+from shared.kafka import create_broker, create_relay_producer, raw_publisher
+from shared.outbox import OutboxRelay
+from tests.helpers import private_schema
+
+
+@pytest.fixture
+async def outbox_schema(settings):
+    async with private_schema(settings, "outbox") as made:
+        yield made
+
+
+@pytest.fixture
+async def relay(settings, outbox_schema):
+    schema, pool = outbox_schema
+    broker = create_broker(settings, client_id=f"test-{schema}")
+    await broker.start()
+    producer = create_relay_producer(settings, client_id=f"test-{schema}")
+    await producer.start()
+    epoch = BrokerEpoch(settings, raw_publisher(broker))
+    await epoch.check(pool)
+    relay = OutboxRelay(pool, producer, schema, epoch, batch_size=50, poll_interval=0.2)
+    task = asyncio.create_task(relay.run())
+    yield relay
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await epoch.close()
+    await producer.stop()
+    await broker.stop()

@@ -1,0 +1,43 @@
+"""Reading a topic from its start, as the tests of what was published need."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+
+async def read_event_ids(settings, topic: str, expected: int, timeout: float = 60) -> list[str]:
+    return [event_id(record) for record in await read_records(settings, topic, expected, timeout)]
+
+
+def event_id(record: ConsumerRecord[bytes, bytes]) -> str:
+    return str(json.loads(record.value or b"{}")["event_id"])
+
+
+async def read_records(
+    settings, topic: str, expected: int, timeout: float = 60
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The topic's records from the start, until `expected` distinct events were seen."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len({event_id(record) for record in records}) < expected:
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
