@@ -11,11 +11,12 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, RecordListTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.broker_epoch import BrokerEpoch
 from shared.events import HEADER_EVENT_TYPE, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
-from shared.outbox import OutboxRelay, enqueue, waiting
+from shared.outbox import OutboxRelay, _partition_index, enqueue, waiting
 from tests.helpers import eventually
 from tests.shared.topic_reader import read_event_ids, read_records
 
@@ -215,3 +216,13 @@ async def test_a_batch_refused_for_its_size_goes_one_event_at_a_time(settings, o
 
     assert _numbers(await read_records(settings, topic, expected=5)) == list(range(5))
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL") == 0
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 12])
+def test_the_relay_places_keys_where_any_other_producer_would(partitions):
+    """Consumers of a key's events rely on one partition per key, whoever produced them."""
+    keys = [str(uuid.uuid4()) for _ in range(200)] + ["", "k0", "ünïcode"]
+    all_partitions = list(range(partitions))
+    for key in keys + keys:  # the second time from memory
+        expected = DefaultPartitioner()(key.encode(), all_partitions, all_partitions)
+        assert _partition_index(key, partitions) == expected
