@@ -42,9 +42,10 @@ from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.broker_epoch import BrokerEpoch, republish_older
-from shared.db import DATABASE_UNAVAILABLE, Connection
+from shared.db import Connection
 from shared.events import Envelope, kafka_headers
 from shared.kafka import MAX_REQUEST_BYTES
+from shared.wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 _K = TypeVar("_K")
@@ -88,10 +89,6 @@ def published(schema: str | None = None) -> str:
 
 def _position_of(schema: str | None) -> str:
     return f'"{schema}".outbox_position' if schema else "outbox_position"
-
-
-def _channel(schema: str) -> str:
-    return f"outbox_{schema}"
 
 
 def _retriable(error: Exception) -> bool:
@@ -242,7 +239,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_failures = max_failures
-        self._wake = asyncio.Event()
+        self.wakeup = Wakeup(pool, f"outbox_{schema}", poll_interval)
         self.held_back = False  # the last round left events waiting for older transactions
         self._horizon: int | None = None  # the oldest running transaction, as last seen
         self._horizon_since = 0.0
@@ -471,11 +468,10 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay forever: woken by NOTIFY on commit, polling as a fallback; nothing is published
-        before the broker's epoch is known (it is stamped on each row)."""
+        before the broker's epoch is known (it is recorded with what went out)."""
         await self.epoch.known.wait()
-        listener = asyncio.create_task(self._listen())
         backoff = self.poll_interval
-        try:
+        async with self.wakeup:
             while True:
                 try:
                     published = await self.publish_batch()
@@ -487,29 +483,17 @@ class OutboxRelay:
                         "outbox relay failed; will retry",
                         extra={"schema": self.schema, "error": repr(error), "retry_in_s": backoff},
                     )
-                    if await self._woken(backoff):
+                    if await self.wakeup.wait(backoff):
                         backoff = self.poll_interval  # e.g. the broker is back: go at once
                     else:
                         backoff = min(backoff * 2, 30.0)
                     continue
                 if published < self.batch_size:
-                    await self._woken(HELD_BACK_POLL_S if self.held_back else self.poll_interval)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+                    soon = HELD_BACK_POLL_S if self.held_back else self.poll_interval
+                    await self.wakeup.wait(soon)
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _woken(self, within_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._wake.wait(), within_s)
-        except TimeoutError:
-            return False
-        finally:
-            self._wake.clear()
-        return True
+        self.wakeup.set()
 
     async def drain(self, within_s: float) -> int:
         """On stop: publish what is left, for at most `within_s`; returns how many went out."""
@@ -519,24 +503,3 @@ class OutboxRelay:
                 while batch := await self.publish_batch(held_back_too=True):
                     published += batch
         return published
-
-    async def _listen(self) -> None:
-        """Keep a LISTEN connection open (reconnecting after outages) to wake the relay."""
-        while True:
-            with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                async with self.pool.acquire() as connection:
-                    await self._wait_for_notifications(connection)
-            await asyncio.sleep(self.poll_interval)
-
-    async def _wait_for_notifications(self, connection: Connection) -> None:
-        closed = asyncio.Event()
-        connection.add_termination_listener(lambda _: closed.set())
-        await connection.add_listener(_channel(self.schema), self._on_notify)
-        try:
-            await closed.wait()
-        finally:
-            with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                await connection.remove_listener(_channel(self.schema), self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self.wake()

@@ -5,7 +5,6 @@ rolls back) while a committed claim is published by the relay: each run is emitt
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
 from shared.tracing import continued
+from shared.wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +187,16 @@ async def tick(
 
 
 async def run_forever(pool: asyncpg.Pool, settings: CampaignsSettings) -> None:
+    """A pass every SCHEDULER_INTERVAL_MS, at once after a full one, and as soon as a started
+    campaign's runs are committed."""
     window = operations.contact_window(settings)
     interval = settings.scheduler_interval_ms / 1000
-    while True:
-        try:
-            emitted = await tick(pool, window, settings, clock.now())
-        except DATABASE_ERRORS as error:
-            logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
-            emitted = 0
-        if emitted < settings.scheduler_batch_size:
-            await asyncio.sleep(interval)
+    async with Wakeup(pool, schedule.RUNS_CREATED, interval) as runs_created:
+        while True:
+            try:
+                emitted = await tick(pool, window, settings, clock.now())
+            except DATABASE_ERRORS as error:
+                logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
+                emitted = 0
+            if emitted < settings.scheduler_batch_size:
+                await runs_created.wait(interval)

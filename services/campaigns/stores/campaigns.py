@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.campaigns.stores.schedule import RUNS_CREATED
 from shared.db import Connection, Executor, rows_affected, select_by_id, select_by_ids, update_by_id
 from shared.paging import Page, keyset_page
 
@@ -179,14 +180,16 @@ async def steps_of(executor: Executor, campaign_ids: list[uuid.UUID]) -> dict[uu
 async def create_runs(
     connection: Connection, runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]]
 ) -> None:
-    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`."""
+    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`; the
+    scheduler is told when the transaction commits."""
     if not runs:
         return
     await connection.execute(
-        "INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
+        "WITH made AS (INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
         "SELECT gen_random_uuid(), r.campaign_id, r.step_id, r.position, r.channel, r.due_at "
         "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[]) "
-        "AS r(campaign_id, step_id, position, channel, due_at)",
+        "AS r(campaign_id, step_id, position, channel, due_at)) "
+        f"SELECT pg_notify('{RUNS_CREATED}', '')",
         *(list(column) for column in zip(*runs, strict=True)),
     )
 

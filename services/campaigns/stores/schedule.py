@@ -10,6 +10,10 @@ import asyncpg
 
 from shared.db import Connection
 
+# Notified when runs are created, so that the scheduler takes a campaign started now at once
+# rather than at its next tick.
+RUNS_CREATED = "campaigns_runs_created"
+
 # The index on due_at (pending only) finds the due runs in order; only then are they joined
 # with what the agents need. Sorting the join instead costs a scan of every pending run.
 _DUE = """
