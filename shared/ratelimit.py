@@ -24,13 +24,31 @@ from shared.errors import ApiError
 logger = logging.getLogger(__name__)
 STATE_KEY = "rate_limit_headers"
 
-# The window is a list of hit times, newest first, cut to the limit's length: a hit is allowed
-# when the entry `limit` places back is older than the window. The same script counts the hits
-# still inside the window (a binary search: the list is ordered), so the response headers cost
-# no second trip. Given a revocation marker (KEYS[2]), it reads it first, and counts the hit in
-# another window (KEYS[3], the caller's address) when the marker is later than the credentials'
-# issue time (ARGV[4]): a revoked token cannot spend its user's budget.
-_HIT = """
+# The window is a list of hit times, newest first, cut to the limit's length. The hits still
+# inside it are counted by a binary search (the list is ordered).
+_IN_WINDOW = """
+local function in_window(key, limit, since)
+    local low, high, last = 0, math.min(redis.call('llen', key), limit) - 1, -1
+    while low <= high do
+        local middle = math.floor((low + high) / 2)
+        if tonumber(redis.call('lindex', key, middle)) >= since then
+            last, low = middle, middle + 1
+        else
+            high = middle - 1
+        end
+    end
+    return last + 1
+end
+"""
+
+# A hit is allowed when the entry `limit` places back is older than the window; the script
+# also counts the hits in the window, so the response headers cost no second trip. Given a
+# revocation marker (KEYS[2]), it reads it first, and counts the hit in another window
+# (KEYS[3], the caller's address) when the marker is later than the credentials' issue time
+# (ARGV[4]): a revoked token cannot spend its user's budget.
+_HIT = (
+    _IN_WINDOW
+    + """
 local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local key, marker = KEYS[1], false
 if KEYS[2] then
@@ -46,19 +64,33 @@ if not nth or tonumber(nth) < since then
     redis.call('expire', key, window)
     allowed = 1
 end
-local low, high, last = 0, math.min(redis.call('llen', key), limit) - 1, -1
-while low <= high do
-    local middle = math.floor((low + high) / 2)
-    if tonumber(redis.call('lindex', key, middle)) >= since then
-        last, low = middle, middle + 1
-    else
-        high = middle - 1
-    end
-end
+local counted = in_window(key, limit, since)
 local oldest = false
-if last >= 0 then oldest = redis.call('lindex', key, last) end
-return {allowed, last + 1, oldest, marker}
+if counted > 0 then oldest = redis.call('lindex', key, counted - 1) end
+return {allowed, counted, oldest, marker}
 """
+)
+
+# Up to ARGV[4] hits at once, as many as the window has room for; returns how many.
+_TAKE = (
+    _IN_WINDOW
+    + """
+local now, limit, window, wanted = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+    tonumber(ARGV[4])
+local key = KEYS[1]
+local taken = math.min(wanted, limit - in_window(key, limit, now - window))
+if taken > 0 then
+    local stamps = {}
+    for n = 1, taken do stamps[n] = ARGV[1] end
+    redis.call('lpush', key, unpack(stamps))
+    redis.call('ltrim', key, 0, limit - 1)
+    redis.call('expire', key, window)
+end
+return taken
+"""
+)
+# Hits taken by one `take` at most (the script pushes them in one call).
+MAX_TAKE = 1000
 
 
 @dataclass(frozen=True)
@@ -103,12 +135,26 @@ class RateLimiter:
     def __init__(self, redis: Redis, window_s: int) -> None:
         self.window_s = window_s
         self._script = redis.register_script(_HIT)
+        self._take = redis.register_script(_TAKE)
 
     async def hit(self, amount: int, scope: str, identifier: str) -> Verdict | None:
         """Count one hit; None when Redis cannot be asked (the limit fails open)."""
         return (
             await self._run(amount, [window_key(amount, self.window_s, scope, identifier)])
         ).verdict
+
+    async def take(self, amount: int, scope: str, identifier: str, wanted: int) -> int | None:
+        """Count up to `wanted` hits (at most MAX_TAKE) at once, as many as the window has room
+        for; returns how many, or None when Redis cannot be asked (the limit fails open)."""
+        key = window_key(amount, self.window_s, scope, identifier)
+        try:
+            taken = await self._take(
+                keys=[key], args=[repr(time.time()), amount, self.window_s, min(wanted, MAX_TAKE)]
+            )
+        except RedisError as error:
+            logger.warning("rate limit unavailable; allowing", extra={"error": repr(error)})
+            return None
+        return int(taken)
 
     async def hit_unless_revoked(
         self,

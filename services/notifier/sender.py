@@ -139,16 +139,40 @@ def _rate_of(settings: NotifierSettings, channel: str) -> int:
     )
 
 
-async def _rate(limiter: RateLimiter, settings: NotifierSettings, channel: str) -> None:
-    rate = _rate_of(settings, channel)
-    sender = (
-        settings.smtp_from if channel == "email" else (settings.twilio_from_number or "simulator")
-    )
-    while True:
-        verdict = await limiter.hit(rate, f"send-{channel}", sender)
-        if verdict is None or verdict.allowed:
-            return  # within the rate, or Redis unreachable (the limit fails open)
-        await asyncio.sleep(0.05)
+class _Permits:
+    """A pass's permits to send on one channel, taken from the channel's shared rate window
+    (Redis) a round of sends at a time: one call for up to SEND_CONCURRENCY sends, not one per
+    send, and never more than the pass still has to send."""
+
+    def __init__(
+        self, limiter: RateLimiter, settings: NotifierSettings, channel: str, sends: int
+    ) -> None:
+        self.limiter = limiter
+        self.rate = _rate_of(settings, channel)
+        self.scope = f"send-{channel}"
+        self.sender = (
+            settings.smtp_from
+            if channel == "email"
+            else (settings.twilio_from_number or "simulator")
+        )
+        self.round = _concurrency(settings, channel)
+        self.unasked = sends  # sends of the pass no permit was taken for yet
+        self.ready = 0
+        self._taking = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for a permit (at once while the window has room)."""
+        async with self._taking:
+            while not self.ready:
+                wanted = max(1, min(self.unasked, self.round))
+                taken = await self.limiter.take(self.rate, self.scope, self.sender, wanted)
+                if taken is None:
+                    taken = wanted  # Redis unreachable: the limit fails open
+                self.ready += taken
+                self.unasked -= taken
+                if not taken:
+                    await asyncio.sleep(0.05)
+            self.ready -= 1
 
 
 async def _call_provider(
@@ -235,14 +259,14 @@ async def _send_one(
     writes: _PassWrites,
     settings: NotifierSettings,
     providers: Providers,
-    limiter: RateLimiter,
+    permits: _Permits,
     message: asyncpg.Record,
     recipient: str | None,
 ) -> None:
     with continued(
         "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
     ):
-        await _rate(limiter, settings, message["channel"])
+        await permits.acquire()
         fresh = await writes.claims.submit((message["id"], recipient))
         if fresh is None:
             return
@@ -282,6 +306,12 @@ async def send_ready(
     async with pool.acquire() as connection, connection.transaction():
         cleared = await _prepare(connection, settings, channels)
     gates = {channel: asyncio.Semaphore(_concurrency(settings, channel)) for channel in channels}
+    permits = {
+        channel: _Permits(
+            limiter, settings, channel, sum(1 for m, _ in cleared if m["channel"] == channel)
+        )
+        for channel in channels
+    }
     draining = asyncio.Event()
     writes = _PassWrites(pool)
 
@@ -290,7 +320,9 @@ async def send_ready(
             if draining.is_set():
                 return  # still `queued`: the next start sends it
             try:
-                await _send_one(writes, settings, providers, limiter, message, recipient)
+                await _send_one(
+                    writes, settings, providers, permits[message["channel"]], message, recipient
+                )
             except Exception:
                 # Its outcome is not recorded: a claimed message stays `sending` and is
                 # settled `unknown` later, never sent twice. The pass goes on.

@@ -89,3 +89,27 @@ async def test_without_redis_the_limit_fails_open(caplog):
         await redis.aclose()
     assert hit.verdict is None and hit.marker is None and not hit.reached
     assert "rate limit unavailable; allowing" in caplog.text
+
+
+async def test_hits_taken_at_once_are_as_many_as_the_window_has_room_for(settings):
+    redis = Redis.from_url(settings.redis_url)
+    limiter = RateLimiter(redis, 60)
+    caller = uuid.uuid4().hex
+    try:
+        assert await limiter.take(5, "test", caller, 2) == 2
+        assert await limiter.take(5, "test", caller, 10) == 3
+        assert await limiter.take(5, "test", caller, 1) == 0
+        refused = await limiter.hit(5, "test", caller)  # one window for both ways of counting
+        assert refused is not None and not refused.allowed and refused.remaining == 0
+        assert await redis.llen(window_key(5, 60, "test", caller)) == 5
+    finally:
+        await redis.aclose()
+
+
+async def test_taking_hits_without_redis_fails_open(caplog):
+    redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        assert await RateLimiter(redis, 60).take(5, "test", "x", 3) is None
+    finally:
+        await redis.aclose()
+    assert "rate limit unavailable; allowing" in caplog.text

@@ -407,3 +407,37 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
     finally:
         await providers.close()
         await redis.aclose()
+
+
+async def test_a_channels_sends_keep_to_its_rate_with_permits_taken_a_round_at_a_time(platform):
+    """20 texts a second, 50 queued: 20 go at once, 20 when the window has moved on a second,
+    the last 10 a second later."""
+    from redis.asyncio import Redis
+
+    from services.notifier.sender import send_ready
+    from shared.ratelimit import RateLimiter, window_key
+    from tests.helpers import private_schema
+
+    settings = _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_send_concurrency=20,
+        sms_rate_per_second=20,
+    )
+    window = window_key(20, 1, "send-sms", "simulator")  # no Twilio account: the simulator
+    redis = Redis.from_url(settings.redis_url)
+    providers = Providers(settings)
+    clock = asyncio.get_running_loop()
+    try:
+        await redis.delete(window)
+        async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
+            await _queue_texts(pool, 50)
+            started = clock.time()
+            assert (
+                await send_ready(pool, settings, providers, RateLimiter(redis, 1), ("sms",)) == 50
+            )
+            elapsed = clock.time() - started
+            assert await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") == 50
+    finally:
+        await providers.close()
+        await redis.aclose()
+    assert elapsed >= 1.9
