@@ -431,11 +431,13 @@ async def handle_batch(
     except _HandlerFailedError:
         async with pool.acquire() as connection, connection.transaction():
             handled, failed = await _apply(connection, subscription, events, retry)
-    for event, span in handled:  # committed now; said in the event's trace
-        with trace.use_span(span):
-            logger.info(
-                "event handled", extra=_fields(event, subscription, request_id=event.request_id)
-            )
+    if logger.isEnabledFor(logging.INFO):  # a busy consumer's line per event, unless off
+        for event, span in handled:  # committed now; said in the event's trace
+            with trace.use_span(span):
+                logger.info(
+                    "event handled",
+                    extra=_fields(event, subscription, request_id=event.request_id),
+                )
     return failed
 
 
