@@ -64,21 +64,28 @@ class Policy:
 
 
 def normalise_phone(raw: str) -> str | None:
+    number = _valid_phone(raw)
+    return None if number is None else _e164(number)
+
+
+def _valid_phone(raw: str) -> phonenumbers.PhoneNumber | None:
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def zones_for(recipient: str, channel: str, address_zone: str) -> list[str]:
+def zones_for(phone: phonenumbers.PhoneNumber | None, address_zone: str) -> list[str]:
     """The customer's zone, and for a phone whose area code lies in one zone, that zone too
     (a number spanning many zones, like a toll-free one, says nothing about the hour)."""
     zones = [address_zone]
-    if channel in ("sms", "voice"):
-        number_zones = phone_zones.time_zones_for_number(phonenumbers.parse(recipient, None))
+    if phone is not None:
+        number_zones = phone_zones.time_zones_for_number(phone)
         if len(number_zones) == 1 and number_zones[0] != "Etc/Unknown":
             zones.append(number_zones[0])
     return list(dict.fromkeys(zones))
@@ -109,12 +116,12 @@ def next_allowed(now: datetime, zones: list[str], policy: Policy) -> datetime:
 
 
 def check(facts: Facts, policy: Policy) -> Verdict:
-    recipient = facts.recipient
+    recipient, phone = facts.recipient, None
     if facts.channel in ("sms", "voice"):
-        normalised = normalise_phone(recipient)
-        if normalised is None:
+        phone = _valid_phone(recipient)  # parsed once: its form and its zones
+        if phone is None:
             return Verdict("fail", f"Invalid phone number: {PHONE_FORMAT_HINT}", refused=True)
-        recipient = normalised
+        recipient = _e164(phone)
     if facts.suppression:
         return Verdict(
             "suppress",
@@ -150,7 +157,7 @@ def check(facts: Facts, policy: Policy) -> Verdict:
                 recipient,
             )
     try:
-        zones = zones_for(recipient, facts.channel, known_time_zone(facts.timezone))
+        zones = zones_for(phone, known_time_zone(facts.timezone))
         opening = next_allowed(facts.now, zones, policy)
     except ValueError as error:
         return Verdict("fail", str(error), recipient=recipient)
