@@ -28,34 +28,15 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from shared.db import DATABASE_ERRORS, Executor
+from shared.db import DATABASE_ERRORS
 from shared.kafka import PublishRaw, client_options, ensure_topics
+from shared.outbox import republish_older
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 EPOCH_TOPIC = "remit.broker_epoch"
 _PARTITION = TopicPartition(EPOCH_TOPIC, 0)
-
-
-async def republish_older(executor: Executor, epoch: uuid.UUID | None) -> int:
-    """Make every row published under another epoch unpublished (the relay's position goes
-    back to the start, rows marked on their own lose their mark); the relay sends them again.
-    Returns how many.
-
-    Rows published before epochs were recorded (no epoch) are left alone."""
-    replayed = await executor.fetchval(
-        "WITH again AS (UPDATE outbox SET published_at = NULL, published_epoch = NULL "
-        "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING 1), "
-        "behind AS (SELECT count(*) AS n FROM outbox o, outbox_position p "
-        "WHERE p.epoch <> $1 AND (o.tx, o.id) <= (p.tx, p.id) "
-        "AND o.published_at IS NULL AND o.set_aside_at IS NULL), "
-        "back AS (UPDATE outbox_position SET tx = '0', id = 0, epoch = NULL, moved_at = now() "
-        "WHERE epoch <> $1) "
-        "SELECT (SELECT count(*) FROM again) + (SELECT n FROM behind)",
-        epoch,
-    )
-    return int(replayed)
 
 
 class BrokerEpoch:

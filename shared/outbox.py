@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -41,11 +41,13 @@ from aiokafka.errors import (
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared.broker_epoch import BrokerEpoch, republish_older
 from shared.db import Connection
 from shared.events import Envelope, kafka_headers
 from shared.kafka import MAX_REQUEST_BYTES
 from shared.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from shared.broker_epoch import BrokerEpoch
 
 logger = logging.getLogger(__name__)
 _K = TypeVar("_K")
@@ -59,9 +61,6 @@ _REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
 )
 
 
-# Rows past the relay's position (shared/migrations/005_outbox_position.sql), as an index can
-# find them.
-_AFTER_POSITION = "(tx, id) > ((SELECT tx FROM outbox_position), (SELECT id FROM outbox_position))"
 # An event waiting behind a transaction that has run this long goes without waiting further.
 STALLED_AFTER_S = 1.0
 # How soon the relay looks again when it held events back (their transaction's elders end
@@ -80,15 +79,87 @@ def waiting(schema: str | None = None) -> str:
 
 def published(schema: str | None = None) -> str:
     """SQL condition: an outbox row was published: behind the position and not set aside, or
-    marked on its own."""
+    marked on its own. A position ahead of the database's transaction IDs (restored from
+    another cluster: the relay starts again from scratch) counts nothing as behind it."""
+    position = _position_of(schema)
     return (
         "(published_at IS NOT NULL OR set_aside_at IS NULL "
-        f"AND (tx, id) <= (SELECT tx, id FROM {_position_of(schema)}))"
+        f"AND (tx, id) <= (SELECT tx, id FROM {position}) "
+        f"AND (SELECT tx FROM {position}) < pg_snapshot_xmin(pg_current_snapshot()))"
     )
 
 
 def _position_of(schema: str | None) -> str:
     return f'"{schema}".outbox_position' if schema else "outbox_position"
+
+
+def relay_lock(schema: str) -> int:
+    """The advisory lock `schema`'s relay holds for a round: replicas take turns, and a replay
+    (`republish_older`) waits for the round under way."""
+    return int.from_bytes(
+        hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+async def republish_older(pool: asyncpg.Pool, epoch: uuid.UUID | None) -> int:
+    """Make every row published under another broker epoch wait again; the relay sends them
+    again. Returns how many. The position goes back to the start when its rows went to
+    another epoch, and behind the first row it covers whose own mark is cleared (a replica
+    still on the old epoch marked it, then another moved the position past it).
+
+    Rows published before epochs were recorded (no epoch) are left alone."""
+    async with pool.acquire() as connection, connection.transaction():
+        schema = await connection.fetchval("SELECT current_schema()")
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", relay_lock(schema))
+        position = await connection.fetchrow("SELECT tx, id, epoch FROM outbox_position")
+        assert position is not None  # its one row is made with the table
+        cleared = await connection.fetch(
+            "UPDATE outbox SET published_at = NULL, published_epoch = NULL "
+            "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING tx, id",
+            epoch,
+        )
+        old = (position["tx"], position["id"])
+        behind = sorted((row["tx"], row["id"]) for row in cleared if (row["tx"], row["id"]) <= old)
+        if position["epoch"] not in (None, epoch):
+            back, kept = (0, 0), None
+        elif behind:
+            back, kept = (behind[0][0], behind[0][1] - 1), position["epoch"]
+        else:
+            return len(cleared)
+        again: int = await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE (tx, id) > ($1, $2) AND (tx, id) <= ($3, $4) "
+            "AND published_at IS NULL AND set_aside_at IS NULL",
+            *back,
+            *old,
+        )
+        await connection.execute(
+            "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3, moved_at = now()",
+            *back,
+            kept,
+        )
+    return again + len(cleared) - len(behind)
+
+
+async def _restart_from_scratch(connection: Connection, schema: str) -> asyncpg.Record:
+    """A position ahead of the database's transaction IDs: the database was restored from
+    another cluster, whose IDs mean nothing here. Every row kept is published again (from the
+    start, those of the old cluster first), rather than new rows falling behind the position
+    for good. Returns the new position."""
+    logger.error(
+        "outbox position is ahead of the database's transaction IDs (restored from another "
+        "cluster?); the events kept are published again",
+        extra={"schema": schema},
+    )
+    await connection.execute(
+        "UPDATE outbox SET tx = '0', published_at = NULL, published_epoch = NULL "
+        "WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())"
+    )
+    position = await connection.fetchrow(
+        "UPDATE outbox_position SET tx = '0', id = 0, epoch = NULL, moved_at = now() "
+        "RETURNING tx, id, epoch, pg_snapshot_xmin(pg_current_snapshot()) AS horizon"
+    )
+    assert position is not None
+    return position
 
 
 def _retriable(error: Exception) -> bool:
@@ -239,13 +310,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_failures = max_failures
-        self.wakeup = Wakeup(pool, f"outbox_{schema}", poll_interval)
+        self.wakeup = Wakeup(pool, f"outbox_{schema}")
         self.held_back = False  # the last round left events waiting for older transactions
         self._horizon: int | None = None  # the oldest running transaction, as last seen
         self._horizon_since = 0.0
-        self._lock_key = int.from_bytes(
-            hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
-        )
+        self._lock_key = relay_lock(schema)
 
     async def publish_batch(self, *, held_back_too: bool = False) -> int:
         """Publish up to `batch_size` events; returns how many were published.
@@ -264,6 +333,13 @@ class OutboxRelay:
                 self._lock_key,
             ):
                 return 0
+            position = await connection.fetchrow(
+                "SELECT tx, id, epoch, pg_snapshot_xmin(pg_current_snapshot()) AS horizon "
+                "FROM outbox_position"
+            )
+            assert position is not None  # its one row is made with the table
+            if position["tx"] >= position["horizon"]:
+                position = await _restart_from_scratch(connection, self.schema)
             # The envelope goes out as Postgres renders it, its headers read alongside: no
             # decoding, validating and encoding again of what was validated when enqueued.
             rows = await connection.fetch(
@@ -271,12 +347,12 @@ class OutboxRelay:
                 "envelope->>'type' AS type, envelope->>'request_id' AS request_id, "
                 "envelope->>'traceparent' AS traceparent, failures, "
                 "pg_snapshot_xmin(pg_current_snapshot()) AS horizon FROM outbox "
-                f"WHERE {_AFTER_POSITION} AND published_at IS NULL AND set_aside_at IS NULL "
+                "WHERE (tx, id) > ($2, $3) AND published_at IS NULL AND set_aside_at IS NULL "
                 "ORDER BY tx, id LIMIT $1",
                 self.batch_size,
+                position["tx"],
+                position["id"],
             )
-            position = await connection.fetchrow("SELECT tx, id, epoch FROM outbox_position")
-            assert position is not None  # its one row is made with the table
             sendable = rows if held_back_too else self._not_held_back(rows)
             self.held_back = len(sendable) < len(rows)
             if not sendable:
@@ -291,9 +367,10 @@ class OutboxRelay:
             failed = [failure for _, failures in outcomes for failure in failures]
             aside, held = await self._count_failures(connection, failed, broker_up=bool(published))
             await self._record(connection, sendable, published, aside, position, epoch)
-        if self.epoch.current != epoch:
+        if self.epoch.current != epoch or position["epoch"] not in (None, epoch):
             # The broker changed while this batch was out: what it recorded under the old epoch
-            # may have gone to the lost broker; the new epoch's replay could not see it yet.
+            # may have gone to the lost broker, and the new epoch's replay could not see it
+            # yet. Or that replay has not reached this outbox (it failed): done here then.
             await republish_older(self.pool, self.epoch.current)
         if held is not None:
             raise held
@@ -304,7 +381,6 @@ class OutboxRelay:
         rows' order, come first), or every row once the oldest running transaction has held
         them back for STALLED_AFTER_S."""
         if not rows:
-            self._horizon = None
             return rows
         horizon = rows[0]["horizon"]
         now = time.monotonic()
@@ -330,10 +406,11 @@ class OutboxRelay:
         older epoch's broker are published again when the new epoch is taken up
         (`republish_older`), and until then each row records its own epoch."""
         same_epoch = position["epoch"] is None or position["epoch"] == epoch
+        gone = published | aside
         passed = 0
         if same_epoch:
             for row in rows:
-                if row["tx"] >= row["horizon"] or row["id"] not in published | aside:
+                if row["tx"] >= row["horizon"] or row["id"] not in gone:
                     break
                 passed += 1
         if passed:

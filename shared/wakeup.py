@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import asyncpg
 
 from shared.db import DATABASE_UNAVAILABLE, Connection
+
+logger = logging.getLogger(__name__)
+
+# The pause before listening again after the connection was lost or could not be had.
+RECONNECT_S = 1.0
 
 
 class Wakeup:
     """A `LISTEN` on `channel` (one pooled connection, reconnected after outages) that cuts a
     loop's wait short, while the loop runs inside `async with`."""
 
-    def __init__(self, pool: asyncpg.Pool, channel: str, reconnect_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
         self.pool = pool
         self.channel = channel
-        self.reconnect_s = reconnect_s
         self._event = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
@@ -47,11 +52,19 @@ class Wakeup:
         return True
 
     async def _listen(self) -> None:
+        """Listen until cancelled; the loop's own poll stands in while it cannot."""
         while True:
-            with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            try:
                 async with self.pool.acquire() as connection:
                     await self._listen_on(connection)
-            await asyncio.sleep(self.reconnect_s)
+            except DATABASE_UNAVAILABLE:
+                pass  # the database is down: its outage is logged where it matters
+            except Exception as error:  # a pool exhausted, a refused LISTEN: keep trying
+                logger.warning(
+                    "listening for notifications failed; will retry",
+                    extra={"channel": self.channel, "error": repr(error)},
+                )
+            await asyncio.sleep(RECONNECT_S)
 
     async def _listen_on(self, connection: Connection) -> None:
         closed = asyncio.Event()

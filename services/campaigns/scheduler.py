@@ -191,7 +191,7 @@ async def run_forever(pool: asyncpg.Pool, settings: CampaignsSettings) -> None:
     campaign's runs are committed."""
     window = operations.contact_window(settings)
     interval = settings.scheduler_interval_ms / 1000
-    async with Wakeup(pool, schedule.RUNS_CREATED, interval) as runs_created:
+    async with Wakeup(pool, schedule.RUNS_CREATED) as runs_created:
         while True:
             try:
                 emitted = await tick(pool, window, settings, clock.now())

@@ -9,10 +9,18 @@ import json
 import time
 import uuid
 
-from shared.broker_epoch import BrokerEpoch, republish_older
+from shared.broker_epoch import BrokerEpoch
 from shared.events import new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
-from shared.outbox import STALLED_AFTER_S, OutboxRelay, enqueue, waiting
+from shared.outbox import (
+    STALLED_AFTER_S,
+    OutboxRelay,
+    enqueue,
+    published,
+    relay_lock,
+    republish_older,
+    waiting,
+)
 from tests.helpers import eventually
 from tests.shared.topic_reader import read_records
 
@@ -177,3 +185,89 @@ async def test_the_position_does_not_carry_an_older_epoch_forward(settings, outb
         lambda marked: marked == 1,
     )
     assert await pool.fetchval("SELECT id FROM outbox_position") == 0
+
+
+async def test_a_mark_cleared_behind_the_position_takes_the_position_back(settings, outbox_schema):
+    """A replica on the old epoch marked a row past a failed one; another, on the new epoch,
+    moved the position past it. Clearing the mark alone would leave the row counted as
+    published: the position goes back to just before it (the rows after it go again too)."""
+    _, pool = outbox_schema
+    old, new = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as connection, connection.transaction():
+        for n in range(4):
+            await enqueue(connection, new_event("test.x", "tests", {"n": n}), key="same")
+    rows = await pool.fetch("SELECT tx, id FROM outbox ORDER BY tx, id")
+    await pool.execute(
+        "UPDATE outbox SET published_at = now(), published_epoch = $2 WHERE id = $1",
+        rows[1]["id"],
+        old,
+    )
+    await pool.execute(
+        "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3", rows[3]["tx"], rows[3]["id"], new
+    )
+    assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}") == 0
+
+    assert await republish_older(pool, new) == 3
+    assert await pool.fetchval(
+        f"SELECT array_agg(id ORDER BY id) FROM outbox WHERE {waiting()}"
+    ) == [row["id"] for row in rows[1:]]
+    assert await pool.fetchval("SELECT epoch FROM outbox_position") == new
+
+
+async def test_a_replay_waits_for_the_relays_round_under_way(settings, outbox_schema):
+    """A round reads the position and moves it: a replay in between would be overwritten."""
+    schema, pool = outbox_schema
+    async with pool.acquire() as relay_round:
+        transaction = relay_round.transaction()
+        await transaction.start()
+        await relay_round.execute("SELECT pg_advisory_xact_lock($1)", relay_lock(schema))
+        replay = asyncio.create_task(republish_older(pool, uuid.uuid4()))
+        await asyncio.sleep(0.3)
+        assert not replay.done()
+        await transaction.commit()
+    assert await asyncio.wait_for(replay, 5) == 0
+
+
+async def test_a_position_ahead_of_the_databases_transaction_ids_starts_again(
+    settings, outbox_schema, relay, caplog
+):
+    """A database restored from another cluster: its position means nothing here. Rather than
+    new rows falling behind it for good (and being pruned), every row kept goes again."""
+    _, pool = outbox_schema
+    topic = await _topic(settings)
+    await _enqueue(pool, topic, 0)
+    await read_records(settings, topic, expected=1)
+    await pool.execute("UPDATE outbox_position SET tx = '9223372036854775000'")
+    assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {published()}") == 0
+    await _enqueue(pool, topic, 1)
+
+    records = await read_records(settings, topic, expected=2)
+    assert _numbers(records)[-1] == 1
+    await eventually(
+        lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
+        lambda left: left == 0,
+    )
+    assert "outbox position is ahead of the database's transaction IDs" in caplog.text
+
+
+async def test_a_set_aside_event_let_go_behind_the_position_is_published(
+    settings, outbox_schema, relay
+):
+    """The operator's SQL clears `set_aside_at`; the row takes the releasing transaction's ID,
+    so that a position which passed it meanwhile does not count it as published."""
+    _, pool = outbox_schema
+    topic = await _topic(settings)
+    await _enqueue(pool, topic, 0)
+    await pool.execute("UPDATE outbox SET set_aside_at = now(), set_aside_reason = 'test'")
+    await _enqueue(pool, topic, 1)
+    assert _numbers(await read_records(settings, topic, expected=1)) == [1]
+    await eventually(
+        lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
+        lambda left: left == 0,
+    )
+
+    await pool.execute(
+        "UPDATE outbox SET set_aside_at = NULL, set_aside_reason = NULL, failures = 0 "
+        "WHERE set_aside_at IS NOT NULL"
+    )
+    assert sorted(_numbers(await read_records(settings, topic, expected=2))) == [0, 1]
