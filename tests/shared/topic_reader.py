@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
 async def read_event_ids(settings, topic: str, expected: int, timeout: float = 60) -> list[str]:
@@ -20,19 +19,19 @@ def event_id(record: ConsumerRecord[bytes, bytes]) -> str:
 async def read_records(
     settings, topic: str, expected: int, timeout: float = 60
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """The topic's records from the start, until `expected` distinct events were seen."""
+    """The topic's records from the start, until `expected` distinct events were seen. Its
+    partitions are assigned by hand: no group to join (a join waits for seconds)."""
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        group_id=f"reader-{uuid.uuid4().hex}",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
+        await consumer.topics()  # the cluster's metadata, this topic's partitions included
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
         async with asyncio.timeout(timeout):
             while len({event_id(record) for record in records}) < expected:
                 batches = await consumer.getmany(timeout_ms=500)
