@@ -93,6 +93,27 @@ def _position_of(schema: str | None) -> str:
     return f'"{schema}".outbox_position' if schema else "outbox_position"
 
 
+async def _position(connection: Connection) -> asyncpg.Record:
+    """The relay's position, with the oldest transaction still running (`horizon`)."""
+    position = await connection.fetchrow(
+        "SELECT tx, id, epoch, pg_snapshot_xmin(pg_current_snapshot()) AS horizon "
+        "FROM outbox_position"
+    )
+    assert position is not None  # its one row is made with the table
+    return position
+
+
+async def _move_position(
+    connection: Connection, tx: int, id_: int, epoch: uuid.UUID | None
+) -> None:
+    await connection.execute(
+        "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3, moved_at = now()",
+        tx,
+        id_,
+        epoch,
+    )
+
+
 def relay_lock(schema: str) -> int:
     """The advisory lock `schema`'s relay holds for a round: replicas take turns, and a replay
     (`republish_older`) waits for the round under way."""
@@ -111,8 +132,7 @@ async def republish_older(pool: asyncpg.Pool, epoch: uuid.UUID | None) -> int:
     async with pool.acquire() as connection, connection.transaction():
         schema = await connection.fetchval("SELECT current_schema()")
         await connection.execute("SELECT pg_advisory_xact_lock($1)", relay_lock(schema))
-        position = await connection.fetchrow("SELECT tx, id, epoch FROM outbox_position")
-        assert position is not None  # its one row is made with the table
+        position = await _position(connection)
         cleared = await connection.fetch(
             "UPDATE outbox SET published_at = NULL, published_epoch = NULL "
             "WHERE published_at IS NOT NULL AND published_epoch <> $1 RETURNING tx, id",
@@ -132,11 +152,7 @@ async def republish_older(pool: asyncpg.Pool, epoch: uuid.UUID | None) -> int:
             *back,
             *old,
         )
-        await connection.execute(
-            "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3, moved_at = now()",
-            *back,
-            kept,
-        )
+        await _move_position(connection, *back, kept)
     return again + len(cleared) - len(behind)
 
 
@@ -154,12 +170,8 @@ async def _restart_from_scratch(connection: Connection, schema: str) -> asyncpg.
         "UPDATE outbox SET tx = '0', published_at = NULL, published_epoch = NULL "
         "WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())"
     )
-    position = await connection.fetchrow(
-        "UPDATE outbox_position SET tx = '0', id = 0, epoch = NULL, moved_at = now() "
-        "RETURNING tx, id, epoch, pg_snapshot_xmin(pg_current_snapshot()) AS horizon"
-    )
-    assert position is not None
-    return position
+    await _move_position(connection, 0, 0, None)
+    return await _position(connection)
 
 
 def _retriable(error: Exception) -> bool:
@@ -333,11 +345,7 @@ class OutboxRelay:
                 self._lock_key,
             ):
                 return 0
-            position = await connection.fetchrow(
-                "SELECT tx, id, epoch, pg_snapshot_xmin(pg_current_snapshot()) AS horizon "
-                "FROM outbox_position"
-            )
-            assert position is not None  # its one row is made with the table
+            position = await _position(connection)
             if position["tx"] >= position["horizon"]:
                 position = await _restart_from_scratch(connection, self.schema)
             # The envelope goes out as Postgres renders it, its headers read alongside: no
@@ -415,12 +423,7 @@ class OutboxRelay:
                 passed += 1
         if passed:
             last = rows[passed - 1]
-            await connection.execute(
-                "UPDATE outbox_position SET tx = $1, id = $2, epoch = $3, moved_at = now()",
-                last["tx"],
-                last["id"],
-                epoch,
-            )
+            await _move_position(connection, last["tx"], last["id"], epoch)
         ahead = [row["id"] for row in rows[passed:] if row["id"] in published]
         if ahead:
             await connection.execute(

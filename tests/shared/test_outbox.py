@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError, RecordListTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -18,7 +17,7 @@ from shared.events import HEADER_EVENT_TYPE, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
 from shared.outbox import OutboxRelay, _partition_index, enqueue, waiting
 from tests.helpers import eventually
-from tests.shared.topic_reader import read_event_ids, read_records
+from tests.shared.topic_reader import numbers, read_event_ids, read_records
 
 
 async def test_events_written_while_broker_paused_are_all_delivered(
@@ -153,10 +152,6 @@ async def _enqueued(
     return topic, written
 
 
-def _numbers(records: list[ConsumerRecord[bytes, bytes]]) -> list[int]:
-    return [json.loads(record.value or b"{}")["payload"]["n"] for record in records]
-
-
 async def test_a_keys_events_arrive_in_the_order_they_were_written(settings, outbox_schema, relay):
     """The relay hands a batch to the producer without waiting for each acknowledgement: one
     key's events still reach its partition in the order they were committed."""
@@ -181,7 +176,7 @@ async def test_a_keys_events_keep_their_order_across_batches(settings, outbox_sc
     by_key: dict[bytes | None, list[int]] = {}
     partitions: dict[bytes | None, set[int]] = {}
     for record in records:
-        by_key.setdefault(record.key, []).extend(_numbers([record]))
+        by_key.setdefault(record.key, []).extend(numbers([record]))
         partitions.setdefault(record.key, set()).add(record.partition)
         assert dict(record.headers)[HEADER_EVENT_TYPE] == topic.encode()
     for k in range(3):
@@ -214,7 +209,7 @@ async def test_a_batch_refused_for_its_size_goes_one_event_at_a_time(settings, o
     finally:
         await producer.stop()
 
-    assert _numbers(await read_records(settings, topic, expected=5)) == list(range(5))
+    assert numbers(await read_records(settings, topic, expected=5)) == list(range(5))
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL") == 0
 
 

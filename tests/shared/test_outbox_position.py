@@ -5,7 +5,6 @@ at most STALLED_AFTER_S), and a new broker epoch sends everything behind the pos
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 
@@ -22,7 +21,7 @@ from shared.outbox import (
     waiting,
 )
 from tests.helpers import eventually
-from tests.shared.topic_reader import read_records
+from tests.shared.topic_reader import numbers, read_records
 
 
 async def _topic(settings) -> str:
@@ -36,10 +35,6 @@ async def _enqueue(pool, topic: str, n: int) -> None:
         await enqueue(connection, new_event(topic, "tests", {"n": n}), key="same")
 
 
-def _numbers(records) -> list[int]:
-    return [json.loads(record.value)["payload"]["n"] for record in records]
-
-
 async def test_what_is_published_moves_the_position_and_marks_no_row(
     settings, outbox_schema, relay
 ):
@@ -48,7 +43,7 @@ async def test_what_is_published_moves_the_position_and_marks_no_row(
     for n in range(120):  # several of the relay's batches of 50
         await _enqueue(pool, topic, n)
 
-    assert _numbers(await read_records(settings, topic, expected=120)) == list(range(120))
+    assert numbers(await read_records(settings, topic, expected=120)) == list(range(120))
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
@@ -76,7 +71,7 @@ async def test_an_event_waits_for_an_older_transaction_that_commits_after_it(
         assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}") == 1
         await transaction.commit()
 
-    assert _numbers(await read_records(settings, topic, expected=2)) == [0, 1]
+    assert numbers(await read_records(settings, topic, expected=2)) == [0, 1]
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
@@ -97,14 +92,14 @@ async def test_a_long_transaction_holds_events_back_no_longer_than_the_stall_bou
         await enqueue(older, new_event(topic, "tests", {"n": 0}), key="same")
         started = time.monotonic()
         await _enqueue(pool, topic, 1)
-        assert _numbers(await read_records(settings, topic, expected=1)) == [1]
+        assert numbers(await read_records(settings, topic, expected=1)) == [1]
         assert time.monotonic() - started >= STALLED_AFTER_S
         assert (
             await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == 1
         )
         await transaction.commit()
 
-    assert _numbers(await read_records(settings, topic, expected=2)) == [1, 0]
+    assert numbers(await read_records(settings, topic, expected=2)) == [1, 0]
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
@@ -133,7 +128,7 @@ async def test_a_stop_drains_events_held_back_by_a_running_transaction(settings,
         await epoch.close()
     finally:
         await producer.stop()
-    assert _numbers(await read_records(settings, topic, expected=1)) == [1]
+    assert numbers(await read_records(settings, topic, expected=1)) == [1]
     assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}") == 0
 
 
@@ -242,7 +237,7 @@ async def test_a_position_ahead_of_the_databases_transaction_ids_starts_again(
     await _enqueue(pool, topic, 1)
 
     records = await read_records(settings, topic, expected=2)
-    assert _numbers(records)[-1] == 1
+    assert numbers(records)[-1] == 1
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
@@ -260,7 +255,7 @@ async def test_a_set_aside_event_let_go_behind_the_position_is_published(
     await _enqueue(pool, topic, 0)
     await pool.execute("UPDATE outbox SET set_aside_at = now(), set_aside_reason = 'test'")
     await _enqueue(pool, topic, 1)
-    assert _numbers(await read_records(settings, topic, expected=1)) == [1]
+    assert numbers(await read_records(settings, topic, expected=1)) == [1]
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
@@ -270,4 +265,4 @@ async def test_a_set_aside_event_let_go_behind_the_position_is_published(
         "UPDATE outbox SET set_aside_at = NULL, set_aside_reason = NULL, failures = 0 "
         "WHERE set_aside_at IS NOT NULL"
     )
-    assert sorted(_numbers(await read_records(settings, topic, expected=2))) == [0, 1]
+    assert sorted(numbers(await read_records(settings, topic, expected=2))) == [0, 1]

@@ -12,6 +12,11 @@ async def read_event_ids(settings, topic: str, expected: int, timeout: float = 6
     return [event_id(record) for record in await read_records(settings, topic, expected, timeout)]
 
 
+def numbers(records: list[ConsumerRecord[bytes, bytes]]) -> list[int]:
+    """The `n` each record's payload carries (tests number the events they write)."""
+    return [json.loads(record.value or b"{}")["payload"]["n"] for record in records]
+
+
 def event_id(record: ConsumerRecord[bytes, bytes]) -> str:
     return str(json.loads(record.value or b"{}")["event_id"])
 
