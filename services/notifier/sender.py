@@ -141,9 +141,10 @@ def _rate_of(settings: NotifierSettings, channel: str) -> int:
 
 class _Permits:
     """A pass's permits to send on one channel, taken from the channel's shared rate window
-    (Redis) for the sends waiting for one: one call for a round of sends (up to
-    SEND_CONCURRENCY), not one per send, each place taken just before its send uses it, and
-    never more than the pass still has to send."""
+    (Redis) a round of sends at a time: one call for up to SEND_CONCURRENCY sends, not one per
+    send, and never more than the pass still has to send. The sends of a round then go
+    together, so their claims and outcomes are written in wide groups; a place is counted in
+    the window when it is taken, at most one send's time before it is used."""
 
     def __init__(
         self, limiter: RateLimiter, settings: NotifierSettings, channel: str, sends: int
@@ -156,28 +157,24 @@ class _Permits:
             if channel == "email"
             else (settings.twilio_from_number or "simulator")
         )
+        self.round = _concurrency(settings, channel)
         self.unasked = sends  # sends of the pass no permit was taken for yet
         self.ready = 0
-        self.waiting = 0
         self._taking = asyncio.Lock()
 
     async def acquire(self) -> None:
         """Wait for a permit (at once while the window has room)."""
-        self.waiting += 1
-        try:
-            async with self._taking:
-                while not self.ready:
-                    wanted = max(1, min(self.unasked, self.waiting))
-                    taken = await self.limiter.take(self.rate, self.scope, self.sender, wanted)
-                    if taken is None:
-                        taken = wanted  # Redis unreachable: the limit fails open
-                    self.ready += taken
-                    self.unasked -= taken
-                    if not taken:
-                        await asyncio.sleep(0.05)
-                self.ready -= 1
-        finally:
-            self.waiting -= 1
+        async with self._taking:
+            while not self.ready:
+                wanted = max(1, min(self.unasked, self.round))
+                taken = await self.limiter.take(self.rate, self.scope, self.sender, wanted)
+                if taken is None:
+                    taken = wanted  # Redis unreachable: the limit fails open
+                self.ready += taken
+                self.unasked -= taken
+                if not taken:
+                    await asyncio.sleep(0.05)
+            self.ready -= 1
 
 
 async def _call_provider(
