@@ -2,8 +2,10 @@
 
 Each caller submits its item and waits for its own result. Items that arrive while a write is
 under way wait for it, then go in the next write together: an idle system writes each item at
-once, a busy one writes one transaction per burst instead of one per item. Nothing is held
-back on a timer.
+once (a loop turn later), a busy one writes one transaction per burst instead of one per item.
+A burst is let finish arriving first: callers released together often go on one loop turn
+after another (each takes its turn at a lock), and the write waits until a turn brings no one
+new. Nothing is held back on a timer.
 
 Why our own: the notifier's send workers each mark one message before and after its provider
 call; asyncpg has no statement batching across tasks, and a library for this would be a queue
@@ -46,6 +48,7 @@ class GroupCommit(Generic[Item, Result]):
         group: list[tuple[Item, asyncio.Future[Result]]] = []
         try:
             while self._waiting:
+                await self._burst_arrived()
                 group, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
                 try:
                     results = await self._write([item for item, _ in group])
@@ -60,6 +63,13 @@ class GroupCommit(Generic[Item, Result]):
             stopped, self._waiting = [*group, *self._waiting], []
             _settle(stopped, RuntimeError("stopped before the write was made"))
             raise
+
+    async def _burst_arrived(self) -> None:
+        """Wait while each loop turn brings new items (up to a write's worth)."""
+        arrived = 0
+        while arrived != len(self._waiting) < self._most:
+            arrived = len(self._waiting)
+            await asyncio.sleep(0)
 
 
 def _settle(group: list[tuple[Item, asyncio.Future[Result]]], failure: Exception) -> None:

@@ -41,11 +41,32 @@ async def test_callers_waiting_together_share_writes():
     assert store.writes == [[0, 1, 2], [3, 4, 5], [6, 7]]
 
 
+async def test_callers_released_one_turn_after_another_share_a_write():
+    """A round of sends given their permits through a lock: each caller goes on one loop turn
+    after the one before it, and the round is still written in one group."""
+    store = _Store()
+    group = GroupCommit(store.write)
+    permits = asyncio.Lock()
+
+    async def send(n: int) -> int:
+        async with permits:
+            pass
+        return await group.submit(n)
+
+    async with permits:
+        callers = [asyncio.create_task(send(n)) for n in range(64)]
+        await asyncio.sleep(0)  # all of them wait for the lock
+    results = await asyncio.gather(*callers)
+
+    assert results == [n * 10 for n in range(64)]
+    assert store.writes == [list(range(64))]
+
+
 async def test_a_failed_write_fails_its_group_only():
     store = _Store()
     group = GroupCommit(store.write)
     first = asyncio.create_task(group.submit(1))
-    await asyncio.sleep(0)  # the first write is under way
+    await asyncio.sleep(0.005)  # the first write is under way
     later = [asyncio.create_task(group.submit(n)) for n in (2, -1, 3)]
 
     assert await first == 10
