@@ -1,8 +1,9 @@
 """The send loops: queued messages pass the guards, then go out once each.
 
 Each channel has a loop of its own with at most SEND_CONCURRENCY sends in flight and a deadline
-on every provider call, so a stalled SMTP server slows email and nothing else. Event handlers
-only queue messages; no provider is ever called while an event is being handled.
+on every provider call, so a stalled SMTP server slows email and nothing else. A loop's next
+pass begins once the last one's sends have their providers' answers, while it records them.
+Event handlers only queue messages; no provider is ever called while an event is being handled.
 
 A message is marked `sending` (committed) just before its provider call, so a crash can never
 make it go out twice: a message left `sending` is settled as `unknown` ("outcome unknown"),
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -219,14 +220,34 @@ class _Outcome:
     told: Envelope
 
 
-class _PassWrites:
-    """A pass's claims and outcomes, each written together with those of the pass's other
-    sends under way (group commit): a transaction per burst, not two per message."""
+class _Pass:
+    """A pass's sends: their claims and outcomes, each written together with those of the
+    pass's other sends under way (group commit: a transaction per burst, not two per
+    message); whether a stop is draining them; and how many still wait for their provider's
+    answer (`answered` learns the pass's size once none does)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, sends: int, answered: asyncio.Future[int] | None
+    ) -> None:
         self.pool = pool
         self.claims = GroupCommit(partial(messages.claim_for_sending, pool))
         self.outcomes: GroupCommit[_Outcome, None] = GroupCommit(self._record)
+        self.draining = asyncio.Event()
+        self.size = sends
+        self._unanswered = sends
+        self._answered = answered
+        if not sends:
+            self._all_answered()
+
+    def answer_came(self) -> None:
+        """One send was answered by its provider (or will never be: skipped, failed)."""
+        self._unanswered -= 1
+        if not self._unanswered:
+            self._all_answered()
+
+    def _all_answered(self) -> None:
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(self.size)
 
     async def _record(self, outcomes: list[_Outcome]) -> list[None]:
         async with self.pool.acquire() as connection, connection.transaction():
@@ -257,22 +278,38 @@ def _failed_status(answer: SendError) -> str:
     return "unknown" if answer.unknown else "bounced" if answer.bounced else "failed"
 
 
+@dataclass(frozen=True)
+class _Channel:
+    """A channel's place in a pass: its sends in flight (`gate`) and its rate permits."""
+
+    gate: asyncio.Semaphore
+    permits: _Permits
+
+
 async def _send_one(
-    writes: _PassWrites,
+    sends: _Pass,
     settings: NotifierSettings,
     providers: Providers,
-    permits: _Permits,
+    channel: _Channel,
     message: asyncpg.Record,
     recipient: str | None,
 ) -> None:
+    """Claim, send and record one message. Its place in flight is held from the claim to the
+    provider's answer: the next send need not wait for this one's outcome to be written."""
     with continued(
         "message.send", message["request_id"], message["traceparent"], trace.SpanKind.CLIENT
     ):
-        await permits.acquire()
-        fresh = await writes.claims.submit((message["id"], recipient))
-        if fresh is None:
-            return
-        answer = await _call_provider(providers, settings, fresh)
+        try:
+            async with channel.gate:
+                if sends.draining.is_set():
+                    return  # still `queued`: the next start sends it
+                await channel.permits.acquire()
+                fresh = await sends.claims.submit((message["id"], recipient))
+                if fresh is None:
+                    return
+                answer = await _call_provider(providers, settings, fresh)
+        finally:
+            sends.answer_came()
         if isinstance(answer, SendError):
             told = events.message_failed(
                 fresh,
@@ -285,7 +322,7 @@ async def _send_one(
         else:
             provider_id, simulated = answer
             told = events.message_sent(fresh, provider_id, simulated)
-        await writes.outcomes.submit(_Outcome(fresh, answer, told))
+        await sends.outcomes.submit(_Outcome(fresh, answer, told))
         if isinstance(answer, SendError):
             logger.warning(
                 "send failed", extra={"message_id": str(fresh["id"]), "reason": answer.reason}
@@ -298,45 +335,56 @@ async def send_ready(
     providers: Providers,
     limiter: RateLimiter,
     channels: Sequence[str] = CHANNELS,
+    *,
+    gates: Mapping[str, asyncio.Semaphore] | None = None,
+    answered: asyncio.Future[int] | None = None,
 ) -> int:
     """One pass: guard a pass's worth of ready messages, then send the cleared ones, at most
     SEND_CONCURRENCY emails and TWILIO_SEND_CONCURRENCY texts (and calls) at a time; returns
-    how many were taken.
+    how many were taken, once every outcome is recorded.
+
+    `gates`, when given, are the places in flight of a channel loop, shared by its passes.
+    `answered`, when given, learns how many were taken as soon as every cleared message has
+    had its provider's answer: none of them is `queued` any more, so the next pass may take
+    its own while this one records its outcomes.
 
     A stop during the pass lets the sends already under way finish and be recorded (for at
     most SHUTDOWN_DRAIN_S) and starts no other: a clean stop leaves nothing `unknown`."""
-    async with pool.acquire() as connection, connection.transaction():
-        cleared = await _prepare(connection, settings, channels)
-    gates = {channel: asyncio.Semaphore(_concurrency(settings, channel)) for channel in channels}
-    permits = {
-        channel: _Permits(
-            limiter, settings, channel, sum(1 for m, _ in cleared if m["channel"] == channel)
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            cleared = await _prepare(connection, settings, channels)
+    except BaseException:
+        if answered is not None and not answered.done():
+            answered.cancel()  # no pass to wait for
+        raise
+    places = {
+        channel: _Channel(
+            gates[channel] if gates else asyncio.Semaphore(_concurrency(settings, channel)),
+            _Permits(
+                limiter, settings, channel, sum(1 for m, _ in cleared if m["channel"] == channel)
+            ),
         )
         for channel in channels
     }
-    draining = asyncio.Event()
-    writes = _PassWrites(pool)
+    sends = _Pass(pool, len(cleared), answered)
 
-    async def bounded(message: asyncpg.Record, recipient: str | None) -> None:
-        async with gates[message["channel"]]:
-            if draining.is_set():
-                return  # still `queued`: the next start sends it
-            try:
-                await _send_one(
-                    writes, settings, providers, permits[message["channel"]], message, recipient
-                )
-            except Exception:
-                # Its outcome is not recorded: a claimed message stays `sending` and is
-                # settled `unknown` later, never sent twice. The pass goes on.
-                logger.exception("send not recorded", extra={"message_id": str(message["id"])})
+    async def send(message: asyncpg.Record, recipient: str | None) -> None:
+        try:
+            await _send_one(
+                sends, settings, providers, places[message["channel"]], message, recipient
+            )
+        except Exception:
+            # Its outcome is not recorded: a claimed message stays `sending` and is settled
+            # `unknown` later, never sent twice. The pass goes on.
+            logger.exception("send not recorded", extra={"message_id": str(message["id"])})
 
-    sends = asyncio.gather(*(bounded(message, recipient) for message, recipient in cleared))
+    everything = asyncio.gather(*(send(message, recipient) for message, recipient in cleared))
     try:
-        await asyncio.shield(sends)
+        await asyncio.shield(everything)
     except asyncio.CancelledError:
-        draining.set()
+        sends.draining.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(sends), settings.shutdown_drain_s)
+            await asyncio.wait_for(asyncio.shield(everything), settings.shutdown_drain_s)
         raise
     return len(cleared)
 
@@ -376,20 +424,57 @@ async def _channel_loop(
     limiter: RateLimiter,
     channel: str,
 ) -> None:
-    while True:
-        try:
-            taken = await send_ready(pool, settings, providers, limiter, (channel,))
-        except _PASS_FAILURES as error:
-            logger.warning(
-                "send loop failed; will retry", extra={"channel": channel, "error": repr(error)}
+    """Passes one after another, each begun as soon as the one before has had all its
+    provider answers (it records its outcomes meanwhile): at most two at once, sharing the
+    channel's places in flight."""
+    gates = {channel: asyncio.Semaphore(_concurrency(settings, channel))}
+    passes: list[asyncio.Task[int]] = []  # the one recording its outcomes, the one sending
+    try:
+        while True:
+            answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            passes.append(
+                asyncio.create_task(
+                    _pass(pool, settings, providers, limiter, channel, gates, answered)
+                )
             )
-            taken = 0
-        except Exception:
-            # This channel's pass alone: the other channels' loops go on.
-            logger.exception("send loop crashed; will retry", extra={"channel": channel})
-            taken = 0
-        if taken < _pass_size(settings, channel):
-            await asyncio.sleep(0.2)
+            await asyncio.wait({passes[-1], answered}, return_when=asyncio.FIRST_COMPLETED)
+            if len(passes) == 2:
+                await passes.pop(0)
+            if answered.cancelled() or not answered.done():
+                taken = await passes[-1]  # the pass failed before it took anything
+            else:
+                taken = answered.result()
+            if taken < _pass_size(settings, channel):
+                await asyncio.sleep(0.2)
+    finally:
+        # A stop: each pass lets its sends under way finish and be recorded.
+        for running in passes:
+            running.cancel()
+        await asyncio.gather(*passes, return_exceptions=True)
+
+
+async def _pass(
+    pool: asyncpg.Pool,
+    settings: NotifierSettings,
+    providers: Providers,
+    limiter: RateLimiter,
+    channel: str,
+    gates: Mapping[str, asyncio.Semaphore],
+    answered: asyncio.Future[int],
+) -> int:
+    """One pass of a channel's loop; a failure is logged and the loop goes on (0 taken)."""
+    try:
+        return await send_ready(
+            pool, settings, providers, limiter, (channel,), gates=gates, answered=answered
+        )
+    except _PASS_FAILURES as error:
+        logger.warning(
+            "send loop failed; will retry", extra={"channel": channel, "error": repr(error)}
+        )
+    except Exception:
+        # This channel's pass alone: the other channels' loops go on.
+        logger.exception("send loop crashed; will retry", extra={"channel": channel})
+    return 0
 
 
 async def _settle_loop(pool: asyncpg.Pool, settings: NotifierSettings) -> None:

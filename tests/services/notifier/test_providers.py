@@ -441,3 +441,112 @@ async def test_a_channels_sends_keep_to_its_rate_with_permits_taken_a_round_at_a
         await providers.close()
         await redis.aclose()
     assert elapsed >= 1.9
+
+
+async def test_a_pass_tells_once_every_send_has_its_answer_before_the_outcomes_are_in(platform):
+    """`answered` learns the pass's size as soon as every message is claimed and answered by
+    its provider (none is `queued` any more): the outcomes may still be on their way (here
+    held up by a lock on the outbox), and the pass returns once they are recorded."""
+    from redis.asyncio import Redis
+
+    from services.notifier.sender import send_ready
+    from shared.ratelimit import RateLimiter
+    from tests.helpers import private_schema
+
+    settings = _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_send_concurrency=10,
+        sms_rate_per_second=1000,
+    )
+    redis = Redis.from_url(settings.redis_url)
+    providers = Providers(settings)  # the simulator
+    try:
+        async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
+            await _queue_texts(pool, 30)
+            answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            async with pool.acquire() as blocker, blocker.transaction():
+                await blocker.execute("LOCK TABLE outbox IN EXCLUSIVE MODE")
+                sending = asyncio.create_task(
+                    send_ready(
+                        pool,
+                        settings,
+                        providers,
+                        RateLimiter(redis, 1),
+                        ("sms",),
+                        answered=answered,
+                    )
+                )
+                assert await asyncio.wait_for(answered, 10) == 30
+                assert not sending.done()
+                statuses = await blocker.fetch("SELECT DISTINCT status FROM messages")
+                assert [row["status"] for row in statuses] == ["sending"]
+            assert await asyncio.wait_for(sending, 10) == 30
+            assert await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") == 30
+    finally:
+        await providers.close()
+        await redis.aclose()
+
+
+async def test_a_channel_begins_its_next_pass_while_the_last_records_its_outcomes(
+    platform, twilio_api
+):
+    """A channel's loop takes its next pass as soon as the last one's sends have their answers;
+    two passes at once share the channel's places in flight (here 5 to Twilio at most)."""
+    from redis.asyncio import Redis
+
+    from services.notifier.sender import run_forever
+    from shared.ratelimit import RateLimiter
+    from tests.helpers import private_schema
+
+    settings = _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_account_sid=SID,
+        twilio_auth_token=SecretStr("secret"),
+        twilio_from_number="+15005550006",
+        twilio_api_url=twilio_api.url,
+        twilio_send_concurrency=5,  # a pass: 50 texts (4 rounds of 5 are fewer)
+        sms_rate_per_second=1000,
+    )
+    answer_s = 0.05
+    twilio_api.script(Reply(201, _twilio_message(), delay_s=answer_s))
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        async with private_schema(settings, "notifier", "services.notifier") as (_, pool):
+            await _queue_texts(pool, 120)
+            async with pool.acquire() as blocker, blocker.transaction():
+                await blocker.execute("LOCK TABLE outbox IN EXCLUSIVE MODE")
+                loops = asyncio.create_task(run_forever(pool, settings, RateLimiter(redis, 1)))
+                claimed = 0
+                for _ in range(200):  # the first pass's outcomes wait for the lock meanwhile
+                    claimed = await blocker.fetchval(
+                        "SELECT count(*) FROM messages WHERE status = 'sending'"
+                    )
+                    if claimed == 100:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.3)
+                # Two passes answered; a third waits for the first to record its outcomes.
+                assert claimed == 100
+                assert (
+                    await blocker.fetchval("SELECT count(*) FROM messages WHERE status = 'sending'")
+                    == 100
+                )
+            for _ in range(200):
+                if (
+                    await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'")
+                    == 120
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            loops.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await loops
+            assert await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") == 120
+    finally:
+        await redis.aclose()
+    arrivals = sorted(request.at for request in twilio_api.seen)
+    in_flight = max(
+        sum(1 for other in arrivals if arrival <= other < arrival + answer_s * 0.8)
+        for arrival in arrivals
+    )
+    assert len(arrivals) == 120 and in_flight <= 5
