@@ -158,3 +158,34 @@ async def test_runs_created_wake_the_scheduler_before_its_next_tick(platform, se
         with contextlib.suppress(asyncio.CancelledError):
             await scheduler
         await pool.close()
+
+
+async def test_a_claim_reads_each_runs_campaign_by_its_key_whatever_the_statistics_say(settings):
+    """Statistics taken while the campaigns were drafts (a bulk start makes thousands active
+    before autovacuum looks again) once led the claim to walk every active campaign for each
+    due run: 3.5 million buffer reads for 500 runs. By the campaign's key it is a few a run."""
+    schema = await seed_due_runs(settings, runs=2000)
+    pool = await create_pool(settings, schema)
+    try:
+        # Statistics as a bulk start leaves them: taken before the runs existed, while the
+        # campaigns were drafts.
+        async with pool.acquire() as connection:
+            await connection.execute("CREATE TEMP TABLE runs AS SELECT * FROM step_runs")
+            await connection.execute("DELETE FROM step_runs")
+            await connection.execute("UPDATE campaigns SET status = 'draft'")
+            await connection.execute("ANALYZE campaigns, step_runs")
+            await connection.execute("INSERT INTO step_runs SELECT * FROM runs")
+            await connection.execute("UPDATE campaigns SET status = 'active'")
+        await pool.execute("SELECT pg_stat_statements_reset()")
+        async with pool.acquire() as connection, connection.transaction():
+            assert (
+                await claim_due_steps(connection, 500, ALWAYS_OPEN, LINKS, datetime.now(UTC)) == 500
+            )
+        read = await pool.fetchval(
+            "SELECT sum(shared_blks_hit + shared_blks_read) FROM pg_stat_statements "
+            "WHERE query LIKE '%WITH due AS%' AND query LIKE '%r.due_at <=%'"
+        )
+        assert 0 < read < 50 * 500, read
+    finally:
+        await pool.close()
+        await drop_schema(settings, schema)
