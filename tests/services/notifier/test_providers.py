@@ -43,6 +43,18 @@ def _open_all_day(settings: NotifierSettings, **overrides: Any) -> NotifierSetti
     )
 
 
+def _through_twilio(platform: Any, twilio_api: Any, **overrides: Any) -> NotifierSettings:
+    """The platform's notifier settings, open all day, sending texts to the fake Twilio API."""
+    return _open_all_day(
+        platform.settings_for(NotifierSettings),
+        twilio_account_sid=SID,
+        twilio_auth_token=SecretStr("secret"),
+        twilio_from_number="+15005550006",
+        twilio_api_url=twilio_api.url,
+        **overrides,
+    )
+
+
 def _twilio_message(sid: str = "SM" + "1" * 32) -> dict[str, object]:
     return {
         "sid": sid,
@@ -347,12 +359,9 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
     from shared.ratelimit import RateLimiter
     from tests.helpers import private_schema
 
-    settings = _open_all_day(
-        platform.settings_for(NotifierSettings),
-        twilio_account_sid=SID,
-        twilio_auth_token=SecretStr("secret"),
-        twilio_from_number="+15005550006",
-        twilio_api_url=twilio_api.url,
+    settings = _through_twilio(
+        platform,
+        twilio_api,
         twilio_send_concurrency=6,
         send_concurrency=1,
         sms_rate_per_second=1000,
@@ -498,12 +507,9 @@ async def test_a_channel_begins_its_next_pass_while_the_last_records_its_outcome
     from shared.ratelimit import RateLimiter
     from tests.helpers import private_schema
 
-    settings = _open_all_day(
-        platform.settings_for(NotifierSettings),
-        twilio_account_sid=SID,
-        twilio_auth_token=SecretStr("secret"),
-        twilio_from_number="+15005550006",
-        twilio_api_url=twilio_api.url,
+    settings = _through_twilio(
+        platform,
+        twilio_api,
         twilio_send_concurrency=5,  # a pass: 50 texts (4 rounds of 5 are fewer)
         sms_rate_per_second=1000,
     )
