@@ -49,10 +49,8 @@ def main(parts: list[str]) -> None:
             "LOGIN_RATE_LIMIT_PER_ACCOUNT": "1000000",
             "API_RATE_LIMIT": "1000000",
             "LOG_LEVEL": "WARNING",
-            # The pipeline part: SMS sent as fast as they come, on any day. The simulator takes
-            # them: no Twilio account's rate or concurrent requests to protect.
+            # The pipeline part: SMS sent as fast as they come, on any day.
             "SMS_RATE_PER_SECOND": "1000000",
-            "TWILIO_SEND_CONCURRENCY": "256",
             "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
             "CONTACT_HOLIDAYS": "",
         },
