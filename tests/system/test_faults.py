@@ -237,13 +237,42 @@ def _check_books(
     assert unaccounted <= sum(1 for m in uncertain if m["channel"] == "email"), mails
 
 
-async def _settle(settings, ids) -> tuple[Books, float]:
-    """The books once the run settled, and how long that took from now."""
+async def _settle(platform: Platform, settings, ids) -> tuple[Books, float]:
+    """The books once the run settled, and how long that took from now; if they never do, the
+    failure shows what each service logged at WARNING and above meanwhile (what an operator
+    would read first)."""
     started = time.monotonic()
-    books = await eventually(
-        lambda: _books(settings, ids), lambda books: books.settled(), timeout=SETTLE_TIMEOUT
-    )
+    logged = {service: _log_size(platform, service) for service in SCHEMAS}
+    try:
+        books = await eventually(
+            lambda: _books(settings, ids), lambda books: books.settled(), timeout=SETTLE_TIMEOUT
+        )
+    except AssertionError as unsettled:
+        raise AssertionError(f"{unsettled}\n{_complaints(platform, logged)}") from None
     return books, time.monotonic() - started
+
+
+def _log_size(platform: Platform, service: str) -> int:
+    return len(_log_text(platform, service))
+
+
+def _log_text(platform: Platform, service: str) -> str:
+    return (platform.log_dir / f"{service}.log").read_text(errors="replace")
+
+
+def _complaints(platform: Platform, since: dict[str, int], most: int = 30) -> str:
+    """Each service's last `most` lines at WARNING or above since the offsets `since`."""
+    blocks = []
+    for service, offset in since.items():
+        lines = [
+            line[:400]
+            for line in _log_text(platform, service)[offset:].splitlines()
+            if '"WARNING"' in line or '"ERROR"' in line or '"CRITICAL"' in line
+        ]
+        blocks.append(
+            "\n".join([f"--- {service}: {len(lines)} at WARNING or above", *lines[-most:]])
+        )
+    return "\n".join(blocks)
 
 
 def _recovered(fault: str, seconds: float) -> None:
@@ -291,7 +320,7 @@ async def test_a_service_killed_mid_run_loses_nothing_and_doubles_nothing(
         if not platform.services[victim].running:
             await asyncio.to_thread(platform.start_instance, victim)
         await asyncio.to_thread(platform.wait_healthy)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered(f"kill -9 of {victim}", took)
     # Only sends in flight in the killed notifier (its emails and its texts) can be uncertain.
     notifier = platform.settings_for(NotifierSettings)
@@ -324,7 +353,7 @@ async def test_broker_frozen_for_20s_mid_run_outboxes_drain_nothing_lost_or_doub
         await asyncio.sleep(max(0.0, 20 - (time.monotonic() - frozen)))  # the fault's length
     finally:
         platform.kafka.process.signal(signal.SIGCONT)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("the broker frozen 20 s", took)
     _check_books(platform, books)
     # And every outbox drained, the run's last events (`campaign.completed`) included.
@@ -335,8 +364,7 @@ async def test_broker_frozen_for_20s_mid_run_outboxes_drain_nothing_lost_or_doub
 
 
 def _log_lines(platform: Platform, service: str, text: str) -> int:
-    log = platform.log_dir / f"{service}.log"
-    return sum(1 for line in log.read_text(errors="replace").splitlines() if text in line)
+    return sum(1 for line in _log_text(platform, service).splitlines() if text in line)
 
 
 async def _health(client, service: str) -> dict[str, Any]:
@@ -361,7 +389,7 @@ async def test_broker_killed_and_restarted_mid_run_loses_nothing_and_doubles_not
     await eventually(lambda: _kafka_down(platform), lambda down: down)
     assert await _sent(settings, ids) < RUN_SIZE, "the run was over before the fault"
     await asyncio.to_thread(platform.kafka.start)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("kill -9 and restart of the broker", took)
     _check_books(platform, books)
     for name in SCHEMAS:
@@ -396,7 +424,7 @@ async def test_whole_platform_stopped_and_started_mid_run_loses_nothing(
     await asyncio.to_thread(platform.kafka.start)
     await asyncio.to_thread(platform.start_services)
     await asyncio.to_thread(platform.wait_healthy)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("a full platform stop and start", took)
     # A send in flight when its service stopped is finished before the stop completes.
     _check_books(platform, books)
@@ -416,7 +444,7 @@ async def test_postgres_killed_and_restarted_mid_run_sends_nothing_twice(
     platform.postgres.process.signal(signal.SIGKILL)
     await asyncio.sleep(2)
     await asyncio.to_thread(platform.postgres.start)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("kill -9 and restart of Postgres", took)
     _check_books(platform, books, uncertain_at_most=16)
     await asyncio.to_thread(platform.wait_healthy)
@@ -468,7 +496,7 @@ async def test_an_smtp_server_that_never_acknowledges_data_gets_each_email_once(
     finally:
         server.stop()
         await asyncio.to_thread(platform.smtp.start)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("an SMTP server that never acknowledged DATA for 15 s", took)
     unknown = [m for m in books.messages if m["status"] == "unknown"]
     assert unknown and all(m["channel"] == "email" for m in unknown), books
@@ -502,7 +530,7 @@ async def test_an_smtp_server_that_never_greets_slows_email_only(
         sms_during = await _sms_sent(settings, ids) - sms_before
     finally:
         platform.smtp.process.signal(signal.SIGCONT)
-    books, took = await _settle(settings, ids)
+    books, took = await _settle(platform, settings, ids)
     _recovered("an SMTP server that never greeted for 10 s", took)
     assert sms_during > 0 or await _sms_sent(settings, ids) == RUN_SIZE // 2
     in_flight = platform.settings_for(NotifierSettings).send_concurrency
