@@ -439,7 +439,8 @@ async def _channel_loop(
             )
             await asyncio.wait({passes[-1], answered}, return_when=asyncio.FIRST_COMPLETED)
             if len(passes) == 2:
-                await passes.pop(0)
+                await passes[0]  # still listed meanwhile: a stop lets it finish recording
+                passes.pop(0)
             if answered.cancelled() or not answered.done():
                 taken = await passes[-1]  # the pass failed before it took anything
             else:
