@@ -236,17 +236,11 @@ class _Pass:
         self.size = sends
         self._unanswered = sends
         self._answered = answered
-        if not sends:
-            self._all_answered()
 
     def answer_came(self) -> None:
         """One send was answered by its provider (or will never be: skipped, failed)."""
         self._unanswered -= 1
-        if not self._unanswered:
-            self._all_answered()
-
-    def _all_answered(self) -> None:
-        if self._answered is not None and not self._answered.done():
+        if not self._unanswered and self._answered is not None:
             self._answered.set_result(self.size)
 
     async def _record(self, outcomes: list[_Outcome]) -> list[None]:
@@ -346,17 +340,13 @@ async def send_ready(
     `gates`, when given, are the places in flight of a channel loop, shared by its passes.
     `answered`, when given, learns how many were taken as soon as every cleared message has
     had its provider's answer: none of them is `queued` any more, so the next pass may take
-    its own while this one records its outcomes.
+    its own while this one records its outcomes. (A pass that clears nothing, or fails before
+    it sends, only returns.)
 
     A stop during the pass lets the sends already under way finish and be recorded (for at
     most SHUTDOWN_DRAIN_S) and starts no other: a clean stop leaves nothing `unknown`."""
-    try:
-        async with pool.acquire() as connection, connection.transaction():
-            cleared = await _prepare(connection, settings, channels)
-    except BaseException:
-        if answered is not None and not answered.done():
-            answered.cancel()  # no pass to wait for
-        raise
+    async with pool.acquire() as connection, connection.transaction():
+        cleared = await _prepare(connection, settings, channels)
     places = {
         channel: _Channel(
             gates[channel] if gates else asyncio.Semaphore(_concurrency(settings, channel)),
@@ -441,10 +431,8 @@ async def _channel_loop(
             if len(passes) == 2:
                 await passes[0]  # still listed meanwhile: a stop lets it finish recording
                 passes.pop(0)
-            if answered.cancelled() or not answered.done():
-                taken = await passes[-1]  # the pass failed before it took anything
-            else:
-                taken = answered.result()
+            # A pass that cleared nothing, or failed before its sends, has only returned.
+            taken = answered.result() if answered.done() else await passes[-1]
             if taken < _pass_size(settings, channel):
                 await asyncio.sleep(0.2)
     finally:
