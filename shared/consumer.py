@@ -160,17 +160,51 @@ _BATCH_AGAIN: tuple[type[Exception], ...] = (
 
 
 class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions handed out to lanes; a revoked partition's lane finishes before the hand-over."""
+    """One consumer's partitions, handed out to lanes.
 
-    def __init__(self, bound_s: float) -> None:
-        self.running: dict[TopicPartition, asyncio.Task[None]] = {}
+    A revoked partition's lane finishes before the hand-over, within a bound. A lane that
+    outlives it belongs to an older assignment (`era`): it commits nothing and moves no
+    position, and a commit it has in flight is called off. Such a commit would otherwise be
+    retried under the group's next generation, and when the broker lost its data that
+    generation lives in the new broker, whose logs are shorter: an offset counted in the old
+    log skips part of the new one, or points past its end, where a consumer waits for good.
+
+    A consumer begun because the broker lost its data reads each partition from its start the
+    first time it is given it, whatever offset the group holds: one committed by a replica
+    that had not yet noticed the loss counts the old log too. Consumers skip what they have
+    handled, and the new broker's logs are as young as it is."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, bound_s: float, *, from_start: bool) -> None:
+        self.consumer = consumer
         self.bound_s = bound_s
+        self.running: dict[TopicPartition, asyncio.Task[None]] = {}
+        self.committing: set[asyncio.Task[None]] = set()
+        self.era = 0
+        self._from_start = from_start
+        self._read_from_start: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         await self.finish([self.running[tp] for tp in revoked if tp in self.running])
+        self._next_era()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        return None
+        self._next_era()  # lanes begun during the rebalance hold records of the old assignment
+        if not self._from_start:
+            return
+        fresh = sorted(set(assigned) - self._read_from_start)
+        for tp in fresh:
+            self.consumer.seek(tp, 0)  # on Kafka, an offset no longer kept resets to the earliest
+        self._read_from_start.update(fresh)
+        if fresh:
+            logger.info(
+                "partitions read from their start: the broker lost its data",
+                extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in fresh]},
+            )
+
+    def _next_era(self) -> None:
+        self.era += 1
+        for commit in self.committing:
+            commit.cancel()
 
     async def finish(self, lanes: Iterable[asyncio.Task[None]] | None = None) -> None:
         waiting = list(self.running.values() if lanes is None else lanes)
@@ -196,40 +230,46 @@ class EventConsumer:
         self.publish_raw = publish_raw
         self.retry = Retry(settings.kafka_consumer_max_retries + 1, settings.kafka_retry_backoff_ms)
         self._gate = asyncio.Semaphore(settings.kafka_consumer_concurrency)
-        self._lanes = _Lanes(settings.kafka_session_timeout_ms / 1000)
+        self._lanes: _Lanes | None = None
         self._restart = asyncio.Event()
+        self._broker_lost = False  # the next consumer reads its partitions from their start
         self._stopping = asyncio.Event()
         self._outage_streak = 0
         self._commit_failures = 0
-        self._consumer: AIOKafkaConsumer | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Consume until `stop`; a `restart` (the broker forgot its state) rejoins afresh."""
+        """Consume until `stop`; `broker_lost` (the broker forgot its state) rejoins afresh."""
         if not self.by_topic:
             await self._stopping.wait()
             return
+        from_start = False
         while not self._stopping.is_set():
-            consumer = self._consumer = self._new_consumer()
+            self._restart.clear()
+            from_start, self._broker_lost = from_start or self._broker_lost, False
+            consumer = self._new_consumer()
             try:
                 await consumer.start()
             except KafkaError as error:
                 logger.warning("consumer could not start; will retry", extra={"error": repr(error)})
                 await self._pause_or_stop(2.0)
                 continue
-            if not self._stopping.is_set():
-                self._restart.clear()
+            bound_s = self.settings.kafka_session_timeout_ms / 1000
+            lanes = self._lanes = _Lanes(consumer, bound_s, from_start=from_start)
+            from_start = False
             try:
-                await self._consume(consumer)
+                await self._consume(lanes)
             finally:
-                await self._lanes.finish()
+                await lanes.finish()
                 with contextlib.suppress(KafkaError):
                     await consumer.stop()
 
-    def restart(self) -> None:
-        """Leave the group and join again: after a broker restart its offsets and groups are
-        gone, and waiting for the client to notice takes minutes."""
+    def broker_lost(self) -> None:
+        """Leave the group and join again, reading each partition from its start: the broker
+        lost its offsets and groups (and the logs they counted), and waiting for the client to
+        notice takes minutes."""
+        self._broker_lost = True
         self._restart.set()
 
     async def stop(self) -> None:
@@ -258,8 +298,9 @@ class EventConsumer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        consumer.subscribe(list(self.by_topic), listener=self._lanes)
+    async def _consume(self, lanes: _Lanes) -> None:
+        consumer = lanes.consumer
+        consumer.subscribe(list(self.by_topic), listener=lanes)
         restart = asyncio.create_task(self._restart.wait())
         try:
             while not self._restart.is_set():
@@ -283,77 +324,85 @@ class EventConsumer:
                     continue
                 for tp, records in batches.items():
                     if records:
-                        self._start_lane(consumer, tp, records)
+                        self._start_lane(lanes, tp, records)
         finally:
             restart.cancel()
 
     def _start_lane(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        records: list[ConsumerRecord[bytes, bytes]],
+        self, lanes: _Lanes, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        consumer.pause(tp)
-        previous = self._lanes.running.get(tp)
-        lane = asyncio.create_task(self._lane(consumer, tp, records, previous))
-        self._lanes.running[tp] = lane
-        lane.add_done_callback(lambda done: self._lane_done(tp, done))
+        lanes.consumer.pause(tp)
+        previous = lanes.running.get(tp)
+        lane = asyncio.create_task(self._lane(lanes, lanes.era, tp, records, previous))
+        lanes.running[tp] = lane
+        lane.add_done_callback(lambda done: self._lane_done(lanes, tp, done))
 
-    def _lane_done(self, tp: TopicPartition, lane: asyncio.Task[None]) -> None:
-        if self._lanes.running.get(tp) is lane:
-            del self._lanes.running[tp]
+    def _lane_done(self, lanes: _Lanes, tp: TopicPartition, lane: asyncio.Task[None]) -> None:
+        if lanes.running.get(tp) is lane:
+            del lanes.running[tp]
         if not lane.cancelled() and lane.exception() is not None:
             logger.error("consumer lane crashed", exc_info=lane.exception())
 
     async def _lane(
         self,
-        consumer: AIOKafkaConsumer,
+        lanes: _Lanes,
+        era: int,
         tp: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
         previous: asyncio.Task[None] | None,
     ) -> None:
         if previous is not None:  # a rebalance handed the partition back: keep its order
-            await asyncio.wait([previous], timeout=self._lanes.bound_s)
+            await asyncio.wait([previous], timeout=lanes.bound_s)
         try:
             await self._handle(tp.topic, [_received(record) for record in records])
-            await self._commit(consumer, tp, records[-1].offset + 1)
+            await self._commit(lanes, era, tp, records[-1].offset + 1)
         except Exception:
             # Neither handled nor committed: read the batch again, after a pause, rather than
             # let the next batch's commit skip it.
-            if self._owns(consumer, tp):
-                consumer.seek(tp, records[0].offset)
+            if self._owns(lanes, era, tp):
+                lanes.consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             raise
         finally:
-            if self._owns(consumer, tp):
-                consumer.resume(tp)
+            if self._owns(lanes, era, tp):
+                lanes.consumer.resume(tp)
 
-    def _owns(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
-        """The lane's consumer is still the current one and still has its partition (a lane
-        that outlived a restart must not move the new consumer's positions)."""
-        return self._is_current(consumer) and tp in consumer.assignment()
+    def _owns(self, lanes: _Lanes, era: int, tp: TopicPartition) -> bool:
+        """The lane's consumer is still the current one and still has its partition, under the
+        assignment that gave the lane its records (a lane that outlived a restart or a
+        rebalance must not move positions counted since)."""
+        return self._lanes is lanes and lanes.era == era and tp in lanes.consumer.assignment()
 
-    def _is_current(self, consumer: AIOKafkaConsumer) -> bool:
-        return self._consumer is consumer
-
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        """Commit after the effects did; a failed commit only means a harmless redelivery."""
-        if not self._is_current(consumer):
-            return  # a lane of a consumer that has been replaced: its group is gone
+    async def _commit(self, lanes: _Lanes, era: int, tp: TopicPartition, offset: int) -> None:
+        """Commit after the effects did; a failed commit only means a harmless redelivery, and
+        one called off (the partition went to a new assignment meanwhile) is no failure."""
+        if not self._owns(lanes, era, tp):
+            return  # handed over meanwhile: whoever has it now reads the batch again
+        commit = asyncio.ensure_future(lanes.consumer.commit({tp: offset}))
+        lanes.committing.add(commit)
+        commit.add_done_callback(lanes.committing.discard)
         try:
-            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000):
-                await consumer.commit({tp: offset})
-        except (KafkaError, TimeoutError) as error:
-            self._commit_failures += 1
-            if self._commit_failures == 1:  # once per streak, not once per batch
-                logger.warning(
-                    "offset commit failed; the events will be redelivered and skipped",
-                    extra={"topic": tp.topic, "partition": tp.partition, "error": repr(error)},
-                )
+            done, _ = await asyncio.wait(
+                [commit], timeout=self.settings.kafka_request_timeout_ms / 1000
+            )
+        finally:
+            commit.cancel()  # past its time, or the lane is stopped: it must not land later
+        if done and commit.cancelled():
             return
-        if self._commit_failures:
-            logger.info("offset commits work again", extra={"failed": self._commit_failures})
-            self._commit_failures = 0
+        failure = commit.exception() if done else TimeoutError("offset commit timed out")
+        if failure is None:
+            if self._commit_failures:
+                logger.info("offset commits work again", extra={"failed": self._commit_failures})
+                self._commit_failures = 0
+            return
+        if not isinstance(failure, KafkaError | TimeoutError):
+            raise failure
+        self._commit_failures += 1
+        if self._commit_failures == 1:  # once per streak, not once per batch
+            logger.warning(
+                "offset commit failed; the events will be redelivered and skipped",
+                extra={"topic": tp.topic, "partition": tp.partition, "error": repr(failure)},
+            )
 
     # -- one batch -------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
 
         async def broker_lost() -> None:
             await ensure_topics(settings, all_topics())
-            consumer.restart()
+            consumer.broker_lost()
             relay.wake()
 
         found = Resources(
