@@ -197,7 +197,7 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
         self._read_from_start.update(fresh)
         if fresh:
             logger.info(
-                "partitions read from their start: the broker lost its data",
+                "partitions read from their start (a new broker epoch)",
                 extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in fresh]},
             )
 
