@@ -162,16 +162,20 @@ _BATCH_AGAIN: tuple[type[Exception], ...] = (
 class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
     """One consumer's partitions, handed out to lanes.
 
-    A revoked partition's lane finishes before the hand-over, within a bound. A lane that
-    outlives it belongs to an older assignment (`era`): it commits nothing and moves no
-    position, and a commit it has in flight is called off. Such a commit would otherwise be
-    retried under the group's next generation, and when the broker lost its data that
-    generation lives in the new broker, whose logs are shorter: an offset counted in the old
-    log skips part of the new one, or points past its end, where a consumer waits for good.
+    From the moment partitions are revoked until they are assigned again, no lane commits or
+    moves a position, and a commit in flight is called off (`era`): the group may be gone
+    (the broker lost its data, and the rejoin that follows lands in a new broker whose logs
+    are shorter), where an offset counted in the old log would skip part of the new one, or
+    point past its end, where a consumer waits for good. aiokafka would otherwise retry such
+    a commit under the next generation, and it sends one made after its member was forgotten
+    as a standalone commit, which the broker takes. A revoked partition's lane still finishes
+    before the hand-over (within a bound), so the next owner never handles it alongside; what
+    it did is redelivered once and skipped as handled.
 
     A consumer begun because the broker lost its data reads each partition from its start the
-    first time it is given it, whatever offset the group holds: one committed by a replica
-    that had not yet noticed the loss counts the old log too. Consumers skip what they have
+    first time it is given it, and commits that start, whatever offset the group held: one
+    committed before the loss was noticed (by a replica, or a lane in the moment between its
+    member being forgotten and the revoke) counts the old log. Consumers skip what they have
     handled, and the new broker's logs are as young as it is."""
 
     def __init__(self, consumer: AIOKafkaConsumer, bound_s: float, *, from_start: bool) -> None:
@@ -180,28 +184,39 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
         self.running: dict[TopicPartition, asyncio.Task[None]] = {}
         self.committing: set[asyncio.Task[None]] = set()
         self.era = 0
+        self.rebalancing = False
         self._from_start = from_start
         self._read_from_start: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.fence()
+        self.rebalancing = True
         await self.finish([self.running[tp] for tp in revoked if tp in self.running])
-        self._next_era()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._next_era()  # lanes begun during the rebalance hold records of the old assignment
-        if not self._from_start:
+        if self._from_start:
+            await self._read_from_start_once(set(assigned))
+        self.fence()  # lanes begun during the rebalance hold records of the old assignment
+        self.rebalancing = False
+
+    async def _read_from_start_once(self, assigned: set[TopicPartition]) -> None:
+        fresh = sorted(assigned - self._read_from_start)
+        if not fresh:
             return
-        fresh = sorted(set(assigned) - self._read_from_start)
         for tp in fresh:
             self.consumer.seek(tp, 0)  # on Kafka, an offset no longer kept resets to the earliest
         self._read_from_start.update(fresh)
-        if fresh:
-            logger.info(
-                "partitions read from their start (a new broker epoch)",
-                extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in fresh]},
-            )
+        logger.info(
+            "partitions read from their start (a new broker epoch)",
+            extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in fresh]},
+        )
+        try:
+            await self.consumer.commit({tp: 0 for tp in fresh})
+        except KafkaError as error:  # the first batch's commit will do it
+            logger.warning("start of partitions not committed", extra={"error": repr(error)})
 
-    def _next_era(self) -> None:
+    def fence(self) -> None:
+        """No lane begun so far commits or moves a position any more."""
         self.era += 1
         for commit in self.committing:
             commit.cancel()
@@ -268,7 +283,9 @@ class EventConsumer:
     def broker_lost(self) -> None:
         """Leave the group and join again, reading each partition from its start: the broker
         lost its offsets and groups (and the logs they counted), and waiting for the client to
-        notice takes minutes."""
+        notice takes minutes. The batches under way finish but commit nothing."""
+        if self._lanes is not None:
+            self._lanes.fence()
         self._broker_lost = True
         self._restart.set()
 
@@ -371,7 +388,12 @@ class EventConsumer:
         """The lane's consumer is still the current one and still has its partition, under the
         assignment that gave the lane its records (a lane that outlived a restart or a
         rebalance must not move positions counted since)."""
-        return self._lanes is lanes and lanes.era == era and tp in lanes.consumer.assignment()
+        return (
+            self._lanes is lanes
+            and lanes.era == era
+            and not lanes.rebalancing
+            and tp in lanes.consumer.assignment()
+        )
 
     async def _commit(self, lanes: _Lanes, era: int, tp: TopicPartition, offset: int) -> None:
         """Commit after the effects did; a failed commit only means a harmless redelivery, and
@@ -386,7 +408,7 @@ class EventConsumer:
                 [commit], timeout=self.settings.kafka_request_timeout_ms / 1000
             )
         finally:
-            commit.cancel()  # past its time, or the lane is stopped: it must not land later
+            commit.cancel()  # past its time, or the lane is stopped: no retry of it later
         if done and commit.cancelled():
             return
         failure = commit.exception() if done else TimeoutError("offset commit timed out")

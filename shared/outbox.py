@@ -37,7 +37,6 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
-    UnknownError,
 )
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -176,10 +175,8 @@ async def _restart_from_scratch(connection: Connection, schema: str) -> asyncpg.
 
 
 def _retriable(error: Exception) -> bool:
-    """A passing fault of the broker or the way to it, not of the events sent. An unexpected
-    server error is the broker's own: the embedded broker answers it, for a couple of seconds,
-    to whatever is sent to a topic just created again (and stores none of it)."""
-    passing = (KafkaTimeoutError, UnknownError, OSError, TimeoutError)
+    """A passing fault of the broker or the way to it, not of the events sent."""
+    passing = (KafkaTimeoutError, OSError, TimeoutError)
     return bool(getattr(error, "retriable", False)) or isinstance(error, passing)
 
 
