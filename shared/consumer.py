@@ -194,12 +194,12 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.finish([self.running[tp] for tp in revoked if tp in self.running])
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        if self._from_start:
-            await self._read_from_start_once(set(assigned))
         self.fence()  # lanes begun during the rebalance hold records of the old assignment
+        if self._from_start:
+            self._read_from_start_once(set(assigned))
         self.rebalancing = False
 
-    async def _read_from_start_once(self, assigned: set[TopicPartition]) -> None:
+    def _read_from_start_once(self, assigned: set[TopicPartition]) -> None:
         fresh = sorted(assigned - self._read_from_start)
         if not fresh:
             return
@@ -210,10 +210,19 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
             "partitions read from their start (a new broker epoch)",
             extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in fresh]},
         )
-        try:
-            await self.consumer.commit({tp: 0 for tp in fresh})
-        except KafkaError as error:  # the first batch's commit will do it
-            logger.warning("start of partitions not committed", extra={"error": repr(error)})
+        # Committed beside the rebalance, not inside it: a commit that keeps retrying must not
+        # hold up the join.
+        start = asyncio.ensure_future(self.consumer.commit({tp: 0 for tp in fresh}))
+        self.committing.add(start)
+        start.add_done_callback(self._start_committed)
+
+    def _start_committed(self, commit: asyncio.Future[None]) -> None:
+        self.committing.discard(commit)
+        if not commit.cancelled() and commit.exception() is not None:
+            # The first batch's commit will do it.
+            logger.warning(
+                "start of partitions not committed", extra={"error": repr(commit.exception())}
+            )
 
     def fence(self) -> None:
         """No lane begun so far commits or moves a position any more."""
