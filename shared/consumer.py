@@ -163,7 +163,8 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
     """One consumer's partitions, handed out to lanes.
 
     From the moment partitions are revoked until they are assigned again, no lane commits or
-    moves a position, and a commit in flight is called off (`era`): the group may be gone
+    moves a position, and a commit in flight is not tried again (`era`; a request already
+    sent still lands, under the generation it was made for): the group may be gone
     (the broker lost its data, and the rejoin that follows lands in a new broker whose logs
     are shorter), where an offset counted in the old log would skip part of the new one, or
     point past its end, where a consumer waits for good. aiokafka would otherwise retry such
