@@ -183,7 +183,7 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
         self.bound_s = bound_s
         self.running: dict[TopicPartition, asyncio.Task[None]] = {}
-        self.committing: set[asyncio.Task[None]] = set()
+        self.committing: set[asyncio.Future[None]] = set()
         self.era = 0
         self.rebalancing = False
         self._from_start = from_start
@@ -213,12 +213,16 @@ class _Lanes(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         # Committed beside the rebalance, not inside it: a commit that keeps retrying must not
         # hold up the join.
-        start = asyncio.ensure_future(self.consumer.commit({tp: 0 for tp in fresh}))
-        self.committing.add(start)
-        start.add_done_callback(self._start_committed)
+        self.commit({tp: 0 for tp in fresh}).add_done_callback(self._start_committed)
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> asyncio.Future[None]:
+        """Commit `offsets` beside the caller; a fence calls the commit off."""
+        commit: asyncio.Future[None] = asyncio.ensure_future(self.consumer.commit(offsets))
+        self.committing.add(commit)
+        commit.add_done_callback(self.committing.discard)
+        return commit
 
     def _start_committed(self, commit: asyncio.Future[None]) -> None:
-        self.committing.discard(commit)
         if not commit.cancelled() and commit.exception() is not None:
             # The first batch's commit will do it.
             logger.warning(
@@ -410,9 +414,7 @@ class EventConsumer:
         one called off (the partition went to a new assignment meanwhile) is no failure."""
         if not self._owns(lanes, era, tp):
             return  # handed over meanwhile: whoever has it now reads the batch again
-        commit = asyncio.ensure_future(lanes.consumer.commit({tp: offset}))
-        lanes.committing.add(commit)
-        commit.add_done_callback(lanes.committing.discard)
+        commit = lanes.commit({tp: offset})
         try:
             done, _ = await asyncio.wait(
                 [commit], timeout=self.settings.kafka_request_timeout_ms / 1000

@@ -1,4 +1,5 @@
-"""Fixtures of the shared library's tests: an outbox of a schema of its own, and its relay."""
+"""Fixtures of the shared library's tests: an outbox of a schema of its own, and its relay; a
+schema whose `effects` table consumer tests' handlers write to."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ from tests.helpers import private_schema
 async def outbox_schema(settings):
     async with private_schema(settings, "outbox") as made:
         yield made
+
+
+@pytest.fixture
+async def effects_schema(settings):
+    """A schema of its own with an `effects (event_id, n)` table, as its pool."""
+    async with private_schema(settings, "effects") as (_, pool):
+        await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL, n int NOT NULL)")
+        yield pool
 
 
 @pytest.fixture

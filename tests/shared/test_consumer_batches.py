@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
-
 from shared.consumer import EventConsumer, Handling, Retry, Subscription, handle_batch
 from shared.context import request_id_var
 from shared.db import Connection, connect
@@ -15,16 +13,9 @@ from shared.events import Envelope, dead_letter_topic
 from shared.kafka import ensure_topics
 from shared.migrations import migrate, service_migrations
 from shared.outbox import enqueue
-from tests.helpers import eventually, private_schema, publish_raw
+from tests.helpers import eventually, publish_raw
 
 QUICK = Retry(attempts=3, backoff_ms=1)
-
-
-@pytest.fixture
-async def batch_schema(settings):
-    async with private_schema(settings, "batch") as (_, pool):
-        await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL, n int NOT NULL)")
-        yield pool
 
 
 def _event(n: int) -> Envelope:
@@ -45,8 +36,8 @@ class _Handler:
             raise RuntimeError(f"handler refused {n}")
 
 
-async def test_a_batch_commits_its_good_events_and_returns_the_failed_one(batch_schema):
-    pool = batch_schema
+async def test_a_batch_commits_its_good_events_and_returns_the_failed_one(effects_schema):
+    pool = effects_schema
     handler = _Handler()
     subscription = Subscription("test.happened", "effects", handler)
     seen_before, good, flaky, poison = _event(1), _event(2), _event(7), _event(13)
@@ -71,8 +62,8 @@ async def test_a_batch_commits_its_good_events_and_returns_the_failed_one(batch_
     }
 
 
-async def test_the_same_batch_delivered_again_changes_nothing(batch_schema):
-    pool = batch_schema
+async def test_the_same_batch_delivered_again_changes_nothing(effects_schema):
+    pool = effects_schema
     handler = _Handler()
     subscription = Subscription("test.happened", "effects", handler)
     batch = [_event(n) for n in range(100, 120)]
@@ -92,10 +83,10 @@ class _Announcer(_Handler):
         await super().__call__(connection, event)
 
 
-async def test_a_batch_writes_the_events_of_its_handled_events_only_in_order(batch_schema):
+async def test_a_batch_writes_the_events_of_its_handled_events_only_in_order(effects_schema):
     """The outbox rows a batch's handlers enqueue are written together at its end: those of a
     handler run that rolled back (the flaky one's first run, the poison's every run) are not."""
-    pool = batch_schema
+    pool = effects_schema
     subscription = Subscription("test.happened", "announcer", _Announcer())
     batch = [_event(n) for n in (3, 7, 4, 13, 5)]
 
@@ -136,9 +127,9 @@ class _ManyAtOnce:
 
 
 async def test_a_set_based_handler_takes_the_batch_at_once_and_each_event_alone_after_a_failure(
-    batch_schema,
+    effects_schema,
 ):
-    pool = batch_schema
+    pool = effects_schema
     handler = _ManyAtOnce()
     subscription = Subscription("test.happened", "many", handler_of_many=handler)
     batch = [
@@ -190,11 +181,13 @@ async def test_renamed_consumers_keep_their_history(settings):
         await connection.close()
 
 
-async def test_a_batch_whose_dead_letter_cannot_be_published_is_read_again(settings, batch_schema):
+async def test_a_batch_whose_dead_letter_cannot_be_published_is_read_again(
+    settings, effects_schema
+):
     """The real consumer over a topic of its own: the poison event's dead letter fails to
     publish once; the batch is neither committed nor skipped but read again, its good events
     are skipped as handled, and the dead letter goes out the second time."""
-    pool = batch_schema
+    pool = effects_schema
     run = uuid.uuid4().hex[:8]
     topic = f"tests.lane_{run}"
     await ensure_topics(settings, [topic, dead_letter_topic(topic)])

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from shared.devstack.servers import EmbeddedKafka
 from shared.events import Envelope
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
-from tests.helpers import eventually, private_schema, publish_raw
+from tests.helpers import eventually, publish_raw
 
 
 @pytest.fixture
@@ -39,13 +39,6 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
 @pytest.fixture
 def broker_settings(settings: ServiceSettings, own_broker: EmbeddedKafka) -> ServiceSettings:
     return settings.model_copy(update={"kafka_bootstrap_servers": own_broker.bootstrap_servers})
-
-
-@pytest.fixture
-async def effects(settings: ServiceSettings) -> AsyncIterator[object]:
-    async with private_schema(settings, "loss") as (_, pool):
-        await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL, n int NOT NULL)")
-        yield pool
 
 
 class _Recorder:
@@ -95,7 +88,7 @@ async def _commit_outside(
 
 
 async def test_a_consumer_joined_after_the_broker_lost_its_data_reads_from_the_start(
-    broker_settings, effects
+    broker_settings, effects_schema
 ):
     """The group holds an offset far past the new log's end (Kafka would answer 'out of
     range' and reset; the embedded broker answers nothing, so a consumer there would wait for
@@ -107,13 +100,17 @@ async def test_a_consumer_joined_after_the_broker_lost_its_data_reads_from_the_s
     await publish_raw(settings.kafka_bootstrap_servers, topic, _records(range(3)))
     await _commit_outside(settings, group, tp, 100)
     consumer = EventConsumer(
-        effects, settings, group, [Subscription(topic, "effects", _Recorder())], _no_dead_letters
+        effects_schema,
+        settings,
+        group,
+        [Subscription(topic, "effects", _Recorder())],
+        _no_dead_letters,
     )
     consumer.broker_lost()
     running = asyncio.create_task(consumer.run())
     try:
         found = await eventually(
-            lambda: effects.fetch("SELECT n FROM effects ORDER BY n"),
+            lambda: effects_schema.fetch("SELECT n FROM effects ORDER BY n"),
             lambda rows: len(rows) == 3,
         )
         assert [row["n"] for row in found] == [0, 1, 2]
@@ -125,7 +122,7 @@ async def test_a_consumer_joined_after_the_broker_lost_its_data_reads_from_the_s
 
 @pytest.mark.parametrize("released", ["while its partition is revoked", "after the rejoin"])
 async def test_a_batch_handled_across_a_broker_restart_commits_nothing_to_the_new_broker(
-    broker_settings, own_broker, effects, caplog, released
+    broker_settings, own_broker, effects_schema, caplog, released
 ):
     """The broker is killed while a batch is being handled and a fresh one comes up on the same
     port; the consumer, not yet told of the loss, rejoins its group there. The batch's offset
@@ -140,7 +137,11 @@ async def test_a_batch_handled_across_a_broker_restart_commits_nothing_to_the_ne
     await ensure_topics(settings, [topic], partitions=1)
     recorder = _Recorder(hold=4)
     consumer = EventConsumer(
-        effects, settings, group, [Subscription(topic, "effects", recorder)], _no_dead_letters
+        effects_schema,
+        settings,
+        group,
+        [Subscription(topic, "effects", recorder)],
+        _no_dead_letters,
     )
     running = asyncio.create_task(consumer.run())
     try:
@@ -148,16 +149,16 @@ async def test_a_batch_handled_across_a_broker_restart_commits_nothing_to_the_ne
         await asyncio.wait_for(recorder.holding.wait(), 30)
         own_broker.process.signal(signal.SIGKILL)
         await asyncio.to_thread(own_broker.stop)
-        revokes = _revokes(caplog)
+        revokes = await _revokes(caplog)
         await asyncio.to_thread(own_broker.start)
         await ensure_topics(settings, [topic], partitions=1)
         await _publish_to_new_topic(settings, topic, _records(range(10, 11)))
         if released == "while its partition is revoked":
-            await eventually(lambda: _async(_revokes(caplog)), lambda seen: seen > revokes)
+            await eventually(lambda: _revokes(caplog), lambda seen: seen > revokes)
             recorder.release.set()
         # The consumer takes the new log from its start: the group's member again.
         await eventually(
-            lambda: effects.fetch("SELECT n FROM effects WHERE n = 10"),
+            lambda: effects_schema.fetch("SELECT n FROM effects WHERE n = 10"),
             lambda rows: rows != [],
             timeout=60,
         )
@@ -171,12 +172,8 @@ async def test_a_batch_handled_across_a_broker_restart_commits_nothing_to_the_ne
         await running
 
 
-def _revokes(caplog: pytest.LogCaptureFixture) -> int:
+async def _revokes(caplog: pytest.LogCaptureFixture) -> int:
     return sum("Revoking previously assigned" in record.getMessage() for record in caplog.records)
-
-
-async def _async(value: int) -> int:
-    return value
 
 
 async def _publish_to_new_topic(
