@@ -166,9 +166,11 @@ async def _restart_from_scratch(connection: Connection, schema: str) -> asyncpg.
         "cluster?); the events kept are published again",
         extra={"schema": schema},
     )
+    # The old cluster's rows carry IDs this one has not given out yet (a row committed here
+    # while an older transaction still runs is behind them, and keeps its place).
     await connection.execute(
         "UPDATE outbox SET tx = '0', published_at = NULL, published_epoch = NULL "
-        "WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())"
+        "WHERE tx >= pg_snapshot_xmax(pg_current_snapshot())"
     )
     await _move_position(connection, 0, 0, None)
     return await _position(connection)

@@ -227,17 +227,22 @@ async def test_a_position_ahead_of_the_databases_transaction_ids_starts_again(
     settings, outbox_schema, relay, caplog
 ):
     """A database restored from another cluster: its position means nothing here. Rather than
-    new rows falling behind it for good (and being pruned), every row kept goes again."""
+    new rows falling behind it for good (and being pruned), every row kept goes again, in the
+    order written: a row committed while an older transaction still runs is this cluster's
+    own, not one from the other (whose IDs are ahead of any this cluster has given out)."""
     _, pool = outbox_schema
     topic = await _topic(settings)
     await _enqueue(pool, topic, 0)
     await read_records(settings, topic, expected=1)
-    await pool.execute("UPDATE outbox_position SET tx = '9223372036854775000'")
-    assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {published()}") == 0
-    await _enqueue(pool, topic, 1)
+    async with pool.acquire() as older, older.transaction():
+        await older.execute("SELECT pg_current_xact_id()")  # a transaction ID, still running
+        await pool.execute("UPDATE outbox_position SET tx = '9223372036854775000'")
+        assert await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {published()}") == 0
+        await _enqueue(pool, topic, 1)
 
-    records = await read_records(settings, topic, expected=2)
+        records = await read_records(settings, topic, expected=2)
     assert numbers(records)[-1] == 1
+    assert numbers(records) == [0, 0, 1]
     await eventually(
         lambda: pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"),
         lambda left: left == 0,
