@@ -66,6 +66,8 @@ STALLED_AFTER_S = 1.0
 # How soon the relay looks again when it held events back (their transaction's elders end
 # within milliseconds, as a rule).
 HELD_BACK_POLL_S = 0.05
+# The longest the relay waits before trying again after a failed round.
+MAX_BACKOFF_S = 30.0
 
 
 def waiting(schema: str | None = None) -> str:
@@ -355,7 +357,7 @@ class OutboxRelay:
             rows = await connection.fetch(
                 "SELECT id, tx, topic, event_key, envelope::text AS body, "
                 "envelope->>'type' AS type, envelope->>'request_id' AS request_id, "
-                "envelope->>'traceparent' AS traceparent, failures, "
+                "envelope->>'traceparent' AS traceparent, "
                 "pg_snapshot_xmin(pg_current_snapshot()) AS horizon FROM outbox "
                 "WHERE (tx, id) > ($2, $3) AND published_at IS NULL AND set_aside_at IS NULL "
                 "ORDER BY tx, id LIMIT $1",
@@ -443,19 +445,34 @@ class OutboxRelay:
         broker_up: bool,
     ) -> tuple[set[int], Exception | None]:
         """Set aside each failed event the broker refuses for good, or has refused
-        `max_failures` times while taking others; count the others' failures (only while the
-        broker takes others: an outage is nobody's fault). The ids set aside, and the error
-        holding events back, if any is left."""
-        aside = [
-            (row, error)
-            for row, error in failed
-            if isinstance(error, _REFUSED_FOR_GOOD)
-            or (broker_up and row["failures"] + 1 >= self.max_failures)
-        ]
+        `max_failures` times while taking others; count the others' failures. The ids set
+        aside, and the error holding events back, if any is left.
+
+        A refusal counts only while the broker takes other events (an outage is nobody's
+        fault), and no sooner after the event's last counted one than the relay's back-off
+        would try it again (`poll_interval` doubling up to MAX_BACKOFF_S): every commit wakes
+        the relay, and a topic the broker answers "unknown error" for a second or two (one
+        just created again) must not use up an event's refusals in a burst of such rounds."""
+        for_good = [(row, error) for row, error in failed if isinstance(error, _REFUSED_FOR_GOOD)]
+        counted = (
+            await connection.fetch(
+                "UPDATE outbox SET failures = failures + 1, failed_at = now() "
+                "WHERE id = ANY($1::bigint[]) AND (failed_at IS NULL OR failed_at <= now() "
+                "- make_interval(secs => least($2::float8, $3::float8 * 2 ^ (failures - 1)))) "
+                "RETURNING id, failures",
+                [row["id"] for row, error in failed if not isinstance(error, _REFUSED_FOR_GOOD)],
+                MAX_BACKOFF_S,
+                self.poll_interval,
+            )
+            if broker_up
+            else []
+        )
+        exhausted = {row["id"] for row in counted if row["failures"] >= self.max_failures}
+        aside = for_good + [(row, error) for row, error in failed if row["id"] in exhausted]
         if aside:
             await connection.execute(
-                "UPDATE outbox SET set_aside_at = now(), set_aside_reason = r.reason, "
-                "failures = failures + 1 FROM unnest($1::bigint[], $2::text[]) AS r(id, reason) "
+                "UPDATE outbox SET set_aside_at = now(), set_aside_reason = r.reason "
+                "FROM unnest($1::bigint[], $2::text[]) AS r(id, reason) "
                 "WHERE outbox.id = r.id",
                 [row["id"] for row, _ in aside],
                 [repr(error)[:2000] for _, error in aside],
@@ -467,13 +484,8 @@ class OutboxRelay:
                            "error": repr(error)},
                 )  # fmt: skip
         set_aside = {row["id"] for row, _ in aside}
-        still = [(row, error) for row, error in failed if row["id"] not in set_aside]
-        if broker_up and still:
-            await connection.execute(
-                "UPDATE outbox SET failures = failures + 1 WHERE id = ANY($1::bigint[])",
-                [row["id"] for row, _ in still],
-            )
-        return set_aside, still[0][1] if still else None
+        still = [error for row, error in failed if row["id"] not in set_aside]
+        return set_aside, still[0] if still else None
 
     async def _publish_topic(
         self, topic: str, rows: list[asyncpg.Record]
@@ -568,7 +580,7 @@ class OutboxRelay:
                     if await self.wakeup.wait(backoff):
                         backoff = self.poll_interval  # e.g. the broker is back: go at once
                     else:
-                        backoff = min(backoff * 2, 30.0)
+                        backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
                 if published < self.batch_size:
                     soon = HELD_BACK_POLL_S if self.held_back else self.poll_interval

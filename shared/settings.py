@@ -89,7 +89,9 @@ class ServiceSettings(DatabaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_retention_hours: int = Field(default=168, ge=1, description="Published outbox rows")
     outbox_max_failures: int = Field(
-        default=10, ge=1, description="Refusals of one event while the broker takes others"
+        default=10,
+        ge=1,
+        description="Refusals of one event while the broker takes others, one per back-off step",
     )
     processed_event_retention_hours: int = Field(
         default=336,

@@ -112,30 +112,51 @@ async def test_an_event_refused_again_and_again_while_others_go_is_set_aside(
     settings, outbox_schema
 ):
     """A refusal that may be passing (a timeout) counts only while the broker takes other
-    events (an outage is nobody's fault); at OUTBOX_MAX_FAILURES the event is set aside, and
-    until then it holds its key back."""
+    events (an outage is nobody's fault), and no sooner after the last counted one than the
+    relay's back-off (rounds woken by commits meanwhile count nothing); at
+    OUTBOX_MAX_FAILURES the event is set aside, and until then it holds its key back."""
     schema, pool = outbox_schema
     broker = create_broker(settings, client_id=f"test-{schema}")  # never started: not relaying
     producer = create_relay_producer(settings, client_id=f"test-{schema}")
     relay = OutboxRelay(
-        pool, producer, schema, BrokerEpoch(settings, raw_publisher(broker)), max_failures=2
+        pool,
+        producer,
+        schema,
+        BrokerEpoch(settings, raw_publisher(broker)),
+        max_failures=3,
+        poll_interval=0.2,
     )
     async with pool.acquire() as connection, connection.transaction():
         await enqueue(connection, new_event("test.refused", "tests", {}), key="bad")
-    row = await pool.fetchrow("SELECT id, topic, failures FROM outbox WHERE event_key = 'bad'")
+    row = await pool.fetchrow("SELECT id, topic FROM outbox WHERE event_key = 'bad'")
     refused: Exception = KafkaTimeoutError()
-    async with pool.acquire() as connection:
-        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=False)
-        assert (aside, held) == (set(), refused)
-        assert await connection.fetchval("SELECT failures FROM outbox") == 0
-        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
-        assert (aside, held) == (set(), refused)
-        row = await connection.fetchrow("SELECT id, topic, failures FROM outbox")
-        assert row["failures"] == 1
-        aside, held = await relay._count_failures(connection, [(row, refused)], broker_up=True)
-        assert (aside, held) == ({row["id"]}, None)
-        aside = await connection.fetchrow("SELECT set_aside_at, set_aside_reason FROM outbox")
-    assert aside["set_aside_at"] is not None and "KafkaTimeoutError" in aside["set_aside_reason"]
+
+    async def count(*, broker_up: bool = True) -> tuple[set[int], Exception | None]:
+        async with pool.acquire() as connection:
+            return await relay._count_failures(connection, [(row, refused)], broker_up=broker_up)
+
+    async def failures() -> int:
+        counted: int = await pool.fetchval("SELECT failures FROM outbox")
+        return counted
+
+    assert await count(broker_up=False) == (set(), refused)
+    assert await failures() == 0
+    assert await count() == (set(), refused)
+    assert await failures() == 1
+    for _ in range(5):  # a burst of rounds, as commits wake the relay
+        assert await count() == (set(), refused)
+    assert await failures() == 1
+    await asyncio.sleep(0.25)  # the first back-off step: the poll interval
+    assert await count() == (set(), refused)
+    assert await failures() == 2
+    await asyncio.sleep(0.25)  # the next step is twice as long
+    assert await count() == (set(), refused)
+    assert await failures() == 2
+    await asyncio.sleep(0.2)
+    assert await count() == ({row["id"]}, None)
+    aside = await pool.fetchrow("SELECT failures, set_aside_at, set_aside_reason FROM outbox")
+    assert aside["failures"] == 3 and aside["set_aside_at"] is not None
+    assert "KafkaTimeoutError" in aside["set_aside_reason"]
 
 
 async def _enqueued(
