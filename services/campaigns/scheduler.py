@@ -5,6 +5,7 @@ rolls back) while a committed claim is published by the relay: each run is emitt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from shared.clock import clock
 from shared.db import DATABASE_ERRORS, Connection
 from shared.events import Envelope
 from shared.tracing import continued
-from shared.wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +31,40 @@ logger = logging.getLogger(__name__)
 async def claim_due_steps(
     connection: Connection, batch_size: int, window: ContactWindow, links: PayLinks, now: datetime
 ) -> int:
-    """Claim up to `batch_size` due runs and emit them; the caller holds the transaction.
-
-    A run whose conditions fail is skipped; one that falls outside the customer's contact
-    window (within the hours they prefer) now (e.g. overdue after downtime, found at night)
-    waits for the next opening.
-    The campaign row is share-locked, skipping campaigns being paused or ended right now (they
-    are claimed next pass, or not at all): waiting for them could deadlock with that change.
-    """
+    """Claim up to `batch_size` due runs and emit them (`_emit`); the caller holds the
+    transaction. The campaign row is share-locked, skipping campaigns being paused or ended
+    right now (they are claimed next pass, or not at all): waiting for them could deadlock
+    with that change."""
     rows = await schedule.claim_due(connection, batch_size, now)
+    await _emit(connection, rows, window, links, now)
+    return len(rows)
+
+
+async def emit_started(
+    connection: Connection,
+    campaign_ids: list[uuid.UUID],
+    window: ContactWindow,
+    links: PayLinks,
+    now: datetime,
+) -> None:
+    """The runs due now of campaigns just started, emitted (`_emit`) in the transaction that
+    starts them, which holds their rows locked: a first step due at once goes without waiting
+    for the scheduler's next pass, a round trip that buys it nothing."""
+    await _emit(
+        connection, await schedule.claim_started(connection, campaign_ids, now), window, links, now
+    )
+
+
+async def _emit(
+    connection: Connection,
+    rows: list[asyncpg.Record],
+    window: ContactWindow,
+    links: PayLinks,
+    now: datetime,
+) -> None:
+    """Emit claimed runs. A run whose conditions fail is skipped; one that falls outside the
+    customer's contact window (within the hours they prefer) now (e.g. overdue after
+    downtime, found at night) waits for the next opening."""
     reachable, later = _by_window(rows, window, now)
     send, skip = [], []
     for row in reachable:
@@ -58,7 +83,6 @@ async def claim_due_steps(
     for row, reason in skip:
         await campaigns.skip_run(connection, row["id"], reason)
         await operations.complete_if_done(connection, row["campaign_id"], clock.now())
-    return len(rows)
 
 
 def _by_window(
@@ -187,16 +211,15 @@ async def tick(
 
 
 async def run_forever(pool: asyncpg.Pool, settings: CampaignsSettings) -> None:
-    """A pass every SCHEDULER_INTERVAL_MS, at once after a full one, and as soon as a started
-    campaign's runs are committed."""
+    """A pass every SCHEDULER_INTERVAL_MS, and at once after a full one. (A step due when its
+    campaign starts does not wait for a pass: the start emits it.)"""
     window = operations.contact_window(settings)
     interval = settings.scheduler_interval_ms / 1000
-    async with Wakeup(pool, schedule.RUNS_CREATED) as runs_created:
-        while True:
-            try:
-                emitted = await tick(pool, window, settings, clock.now())
-            except DATABASE_ERRORS as error:
-                logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
-                emitted = 0
-            if emitted < settings.scheduler_batch_size:
-                await runs_created.wait(interval)
+    while True:
+        try:
+            emitted = await tick(pool, window, settings, clock.now())
+        except DATABASE_ERRORS as error:
+            logger.warning("scheduler pass failed; will retry", extra={"error": repr(error)})
+            emitted = 0
+        if emitted < settings.scheduler_batch_size:
+            await asyncio.sleep(interval)

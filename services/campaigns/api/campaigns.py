@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.campaigns import operations
+from services.campaigns import operations, scheduler
 from services.campaigns.api.schemas import (
     BulkStartIn,
     BulkStartOut,
@@ -24,6 +24,7 @@ from services.campaigns.api.schemas import (
     StartRefused,
 )
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
+from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, customers, payments
 from shared.clock import clock
 from shared.db import Connection
@@ -104,6 +105,10 @@ async def get_campaign(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Campaig
     return await _fetch(deps, campaign_id)
 
 
+def _links() -> scheduler.PayLinks:
+    return scheduler.PayLinks.of(campaigns_settings())
+
+
 async def _act(
     deps: Resources, campaign_id: uuid.UUID, action: Callable[[Connection], Awaitable[None]]
 ) -> Campaign:
@@ -123,7 +128,12 @@ async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campa
     """Now, or at `startAt` when one was set (the campaign is `scheduled` until then)."""
     window = operations.contact_window(deps.settings)
     now = clock.now()
-    return await _act(deps, campaign_id, lambda c: operations.start(c, campaign_id, window, now))
+
+    async def start(connection: Connection) -> None:
+        await operations.start(connection, campaign_id, window, now)
+        await scheduler.emit_started(connection, [campaign_id], window, _links(), now)
+
+    return await _act(deps, campaign_id, start)
 
 
 @router.post("/campaigns/bulk-start", response_model=BulkStartOut)
@@ -134,6 +144,8 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
     now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
         refusals = await operations.start_many(connection, body.campaign_ids, window, now)
+        started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
+        await scheduler.emit_started(connection, started, window, _links(), now)
     refused = [
         StartRefused(
             campaign_id=campaign_id,
@@ -143,7 +155,6 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
         )
         for campaign_id, error in ((i, _as_api_error(e)) for i, e in sorted(refusals.items()))
     ]
-    started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
     return BulkStartOut(started=started, refused=refused)
 
 

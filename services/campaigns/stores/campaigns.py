@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from services.campaigns.stores.schedule import RUNS_CREATED
 from shared.db import Connection, Executor, rows_affected, select_by_id, select_by_ids, update_by_id
 from shared.paging import Page, keyset_page
 
@@ -180,16 +179,14 @@ async def steps_of(executor: Executor, campaign_ids: list[uuid.UUID]) -> dict[uu
 async def create_runs(
     connection: Connection, runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]]
 ) -> None:
-    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`; the
-    scheduler is told when the transaction commits."""
+    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`."""
     if not runs:
         return
     await connection.execute(
-        "WITH made AS (INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
+        "INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
         "SELECT gen_random_uuid(), r.campaign_id, r.step_id, r.position, r.channel, r.due_at "
         "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[]) "
-        "AS r(campaign_id, step_id, position, channel, due_at)) "
-        f"SELECT pg_notify('{RUNS_CREATED}', '')",
+        "AS r(campaign_id, step_id, position, channel, due_at)",
         *(list(column) for column in zip(*runs, strict=True)),
     )
 

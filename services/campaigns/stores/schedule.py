@@ -10,10 +10,6 @@ import asyncpg
 
 from shared.db import Connection
 
-# Notified when runs are created, so that the scheduler takes a campaign started now at once
-# rather than at its next tick.
-RUNS_CREATED = "campaigns_runs_created"
-
 # The claim's plan must not hang on the statistics: a bulk start makes thousands of campaigns
 # active before autovacuum looks again, and a planner that still takes active campaigns for
 # rare, asked for "an active campaign with this id", walks every active campaign for each run
@@ -31,6 +27,14 @@ WITH due AS (
     ORDER BY r.due_at
     LIMIT $1
     FOR UPDATE OF r SKIP LOCKED
+)
+"""
+# The pending runs due now of campaigns just started, whose rows the caller holds locked.
+_STARTED = f"""
+WITH due AS (
+    SELECT {_RUN}, r.attempts FROM step_runs r
+    WHERE r.campaign_id = ANY($1::uuid[]) AND r.status = 'pending' AND r.due_at <= $2
+    FOR UPDATE OF r
 )
 """
 # Emitted runs whose result has not come back for a while: asked for again, with the attempt
@@ -69,6 +73,16 @@ async def claim_due(connection: Connection, batch_size: int, now: datetime) -> l
     """Up to `batch_size` pending runs due by `now` of active campaigns, locked (others'
     skipped), oldest due first, with their step, campaign, customer and payment."""
     return _of_active(await connection.fetch(_DUE + _STEP_FACTS, batch_size, now))
+
+
+async def claim_started(
+    connection: Connection, campaign_ids: list[uuid.UUID], now: datetime
+) -> list[asyncpg.Record]:
+    """The pending runs due by `now` of campaigns started in this transaction, as `claim_due`
+    reads them."""
+    if not campaign_ids:
+        return []
+    return _of_active(await connection.fetch(_STARTED + _STEP_FACTS, campaign_ids, now))
 
 
 async def stale(connection: Connection, batch_size: int, older_than_s: int) -> list[asyncpg.Record]:

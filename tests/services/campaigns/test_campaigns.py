@@ -160,6 +160,32 @@ async def test_a_campaign_runs_its_steps_and_completes(client, settings, admin_t
     assert [r["status"] for r in await runs_of(settings, made["id"])] == ["completed", "completed"]
 
 
+async def test_a_step_due_at_once_is_emitted_by_the_start_itself(client, settings, admin_token):
+    """The first step of a campaign started now, one by one or in bulk, is emitted in the
+    start's own transaction (its `campaign.step_due` beside `campaign.started`), not at the
+    scheduler's next pass; a later step stays pending."""
+    one = await campaign(client, admin_token, steps=STEPS, start=True)
+    drafts = [await campaign(client, admin_token, steps=STEPS) for _ in range(2)]
+    response = await _post(
+        client,
+        admin_token,
+        "/api/v1/campaigns/bulk-start",
+        {"campaignIds": [d["id"] for d in drafts]},
+    )
+    assert response.status_code == 200, response.text
+    for started in (one, *drafts):
+        written = await campaigns_sql(
+            settings,
+            "SELECT envelope->>'type' AS type, tx FROM outbox "
+            "WHERE envelope->'payload'->>'campaignId' = $1 ORDER BY id",
+            started["id"],
+        )
+        assert [row["type"] for row in written] == ["campaign.started", "campaign.step_due"]
+        assert written[0]["tx"] == written[1]["tx"]
+        runs = await runs_of(settings, started["id"])
+        assert [run["status"] for run in runs] == ["emitted", "pending"]
+
+
 async def test_payment_mid_campaign_stops_it(client, settings, admin_token):
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "P1D"}]
     made = await campaign(client, admin_token, steps=steps, start=True)

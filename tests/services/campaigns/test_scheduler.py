@@ -4,7 +4,6 @@ dies between claiming steps and committing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -12,7 +11,6 @@ import pytest
 
 from services.campaigns.scheduler import claim_due_steps
 from shared.db import connect, create_pool
-from tests.helpers import eventually
 from tests.scheduler_seed import ALWAYS_OPEN, LINKS, drop_schema, seed_due_runs
 
 
@@ -116,47 +114,6 @@ async def test_a_step_waits_for_the_hours_its_debtor_prefers(settings, due_schem
         assert [row["due_at"] for row in due] == [opening]
         assert opening.astimezone(UTC).time() == hours[0]
     finally:
-        await pool.close()
-
-
-async def test_runs_created_wake_the_scheduler_before_its_next_tick(platform, settings, due_schema):
-    """A campaign started now has its first step emitted at once, not a scheduler interval
-    later: creating its runs notifies the scheduler when the transaction commits."""
-    from datetime import time
-
-    from services.campaigns.scheduler import run_forever
-    from services.campaigns.settings import CampaignsSettings
-    from services.campaigns.stores.campaigns import create_runs
-
-    slow = platform.settings_for(CampaignsSettings).model_copy(
-        update={
-            "scheduler_interval_ms": 600_000,
-            "contact_window_start": time(0),
-            "contact_window_end": time(23, 59, 59),
-            "contact_weekdays": frozenset(range(7)),
-            "contact_holiday_dates": frozenset(),
-        }
-    )
-    pool = await create_pool(settings, due_schema)
-    scheduler = asyncio.create_task(run_forever(pool, slow))
-    try:
-        await eventually(lambda: _emitted_per_run(pool), lambda emitted: len(emitted) == 300)
-        step = await pool.fetchrow(
-            "SELECT campaign_id, id, position FROM campaign_steps ORDER BY position DESC LIMIT 1"
-        )
-        assert step is not None
-        async with pool.acquire() as connection, connection.transaction():
-            await create_runs(
-                connection,
-                [(step["campaign_id"], step["id"], step["position"], "email", datetime.now(UTC))],
-            )
-        await eventually(
-            lambda: _emitted_per_run(pool), lambda emitted: len(emitted) == 301, timeout=10
-        )
-    finally:
-        scheduler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scheduler
         await pool.close()
 
 
