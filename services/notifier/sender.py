@@ -44,8 +44,11 @@ CHANNELS = ("email", "sms", "voice")
 # enough for its sends in flight to go round a few times (PASS_ROUNDS), so that a pass's
 # claims and outcomes are written in wide groups rather than its last round's few; but no more
 # than its send rate lets out in PASS_SECONDS, so that no message goes out long after its
-# checks (a call cleared just before the calling hours close).
+# checks (a call cleared just before the calling hours close); and never more than MAX_PASS,
+# so that a pass's messages and sends in memory stay bounded however many may be in flight (at
+# 1,024 texts in flight, passes of 4,096 took a notifier from 130 to 150 MiB).
 MIN_PASS = 50
+MAX_PASS = 1000
 PASS_ROUNDS = 4
 PASS_SECONDS = 5
 INTERRUPTED = "outcome unknown after an interruption; not resent to avoid a duplicate"
@@ -383,7 +386,7 @@ def _pass_size(settings: NotifierSettings, channel: str) -> int:
     wide = min(
         PASS_ROUNDS * _concurrency(settings, channel), PASS_SECONDS * _rate_of(settings, channel)
     )
-    return max(MIN_PASS, wide)
+    return min(MAX_PASS, max(MIN_PASS, wide))
 
 
 def _concurrency(settings: NotifierSettings, channel: str) -> int:

@@ -388,7 +388,7 @@ async def test_texts_go_to_twilio_as_many_at_once_as_it_is_told(platform, twilio
 async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform):
     """4 x TWILIO_SEND_CONCURRENCY texts a pass, so that claims and outcomes are written in
     wide groups (a pass is at least 50 messages: emails have few connections), but no more
-    than the send rate lets out in 5 s."""
+    than the send rate lets out in 5 s, and never more than 1,000 (its memory is bounded)."""
     from redis.asyncio import Redis
 
     from services.notifier.sender import send_ready
@@ -413,6 +413,9 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
             await _queue_texts(pool, 100, "slow")
             slow = settings.model_copy(update={"sms_rate_per_second": 12})
             assert await send_ready(pool, slow, providers, limiter, ("sms",)) == 60
+            await _queue_texts(pool, 1000, "wide")
+            wide = settings.model_copy(update={"twilio_send_concurrency": 400})
+            assert await send_ready(pool, wide, providers, limiter, ("sms",)) == 1000
     finally:
         await providers.close()
         await redis.aclose()
