@@ -457,8 +457,9 @@ class OutboxRelay:
         counted = (
             await connection.fetch(
                 "UPDATE outbox SET failures = failures + 1, failed_at = now() "
-                "WHERE id = ANY($1::bigint[]) AND (failed_at IS NULL OR failed_at <= now() "
-                "- make_interval(secs => least($2::float8, $3::float8 * 2 ^ (failures - 1)))) "
+                "WHERE id = ANY($1::bigint[]) AND (failed_at IS NULL OR failed_at <= now() - "
+                "make_interval(secs => least($2::float8, "
+                "$3::float8 * 2 ^ least(failures - 1, 16)))) "
                 "RETURNING id, failures",
                 [row["id"] for row, error in failed if not isinstance(error, _REFUSED_FOR_GOOD)],
                 MAX_BACKOFF_S,

@@ -31,11 +31,15 @@ class NotifierSettings(ServiceSettings):
         default=45.0, gt=0, description="One provider call, retries included; then unknown"
     )
     send_concurrency: int = Field(
-        default=8, ge=1, description="Emails in flight (SMTP connections) per notifier process"
+        default=8,
+        ge=1,
+        le=1000,
+        description="Emails in flight (SMTP connections) per notifier process",
     )
     twilio_send_concurrency: int = Field(
         default=64,
         ge=1,
+        le=1000,  # a send pass holds at most 1,000 messages (the sender's MAX_PASS)
         description="Text messages, and calls, in flight to Twilio per notifier process (its API "
         "takes many requests at once)",
     )

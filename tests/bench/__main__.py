@@ -53,7 +53,7 @@ def main(parts: list[str]) -> None:
             # Twilio account: neither the account's send rate nor its cap on requests at once
             # (about 100, shared by every replica; 64 a process by default) applies to it.
             "SMS_RATE_PER_SECOND": "1000000",
-            "TWILIO_SEND_CONCURRENCY": "1024",
+            "TWILIO_SEND_CONCURRENCY": "1000",
             "CONTACT_DAYS": "mon,tue,wed,thu,fri,sat,sun",
             "CONTACT_HOLIDAYS": "",
         },

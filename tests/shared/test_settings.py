@@ -59,6 +59,11 @@ def test_missing_required_variable_is_named(environment):
         ("CONTACT_WINDOW_END", "07:00", "CONTACT_WINDOW_START must be before CONTACT_WINDOW_END"),
         ("REDIS_URL", "unix:///tmp/redis.sock", "REDIS_URL is invalid"),
         ("SEND_DEADLINE_S", "20", "SEND_DEADLINE_S must be at least twice SMTP_TIMEOUT_S"),
+        (
+            "TWILIO_SEND_CONCURRENCY",
+            "5000",
+            "TWILIO_SEND_CONCURRENCY is invalid: Input should be less than or equal to 1000",
+        ),
     ],
 )
 def test_malformed_variable_is_named(environment, variable, value, message):

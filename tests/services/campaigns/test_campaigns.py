@@ -164,8 +164,9 @@ async def test_a_step_due_at_once_is_emitted_by_the_start_itself(client, setting
     """The first step of a campaign started now, one by one or in bulk, is emitted in the
     start's own transaction (its `campaign.step_due` beside `campaign.started`), not at the
     scheduler's next pass; a later step stays pending."""
-    one = await campaign(client, admin_token, steps=STEPS, start=True)
-    drafts = [await campaign(client, admin_token, steps=STEPS) for _ in range(2)]
+    steps = [{"channel": "email", "delay": "P0D"}, {"channel": "sms", "delay": "P5D"}]
+    one = await campaign(client, admin_token, steps=steps, start=True)
+    drafts = [await campaign(client, admin_token, steps=steps) for _ in range(2)]
     response = await _post(
         client,
         admin_token,
@@ -177,13 +178,15 @@ async def test_a_step_due_at_once_is_emitted_by_the_start_itself(client, setting
         written = await campaigns_sql(
             settings,
             "SELECT envelope->>'type' AS type, tx FROM outbox "
-            "WHERE envelope->'payload'->>'campaignId' = $1 ORDER BY id",
+            "WHERE envelope->'payload'->>'campaignId' = $1 "
+            "AND envelope->>'type' IN ('campaign.started', 'campaign.step_due') ORDER BY id",
             started["id"],
         )
         assert [row["type"] for row in written] == ["campaign.started", "campaign.step_due"]
         assert written[0]["tx"] == written[1]["tx"]
-        runs = await runs_of(settings, started["id"])
-        assert [run["status"] for run in runs] == ["emitted", "pending"]
+        first, later = await runs_of(settings, started["id"])
+        # The platform runs: the first step may already be done by now.
+        assert first["status"] in ("emitted", "completed") and later["status"] == "pending"
 
 
 async def test_payment_mid_campaign_stops_it(client, settings, admin_token):

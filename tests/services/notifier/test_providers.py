@@ -413,7 +413,7 @@ async def test_a_pass_takes_four_rounds_of_its_channels_sends_in_flight(platform
             await _queue_texts(pool, 100, "slow")
             slow = settings.model_copy(update={"sms_rate_per_second": 12})
             assert await send_ready(pool, slow, providers, limiter, ("sms",)) == 60
-            await _queue_texts(pool, 1000, "wide")
+            await _queue_texts(pool, 1100, "wide")
             wide = settings.model_copy(update={"twilio_send_concurrency": 400})
             assert await send_ready(pool, wide, providers, limiter, ("sms",)) == 1000
     finally:
