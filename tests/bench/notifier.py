@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import time as time_of_day
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -39,7 +40,8 @@ async def measure(settings: NotifierSettings) -> list[Row]:
             "voice_rate_per_second": 1_000_000,
             "email_rate_per_second": 1_000_000,
             "contact_window_start": settings.contact_window_start.replace(hour=0, minute=0),
-            "contact_window_end": settings.contact_window_end.replace(hour=23, minute=59),
+            # The day's last instant: a run in its last minute found every message deferred.
+            "contact_window_end": time_of_day.max,
             "max_calls_per_debt_per_week": 1_000_000,
             "contact_days": "mon,tue,wed,thu,fri,sat,sun",
             "contact_holidays": "",
