@@ -477,6 +477,11 @@ class ReplyReceived(EventPayload):
     channel: ReplyChannel
     from_: str = Field(alias="from")
     text: str
+    timezone: str | None = Field(
+        default=None,
+        description="The customer's IANA time zone: a day the reply names (Friday, tomorrow) is "
+        "theirs (absent from older events: UTC)",
+    )
 
 
 # --- the catalogue ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,9 +129,19 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@pytest.fixture(scope="session")
+# The admin's access token for the session's platform, with when it was signed in.
+_admin_tokens: dict[str, tuple[float, str]] = {}
+
+
+@pytest.fixture
 async def admin_token(gateway_url: str) -> str:
-    return await admin_login(gateway_url)
+    """An admin's access token, signed in once and again after ten minutes: a run of the whole
+    suite outlasts one token (ACCESS_TOKEN_TTL, 15 minutes)."""
+    signed_in = _admin_tokens.get(gateway_url)
+    if signed_in is None or time.monotonic() - signed_in[0] > 600:
+        signed_in = (time.monotonic(), await admin_login(gateway_url))
+        _admin_tokens[gateway_url] = signed_in
+    return signed_in[1]
 
 
 @pytest.fixture

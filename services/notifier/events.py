@@ -107,10 +107,15 @@ async def tell_again(connection: Connection, message: Row) -> bool:
 
 
 def reply_received(
-    customer_id: uuid.UUID, campaign_id: uuid.UUID | None, channel: str, sender: str, text: str
+    customer_id: uuid.UUID,
+    campaign_id: uuid.UUID | None,
+    channel: str,
+    sender: str,
+    text: str,
+    timezone: str,
 ) -> Envelope:
     """What the customer answered (an inbound SMS, a call's key press or speech), from
-    `sender`'s number."""
+    `sender`'s number, who lives in `timezone`."""
     return event_of(
         ReplyReceived(
             customer_id=customer_id,
@@ -118,6 +123,7 @@ def reply_received(
             channel=channel,
             from_=sender,
             text=text,
+            timezone=timezone,
         ),
         PRODUCER,
     )

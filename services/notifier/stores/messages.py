@@ -240,9 +240,9 @@ async def by_provider_id(
 
 
 async def last_to(executor: Executor, recipient: str) -> asyncpg.Record | None:
-    """The customer and campaign of the newest collection message to `recipient`."""
+    """The customer, campaign and time zone of the newest collection message to `recipient`."""
     record: asyncpg.Record | None = await executor.fetchrow(
-        "SELECT customer_id, campaign_id FROM messages "
+        "SELECT customer_id, campaign_id, timezone FROM messages "
         "WHERE recipient = $1 AND customer_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
         recipient,
     )

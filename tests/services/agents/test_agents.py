@@ -304,6 +304,46 @@ async def test_replies_are_understood_and_questions_go_to_a_person(client, setti
     )
 
 
+async def test_a_day_a_reply_names_is_the_customers_own(client, settings, admin_token):
+    """A reply saying "I will pay tomorrow" means the day after the customer's today, where
+    they live: a zone whose date differs from UTC's now (a day behind before noon UTC, a day
+    ahead after)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    made = await campaign(
+        client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
+    )
+    customer = made["customerId"]
+    zone = "Etc/GMT+12" if datetime.now(UTC).hour < 12 else "Pacific/Kiritimati"
+    their_today = datetime.now(ZoneInfo(zone)).date()
+    assert their_today != datetime.now(UTC).date()
+    await send_event(
+        settings,
+        "reply.received",
+        customer,
+        {
+            "customerId": customer,
+            "campaignId": made["id"],
+            "channel": "sms",
+            "text": "I will pay tomorrow",
+            "timezone": zone,
+        },
+    )
+
+    async def classified():
+        rows = await agents_sql(
+            settings,
+            "SELECT envelope FROM outbox WHERE topic = 'reply.classified' AND event_key = $1",
+            customer,
+        )
+        return [r["envelope"]["payload"] for r in rows]
+
+    (found,) = await eventually(classified, lambda c: len(c) == 1)
+    assert found["intent"] == "promise_to_pay"
+    assert found["promisedDate"] == (their_today + timedelta(days=1)).isoformat()
+
+
 async def test_agent_input_is_checked(client, admin_token):
     stranger = await client.post(
         "/api/v1/agents",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -110,7 +111,9 @@ async def test_a_promise_on_the_portal_pauses_the_campaign_until_that_day(client
     steps = [{"channel": "email", "delay": "P0D"}, {"channel": "email", "delay": "P5D"}]
     made = await campaign(client, admin_token, steps=steps, start=True)
     (token,) = await pay_links_sent(client, admin_token, made["id"], 1)
-    today = date.today()
+    owner = await client.get(f"/api/v1/customers/{made['customerId']}", headers=bearer(admin_token))
+    # The debtor's today, where they live: the machine's date differs from it around midnight.
+    today = datetime.now(ZoneInfo(owner.json()["timezone"])).date()
     for refused in (today - timedelta(days=1), today + timedelta(days=61)):
         late = await client.post(
             f"/api/v1/portal/{token}/promise", json={"promisedDate": refused.isoformat()}

@@ -49,14 +49,17 @@ def test_message_events_carry_the_message_and_their_own_fields():
         assert_reads_back(event, "notifier")
 
 
-def test_reply_received_names_its_sender_from():
-    event = events.reply_received(MESSAGE["customer_id"], None, "sms", "+15005550006", "STOP")
+def test_reply_received_names_its_sender_from_and_their_time_zone():
+    event = events.reply_received(
+        MESSAGE["customer_id"], None, "sms", "+15005550006", "STOP", "Pacific/Auckland"
+    )
     assert event.payload == {
         "customerId": WIRE["customerId"],
         "campaignId": None,
         "channel": "sms",
         "from": "+15005550006",
         "text": "STOP",
+        "timezone": "Pacific/Auckland",
     }
     assert_reads_back(event, "notifier")
 
@@ -73,7 +76,7 @@ async def test_publish_keys_by_campaign_or_message_and_replies_by_customer():
         Connection(),  # type: ignore[arg-type]
         events.message_delivered(MESSAGE, "SM1"),
         events.message_delivered(own, "SM2"),
-        events.reply_received(MESSAGE["customer_id"], None, "sms", "+15005550006", "hi"),
+        events.reply_received(MESSAGE["customer_id"], None, "sms", "+15005550006", "hi", "UTC"),
     )
     assert written == [
         ("message.delivered", WIRE["campaignId"]),
