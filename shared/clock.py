@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -31,6 +32,16 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
+
+    def today_in(self, timezone: str | None) -> date:
+        """Today where a person in `timezone` lives (UTC's today without one, or for a zone
+        this host does not know): "Friday" said on their Thursday evening is the next day,
+        whatever the date in UTC."""
+        now = self.now()
+        try:
+            return now.astimezone(ZoneInfo(timezone)).date() if timezone else now.date()
+        except (ZoneInfoNotFoundError, ValueError):
+            return now.date()
 
     def set_offset(self, seconds: float) -> None:
         # Never backwards, even if Redis lost the key: written schedules stay in the past.

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from opentelemetry import trace
@@ -227,22 +225,11 @@ async def campaigns_ended(connection: Connection, ends: list[Handling]) -> None:
     )
 
 
-def _their_today(timezone: str | None) -> date:
-    """Today where the customer lives ("Friday" said on their Thursday evening is the next
-    day, whatever the date in UTC); in UTC for an event without their zone, or a zone this
-    host does not know."""
-    now = clock.now()
-    try:
-        return now.astimezone(ZoneInfo(timezone)).date() if timezone else now.date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return now.date()
-
-
 async def understand_reply(connection: Connection, event: Envelope) -> None:
     """Classify the reply for the campaigns service; questions, disputes and doubts go to a
     person (a dispute pauses the campaign until someone looks into it)."""
     reply = event.read(ReplyReceived)
-    understood = await shared_brain().understand(reply.text, _their_today(reply.timezone))
+    understood = await shared_brain().understand(reply.text, clock.today_in(reply.timezone))
     campaign_id = reply.campaign_id
     classified = events.reply_classified(
         reply.customer_id,

@@ -67,15 +67,6 @@ async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asy
     return campaign
 
 
-async def start(
-    connection: Connection, campaign_id: uuid.UUID, window: ContactWindow, now: datetime
-) -> None:
-    """Start one campaign; its refusal is raised (404, 409 or 422)."""
-    refused = await start_many(connection, [campaign_id], window, now)
-    if campaign_id in refused:
-        raise refused[campaign_id]
-
-
 async def start_many(
     connection: Connection, campaign_ids: list[uuid.UUID], window: ContactWindow, now: datetime
 ) -> dict[uuid.UUID, Exception]:

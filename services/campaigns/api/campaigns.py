@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -23,6 +23,7 @@ from services.campaigns.api.schemas import (
     ScheduledStep,
     StartRefused,
 )
+from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.lifecycle import Action, IllegalTransitionError
 from services.campaigns.settings import campaigns_settings
 from services.campaigns.stores import campaigns, customers, payments
@@ -105,8 +106,16 @@ async def get_campaign(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Campaig
     return await _fetch(deps, campaign_id)
 
 
-def _links() -> scheduler.PayLinks:
-    return scheduler.PayLinks.of(campaigns_settings())
+async def _start(
+    connection: Connection, campaign_ids: list[uuid.UUID], window: ContactWindow, now: datetime
+) -> dict[uuid.UUID, Exception]:
+    """Start campaigns (`operations.start_many`: the refused ones are returned) and emit, in
+    the same transaction, the runs the started ones have due now."""
+    refused = await operations.start_many(connection, campaign_ids, window, now)
+    started = [i for i in sorted(set(campaign_ids)) if i not in refused]
+    links = scheduler.PayLinks.of(campaigns_settings())
+    await scheduler.emit_started(connection, started, window, links, now)
+    return refused
 
 
 async def _act(
@@ -130,8 +139,9 @@ async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campa
     now = clock.now()
 
     async def start(connection: Connection) -> None:
-        await operations.start(connection, campaign_id, window, now)
-        await scheduler.emit_started(connection, [campaign_id], window, _links(), now)
+        refused = await _start(connection, [campaign_id], window, now)
+        if campaign_id in refused:
+            raise refused[campaign_id]
 
     return await _act(deps, campaign_id, start)
 
@@ -143,9 +153,7 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
     window = operations.contact_window(deps.settings)
     now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
-        refusals = await operations.start_many(connection, body.campaign_ids, window, now)
-        started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
-        await scheduler.emit_started(connection, started, window, _links(), now)
+        refusals = await _start(connection, body.campaign_ids, window, now)
     refused = [
         StartRefused(
             campaign_id=campaign_id,
@@ -155,6 +163,7 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
         )
         for campaign_id, error in ((i, _as_api_error(e)) for i, e in sorted(refusals.items()))
     ]
+    started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
     return BulkStartOut(started=started, refused=refused)
 
 

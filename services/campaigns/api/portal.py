@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
@@ -192,7 +191,7 @@ async def portal_debt(token: Token, deps: Deps, request: Request) -> PortalDebt:
 
 def _today(customer: asyncpg.Record) -> date:
     """The debtor's today, in their own zone."""
-    return clock.now().astimezone(ZoneInfo(customer["timezone"])).date()
+    return clock.today_in(customer["timezone"])
 
 
 async def _plan_terms(executor: Executor, payment: asyncpg.Record) -> PlanTerms | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 from tests.agents_helpers import (
     agents_sql,
@@ -252,32 +253,31 @@ async def test_failed_send_is_retried_then_fails_the_task(client, settings, admi
     )
 
 
+async def _reply(settings, made: dict[str, Any], text: str, **more: str) -> None:
+    """The campaign's customer answers by SMS (`more`: other fields of the event)."""
+    customer = made["customerId"]
+    payload = {"customerId": customer, "campaignId": made["id"], "channel": "sms", "text": text}
+    await send_event(settings, "reply.received", customer, {**payload, **more})
+
+
+async def _classified(settings, customer: str) -> list[dict[str, Any]]:
+    """The `reply.classified` payloads the agents wrote for the customer."""
+    rows = await agents_sql(
+        settings,
+        "SELECT envelope FROM outbox WHERE topic = 'reply.classified' AND event_key = $1",
+        customer,
+    )
+    return [row["envelope"]["payload"] for row in rows]
+
+
 async def test_replies_are_understood_and_questions_go_to_a_person(client, settings, admin_token):
     made = await campaign(
         client, admin_token, steps=[{"channel": "email", "delay": "P1D"}], start=True
     )
     customer = made["customerId"]
-    await send_event(
-        settings,
-        "reply.received",
-        customer,
-        {
-            "customerId": customer,
-            "campaignId": made["id"],
-            "channel": "sms",
-            "text": "What is this invoice for?",
-        },
-    )
+    await _reply(settings, made, "What is this invoice for?")
 
-    async def classified():
-        rows = await agents_sql(
-            settings,
-            "SELECT envelope FROM outbox WHERE topic = 'reply.classified' AND event_key = $1",
-            customer,
-        )
-        return [r["envelope"]["payload"] for r in rows]
-
-    found = await eventually(classified, lambda c: len(c) == 1)
+    found = await eventually(lambda: _classified(settings, customer), lambda c: len(c) == 1)
     assert found[0]["intent"] == "question"
     tasks = await eventually(
         lambda: tasks_of(client, admin_token, made["id"]),
@@ -287,17 +287,7 @@ async def test_replies_are_understood_and_questions_go_to_a_person(client, setti
         next(t for t in tasks if t["channel"] == "human")["step"]["reply"]["text"]
         == "What is this invoice for?"
     )
-    await send_event(
-        settings,
-        "reply.received",
-        customer,
-        {
-            "customerId": customer,
-            "campaignId": made["id"],
-            "channel": "sms",
-            "text": "I dispute this",
-        },
-    )
+    await _reply(settings, made, "I dispute this")
     await eventually(
         lambda: client.get(f"/api/v1/campaigns/{made['id']}", headers=bearer(admin_token)),
         lambda r: r.json()["flagged"] is True,
@@ -318,28 +308,9 @@ async def test_a_day_a_reply_names_is_the_customers_own(client, settings, admin_
     zone = "Etc/GMT+12" if datetime.now(UTC).hour < 12 else "Pacific/Kiritimati"
     their_today = datetime.now(ZoneInfo(zone)).date()
     assert their_today != datetime.now(UTC).date()
-    await send_event(
-        settings,
-        "reply.received",
-        customer,
-        {
-            "customerId": customer,
-            "campaignId": made["id"],
-            "channel": "sms",
-            "text": "I will pay tomorrow",
-            "timezone": zone,
-        },
-    )
+    await _reply(settings, made, "I will pay tomorrow", timezone=zone)
 
-    async def classified():
-        rows = await agents_sql(
-            settings,
-            "SELECT envelope FROM outbox WHERE topic = 'reply.classified' AND event_key = $1",
-            customer,
-        )
-        return [r["envelope"]["payload"] for r in rows]
-
-    (found,) = await eventually(classified, lambda c: len(c) == 1)
+    (found,) = await eventually(lambda: _classified(settings, customer), lambda c: len(c) == 1)
     assert found["intent"] == "promise_to_pay"
     assert found["promisedDate"] == (their_today + timedelta(days=1)).isoformat()
 
