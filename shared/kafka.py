@@ -101,6 +101,23 @@ def create_relay_producer(settings: ServiceSettings, client_id: str) -> AIOKafka
     )
 
 
+def on_connection_closed(producer: AIOKafkaProducer, callback: Callable[[], None]) -> None:
+    """Call `callback` whenever one of the producer's broker connections closes.
+
+    aiokafka has no public hook for it, so the client's own close callback (which each new
+    connection is given) is wrapped; an aiokafka without it fails here, at start, not quietly."""
+    client = producer.client
+    closed = getattr(client, "_on_connection_closed", None)
+    if not callable(closed):
+        raise RuntimeError("this aiokafka's client has no connection close callback to wrap")
+
+    def wrapped(connection: object, reason: object) -> None:
+        callback()
+        closed(connection, reason)
+
+    client._on_connection_closed = wrapped
+
+
 def raw_publisher(broker: KafkaBroker) -> PublishRaw:
     """Publish bytes as they are (dead letters and their replays keep their exact form)."""
 

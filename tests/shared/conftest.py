@@ -1,17 +1,38 @@
 """Fixtures of the shared library's tests: an outbox of a schema of its own, and its relay; a
-schema whose `effects` table consumer tests' handlers write to."""
+schema whose `effects` table consumer tests' handlers write to; a broker of a test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shared.broker_epoch import BrokerEpoch
+from shared.devstack.processes import free_port
+from shared.devstack.servers import EmbeddedKafka
 from shared.kafka import create_broker, create_relay_producer, raw_publisher
 from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
 from tests.helpers import private_schema
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
+    """An embedded broker only this test uses: killing it disturbs no other test."""
+    broker = EmbeddedKafka(free_port(), tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def broker_settings(settings: ServiceSettings, own_broker: EmbeddedKafka) -> ServiceSettings:
+    return settings.model_copy(update={"kafka_bootstrap_servers": own_broker.bootstrap_servers})
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import asyncio
 import logging
 import signal
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,27 +16,10 @@ from aiokafka.errors import UnknownError
 
 from shared.consumer import EventConsumer, Subscription
 from shared.db import Connection
-from shared.devstack.processes import free_port
-from shared.devstack.servers import EmbeddedKafka
 from shared.events import Envelope
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 from tests.helpers import eventually, publish_raw
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(free_port(), tmp_path)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@pytest.fixture
-def broker_settings(settings: ServiceSettings, own_broker: EmbeddedKafka) -> ServiceSettings:
-    return settings.model_copy(update={"kafka_bootstrap_servers": own_broker.bootstrap_servers})
 
 
 class _Recorder:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaTimeoutError, RecordListTooLargeError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, RecordListTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.broker_epoch import BrokerEpoch
@@ -242,3 +242,55 @@ def test_the_relay_places_keys_where_any_other_producer_would(partitions):
     for key in keys + keys:  # the second time from memory
         expected = DefaultPartitioner()(key.encode(), all_partitions, all_partitions)
         assert _partition_index(key, partitions) == expected
+
+
+async def test_events_sent_after_the_broker_lost_its_topics_can_all_be_read(
+    broker_settings, own_broker, outbox_schema
+):
+    """The embedded broker is killed while the relay is idle and a fresh one, without topics,
+    starts on the same port. That broker takes a produce request for a topic it does not have,
+    and resets the partition's offsets when the topic is created later (here by another
+    service's `ensure_topics`): events sent after that land inside the earlier batch's offsets,
+    acknowledged and never read. The relay asks for metadata on its new connection before it
+    sends (which creates the topic first), so every acknowledged event can be read."""
+    settings, (schema, pool) = broker_settings, outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic], partitions=1)
+    broker = create_broker(settings, client_id=f"test-{schema}")
+    await broker.start()
+    producer = create_relay_producer(settings, client_id=f"test-{schema}")
+    await producer.start()
+    epoch = BrokerEpoch(settings, raw_publisher(broker))
+    relay = OutboxRelay(pool, producer, schema, epoch)
+    written: list[str] = []
+
+    async def publish(count: int) -> None:
+        """`count` events in one transaction, relayed (one batch), past passing refusals."""
+        events = [new_event(topic, "tests", {"n": len(written) + n}) for n in range(count)]
+        async with pool.acquire() as connection, connection.transaction():
+            for event in events:
+                await enqueue(connection, event, key="k")
+        written.extend(str(event.event_id) for event in events)
+        async with asyncio.timeout(30):
+            while await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"):
+                with contextlib.suppress(KafkaError):
+                    await relay.publish_batch()
+
+    try:
+        await epoch.check(pool)
+        await publish(1)
+        own_broker.process.signal(signal.SIGKILL)
+        await asyncio.to_thread(own_broker.stop)
+        await asyncio.to_thread(own_broker.start)
+        del written[:]  # gone with the broker (a new epoch would send it again)
+        await publish(10)
+        await ensure_topics(settings, [topic], partitions=1)
+        for _ in range(5):
+            await publish(1)
+    finally:
+        await epoch.close()
+        await producer.stop()
+        await broker.stop()
+
+    seen = await read_event_ids(settings, topic, expected=len(written), timeout=10)
+    assert set(seen) == set(written)
