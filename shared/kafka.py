@@ -9,8 +9,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.conn import CloseReason
+from aiokafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.produce import ProduceRequest
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
@@ -89,8 +91,9 @@ RELAY_BATCH_BYTES = 256 * 1024
 def create_relay_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
     """The outbox relay's own producer, with the broker's guarantees (acks=all, no linger, no
     idempotence): the relay builds each partition's batches itself (`create_batch`) rather
-    than handing over one event at a time."""
-    return AIOKafkaProducer(
+    than handing over one event at a time. It never produces to a broker it has not asked
+    for metadata since its connection closed (`metadata_first_on_new_connections`)."""
+    producer = AIOKafkaProducer(
         **client_options(settings),
         client_id=f"{client_id}-relay",
         acks="all",
@@ -99,23 +102,49 @@ def create_relay_producer(settings: ServiceSettings, client_id: str) -> AIOKafka
         max_batch_size=RELAY_BATCH_BYTES,
         max_request_size=MAX_REQUEST_BYTES,
     )
+    metadata_first_on_new_connections(producer)
+    return producer
 
 
-def on_connection_closed(producer: AIOKafkaProducer, callback: Callable[[], None]) -> None:
-    """Call `callback` whenever one of the producer's broker connections closes.
+def metadata_first_on_new_connections(producer: AIOKafkaProducer) -> None:
+    """The producer asks the broker for its topics' metadata before it produces over a
+    connection opened since one broke.
 
-    aiokafka has no public hook for it, so the client's own close callback (which each new
-    connection is given) is wrapped; an aiokafka without it fails here, at start, not quietly."""
+    Behind a new connection may be a new broker, started without topics. The embedded broker
+    takes a produce request for a topic it does not have, then resets the partition's offsets
+    when the topic is created (by a metadata request or another service's `ensure_topics`):
+    events sent after that land inside the earlier batch's offsets, acknowledged and never
+    read. A metadata request naming the topics creates them first (all the broker had: the
+    producer's are among them). aiokafka asks for metadata before it retries on a new
+    connection only when its last request for it succeeded (not while the broker was down),
+    never before an idle producer sends, and then for all topics (which creates none). It has
+    no hook for this: its client's close callback and `send` are wrapped."""
     client = producer.client
-    closed = getattr(client, "_on_connection_closed", None)
-    if not callable(closed):
-        raise RuntimeError("this aiokafka's client has no connection close callback to wrap")
+    closed, send = client._on_connection_closed, client.send
+    stale = True
 
-    def wrapped(connection: object, reason: object) -> None:
-        callback()
+    def connection_closed(connection: object, reason: CloseReason) -> None:
+        nonlocal stale
+        if reason != CloseReason.SHUTDOWN:
+            stale = True
+            for topic in client.cluster.topics():
+                client.add_topic(topic)
         closed(connection, reason)
 
-    client._on_connection_closed = wrapped
+    def metadata_updated(_: object) -> None:
+        nonlocal stale
+        stale = False
+
+    async def send_after_metadata(node_id: int, request: object, **options: Any) -> Any:
+        if stale and isinstance(request, ProduceRequest):
+            await client.force_metadata_update()
+            if stale:  # retried by aiokafka after its back-off, like any node not ready
+                raise NodeNotReadyError("no metadata from the broker since a connection broke")
+        return await send(node_id, request, **options)
+
+    client._on_connection_closed = connection_closed
+    client.cluster.add_listener(metadata_updated)
+    client.send = send_after_metadata
 
 
 def raw_publisher(broker: KafkaBroker) -> PublishRaw:

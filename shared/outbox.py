@@ -33,7 +33,6 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidTopicError,
-    KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
@@ -44,7 +43,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.db import Connection
 from shared.events import Envelope, kafka_headers
-from shared.kafka import MAX_REQUEST_BYTES, on_connection_closed
+from shared.kafka import MAX_REQUEST_BYTES
 from shared.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -332,31 +331,6 @@ class OutboxRelay:
         self._horizon: int | None = None  # the oldest running transaction, as last seen
         self._horizon_since = 0.0
         self._lock_key = relay_lock(schema)
-        # Until the producer has asked the broker for metadata since its last connection closed,
-        # the broker may be another one (see `_know_the_broker`).
-        self._connection_closed = True
-        on_connection_closed(producer, self._note_connection_closed)
-
-    def _note_connection_closed(self) -> None:
-        self._connection_closed = True
-
-    async def _know_the_broker(self) -> None:
-        """Ask for metadata before sending over a connection opened since the last one closed.
-
-        The broker at the other end may have been started since, without the topics. The
-        embedded broker takes a produce request for a topic it does not have, then resets the
-        partitions' offsets when the topic is created (by a metadata request or another
-        service), so the events sent after that land inside the earlier batches' offsets, where
-        no consumer reads them, though they were acknowledged. A metadata request for the
-        producer's topics creates them first. (aiokafka asks for metadata itself before it
-        retries a request that failed on a broken connection, but not before a producer that was
-        idle sends on a new one.)"""
-        if not self._connection_closed:
-            return
-        self._connection_closed = False
-        if not await self.producer.client.force_metadata_update():
-            self._connection_closed = True
-            raise KafkaConnectionError("the broker did not answer a metadata request")
 
     async def publish_batch(self, *, held_back_too: bool = False) -> int:
         """Publish up to `batch_size` events; returns how many were published.
@@ -395,7 +369,6 @@ class OutboxRelay:
             self.held_back = len(sendable) < len(rows)
             if not sendable:
                 return 0
-            await self._know_the_broker()
             outcomes = await asyncio.gather(
                 *(
                     self._publish_topic(topic, of_topic)

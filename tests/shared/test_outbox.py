@@ -244,15 +244,18 @@ def test_the_relay_places_keys_where_any_other_producer_would(partitions):
         assert _partition_index(key, partitions) == expected
 
 
+@pytest.mark.parametrize("relay_was", ["idle", "sending"])
 async def test_events_sent_after_the_broker_lost_its_topics_can_all_be_read(
-    broker_settings, own_broker, outbox_schema
+    broker_settings, own_broker, outbox_schema, relay_was
 ):
-    """The embedded broker is killed while the relay is idle and a fresh one, without topics,
-    starts on the same port. That broker takes a produce request for a topic it does not have,
-    and resets the partition's offsets when the topic is created later (here by another
-    service's `ensure_topics`): events sent after that land inside the earlier batch's offsets,
-    acknowledged and never read. The relay asks for metadata on its new connection before it
-    sends (which creates the topic first), so every acknowledged event can be read."""
+    """The embedded broker is killed while the relay is idle, or while a batch is on its way
+    (aiokafka sends it again on its own), and a fresh broker without topics starts on the
+    same port. That broker takes a produce request for a topic it does not have, and resets
+    the partition's offsets when the topic is created later (here by another service's
+    `ensure_topics`): events sent after that would land inside the earlier batch's offsets,
+    acknowledged and never read. The relay's producer asks for metadata on its new
+    connection before it produces (which creates the topic first): every acknowledged event
+    can be read."""
     settings, (schema, pool) = broker_settings, outbox_schema
     topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic], partitions=1)
@@ -264,13 +267,16 @@ async def test_events_sent_after_the_broker_lost_its_topics_can_all_be_read(
     relay = OutboxRelay(pool, producer, schema, epoch)
     written: list[str] = []
 
-    async def publish(count: int) -> None:
-        """`count` events in one transaction, relayed (one batch), past passing refusals."""
+    async def enqueued(count: int) -> None:
+        """`count` events in one transaction (the relay sends them as one batch)."""
         events = [new_event(topic, "tests", {"n": len(written) + n}) for n in range(count)]
         async with pool.acquire() as connection, connection.transaction():
             for event in events:
                 await enqueue(connection, event, key="k")
         written.extend(str(event.event_id) for event in events)
+
+    async def relayed() -> None:
+        """Everything waiting is published, past passing refusals."""
         async with asyncio.timeout(30):
             while await pool.fetchval(f"SELECT count(*) FROM outbox WHERE {waiting()}"):
                 with contextlib.suppress(KafkaError):
@@ -278,15 +284,26 @@ async def test_events_sent_after_the_broker_lost_its_topics_can_all_be_read(
 
     try:
         await epoch.check(pool)
-        await publish(1)
+        await enqueued(1)
+        await relayed()
+        del written[:]  # gone with the broker (a new epoch sends it again)
+        await enqueued(10)
+        sending = None
+        if relay_was == "sending":
+            own_broker.process.signal(signal.SIGSTOP)
+            sending = asyncio.create_task(relay.publish_batch())
+            await asyncio.sleep(0.5)  # the batch's request is out, unanswered
         own_broker.process.signal(signal.SIGKILL)
         await asyncio.to_thread(own_broker.stop)
         await asyncio.to_thread(own_broker.start)
-        del written[:]  # gone with the broker (a new epoch would send it again)
-        await publish(10)
+        if sending is not None:
+            with contextlib.suppress(KafkaError):
+                await sending
+        await relayed()
         await ensure_topics(settings, [topic], partitions=1)
         for _ in range(5):
-            await publish(1)
+            await enqueued(1)
+            await relayed()
     finally:
         await epoch.close()
         await producer.stop()
