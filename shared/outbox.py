@@ -451,9 +451,10 @@ class OutboxRelay:
         A refusal counts only while the broker takes other events (an outage is nobody's
         fault), and no sooner after the event's last counted one than the relay's back-off
         would try it again (`poll_interval` doubling up to MAX_BACKOFF_S): every commit wakes
-        the relay, and a topic the broker answers "unknown error" for a second or two (one
-        just created again) must not use up an event's refusals in a burst of such rounds."""
+        the relay, and a partition the broker answers "unknown error" for a moment (see
+        docs/architecture.md) must not use up an event's refusals in a burst of such rounds."""
         for_good = [(row, error) for row, error in failed if isinstance(error, _REFUSED_FOR_GOOD)]
+        passing = [row["id"] for row, error in failed if not isinstance(error, _REFUSED_FOR_GOOD)]
         counted = (
             await connection.fetch(
                 "UPDATE outbox SET failures = failures + 1, failed_at = now() "
@@ -461,11 +462,11 @@ class OutboxRelay:
                 "make_interval(secs => least($2::float8, "
                 "$3::float8 * 2 ^ least(failures - 1, 16)))) "
                 "RETURNING id, failures",
-                [row["id"] for row, error in failed if not isinstance(error, _REFUSED_FOR_GOOD)],
+                passing,
                 MAX_BACKOFF_S,
                 self.poll_interval,
             )
-            if broker_up
+            if broker_up and passing
             else []
         )
         exhausted = {row["id"] for row in counted if row["failures"] >= self.max_failures}
