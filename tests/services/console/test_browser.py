@@ -22,6 +22,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -30,6 +31,8 @@ from tests.auth_helpers import PASSWORD, bearer, new_user
 from tests.campaign_helpers import campaign, daytime_zone, pay_links_sent
 
 INSTALL = "apt-get install chromium chromium-driver (`make test` does it when they are missing)"
+# How long a lookup waits for an element to appear.
+IMPLICIT_WAIT_S = 5
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def browser() -> Iterator[WebDriver]:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    chrome.implicitly_wait(5)
+    chrome.implicitly_wait(IMPLICIT_WAIT_S)
     yield chrome
     chrome.quit()
 
@@ -53,6 +56,16 @@ def screenshots(platform) -> Path:
     folder = Path(platform.log_dir) / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _found_now(browser: WebDriver, by: str, value: str) -> list[WebElement]:
+    """The elements on the loaded page, without waiting for more: a check that something is
+    absent would otherwise wait out the implicit wait."""
+    browser.implicitly_wait(0)
+    try:
+        return browser.find_elements(by, value)
+    finally:
+        browser.implicitly_wait(IMPLICIT_WAIT_S)
 
 
 def _sign_in(browser: WebDriver, gateway_url: str, email: str) -> None:
@@ -293,9 +306,9 @@ async def test_a_viewer_sees_no_form_that_would_change_anything(
     for path in ("/customers", f"/customers/{made['customerId']}", f"/campaigns/{made['id']}",
                  "/compliance", "/"):  # fmt: skip
         browser.get(f"{gateway_url}{path}")
-        changing = browser.find_elements(By.CSS_SELECTOR, "form[method=post]:not(.signout)")
+        changing = _found_now(browser, By.CSS_SELECTOR, "form[method=post]:not(.signout)")
         assert changing == [], path
-    assert browser.find_elements(By.LINK_TEXT, "Users") == []
+    assert _found_now(browser, By.LINK_TEXT, "Users") == []
 
 
 async def test_the_sign_in_form_works_from_the_keyboard(browser, gateway_url, client, admin_token):
@@ -388,7 +401,7 @@ def _plan_then_pay_an_instalment(browser, gateway_url, screenshots, token):
     assert "Your plan of 3 instalments is set up" in browser.find_element(By.ID, "noted").text
     statuses = browser.find_elements(By.CSS_SELECTOR, "#instalments .instalment-status")
     assert [cell.text for cell in statuses] == ["Due", "Due", "Due"]
-    assert browser.find_elements(By.ID, "plan") == []  # no second plan offered
+    assert _found_now(browser, By.ID, "plan") == []  # no second plan offered
     browser.save_screenshot(str(screenshots / "portal-plan.png"))
     _submit(browser, "#pay-instalment")
     _until(browser, lambda b: b.find_elements(By.ID, "simulated-pay") != [])
