@@ -108,14 +108,14 @@ async def get_campaign(campaign_id: uuid.UUID, deps: Deps, _: Reader) -> Campaig
 
 async def _start(
     connection: Connection, campaign_ids: list[uuid.UUID], window: ContactWindow, now: datetime
-) -> dict[uuid.UUID, Exception]:
-    """Start campaigns (`operations.start_many`: the refused ones are returned) and emit, in
-    the same transaction, the runs the started ones have due now."""
+) -> tuple[list[uuid.UUID], dict[uuid.UUID, Exception]]:
+    """Start campaigns (`operations.start_many`) and emit, in the same transaction, the runs
+    the started ones have due now. Returns those started and those refused, with why."""
     refused = await operations.start_many(connection, campaign_ids, window, now)
     started = [i for i in sorted(set(campaign_ids)) if i not in refused]
     links = scheduler.PayLinks.of(campaigns_settings())
     await scheduler.emit_started(connection, started, window, links, now)
-    return refused
+    return started, refused
 
 
 async def _act(
@@ -139,7 +139,7 @@ async def start_campaign(campaign_id: uuid.UUID, deps: Deps, _: Writer) -> Campa
     now = clock.now()
 
     async def start(connection: Connection) -> None:
-        refused = await _start(connection, [campaign_id], window, now)
+        _, refused = await _start(connection, [campaign_id], window, now)
         if campaign_id in refused:
             raise refused[campaign_id]
 
@@ -153,7 +153,7 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
     window = operations.contact_window(deps.settings)
     now = clock.now()
     async with deps.pool.acquire() as connection, connection.transaction():
-        refusals = await _start(connection, body.campaign_ids, window, now)
+        started, refusals = await _start(connection, body.campaign_ids, window, now)
     refused = [
         StartRefused(
             campaign_id=campaign_id,
@@ -163,7 +163,6 @@ async def start_campaigns(body: BulkStartIn, deps: Deps, _: Writer) -> BulkStart
         )
         for campaign_id, error in ((i, _as_api_error(e)) for i, e in sorted(refusals.items()))
     ]
-    started = [i for i in sorted(set(body.campaign_ids)) if i not in refusals]
     return BulkStartOut(started=started, refused=refused)
 
 
