@@ -327,7 +327,8 @@ class EventConsumer:
 
     async def _pause_or_stop(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see shared/wakeup.py
+                await self._stopping.wait()
 
     async def _consume(self, lanes: _Lanes) -> None:
         consumer = lanes.consumer

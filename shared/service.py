@@ -155,7 +155,8 @@ async def _stop_consumer(
 ) -> None:
     await consumer.stop()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(task), settings.shutdown_drain_s)
+        async with asyncio.timeout(settings.shutdown_drain_s):
+            await asyncio.shield(task)
 
 
 async def _drain_outbox(relay: OutboxRelay, within_s: float) -> None:

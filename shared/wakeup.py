@@ -43,8 +43,11 @@ class Wakeup:
 
     async def wait(self, within_s: float) -> bool:
         """Wait for a notification (or `set`) for at most `within_s`; True when one came."""
+        # Not `wait_for`: on Python 3.11 it swallows a cancellation that meets the event being
+        # set, and the service's stop, cancelling its relay as commits notify it, never ended.
         try:
-            await asyncio.wait_for(self._event.wait(), within_s)
+            async with asyncio.timeout(within_s):
+                await self._event.wait()
         except TimeoutError:
             return False
         finally:

@@ -377,7 +377,8 @@ async def send_ready(
     except asyncio.CancelledError:
         sends.draining.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(everything), settings.shutdown_drain_s)
+            async with asyncio.timeout(settings.shutdown_drain_s):
+                await asyncio.shield(everything)
         raise
     return len(cleared)
 
