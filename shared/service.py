@@ -7,7 +7,7 @@ import contextlib
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,16 +73,16 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
     settings = settings_of(spec.settings)
     async with contextlib.AsyncExitStack() as cleanup:
         pool = await create_pool(settings, spec.name)
-        cleanup.push_async_callback(pool.close)
+        _on_stop(cleanup, "database pool", pool.close)
         redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        cleanup.push_async_callback(redis.aclose)
+        _on_stop(cleanup, "redis client", redis.aclose)
         broker = create_broker(settings, client_id=spec.name)
         await ensure_topics(settings, all_topics())
         await broker.start()
-        cleanup.push_async_callback(broker.stop)
+        _on_stop(cleanup, "broker client", broker.stop)
         relay_producer = create_relay_producer(settings, client_id=spec.name)
         await relay_producer.start()
-        cleanup.push_async_callback(relay_producer.stop)
+        _on_stop(cleanup, "relay producer", relay_producer.stop)
         epoch = BrokerEpoch(settings, raw_publisher(broker))
         consumer = EventConsumer(
             pool, settings, spec.name, spec.subscriptions, raw_publisher(broker)
@@ -115,11 +115,19 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         app.state.resources = found
         # Stopped last, in this order: intake ends, then the batches in flight commit, then
         # the outbox is published, so a clean stop leaves nothing half done.
-        cleanup.push_async_callback(_drain_outbox, relay, settings.shutdown_drain_s)
+        _on_stop(
+            cleanup,
+            "outbox drain",
+            functools.partial(_drain_outbox, relay, settings.shutdown_drain_s),
+        )
         _start(cleanup, "outbox relay", relay.run)
         _start(cleanup, "broker epoch", functools.partial(epoch.watch, pool, broker_lost))
         consumer_task = _start(cleanup, "event consumer", consumer.run)
-        cleanup.push_async_callback(_stop_consumer, consumer, consumer_task, settings)
+        _on_stop(
+            cleanup,
+            "event consumer drain",
+            functools.partial(_stop_consumer, consumer, consumer_task, settings),
+        )
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("pruning", functools.partial(prune_forever, pool, settings)),
             ("memory watch", functools.partial(watch_memory, settings.memory_warn_mb)),
@@ -146,8 +154,30 @@ def _start(
 ) -> asyncio.Task[None]:
     """Run a supervised job, cancelled when the service stops (jobs started last stop first)."""
     task = asyncio.create_task(_supervised(name, start))
-    cleanup.push_async_callback(_cancel, task)
+    _on_stop(cleanup, name, functools.partial(_cancel, task))
     return task
+
+
+# A stop step taking longer than this says so, and again each time as long again: a stop that
+# hangs names the step it hangs on before the process is killed.
+STOP_STEP_WARN_S = 5.0
+
+
+def _on_stop(
+    cleanup: contextlib.AsyncExitStack, step: str, stop: Callable[[], Awaitable[object]]
+) -> None:
+    cleanup.push_async_callback(_watched_stop, step, stop)
+
+
+async def _watched_stop(step: str, stop: Callable[[], Awaitable[object]]) -> None:
+    task = asyncio.ensure_future(stop())
+    waited_s = 0.0
+    while not (await asyncio.wait([task], timeout=STOP_STEP_WARN_S))[0]:
+        waited_s += STOP_STEP_WARN_S
+        logger.warning(
+            "service stopping: still waiting", extra={"step": step, "waited_s": waited_s}
+        )
+    task.result()
 
 
 async def _stop_consumer(
