@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from redis.asyncio import Redis
 
 from shared import asyncapi
 from shared.broker_epoch import BrokerEpoch
@@ -34,6 +33,7 @@ from shared.openapi import document_errors, error_responses
 from shared.outbox import OutboxRelay
 from shared.process_watch import process_usage, watch_memory
 from shared.ratelimit import RateLimiter
+from shared.redis_client import connect_redis
 from shared.resources import Resources, resources
 from shared.retention import prune_forever
 from shared.security import KeySet, enforce_api_limit
@@ -74,7 +74,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as cleanup:
         pool = await create_pool(settings, spec.name)
         _on_stop(cleanup, "database pool", pool.close)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = connect_redis(settings.redis_url)
         _on_stop(cleanup, "redis client", redis.aclose)
         broker = create_broker(settings, client_id=spec.name)
         await ensure_topics(settings, all_topics())

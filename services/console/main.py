@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2_fragments.fastapi import Jinja2Blocks
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,6 +46,7 @@ from services.console.stores.platform_api import PlatformApi, Refused, SignedOut
 from services.console.stores.sessions import Sessions
 from shared.http import BodyLimitMiddleware, RequestContextMiddleware
 from shared.logs import configure_logging
+from shared.redis_client import connect_redis
 from shared.tracing import TraceContextMiddleware, configure_tracing
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ HERE = Path(__file__).parent
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = console_settings()
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    redis = connect_redis(settings.redis_url)
     async with httpx.AsyncClient(timeout=30) as http:
         sessions = Sessions(redis, settings.console_session_idle)
         templates = Jinja2Blocks(directory=HERE / "templates")

@@ -71,9 +71,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
-    from redis.asyncio import Redis
-
     from shared.ops import diagnostics
+    from shared.redis_client import connect_redis
 
     settings = load_settings(ServiceSettings)
 
@@ -81,7 +80,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         pool = await diagnostics.operator_pool(
             settings.operator_database_url or settings.database_url, "remit diagnose"
         )
-        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = connect_redis(settings.redis_url)
         try:
             return await diagnostics.collect(settings, pool, client)
         finally:
@@ -296,10 +295,10 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
     from shared.cache_clear import MAX_PATTERN_LENGTH, clear
+    from shared.redis_client import connect_redis
 
     if not args.pattern or len(args.pattern) > MAX_PATTERN_LENGTH:
         print(f"error: the pattern must be 1 to {MAX_PATTERN_LENGTH} characters", file=sys.stderr)
@@ -307,7 +306,7 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     settings = load_settings(ServiceSettings)
 
     async def run() -> str:
-        client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        client = connect_redis(settings.redis_url, socket_timeout=5)
         try:
             cleared = await clear(client, args.pattern, include_protected=args.include_protected)
         finally:

@@ -1,0 +1,62 @@
+"""The services' Redis client after Redis restarts: connections pooled before the restart are
+dead, and a command that draws one is tried again at once on a new connection instead of
+failing (health said `redis: disconnected`, rate limits and revocation checks failed open, for
+as many calls as the pool held connections)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from shared.devstack.processes import free_port
+from shared.devstack.servers import EmbeddedRedis
+from shared.redis_client import connect_redis
+
+CALLS = 8  # at once, so the pool holds this many connections
+
+
+@pytest.fixture
+def own_redis() -> Iterator[EmbeddedRedis]:
+    work = Path(tempfile.mkdtemp(prefix="remit-redis-"))
+    server = EmbeddedRedis(free_port(), work / "data", work, secrets.token_hex(8))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_every_call_after_a_restart_succeeds(own_redis: EmbeddedRedis) -> None:
+    redis = connect_redis(own_redis.url)
+    try:
+        assert all(await asyncio.gather(*(redis.ping() for _ in range(CALLS))))
+        own_redis.stop()
+        own_redis.start()
+        answers = await asyncio.gather(
+            *(redis.ping() for _ in range(CALLS)), return_exceptions=True
+        )
+        assert answers == [True] * CALLS
+    finally:
+        await redis.aclose()
+
+
+async def test_a_call_while_redis_is_down_fails_at_once(own_redis: EmbeddedRedis) -> None:
+    """The retry is one, without back-off: a call made while Redis is down is not held up."""
+    redis = connect_redis(own_redis.url)
+    try:
+        await redis.ping()
+        own_redis.stop()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RedisConnectionError):
+            await redis.ping()
+        assert loop.time() - started < 1.0
+    finally:
+        await redis.aclose()
+        own_redis.start()
