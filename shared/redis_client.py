@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+
+from redis.asyncio import Connection, ConnectionPool, Redis, SSLConnection
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Command = bytes | str | Iterable[bytes]
 
 
 def connect_redis(url: str, socket_timeout: float = 2.0) -> Redis:
@@ -12,11 +19,51 @@ def connect_redis(url: str, socket_timeout: float = 2.0) -> Redis:
     Redis down; none waits long for it).
 
     A command that draws a dead pooled connection (Redis restarted since it was made) is tried
-    once more, at once, on a new one. `Redis.from_url` alone retries nothing, so after a restart
-    each connection the pool held failed one call."""
-    return Redis.from_url(
+    once more, at once, on a new one: `Redis.from_url` alone retries nothing, so after a restart
+    each connection the pool held failed one call. And a task cancelled while it writes a
+    command is cancelled (`_CancellableWrites`)."""
+    pool = ConnectionPool.from_url(
         url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=2,
         retry=Retry(NoBackoff(), retries=1),
     )
+    pool.connection_class = _CANCELLABLE.get(pool.connection_class, pool.connection_class)
+    return Redis.from_pool(pool)
+
+
+async def _write_within(
+    connection: AbstractConnection,
+    send: Callable[[Command, bool], Awaitable[None]],
+    command: Command,
+    check_health: bool,
+) -> None:
+    """redis-py bounds a command's write with `asyncio.wait_for`, which on Python 3.11 swallows
+    a cancellation that arrives as the write completes: the cancelled task ran on (a service's
+    stop waited on a job polling Redis until the process was killed). The same bound, kept
+    with `asyncio.timeout`; redis-py writes unbounded meanwhile (it reads the bound again for
+    the reply)."""
+    bound, connection.socket_timeout = connection.socket_timeout, None
+    try:
+        async with asyncio.timeout(bound):
+            await send(command, check_health)
+    except TimeoutError as error:  # redis-py has disconnected on the cancellation
+        raise RedisTimeoutError("Timeout writing to socket") from error
+    finally:
+        connection.socket_timeout = bound
+
+
+class _CancellableWrites(Connection):
+    async def send_packed_command(self, command: Command, check_health: bool = True) -> None:
+        await _write_within(self, super().send_packed_command, command, check_health)
+
+
+class _CancellableTlsWrites(SSLConnection):
+    async def send_packed_command(self, command: Command, check_health: bool = True) -> None:
+        await _write_within(self, super().send_packed_command, command, check_health)
+
+
+_CANCELLABLE: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    Connection: _CancellableWrites,
+    SSLConnection: _CancellableTlsWrites,
+}
