@@ -235,6 +235,29 @@ class EmbeddedRedis(EmbeddedServer):
             for path in (self.work_dir, *self.work_dir.iterdir()):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         super().start()
+        self._wait_loaded()
+
+    def _wait_loaded(self) -> None:
+        """Redis accepts connections while it reads its append-only file back, and answers
+        every command with `LOADING` meanwhile: it is started once it answers a PING."""
+        from redis import Redis
+        from redis.exceptions import BusyLoadingError
+
+        deadline = time.monotonic() + self.startup_timeout
+        client = Redis.from_url(self.url, socket_timeout=2)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except BusyLoadingError:
+                    if time.monotonic() > deadline or not self.process.running:
+                        raise RuntimeError(
+                            f"redis did not finish loading its data; see {self.process.log_path}"
+                        ) from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
 
 
 def _redis_server() -> Path:
