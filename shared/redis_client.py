@@ -9,6 +9,7 @@ from redis.asyncio import Connection, ConnectionPool, Redis, SSLConnection
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = bytes | str | Iterable[bytes]
@@ -20,13 +21,15 @@ def connect_redis(url: str, socket_timeout: float = 2.0) -> Redis:
 
     A command that draws a dead pooled connection (Redis restarted since it was made) is tried
     once more, at once, on a new one: `Redis.from_url` alone retries nothing, so after a restart
-    each connection the pool held failed one call. And a task cancelled while it writes a
-    command is cancelled (`_CancellableWrites`)."""
+    each connection the pool held failed one call. Only a connection error is retried, never a
+    timeout: Redis may have run a command whose reply was late (an INCR counted twice, a
+    SET NX claim seen as someone else's). And a task cancelled while it writes a command is
+    cancelled (`_CancellableWrites`)."""
     pool = ConnectionPool.from_url(
         url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=2,
-        retry=Retry(NoBackoff(), retries=1),
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
     )
     pool.connection_class = _CANCELLABLE.get(pool.connection_class, pool.connection_class)
     return Redis.from_pool(pool)
@@ -45,7 +48,7 @@ async def _write_within(
     the reply)."""
     bound, connection.socket_timeout = connection.socket_timeout, None
     try:
-        async with asyncio.timeout(bound):
+        async with asyncio.timeout(bound or None):  # 0, as for redis-py, is no bound
             await send(command, check_health)
     except TimeoutError as error:  # redis-py has disconnected on the cancellation
         raise RedisTimeoutError("Timeout writing to socket") from error

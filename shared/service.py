@@ -172,11 +172,16 @@ def _on_stop(
 async def _watched_stop(step: str, stop: Callable[[], Awaitable[object]]) -> None:
     task = asyncio.ensure_future(stop())
     waited_s = 0.0
-    while not (await asyncio.wait([task], timeout=STOP_STEP_WARN_S))[0]:
-        waited_s += STOP_STEP_WARN_S
-        logger.warning(
-            "service stopping: still waiting", extra={"step": step, "waited_s": waited_s}
-        )
+    try:
+        while not (await asyncio.wait([task], timeout=STOP_STEP_WARN_S))[0]:
+            waited_s += STOP_STEP_WARN_S
+            logger.warning(
+                "service stopping: still waiting", extra={"step": step, "waited_s": waited_s}
+            )
+    except BaseException:  # the stop itself was cancelled: so is its step, as when it ran inline
+        task.cancel()
+        await asyncio.wait([task])
+        raise
     task.result()
 
 

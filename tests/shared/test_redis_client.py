@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.devstack.processes import free_port
 from shared.devstack.servers import EmbeddedRedis
@@ -86,3 +87,38 @@ async def test_a_loop_polling_redis_stops_when_cancelled(own_redis: EmbeddedRedi
         assert went_on == 0, f"{went_on} of {rounds} cancelled loops went on polling"
     finally:
         await redis.aclose()
+
+
+async def test_a_command_whose_reply_is_late_is_not_sent_again() -> None:
+    """A timeout is not retried: Redis may have run the command (an INCR would count twice, a
+    SET NX claim would come back as someone else's). A server that answers the connection's
+    set-up but never an INCRBY sees it once, and the call gives up within its bound."""
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            header = await reader.readline()  # *<n>: a command of n bulk strings
+            if not header:
+                return
+            parts = []
+            for _ in range(int(header[1:])):
+                size = int((await reader.readline())[1:])
+                parts.append((await reader.readexactly(size + 2))[:-2])
+            seen.append(parts[0].upper())
+            if parts[0].upper() != b"INCRBY":
+                writer.write(b"+OK\r\n")
+                await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = connect_redis(f"redis://127.0.0.1:{port}/0", socket_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await redis.incr("tests:counted")
+        assert loop.time() - started < 0.6
+        assert seen.count(b"INCRBY") == 1, seen
+    finally:
+        await redis.aclose()
+        server.close()

@@ -35,3 +35,26 @@ async def test_a_stop_step_that_fails_still_fails_the_stop() -> None:
     with pytest.raises(RuntimeError, match="pool already closed"):
         async with contextlib.AsyncExitStack() as cleanup:
             service._on_stop(cleanup, "database pool", broken)
+
+
+async def test_a_stop_cancelled_midway_cancels_the_step_it_was_waiting_on() -> None:
+    """As when the step ran inline: it does not run on beside the steps after it."""
+    step_cancelled = asyncio.Event()
+
+    async def slow_drain() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            step_cancelled.set()
+            raise
+
+    async def stop() -> None:
+        async with contextlib.AsyncExitStack() as cleanup:
+            service._on_stop(cleanup, "outbox drain", slow_drain)
+
+    stopping = asyncio.create_task(stop())
+    await asyncio.sleep(0.05)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert step_cancelled.is_set()
