@@ -1,10 +1,12 @@
 """Fixtures of the shared library's tests: an outbox of a schema of its own, and its relay; a
-schema whose `effects` table consumer tests' handlers write to; a broker of a test's own."""
+schema whose `effects` table consumer tests' handlers write to; a broker and a Redis of a
+test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from shared.broker_epoch import BrokerEpoch
 from shared.devstack.processes import free_port
-from shared.devstack.servers import EmbeddedKafka
+from shared.devstack.servers import EmbeddedKafka, EmbeddedRedis
 from shared.kafka import create_broker, create_relay_producer, raw_publisher
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -28,6 +30,17 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """An embedded Redis only this test uses: restarting it disturbs no other test."""
+    server = EmbeddedRedis(free_port(), tmp_path / "redis", tmp_path, secrets.token_hex(8))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

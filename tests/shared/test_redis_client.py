@@ -6,31 +6,15 @@ as many calls as the pool held connections)."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.devstack.processes import free_port
 from shared.devstack.servers import EmbeddedRedis
 from shared.redis_client import connect_redis
 
 CALLS = 8  # at once, so the pool holds this many connections
-
-
-@pytest.fixture
-def own_redis() -> Iterator[EmbeddedRedis]:
-    work = Path(tempfile.mkdtemp(prefix="remit-redis-"))
-    server = EmbeddedRedis(free_port(), work / "data", work, secrets.token_hex(8))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_every_call_after_a_restart_succeeds(own_redis: EmbeddedRedis) -> None:

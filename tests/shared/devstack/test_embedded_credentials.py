@@ -5,7 +5,6 @@ restart (revocation markers, lock-outs, idempotency keys)."""
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 
 import asyncpg
@@ -15,8 +14,6 @@ from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
 
 from shared.devstack.credentials import FILE_NAME
-from shared.devstack.processes import free_port
-from shared.devstack.servers import EmbeddedRedis
 
 
 @pytest.fixture
@@ -72,28 +69,23 @@ async def test_redis_keeps_its_data_across_a_restart(embedded):
         await after.aclose()
 
 
-async def test_a_restarted_redis_answers_once_started_however_much_it_reloads(tmp_path):
+async def test_a_restarted_redis_answers_once_started_however_much_it_reloads(own_redis):
     """Started means loaded: Redis accepts connections while it reads its append-only file
     back and refuses every command meanwhile (`LOADING`), so the first call after a start of a
     Redis with much data failed."""
-    server = EmbeddedRedis(free_port(), tmp_path / "data", tmp_path, secrets.token_hex(8))
-    server.start()
+    client = Redis.from_url(own_redis.url)
     try:
-        client = Redis.from_url(server.url)
-        try:
-            for first in range(0, 400_000, 20_000):  # about 40 MB to read back
-                async with client.pipeline(transaction=False) as pipe:
-                    for n in range(first, first + 20_000):
-                        pipe.set(f"tests:bulk:{n}", "x" * 64)
-                    await pipe.execute()
-        finally:
-            await client.aclose()
-        server.stop()
-        server.start()
-        after = Redis.from_url(server.url)
-        try:
-            assert await after.get("tests:bulk:399999") == b"x" * 64
-        finally:
-            await after.aclose()
+        for first in range(0, 400_000, 20_000):  # about 40 MB to read back
+            async with client.pipeline(transaction=False) as pipe:
+                for n in range(first, first + 20_000):
+                    pipe.set(f"tests:bulk:{n}", "x" * 64)
+                await pipe.execute()
     finally:
-        server.stop()
+        await client.aclose()
+    own_redis.stop()
+    own_redis.start()
+    after = Redis.from_url(own_redis.url)
+    try:
+        assert await after.get("tests:bulk:399999") == b"x" * 64
+    finally:
+        await after.aclose()
