@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from redis.asyncio import Connection, ConnectionPool, Redis, SSLConnection
 from redis.asyncio.connection import AbstractConnection
@@ -35,38 +35,33 @@ def connect_redis(url: str, socket_timeout: float = 2.0) -> Redis:
     return Redis.from_pool(pool)
 
 
-async def _write_within(
-    connection: AbstractConnection,
-    send: Callable[[Command, bool], Awaitable[None]],
-    command: Command,
-    check_health: bool,
-) -> None:
+class _CancellableWrites(AbstractConnection):
     """redis-py bounds a command's write with `asyncio.wait_for`, which on Python 3.11 swallows
     a cancellation that arrives as the write completes: the cancelled task ran on (a service's
-    stop waited on a job polling Redis until the process was killed). The same bound, kept
-    with `asyncio.timeout`; redis-py writes unbounded meanwhile (it reads the bound again for
-    the reply)."""
-    bound, connection.socket_timeout = connection.socket_timeout, None
-    try:
-        async with asyncio.timeout(bound or None):  # 0, as for redis-py, is no bound
-            await send(command, check_health)
-    except TimeoutError as error:  # redis-py has disconnected on the cancellation
-        raise RedisTimeoutError("Timeout writing to socket") from error
-    finally:
-        connection.socket_timeout = bound
+    stop waited on a job polling Redis until the process was killed). The same bound is kept
+    here with `asyncio.timeout`, redis-py writing unbounded meanwhile (it reads the bound
+    again for the reply)."""
 
-
-class _CancellableWrites(Connection):
     async def send_packed_command(self, command: Command, check_health: bool = True) -> None:
-        await _write_within(self, super().send_packed_command, command, check_health)
+        bound, self.socket_timeout = self.socket_timeout, None
+        try:
+            async with asyncio.timeout(bound or None):  # 0, as for redis-py, is no bound
+                await super().send_packed_command(command, check_health)
+        except TimeoutError as error:  # redis-py has disconnected on the cancellation
+            raise RedisTimeoutError("Timeout writing to socket") from error
+        finally:
+            self.socket_timeout = bound
 
 
-class _CancellableTlsWrites(SSLConnection):
-    async def send_packed_command(self, command: Command, check_health: bool = True) -> None:
-        await _write_within(self, super().send_packed_command, command, check_health)
+class _PlainConnection(_CancellableWrites, Connection):
+    pass
+
+
+class _TlsConnection(_CancellableWrites, SSLConnection):
+    pass
 
 
 _CANCELLABLE: dict[type[AbstractConnection], type[AbstractConnection]] = {
-    Connection: _CancellableWrites,
-    SSLConnection: _CancellableTlsWrites,
+    Connection: _PlainConnection,
+    SSLConnection: _TlsConnection,
 }
