@@ -70,9 +70,10 @@ class BoundedPool(asyncpg.Pool):
 async def _init_connection(connection: asyncpg.Connection) -> None:
     # orjson: every event's payload and many rows cross this codec, several times faster than
     # the standard library's.
-    await connection.set_type_codec(
-        "jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
-    )
+    for json_type in ("jsonb", "json"):
+        await connection.set_type_codec(
+            json_type, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
+        )
 
 
 def _json_text(value: object) -> str:

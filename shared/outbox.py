@@ -219,14 +219,14 @@ def _before_oversized(
 
 def _size(row: asyncpg.Record) -> int:
     """The event's bytes on the wire, near enough: its value, key and headers in UTF-8."""
-    texts = (row["body"], row["event_key"], row["type"], row["request_id"], row["traceparent"])
+    texts = (row["body"], row["event_key"], row["topic"], row["request_id"], row["traceparent"])
     return sum(len(text.encode()) for text in texts if text)
 
 
 def _append(builder: BatchBuilder, row: asyncpg.Record) -> bool:
-    """The event added to the batch as Postgres rendered it, with its headers; False when the
-    batch is full."""
-    headers = kafka_headers(row["type"], row["request_id"], row["traceparent"])
+    """The event added to the batch as it was written, with its headers (its topic is named
+    after its type); False when the batch is full."""
+    headers = kafka_headers(row["topic"], row["request_id"], row["traceparent"])
     added = builder.append(
         key=row["event_key"].encode(),
         value=row["body"].encode(),
@@ -291,10 +291,11 @@ async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) ->
         return
     await connection.execute(
         "WITH added AS ("
-        "INSERT INTO outbox (event_id, topic, event_key, envelope) "
-        "SELECT e.event_id, e.topic, e.event_key, e.envelope::jsonb "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) "
-        "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, n) ORDER BY n RETURNING 1) "
+        "INSERT INTO outbox (event_id, topic, event_key, envelope, request_id, traceparent) "
+        "SELECT e.event_id, e.topic, e.event_key, e.envelope::json, e.request_id, e.traceparent "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+        "WITH ORDINALITY AS e(event_id, topic, event_key, envelope, request_id, traceparent, n) "
+        "ORDER BY n RETURNING 1) "
         "SELECT pg_notify('outbox_' || current_schema(), '') FROM (SELECT 1) once "
         "WHERE EXISTS (SELECT 1 FROM added)",
         [event.event_id for event, _ in events],
@@ -302,6 +303,8 @@ async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) ->
         [key for _, key in events],
         # Serialized by pydantic straight to JSON text: no dictionary on the way.
         [event.model_dump_json() for event, _ in events],
+        [event.request_id for event, _ in events],
+        [event.traceparent for event, _ in events],
     )
 
 
@@ -352,12 +355,10 @@ class OutboxRelay:
             position = await _position(connection)
             if position["tx"] >= position["horizon"]:
                 position = await _restart_from_scratch(connection, self.schema)
-            # The envelope goes out as Postgres renders it, its headers read alongside: no
-            # decoding, validating and encoding again of what was validated when enqueued.
+            # The envelope goes out as the text it was written as, its headers read alongside:
+            # no decoding, validating and encoding again of what was validated when enqueued.
             rows = await connection.fetch(
-                "SELECT id, tx, topic, event_key, envelope::text AS body, "
-                "envelope->>'type' AS type, envelope->>'request_id' AS request_id, "
-                "envelope->>'traceparent' AS traceparent, "
+                "SELECT id, tx, topic, event_key, envelope::text AS body, request_id, traceparent, "
                 "pg_snapshot_xmin(pg_current_snapshot()) AS horizon FROM outbox "
                 "WHERE (tx, id) > ($2, $3) AND published_at IS NULL AND set_aside_at IS NULL "
                 "ORDER BY tx, id LIMIT $1",

@@ -40,7 +40,7 @@ async def from_database(database_url: str, request_id: str) -> list[Step]:
         for schema in SERVICE_NAMES:
             events_out = await connection.fetch(
                 f"SELECT created_at, {published(schema)} AS published, topic, event_key "
-                f"FROM \"{schema}\".outbox WHERE envelope->>'request_id' = $1",
+                f'FROM "{schema}".outbox WHERE request_id = $1',
                 request_id,
             )
             for row in events_out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from shared.db import connect
@@ -54,3 +55,32 @@ async def test_the_account_status_query_runs_on_our_schema(settings):
     finally:
         await connection.close()
     assert [row["is_active"] for row in rows] == [True]
+
+
+async def test_outbox_rows_written_as_jsonb_keep_their_envelope_and_headers(settings):
+    """Events still in an outbox when the envelope became json (shared migration 008) go out
+    as they were, with their request ID and trace."""
+    schema = f"mig_{uuid.uuid4().hex[:12]}"
+    migrations = service_migrations("tests")
+    cut = next(n for n, m in enumerate(migrations) if m.version == "shared/008_outbox_json")
+    envelope = {"type": "x.y", "request_id": "req-9", "traceparent": "00-ab-cd-01", "payload": {}}
+    connection = await connect(settings.database_url, schema)
+    try:
+        await migrate(connection, schema, migrations[:cut])
+        await connection.execute(
+            "INSERT INTO outbox (event_id, topic, event_key, envelope) VALUES "
+            "(gen_random_uuid(), 'x.y', 'k', $1::jsonb), "
+            "(gen_random_uuid(), 'x.y', 'k', '{\"type\": \"x.y\", \"payload\": {}}')",
+            envelope,
+        )
+        await migrate(connection, schema, migrations)
+        rows = await connection.fetch(
+            "SELECT envelope::text AS body, request_id, traceparent FROM outbox ORDER BY id"
+        )
+    finally:
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        await connection.close()
+    assert [(json.loads(row["body"]), row["request_id"], row["traceparent"]) for row in rows] == [
+        (envelope, "req-9", "00-ab-cd-01"),
+        ({"type": "x.y", "payload": {}}, None, None),
+    ]

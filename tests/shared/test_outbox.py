@@ -13,9 +13,10 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, RecordListTooLargeErr
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.broker_epoch import BrokerEpoch
-from shared.events import HEADER_EVENT_TYPE, Envelope, new_event
+from shared.events import HEADER_EVENT_TYPE, HEADER_REQUEST_ID, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
 from shared.outbox import OutboxRelay, _partition_index, enqueue, waiting
+from shared.tracing import HEADER_TRACEPARENT
 from tests.helpers import eventually
 from tests.shared.topic_reader import numbers, read_event_ids, read_records
 
@@ -64,6 +65,48 @@ async def test_rolled_back_change_publishes_nothing(settings, outbox_schema, rel
     seen = await read_event_ids(settings, topic, expected=1)
     assert set(seen) == {str(kept.event_id)}
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_an_event_goes_out_as_written_with_its_type_request_and_trace(
+    settings, outbox_schema, relay
+):
+    _, pool = outbox_schema
+    topic = f"test.outbox_{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = Envelope(
+        type=topic,
+        producer="tests",
+        request_id="req-outbox-1",
+        traceparent=traceparent,
+        payload={"text": 'naïve "quoted"', "n": 1},
+    )
+    untraced = Envelope(type=topic, producer="tests", payload={"n": 2})
+    async with pool.acquire() as connection, connection.transaction():
+        await enqueue(connection, traced, key="k")
+        await enqueue(connection, untraced, key="k")
+    records = await read_records(settings, topic, expected=2)
+    assert [record.value for record in records] == [
+        traced.model_dump_json().encode(),
+        untraced.model_dump_json().encode(),
+    ]
+    assert [dict(record.headers) for record in records] == [
+        {
+            HEADER_EVENT_TYPE: topic.encode(),
+            HEADER_REQUEST_ID: b"req-outbox-1",
+            HEADER_TRACEPARENT: traceparent.encode(),
+        },
+        {HEADER_EVENT_TYPE: topic.encode()},
+    ]
+    kept = await pool.fetch("SELECT request_id, traceparent, envelope FROM outbox ORDER BY id")
+    assert [dict(row) for row in kept] == [
+        {
+            "request_id": "req-outbox-1",
+            "traceparent": traceparent,
+            "envelope": traced.model_dump(mode="json"),
+        },
+        {"request_id": None, "traceparent": None, "envelope": untraced.model_dump(mode="json")},
+    ]
 
 
 async def test_an_event_the_broker_refuses_is_set_aside_and_holds_nothing_up(

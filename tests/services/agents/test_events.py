@@ -103,7 +103,7 @@ async def test_publish_keys_task_events_by_campaign_and_replies_by_customer():
     written: list[tuple[object, str]] = []
 
     class Connection:
-        async def execute(self, _sql: str, ids, types, keys, envelopes) -> None:  # type: ignore[no-untyped-def]
+        async def execute(self, _sql: str, ids, types, keys, *_texts) -> None:  # type: ignore[no-untyped-def]
             written.extend(zip(types, keys, strict=True))
 
     reply = events.reply_classified(TASK["customer_id"], None, "sms", "hi", "other", 0.3, None)

@@ -44,7 +44,7 @@ async def test_publish_keys_by_user():
     written: list[tuple[str, str]] = []
 
     class Connection:
-        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, _e: Any) -> None:
+        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, *_texts: Any) -> None:
             written.extend(zip(types, keys, strict=True))
 
     await events.publish(Connection(), events.user_created(USER))  # type: ignore[arg-type]

@@ -112,7 +112,7 @@ async def test_publish_keys_campaign_events_by_campaign_and_receipts_by_payment(
     written: list[tuple[str, str]] = []
 
     class Connection:
-        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, _e: Any) -> None:
+        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, *_texts: Any) -> None:
             written.extend(zip(types, keys, strict=True))
 
     received = events.payment_received(

@@ -68,7 +68,7 @@ async def test_publish_keys_by_campaign_or_message_and_replies_by_customer():
     written: list[tuple[str, str]] = []
 
     class Connection:
-        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, _e: Any) -> None:
+        async def execute(self, _sql: str, _ids: Any, types: Any, keys: Any, *_texts: Any) -> None:
             written.extend(zip(types, keys, strict=True))
 
     own = {**MESSAGE, "campaign_id": None}
