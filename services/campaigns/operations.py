@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.campaigns import events
+from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.lifecycle import (
     Action,
@@ -67,27 +70,43 @@ async def locked_campaign(connection: Connection, campaign_id: uuid.UUID) -> asy
     return campaign
 
 
+@dataclass(frozen=True)
+class Starts:
+    """What `start_many` did: the campaigns refused, each with the error it would get alone;
+    the runs emitted in the start (each as the scheduler's claim reads a run, for
+    `scheduler.publish_due`); and the campaigns started with a run due now that its step's
+    conditions may skip (the scheduler's `emit_started` decides)."""
+
+    refused: dict[uuid.UUID, Exception]
+    emitted: list[dict[str, Any]]
+    to_check: list[uuid.UUID]
+
+
 async def start_many(
     connection: Connection, campaign_ids: list[uuid.UUID], window: ContactWindow, now: datetime
-) -> dict[uuid.UUID, Exception]:
+) -> Starts:
     """Start campaigns now (or schedule those with a `startAt`), a handful of statements for
-    all of them; returns the ones that cannot start, each with the error it would get alone
-    (ApiError 404 or 422, IllegalTransitionError). The others' runs, states and events are
-    written; the caller commits."""
+    all of them. Refused are ApiError 404 or 422, IllegalTransitionError. The others' runs,
+    states and events are written; the caller commits.
+
+    A started campaign's step due at once is written emitted, attempt 1, with the facts its
+    `campaign.step_due` needs, read here already: no pending run for the scheduler to claim
+    and read again in this same transaction."""
     ids = sorted(set(campaign_ids))
-    found = await campaigns.lock_many(connection, ids)
+    found = await campaigns.lock_to_start(connection, ids)
     customer_rows = await customers.get_many(connection, [c["customer_id"] for c in found.values()])
     payment_rows = await payments.get_many(connection, [c["payment_id"] for c in found.values()])
     steps_by_campaign = await campaigns.steps_of(connection, list(found))
     planned = await plans.active_for(connection, [c["payment_id"] for c in found.values()])
-    refused: dict[uuid.UUID, Exception] = {}
-    runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]] = []
+    origin = (request_id_var.get(), current_traceparent())
+    starts = Starts({}, [], [])
+    runs: list[campaigns.NewRun] = []
     activated: list[asyncpg.Record] = []
     scheduled: list[uuid.UUID] = []
     for campaign_id in ids:
         campaign = found.get(campaign_id)
         if campaign is None:
-            refused[campaign_id] = ApiError(
+            starts.refused[campaign_id] = ApiError(
                 404, "Not Found", f"Campaign {campaign_id} does not exist"
             )
             continue
@@ -98,7 +117,7 @@ async def start_many(
                 starts_later=campaign["start_at"] is not None,
             )
         except IllegalTransitionError as error:
-            refused[campaign_id] = error
+            starts.refused[campaign_id] = error
             continue
         customer = customer_rows.get(campaign["customer_id"])
         payment = payment_rows.get(campaign["payment_id"])
@@ -110,34 +129,71 @@ async def start_many(
                 "(POST /api/v1/payments/{id}/plans/cancel) before chasing it again"
             )
         if problem:
-            refused[campaign_id] = CampaignCannotStartError(problem)
+            starts.refused[campaign_id] = CampaignCannotStartError(problem)
             continue
-        assert customer is not None
+        assert customer is not None and payment is not None
         base = campaign["start_at"] or now
-        runs.extend(
-            (
-                campaign_id,
-                step["id"],
-                step["position"],
-                step["channel"],
-                window_for(window, customer).next_allowed(
-                    base + step["delay"], customer["timezone"]
-                ),
+        active = new_status is Status.ACTIVE
+        for step in steps:
+            due_at = window_for(window, customer).next_allowed(
+                base + step["delay"], customer["timezone"]
             )
-            for step in steps
-        )
-        if new_status is Status.ACTIVE:
+            due_now = active and due_at <= now
+            emitted = due_now and not skip_reason(
+                step["conditions"], payment["outstanding"], campaign["last_reply_at"]
+            )
+            run = campaigns.NewRun(
+                uuid.uuid4(), campaign_id, step["id"], step["position"], step["channel"], due_at,
+                emitted,
+            )  # fmt: skip
+            runs.append(run)
+            if emitted:
+                starts.emitted.append(_due_facts(run, step, campaign, customer, payment, origin))
+            elif due_now:
+                starts.to_check.append(campaign_id)
+        if active:
             activated.append(campaign)
         else:
             scheduled.append(campaign_id)
     await campaigns.create_runs(connection, runs)
-    origin = (request_id_var.get(), current_traceparent())
     await campaigns.mark_started(connection, [c["id"] for c in activated], now, *origin)
     await campaigns.mark_scheduled(connection, scheduled, *origin)
     await events.publish(
         connection, *(events.campaign_started(campaign, now) for campaign in activated)
     )
-    return refused
+    return starts
+
+
+def _due_facts(
+    run: campaigns.NewRun,
+    step: asyncpg.Record,
+    campaign: asyncpg.Record,
+    customer: asyncpg.Record,
+    payment: asyncpg.Record,
+    origin: tuple[str | None, str | None],
+) -> dict[str, Any]:
+    """A run emitted as its campaign starts, as `stores.schedule`'s claim would read it."""
+    return {
+        "id": run.id,
+        "campaign_id": run.campaign_id,
+        "step_id": run.step_id,
+        "position": run.position,
+        "channel": run.channel,
+        "due_at": run.due_at,
+        "attempts": 0,
+        "tone": step["tone"],
+        "template": step["template"],
+        "customer_id": customer["id"],
+        "payment_id": payment["id"],
+        "start_request_id": origin[0],
+        "start_traceparent": origin[1],
+        **{name: customer[name] for name in _CUSTOMER_FACTS},
+        **{name: payment[name] for name in _PAYMENT_FACTS},
+    }
+
+
+_CUSTOMER_FACTS = ("company_name", "contact_name", "email", "phone", "timezone")
+_PAYMENT_FACTS = ("invoice_number", "amount", "currency", "due_date", "amount_paid")
 
 
 def _start_problem(

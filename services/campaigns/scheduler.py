@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from services.campaigns import events, operations
 from services.campaigns.domain.conditions import skip_reason
 from services.campaigns.domain.contact_window import ContactWindow
 from services.campaigns.domain.pay_links import token_of
+from services.campaigns.events import Row
 from services.campaigns.settings import CampaignsSettings
 from services.campaigns.stores import campaigns, pay_links, plans, schedule
 from shared.clock import clock
@@ -47,9 +49,10 @@ async def emit_started(
     links: PayLinks,
     now: datetime,
 ) -> None:
-    """The runs due now of campaigns just started, emitted (`_emit`) in the transaction that
-    starts them, which holds their rows locked: a first step due at once goes without waiting
-    for the scheduler's next pass, a round trip that buys it nothing."""
+    """The pending runs due now of campaigns just started (those their step's conditions may
+    skip), emitted or skipped (`_emit`) in the transaction that starts them, which holds their
+    rows locked: a first step due at once goes without waiting for the scheduler's next pass,
+    a round trip that buys it nothing."""
     await _emit(
         connection, await schedule.claim_started(connection, campaign_ids, now), window, links, now
     )
@@ -74,8 +77,7 @@ async def _emit(
             skip.append((row, reason))
         else:
             send.append(row)
-    made = await links.for_rows(connection, send, now)
-    await events.publish(connection, *(_step_due(row, made) for row in send))
+    await publish_due(connection, send, links, now)
     if send:
         await schedule.mark_emitted(connection, [row["id"] for row in send])
     if later:
@@ -83,6 +85,14 @@ async def _emit(
     for row, reason in skip:
         await campaigns.skip_run(connection, row["id"], reason)
         await operations.complete_if_done(connection, row["campaign_id"], clock.now())
+
+
+async def publish_due(
+    connection: Connection, runs: Sequence[Row], links: PayLinks, now: datetime
+) -> None:
+    """The `campaign.step_due` events of runs emitted now, each with the debtor's pay link."""
+    made = await links.for_rows(connection, runs, now)
+    await events.publish(connection, *(_step_due(row, made) for row in runs))
 
 
 def _by_window(
@@ -154,7 +164,7 @@ class PayLinks:
         return cls(settings.public_url, timedelta(seconds=settings.pay_link_ttl))
 
     async def for_rows(
-        self, connection: Connection, rows: list[asyncpg.Record], now: datetime
+        self, connection: Connection, rows: Sequence[Row], now: datetime
     ) -> dict[uuid.UUID, str]:
         """The debtor's link for each due step's payment record (made when it has no live
         one): `payment ID → address`."""
@@ -170,7 +180,7 @@ class PayLinks:
         }
 
 
-def _step_due(row: asyncpg.Record, links: dict[uuid.UUID, str]) -> Envelope:
+def _step_due(row: Row, links: dict[uuid.UUID, str]) -> Envelope:
     """The step's event continues the trace of the request that started its campaign."""
     with continued(
         "campaign.step_due publish",

@@ -111,11 +111,11 @@ async def _start(
 ) -> tuple[list[uuid.UUID], dict[uuid.UUID, Exception]]:
     """Start campaigns (`operations.start_many`) and emit, in the same transaction, the runs
     the started ones have due now. Returns those started and those refused, with why."""
-    refused = await operations.start_many(connection, campaign_ids, window, now)
-    started = [i for i in sorted(set(campaign_ids)) if i not in refused]
+    starts = await operations.start_many(connection, campaign_ids, window, now)
     links = scheduler.PayLinks.of(campaigns_settings())
-    await scheduler.emit_started(connection, started, window, links, now)
-    return started, refused
+    await scheduler.publish_due(connection, starts.emitted, links, now)
+    await scheduler.emit_started(connection, starts.to_check, window, links, now)
+    return [i for i in sorted(set(campaign_ids)) if i not in starts.refused], starts.refused
 
 
 async def _act(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -168,26 +169,45 @@ async def steps_of(executor: Executor, campaign_ids: list[uuid.UUID]) -> dict[uu
     """The steps of several campaigns, each campaign's in order."""
     found: dict[uuid.UUID, list[Any]] = {campaign_id: [] for campaign_id in campaign_ids}
     for row in await executor.fetch(
-        "SELECT campaign_id, id, position, channel, delay, tone, template FROM campaign_steps "
-        "WHERE campaign_id = ANY($1::uuid[]) ORDER BY campaign_id, position",
+        "SELECT campaign_id, id, position, channel, delay, tone, template, conditions "
+        "FROM campaign_steps WHERE campaign_id = ANY($1::uuid[]) ORDER BY campaign_id, position",
         campaign_ids,
     ):
         found[row["campaign_id"]].append(row)
     return found
 
 
-async def create_runs(
-    connection: Connection, runs: list[tuple[uuid.UUID, uuid.UUID, int, str, datetime]]
-) -> None:
-    """One pending run per step: `(campaign_id, step_id, position, channel, due_at)`."""
+@dataclass(frozen=True)
+class NewRun:
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    step_id: uuid.UUID
+    position: int
+    channel: str
+    due_at: datetime
+    emitted: bool  # its `campaign.step_due` is written in this transaction: emitted, attempt 1
+
+
+async def create_runs(connection: Connection, runs: list[NewRun]) -> None:
+    """One run per step: pending, or emitted already."""
     if not runs:
         return
     await connection.execute(
-        "INSERT INTO step_runs (id, campaign_id, step_id, position, channel, due_at) "
-        "SELECT gen_random_uuid(), r.campaign_id, r.step_id, r.position, r.channel, r.due_at "
-        "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[]) "
-        "AS r(campaign_id, step_id, position, channel, due_at)",
-        *(list(column) for column in zip(*runs, strict=True)),
+        "INSERT INTO step_runs "
+        "(id, campaign_id, step_id, position, channel, due_at, status, attempts, emitted_at) "
+        "SELECT r.id, r.campaign_id, r.step_id, r.position, r.channel, r.due_at, "
+        "CASE WHEN r.emitted THEN 'emitted' ELSE 'pending' END, r.emitted::int, "
+        "CASE WHEN r.emitted THEN now() END "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], "
+        "$6::timestamptz[], $7::bool[]) AS r(id, campaign_id, step_id, position, channel, due_at, "
+        "emitted)",
+        [run.id for run in runs],
+        [run.campaign_id for run in runs],
+        [run.step_id for run in runs],
+        [run.position for run in runs],
+        [run.channel for run in runs],
+        [run.due_at for run in runs],
+        [run.emitted for run in runs],
     )
 
 
@@ -331,8 +351,15 @@ async def fail_run(connection: Connection, run_id: uuid.UUID, error: str) -> Non
     )
 
 
-async def lock_many(
+async def lock_to_start(
     connection: Connection, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, asyncpg.Record]:
-    """These campaigns, by id, locked (the ids unknown are missing)."""
-    return await select_by_ids(connection, COLUMNS, "campaigns", ids, lock=True)
+    """These campaigns, by id, locked, with what starting them reads (the ids unknown are
+    missing)."""
+    return await select_by_ids(
+        connection,
+        "t.id, t.customer_id, t.payment_id, t.status, t.start_at, t.last_reply_at",
+        "campaigns",
+        ids,
+        lock=True,
+    )

@@ -187,6 +187,46 @@ async def test_a_step_due_at_once_is_emitted_by_the_start_itself(client, setting
         first, later = await runs_of(settings, started["id"])
         # The platform runs: the first step may already be done by now.
         assert first["status"] in ("emitted", "completed") and later["status"] == "pending"
+        assert first["attempts"] == 1 and first["emitted_at"] is not None
+
+
+async def test_a_step_emitted_by_the_start_says_what_the_schedulers_claim_would(
+    client, settings, admin_token
+):
+    """A run due at once is written emitted by the start, its event built from what the start
+    read; one whose conditions must be checked first goes through the scheduler's claim, which
+    reads the same facts from the tables. Both events say the same of their campaigns."""
+    plain = [{"channel": "email", "delay": "P0D", "tone": "firm"}]
+    checked = [{**plain[0], "conditions": {"minOutstanding": "100.00"}}]
+    by_start = await campaign(client, admin_token, steps=plain, start=True)
+    by_claim = await campaign(client, admin_token, steps=checked, start=True)
+    payloads = []
+    for started in (by_start, by_claim):
+        (due,) = await events_for(settings, started["id"], "campaign.step_due")
+        (run,) = await runs_of(settings, started["id"])
+        payload = due["payload"]
+        assert payload["stepRunId"] == str(run["id"]) and run["attempts"] == 1
+        assert datetime.fromisoformat(payload["dueAt"]) == run["due_at"]
+        assert payload["customer"]["id"] == started["customerId"]
+        assert payload["payment"]["id"] == started["paymentId"]
+        assert payload["payLink"].startswith("http")
+        payloads.append(payload)
+
+    def alike(payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload without what differs between two campaigns made alike."""
+        own = {"campaignId", "stepRunId", "stepId", "dueAt", "payLink"}
+        return {
+            "keys": sorted(payload),
+            "customer": sorted(payload["customer"]),
+            "contact": (payload["customer"]["contactName"], payload["customer"]["timezone"]),
+            "payment": {
+                k: v for k, v in payload["payment"].items() if k not in ("id", "invoiceNumber")
+            },
+            **{k: v for k, v in payload.items() if k not in own | {"customer", "payment"}},
+        }
+
+    assert alike(payloads[0]) == alike(payloads[1])
+    assert payloads[0]["tone"] == "firm" and payloads[0]["attempt"] == 1
 
 
 async def test_payment_mid_campaign_stops_it(client, settings, admin_token):
