@@ -139,14 +139,27 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
             jobs.append(("clock", functools.partial(clock.follow, redis)))
         for name, start in jobs:
             _start(cleanup, name, start)
-        # Everything made so far (modules, the app, pools) lives as long as the process: out of
-        # the collector's sight, a full collection walks only what requests made, in a few ms
-        # rather than the 40 ms that stalled every request in flight 3 times a second.
-        gc.collect()
-        gc.freeze()
+        settle_collector()
         logger.info("service started")
         yield
         logger.info("service stopping: draining")
+
+
+def settle_collector() -> None:
+    """The garbage collector's settings for a started service.
+
+    Everything made so far (modules, the app, pools) lives as long as the process: frozen out
+    of the collector's sight, a full collection walks only what requests made, in a few ms
+    rather than the 40 ms that stalled every request in flight 3 times a second.
+
+    A busy service allocates containers by the million, nearly all freed by their reference
+    counts within the request or batch that made them: the young generation is collected
+    every GC_YOUNG_THRESHOLD allocations rather than every 700, and its survivors promoted
+    less often, so the collector no longer walks objects about to die anyway (7% of the
+    services' time in the pipeline benchmark, a few MiB more at most held meanwhile)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 50)
 
 
 def _start(
@@ -161,6 +174,7 @@ def _start(
 # A stop step taking longer than this says so, and again each time as long again: a stop that
 # hangs names the step it hangs on before the process is killed.
 STOP_STEP_WARN_S = 5.0
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _on_stop(
