@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from shared.events import (
 )
 from shared.kafka import PublishRaw, client_options
 from shared.settings import ServiceSettings
-from shared.tracing import continued, continued_span, with_request_id
+from shared.tracing import WorkingIn, continued, continued_span
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,10 @@ class Handling:
     event: Envelope
     span: trace.Span
 
-    @contextlib.contextmanager
-    def within(self) -> Iterator[None]:
+    def within(self) -> WorkingIn:
         """Work done inside (rows that record the request and trace, events it causes) belongs
         to this event's request and trace."""
-        with trace.use_span(self.span), with_request_id(self.event.request_id):
-            yield
+        return WorkingIn(self.span, self.event.request_id)
 
 
 # A set-based handler: all of a batch's new events of its topic at once.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import Token
+from types import TracebackType
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -14,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import Status, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.context import request_id_var
@@ -61,19 +64,57 @@ def current_traceparent() -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
-@contextmanager
+class WorkingIn:
+    """While inside, `span` is the current span and `request_id` the current request's: log
+    lines, rows and events made there carry both. An exception escaping is recorded on a
+    recording span, as `trace.use_span` records it, and the span ends on leaving when
+    `end_on_exit`. A class rather than generator-based context managers: every event's
+    handling enters one, several per hop."""
+
+    __slots__ = ("_end_on_exit", "_request_id", "_span", "_tokens")
+
+    def __init__(self, span: trace.Span, request_id: str | None, *, end_on_exit: bool = False):
+        self._span = span
+        self._request_id = request_id
+        self._end_on_exit = end_on_exit
+        self._tokens: tuple[object, Token[str | None]] | None = None
+
+    def __enter__(self) -> None:
+        self._tokens = (
+            otel_context.attach(trace.set_span_in_context(self._span)),
+            request_id_var.set(self._request_id),
+        )
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._tokens is not None
+        context_token, request_token = self._tokens
+        request_id_var.reset(request_token)
+        otel_context.detach(context_token)  # type: ignore[arg-type]
+        if isinstance(error, Exception) and self._span.is_recording():
+            self._span.record_exception(error)
+            self._span.set_status(
+                Status(StatusCode.ERROR, description=f"{type(error).__name__}: {error}")
+            )
+        if self._end_on_exit:
+            self._span.end()
+
+
 def continued(
     span_name: str,
     request_id: str | None,
     traceparent: str | None,
     kind: trace.SpanKind,
     attributes: Mapping[str, str] | None = None,
-) -> Iterator[None]:
+) -> WorkingIn:
     """Work done on behalf of an earlier request (an event, a step it scheduled): its logs
     carry that request's ID and its span joins that request's trace."""
     span = continued_span(span_name, traceparent, kind, attributes)
-    with trace.use_span(span, end_on_exit=True), with_request_id(request_id):
-        yield
+    return WorkingIn(span, request_id, end_on_exit=True)
 
 
 def continued_span(
@@ -89,14 +130,14 @@ def continued_span(
     parent's trace, a new span ID, not sampled), without the propagator's parsing and the
     tracer's machinery: every event's hops pay for this."""
     if _records_nothing():
-        parent = _parse_traceparent(traceparent)
-        random_id = parent.trace_flags.random_trace_id if parent else True
+        parent = _parent_of(traceparent)
+        trace_id, random_id = parent if parent else (_IDS.generate_trace_id(), True)
         return trace.NonRecordingSpan(
             trace.SpanContext(
-                trace_id=parent.trace_id if parent else _IDS.generate_trace_id(),
+                trace_id=trace_id,
                 span_id=_IDS.generate_span_id(),
                 is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID if random_id else 0),
+                trace_flags=_RANDOM_ID_FLAGS if random_id else _NO_FLAGS,
             )
         )
     carrier = {HEADER_TRACEPARENT: traceparent} if traceparent else {}
@@ -117,22 +158,24 @@ _TRACEPARENT = re.compile(
 )
 
 
-def _parse_traceparent(traceparent: str | None) -> trace.SpanContext | None:
-    """The remote parent a `traceparent` names, or None when it is absent or invalid (then a
-    new trace begins), with the rules of OpenTelemetry's trace-context propagator."""
+_RANDOM_ID_FLAGS = trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID)
+_NO_FLAGS = trace.TraceFlags(0)
+
+
+def _parent_of(traceparent: str | None) -> tuple[int, bool] | None:
+    """The trace a `traceparent` continues (its ID, and whether that ID is random), or None when
+    it is absent or invalid (then a new trace begins), with the rules of OpenTelemetry's
+    trace-context propagator."""
     match = _TRACEPARENT.match(traceparent) if traceparent else None
     if match is None:
         return None
     version, trace_id, span_id, flags, rest = match.groups()
     if version == "ff" or (version == "00" and rest):
         return None
-    context = trace.SpanContext(
-        trace_id=int(trace_id, 16),
-        span_id=int(span_id, 16),
-        is_remote=True,
-        trace_flags=trace.TraceFlags(int(flags, 16)),
-    )
-    return context if context.is_valid else None
+    parent_trace = int(trace_id, 16)
+    if parent_trace == trace.INVALID_TRACE_ID or int(span_id, 16) == trace.INVALID_SPAN_ID:
+        return None
+    return parent_trace, bool(int(flags, 16) & trace.TraceFlags.RANDOM_TRACE_ID)
 
 
 @contextmanager

@@ -12,9 +12,12 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
+from shared.context import request_id_var
 from shared.tracing import (
     TraceContextMiddleware,
+    WorkingIn,
     build_tracer_provider,
     continued,
     continued_span,
@@ -206,3 +209,28 @@ async def test_exported_server_spans_keep_no_link_token():
     (span,) = exporter.get_finished_spans()
     recorded = " ".join(str(value) for value in (span.attributes or {}).values())
     assert "/api/v1/portal/<token>" in recorded and token not in recorded + span.name
+
+
+def test_an_error_escaping_continued_work_is_recorded_on_its_span_and_the_context_restored():
+    """As `trace.use_span` would: the exception is recorded and the span's status is ERROR,
+    the span ends, and the request ID and current span are the caller's again."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("agents").start_span("task.compose")
+    with (
+        pytest.raises(ValueError, match="no template"),
+        WorkingIn(span, "req-err", end_on_exit=True),
+    ):
+        assert request_id_var.get() == "req-err"
+        assert trace.get_current_span() is span
+        raise ValueError("no template")
+    assert request_id_var.get() is None and trace.get_current_span() is not span
+    (finished,) = exporter.get_finished_spans()
+    assert finished.status.status_code is StatusCode.ERROR
+    assert finished.status.description == "ValueError: no template"
+    assert [event.name for event in finished.events] == ["exception"]
+    kept = provider.get_tracer("agents").start_span("still open")
+    with WorkingIn(kept, "req-ok"):
+        pass
+    assert kept.is_recording() and request_id_var.get() is None  # not ended, nothing recorded
