@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -177,8 +176,9 @@ async def steps_of(executor: Executor, campaign_ids: list[uuid.UUID]) -> dict[uu
     return found
 
 
-@dataclass(frozen=True)
-class NewRun:
+class NewRun(NamedTuple):
+    """A step run to create (its fields in the insert's column order)."""
+
     id: uuid.UUID
     campaign_id: uuid.UUID
     step_id: uuid.UUID
@@ -201,13 +201,7 @@ async def create_runs(connection: Connection, runs: list[NewRun]) -> None:
         "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], "
         "$6::timestamptz[], $7::bool[]) AS r(id, campaign_id, step_id, position, channel, due_at, "
         "emitted)",
-        [run.id for run in runs],
-        [run.campaign_id for run in runs],
-        [run.step_id for run in runs],
-        [run.position for run in runs],
-        [run.channel for run in runs],
-        [run.due_at for run in runs],
-        [run.emitted for run in runs],
+        *(list(column) for column in zip(*runs, strict=True)),
     )
 
 
