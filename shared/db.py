@@ -27,11 +27,19 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.TooManyConnectionsError,  # Postgres's max_connections reached
 )
+
+
+class NulInTextError(ValueError):
+    """Text bound for the database holds U+0000, which Postgres text cannot (refused before it
+    is sent where Postgres would not refuse it: an event's JSON, kept as json text)."""
+
+
 # Postgres refuses NUL (\u0000) in text, and in jsonb strings, with these: a value the client
 # sent, so a 400 rather than a 500.
 NUL_IN_TEXT: tuple[type[Exception], ...] = (
     asyncpg.exceptions.CharacterNotInRepertoireError,
     asyncpg.exceptions.UntranslatableCharacterError,
+    NulInTextError,
 )
 # Anything Postgres can answer with, an outage included.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)

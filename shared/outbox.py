@@ -23,11 +23,12 @@ import contextlib
 import functools
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -41,7 +42,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared.db import Connection
+from shared.db import Connection, NulInTextError
 from shared.events import Envelope, kafka_headers
 from shared.kafka import MAX_REQUEST_BYTES
 from shared.wakeup import Wakeup
@@ -236,13 +237,44 @@ def _append(builder: BatchBuilder, row: asyncpg.Record) -> bool:
     return added is not None
 
 
+class _Row(NamedTuple):
+    """An event as its outbox row holds it (the insert's columns, in order)."""
+
+    event_id: uuid.UUID
+    topic: str
+    event_key: str
+    envelope: str
+    request_id: str | None
+    traceparent: str | None
+
+
+# A U+0000 in the envelope's text: `\u0000` not itself escaped (`\\u0000` is the six
+# characters `\u0000`, which any text may hold).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _rows(events: list[tuple[Envelope, str]]) -> list[_Row]:
+    """The events' rows, each envelope serialized by pydantic straight to JSON text (no
+    dictionary on the way). One holding U+0000 is refused, as the text columns its consumers
+    write would refuse it (an enqueuing request gets a 400, a handler fails alone)."""
+    rows = [
+        _Row(event.event_id, event.type, key, event.model_dump_json(), event.request_id,
+             event.traceparent)
+        for event, key in events
+    ]  # fmt: skip
+    for row in rows:
+        if "u0000" in row.envelope and _NUL_ESCAPE.search(row.envelope):
+            raise NulInTextError(f"{row.topic} event holds the NUL character (\\u0000)")
+    return rows
+
+
 class OutboxBatch:
     """The events enqueued on one connection while `batched` is active, written in one
     statement by `flush` (a consumer's batch: one outbox insert instead of one per event)."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.events: list[tuple[Envelope, str]] = []
+        self.events: list[_Row] = []
 
     def mark(self) -> int:
         """A point to `discard_since` (a handler run in a savepoint that rolled back)."""
@@ -279,14 +311,15 @@ async def enqueue(connection: Connection, event: Envelope, key: str) -> None:
 async def enqueue_many(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
     """Record several `(event, key)` pairs in one statement, in the order given; the relay is
     notified when the transaction commits."""
+    rows = _rows(events)
     batch = _batch.get()
     if batch is not None and batch.connection is connection:
-        batch.events.extend(events)
+        batch.events.extend(rows)
         return
-    await _insert(connection, events)
+    await _insert(connection, rows)
 
 
-async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) -> None:
+async def _insert(connection: Connection, events: list[_Row]) -> None:
     if not events:
         return
     await connection.execute(
@@ -298,13 +331,7 @@ async def _insert(connection: Connection, events: list[tuple[Envelope, str]]) ->
         "ORDER BY n RETURNING 1) "
         "SELECT pg_notify('outbox_' || current_schema(), '') FROM (SELECT 1) once "
         "WHERE EXISTS (SELECT 1 FROM added)",
-        [event.event_id for event, _ in events],
-        [event.type for event, _ in events],
-        [key for _, key in events],
-        # Serialized by pydantic straight to JSON text: no dictionary on the way.
-        [event.model_dump_json() for event, _ in events],
-        [event.request_id for event, _ in events],
-        [event.traceparent for event, _ in events],
+        *(list(column) for column in zip(*events, strict=True)),
     )
 
 

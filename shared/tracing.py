@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
 
@@ -176,16 +175,6 @@ def _parent_of(traceparent: str | None) -> tuple[int, bool] | None:
     if parent_trace == trace.INVALID_TRACE_ID or int(span_id, 16) == trace.INVALID_SPAN_ID:
         return None
     return parent_trace, bool(int(flags, 16) & trace.TraceFlags.RANDOM_TRACE_ID)
-
-
-@contextmanager
-def with_request_id(request_id: str | None) -> Iterator[None]:
-    """Log lines and events made inside carry `request_id`."""
-    token = request_id_var.set(request_id)
-    try:
-        yield
-    finally:
-        request_id_var.reset(token)
 
 
 _IDS = RandomIdGenerator()

@@ -75,7 +75,7 @@ class Starts:
     """What `start_many` did: the campaigns refused, each with the error it would get alone;
     the runs emitted in the start (each as the scheduler's claim reads a run, for
     `scheduler.publish_due`); and the campaigns started with a run due now that its step's
-    conditions may skip (the scheduler's `emit_started` decides)."""
+    conditions skip (their runs due now are left pending for `scheduler.emit_started`)."""
 
     refused: dict[uuid.UUID, Exception]
     emitted: list[dict[str, Any]]
@@ -134,23 +134,28 @@ async def start_many(
         assert customer is not None and payment is not None
         base = campaign["start_at"] or now
         active = new_status is Status.ACTIVE
-        for step in steps:
-            due_at = window_for(window, customer).next_allowed(
-                base + step["delay"], customer["timezone"]
-            )
-            due_now = active and due_at <= now
-            emitted = due_now and not skip_reason(
-                step["conditions"], payment["outstanding"], campaign["last_reply_at"]
-            )
+        due_ats = [
+            window_for(window, customer).next_allowed(base + step["delay"], customer["timezone"])
+            for step in steps
+        ]
+        due_now = [active and due_at <= now for due_at in due_ats]
+        # A step its conditions skip leaves the campaign's due runs to the claim, which emits
+        # them in order and completes a campaign left with nothing to run.
+        checked = any(
+            due
+            and skip_reason(step["conditions"], payment["outstanding"], campaign["last_reply_at"])
+            for step, due in zip(steps, due_now, strict=True)
+        )
+        if checked:
+            starts.to_check.append(campaign_id)
+        for step, due_at, due in zip(steps, due_ats, due_now, strict=True):
             run = campaigns.NewRun(
                 uuid.uuid4(), campaign_id, step["id"], step["position"], step["channel"], due_at,
-                emitted,
+                due and not checked,
             )  # fmt: skip
             runs.append(run)
-            if emitted:
+            if run.emitted:
                 starts.emitted.append(_due_facts(run, step, campaign, customer, payment, origin))
-            elif due_now:
-                starts.to_check.append(campaign_id)
         if active:
             activated.append(campaign)
         else:

@@ -13,9 +13,10 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, RecordListTooLargeErr
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.broker_epoch import BrokerEpoch
+from shared.db import NulInTextError
 from shared.events import HEADER_EVENT_TYPE, HEADER_REQUEST_ID, Envelope, new_event
 from shared.kafka import create_broker, create_relay_producer, ensure_topics, raw_publisher
-from shared.outbox import OutboxRelay, _partition_index, enqueue, waiting
+from shared.outbox import OutboxRelay, _partition_index, batched, enqueue, waiting
 from shared.tracing import HEADER_TRACEPARENT
 from tests.helpers import eventually
 from tests.shared.topic_reader import numbers, read_event_ids, read_records
@@ -107,6 +108,25 @@ async def test_an_event_goes_out_as_written_with_its_type_request_and_trace(
         },
         {"request_id": None, "traceparent": None, "envelope": untraced.model_dump(mode="json")},
     ]
+
+
+async def test_an_event_holding_nul_is_refused_when_enqueued_alone_or_in_a_batch(outbox_schema):
+    """Postgres keeps the envelope as json text, which takes U+0000: the outbox refuses it
+    itself, as soon as the event is enqueued, so the handler that made it fails alone. The six
+    characters `\\u0000` are text like any other."""
+    _, pool = outbox_schema
+    holding_nul = new_event("test.nul", "tests", {"text": "paid\x00 today"})
+    literal = new_event("test.nul", "tests", {"text": "C:\\u0000 is a path"})
+    async with pool.acquire() as connection, connection.transaction():
+        with pytest.raises(NulInTextError):
+            await enqueue(connection, holding_nul, key="k")
+        with batched(connection) as batch:
+            with pytest.raises(NulInTextError):
+                await enqueue(connection, holding_nul, key="k")
+            await enqueue(connection, literal, key="k")
+            await batch.flush()
+    kept = await pool.fetch("SELECT envelope FROM outbox")
+    assert [row["envelope"]["payload"]["text"] for row in kept] == ["C:\\u0000 is a path"]
 
 
 async def test_an_event_the_broker_refuses_is_set_aside_and_holds_nothing_up(

@@ -161,6 +161,12 @@ async def test_webhooks_check_signatures_and_stop_suppresses_at_once(
     )
     # The webhook came twice (same MessageSid): the reply is told once.
     assert [reply["envelope"]["payload"]["text"] for reply in replies] == ["STOP"]
+    # A reply holding U+0000 could be stored by no one downstream: refused here, told nowhere.
+    nul = {"From": phone, "Body": "paid\x00 today", "MessageSid": "SM" + uuid.uuid4().hex}
+    refused = await client.post(path, data=nul, headers=twilio_signed(gateway_url, path, nul))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["details"] == "Text must not contain the NUL character (\\u0000)"
+    assert len(await notifier_sql(settings, "SELECT 1 FROM outbox WHERE topic = 'reply.received' AND event_key = $1", made["customerId"])) == 1  # fmt: skip
 
 
 async def test_delivery_callback_marks_the_message_delivered(
