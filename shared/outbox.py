@@ -274,18 +274,18 @@ class OutboxBatch:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.events: list[_Row] = []
+        self.rows: list[_Row] = []
 
     def mark(self) -> int:
         """A point to `discard_since` (a handler run in a savepoint that rolled back)."""
-        return len(self.events)
+        return len(self.rows)
 
     def discard_since(self, mark: int) -> None:
-        del self.events[mark:]
+        del self.rows[mark:]
 
     async def flush(self) -> None:
-        events, self.events = self.events, []
-        await _insert(self.connection, events)
+        rows, self.rows = self.rows, []
+        await _insert(self.connection, rows)
 
 
 _batch: ContextVar[OutboxBatch | None] = ContextVar("outbox_batch", default=None)
@@ -314,13 +314,13 @@ async def enqueue_many(connection: Connection, events: list[tuple[Envelope, str]
     rows = _rows(events)
     batch = _batch.get()
     if batch is not None and batch.connection is connection:
-        batch.events.extend(rows)
+        batch.rows.extend(rows)
         return
     await _insert(connection, rows)
 
 
-async def _insert(connection: Connection, events: list[_Row]) -> None:
-    if not events:
+async def _insert(connection: Connection, rows: list[_Row]) -> None:
+    if not rows:
         return
     await connection.execute(
         "WITH added AS ("
@@ -331,7 +331,7 @@ async def _insert(connection: Connection, events: list[_Row]) -> None:
         "ORDER BY n RETURNING 1) "
         "SELECT pg_notify('outbox_' || current_schema(), '') FROM (SELECT 1) once "
         "WHERE EXISTS (SELECT 1 FROM added)",
-        *(list(column) for column in zip(*events, strict=True)),
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 

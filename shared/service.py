@@ -145,6 +145,10 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         logger.info("service stopping: draining")
 
 
+# Container allocations between two collections of a started service's young generation.
+GC_YOUNG_THRESHOLD = 10_000
+
+
 def settle_collector() -> None:
     """The garbage collector's settings for a started service.
 
@@ -174,7 +178,6 @@ def _start(
 # A stop step taking longer than this says so, and again each time as long again: a stop that
 # hangs names the step it hangs on before the process is killed.
 STOP_STEP_WARN_S = 5.0
-GC_YOUNG_THRESHOLD = 10_000
 
 
 def _on_stop(

@@ -134,9 +134,9 @@ async def start_many(
         assert customer is not None and payment is not None
         base = campaign["start_at"] or now
         active = new_status is Status.ACTIVE
+        reachable = window_for(window, customer)
         due_ats = [
-            window_for(window, customer).next_allowed(base + step["delay"], customer["timezone"])
-            for step in steps
+            reachable.next_allowed(base + step["delay"], customer["timezone"]) for step in steps
         ]
         due_now = [active and due_at <= now for due_at in due_ats]
         # A step its conditions skip leaves the campaign's due runs to the claim, which emits
@@ -169,6 +169,11 @@ async def start_many(
     return starts
 
 
+# What a due step's event says of its customer and payment record, as the claim reads them.
+_CUSTOMER_FACTS = ("company_name", "contact_name", "email", "phone", "timezone")
+_PAYMENT_FACTS = ("invoice_number", "amount", "currency", "due_date", "amount_paid")
+
+
 def _due_facts(
     run: campaigns.NewRun,
     step: asyncpg.Record,
@@ -195,10 +200,6 @@ def _due_facts(
         **{name: customer[name] for name in _CUSTOMER_FACTS},
         **{name: payment[name] for name in _PAYMENT_FACTS},
     }
-
-
-_CUSTOMER_FACTS = ("company_name", "contact_name", "email", "phone", "timezone")
-_PAYMENT_FACTS = ("invoice_number", "amount", "currency", "due_date", "amount_paid")
 
 
 def _start_problem(

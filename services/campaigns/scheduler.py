@@ -49,7 +49,7 @@ async def emit_started(
     links: PayLinks,
     now: datetime,
 ) -> None:
-    """The pending runs due now of campaigns just started (those their step's conditions may
+    """The pending runs due now of campaigns just started (those with a step its conditions
     skip), emitted or skipped (`_emit`) in the transaction that starts them, which holds their
     rows locked: a first step due at once goes without waiting for the scheduler's next pass,
     a round trip that buys it nothing."""
