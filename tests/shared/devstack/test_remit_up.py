@@ -99,6 +99,7 @@ def _ports():
             "CAMPAIGNS_PORT",
             "AGENTS_PORT",
             "NOTIFIER_PORT",
+            "CONSOLE_PORT",
             "POSTGRES_PORT",
             "REDIS_PORT",
             "KAFKA_PORT",
